@@ -1,0 +1,69 @@
+"""The enums of Assay's domain, exactly as DESIGN lists them (plus ErrorCategory)."""
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+class RunState(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+
+
+class RunResult(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+    CANCELED = "CANCELED"
+    TIMED_OUT = "TIMED_OUT"
+    UNKNOWN = "UNKNOWN"
+
+
+class StepStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+class CloudRunJobStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class RetentionPolicy(StrEnum):
+    DO_NOT_STORE = "DO_NOT_STORE"
+    STORE_1_DAY = "STORE_1_DAY"
+    STORE_7_DAYS = "STORE_7_DAYS"
+    STORE_30_DAYS = "STORE_30_DAYS"
+    STORE_PERMANENTLY = "STORE_PERMANENTLY"
+
+
+class Severity(StrEnum):
+    ERROR = "ERROR"
+    WARNING = "WARNING"
+    INFO = "INFO"
+
+
+class ErrorCategory(StrEnum):
+    """Why a run did not pass. Only VALIDATION_FAILED makes the result FAIL;
+    every other category is a runtime or system failure and makes it ERROR."""
+
+    VALIDATION_FAILED = "VALIDATION_FAILED"
+    VALIDATOR_ERROR = "VALIDATOR_ERROR"
+    LAUNCH_FAILED = "LAUNCH_FAILED"
+    SYSTEM_ERROR = "SYSTEM_ERROR"
+    TIMEOUT = "TIMEOUT"
+    CANCELED = "CANCELED"

@@ -1,0 +1,291 @@
+"""Assay's documents as pydantic v2 models. Every document carries `org_id`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from shared.domain.enums import (
+    CloudRunJobStatus,
+    ErrorCategory,
+    RetentionPolicy,
+    RunResult,
+    RunState,
+    RunStatus,
+    Severity,
+    StepStatus,
+)
+from shared.domain.state import (
+    check_run_transition,
+    check_step_transition,
+    derive_result,
+    derive_state,
+    is_terminal,
+)
+
+
+class Model(BaseModel):
+    # Stored documents may carry derived or newer fields; reading them must not fail.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Organization(Model):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class Project(Model):
+    id: str
+    org_id: str
+    name: str
+    created_at: datetime
+    archived_at: datetime | None = None
+
+
+class ApiKey(Model):
+    id: str
+    org_id: str
+    name: str
+    # Only the SHA-256 of the secret part is stored; the key itself is shown once.
+    secret_sha256: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class WorkflowStep(Model):
+    key: str
+    name: str
+    validator: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Retention(Model):
+    submission: RetentionPolicy = RetentionPolicy.STORE_30_DAYS
+    output: RetentionPolicy = RetentionPolicy.STORE_30_DAYS
+
+
+class Workflow(Model):
+    id: str
+    org_id: str
+    slug: str
+    name: str
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowVersion(Model):
+    """One immutable version of a workflow; submissions pin it."""
+
+    workflow_id: str
+    org_id: str
+    slug: str
+    version: int
+    name: str
+    steps: list[WorkflowStep]
+    retention: Retention
+    allowed_file_types: list[str]
+    created_at: datetime
+
+
+class Submission(Model):
+    id: str
+    org_id: str
+    project_id: str | None = None
+    # Nullable: API keys belong to an org, not a person (see seeds 002/003).
+    user: str | None = None
+    api_key_id: str | None = None
+    workflow_id: str
+    workflow_slug: str
+    workflow_version: int
+    content: str | None = None
+    input_file: str | None = None
+    original_filename: str
+    content_type: str
+    file_type: str
+    size_bytes: int
+    checksum_sha256: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    retention_policy: RetentionPolicy
+    expires_at: datetime | None = None
+    content_purged_at: datetime | None = None
+    latest_run_id: str | None = None
+    created_at: datetime
+
+
+class Summary(Model):
+    total: int = 0
+    error_count: int = 0
+    warning_count: int = 0
+    info_count: int = 0
+
+    @classmethod
+    def of(cls, severities: list[Severity]) -> Summary:
+        return cls(
+            total=len(severities),
+            error_count=sum(1 for s in severities if s is Severity.ERROR),
+            warning_count=sum(1 for s in severities if s is Severity.WARNING),
+            info_count=sum(1 for s in severities if s is Severity.INFO),
+        )
+
+    def __add__(self, other: Summary) -> Summary:
+        return Summary(
+            total=self.total + other.total,
+            error_count=self.error_count + other.error_count,
+            warning_count=self.warning_count + other.warning_count,
+            info_count=self.info_count + other.info_count,
+        )
+
+
+class StepRun(Model):
+    order: int
+    key: str
+    name: str
+    validator: str
+    validator_version: str | None = None
+    status: StepStatus = StepStatus.PENDING
+    attempt: int = 0
+    callback_id: str | None = None
+    # Until this instant a launch owns the claim; a retried launch task waits for it.
+    claim_expires_at: datetime | None = None
+    execution_name: str | None = None
+    job_status: CloudRunJobStatus | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    summary: Summary = Field(default_factory=Summary)
+    error: str | None = None
+
+    def move(self, target: StepStatus) -> None:
+        check_step_transition(self.status, target)
+        self.status = target
+
+
+class ValidationRun(Model):
+    id: str
+    org_id: str
+    # Nullable: the run outlives its submission, project and user (seeds 000/002).
+    submission_id: str | None = None
+    project_id: str | None = None
+    user: str | None = None
+    workflow_id: str
+    workflow_slug: str
+    workflow_version: int
+    status: RunStatus = RunStatus.PENDING
+    error_category: ErrorCategory | None = None
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: int | None = None
+    # The workflow version's steps as they were when the run was created.
+    config: list[WorkflowStep]
+    summary: Summary = Field(default_factory=Summary)
+    steps: list[StepRun]
+    output_retention: RetentionPolicy = RetentionPolicy.STORE_30_DAYS
+    output_expires_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state(self) -> RunState:
+        return derive_state(self.status)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def result(self) -> RunResult:
+        return derive_result(self.status, self.error_category)
+
+    @property
+    def terminal(self) -> bool:
+        return is_terminal(self.status)
+
+    def start(self, now: datetime) -> None:
+        if self.status is RunStatus.RUNNING:
+            return
+        check_run_transition(self.status, RunStatus.RUNNING)
+        self.status = RunStatus.RUNNING
+        self.started_at = now
+
+    def finish(
+        self,
+        status: RunStatus,
+        now: datetime,
+        *,
+        error_category: ErrorCategory | None = None,
+        error: str | None = None,
+    ) -> None:
+        check_run_transition(self.status, status)
+        self.status = status
+        self.error_category = error_category
+        self.error = error
+        self.ended_at = now
+        begun = self.started_at or self.created_at
+        self.duration_ms = max(0, int((now - begun).total_seconds() * 1000))
+        # Steps that never ran are skipped, so the record says what happened to each.
+        for step in self.steps:
+            if step.status is StepStatus.PENDING:
+                step.move(StepStatus.SKIPPED)
+
+    def current_step(self) -> StepRun | None:
+        """The first step that has not reached a terminal status."""
+        for step in self.steps:
+            if step.status in (StepStatus.PENDING, StepStatus.RUNNING):
+                return step
+        return None
+
+
+class Finding(Model):
+    id: str
+    org_id: str
+    run_id: str
+    step_order: int
+    step_key: str
+    attempt: int
+    index: int
+    severity: Severity
+    code: str
+    message: str
+    path: str | None = None
+    line: int | None = None
+    column: int | None = None
+    created_at: datetime
+
+
+class Artifact(Model):
+    id: str
+    org_id: str
+    run_id: str
+    step_order: int
+    attempt: int
+    name: str
+    uri: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+    created_at: datetime
+
+
+class CallbackReceipt(Model):
+    """Proof that a callback_id was processed; its existence fences every repeat."""
+
+    id: str  # the callback_id
+    org_id: str
+    run_id: str
+    step_order: int
+    attempt: int
+    status: str
+    result_uri: str
+    received_at: datetime
+
+
+class IdempotencyRecord(Model):
+    id: str
+    org_id: str
+    key: str
+    request_sha256: str
+    run_id: str
+    submission_id: str
+    created_at: datetime
+    expires_at: datetime

@@ -1,0 +1,112 @@
+"""The contract between Assay and its validators: input.json, output.json and the
+callback body. Shared by the functions and the validator runtime so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.enums import Severity
+
+INPUT_SCHEMA_VERSION = "assay.input/1"
+OUTPUT_SCHEMA_VERSION = "assay.output/1"
+CALLBACK_SCHEMA_VERSION = "assay.callback/1"
+
+
+class Envelope(BaseModel):
+    # Reject unknown fields: an envelope from a newer or broken producer must fail loudly.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ValidatorRef(Envelope):
+    name: str
+    version: str
+
+
+class InputFile(Envelope):
+    name: str
+    uri: str
+    sha256: str
+    size_bytes: int
+    content_type: str
+
+
+class InputEnvelope(Envelope):
+    schema_version: Literal["assay.input/1"] = INPUT_SCHEMA_VERSION
+    run_id: str
+    org_id: str
+    step_order: int
+    step_key: str
+    attempt: int
+    validator: ValidatorRef
+    config: dict[str, Any] = Field(default_factory=dict)
+    files: list[InputFile]
+    callback_url: str
+    callback_id: str
+    output_uri: str
+    timeout_seconds: int
+
+
+class OutputStatus(StrEnum):
+    SUCCESS = "success"
+    FAILED_VALIDATION = "failed_validation"
+    FAILED_RUNTIME = "failed_runtime"
+    CANCELLED = "cancelled"
+
+
+class OutputFinding(Envelope):
+    severity: Severity
+    code: str
+    message: str
+    path: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+class OutputArtifact(Envelope):
+    name: str
+    uri: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+
+class Timing(Envelope):
+    started_at: datetime
+    ended_at: datetime
+    duration_ms: int
+
+
+class OutputEnvelope(Envelope):
+    schema_version: Literal["assay.output/1"] = OUTPUT_SCHEMA_VERSION
+    run_id: str
+    org_id: str
+    step_order: int
+    attempt: int
+    callback_id: str
+    status: OutputStatus
+    findings: list[OutputFinding] = Field(default_factory=list)
+    metrics: dict[str, int | float | str] = Field(default_factory=dict)
+    artifacts: list[OutputArtifact] = Field(default_factory=list)
+    timing: Timing
+    validator: ValidatorRef
+    error: str | None = None
+
+
+class CallbackBody(Envelope):
+    schema_version: Literal["assay.callback/1"] = CALLBACK_SCHEMA_VERSION
+    run_id: str
+    callback_id: str
+    status: OutputStatus
+    result_uri: str
+
+
+class LaunchTask(Envelope):
+    """The body of a task on the `launches` queue."""
+
+    run_id: str
+    step_order: int
+    attempt: int

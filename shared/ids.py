@@ -1,0 +1,19 @@
+"""Identifiers: random for documents (never sequential), stable where retries must collide."""
+
+import hashlib
+import secrets
+import string
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(length: int = 20) -> str:
+    """A random id in the style of Firestore's auto ids."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def stable_id(*parts: object, length: int = 32) -> str:
+    """The same parts always give the same id, so a retried write lands on the same
+    document instead of adding a second one."""
+    joined = "\x1f".join(str(p) for p in parts)
+    return hashlib.sha256(joined.encode()).hexdigest()[:length]

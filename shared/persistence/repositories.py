@@ -1,0 +1,284 @@
+"""Repositories over Firestore. Every read of an org's object goes through one
+tenancy check: a document of another org is reported exactly like a missing one."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared.domain.models import (
+    ApiKey,
+    CallbackReceipt,
+    Finding,
+    IdempotencyRecord,
+    Model,
+    Organization,
+    Project,
+    Submission,
+    ValidationRun,
+    Workflow,
+    WorkflowVersion,
+)
+from shared.errors import BadRequest, NotFound
+
+M = TypeVar("M", bound=Model)
+T = TypeVar("T")
+
+ORGS = "orgs"
+PROJECTS = "projects"
+API_KEYS = "api_keys"
+WORKFLOWS = "workflows"
+VERSIONS = "versions"
+SUBMISSIONS = "submissions"
+RUNS = "runs"
+FINDINGS = "findings"
+ARTIFACTS = "artifacts"
+CALLBACK_RECEIPTS = "callback_receipts"
+IDEMPOTENCY_KEYS = "idempotency_keys"
+
+# Firestore commits at most 500 writes at once.
+BATCH_LIMIT = 500
+
+
+def to_doc(model: Model) -> dict[str, Any]:
+    return model.model_dump(mode="python", exclude={"id"})
+
+
+def from_snapshot(cls: type[M], snap: Any) -> M:
+    data = snap.to_dict() or {}
+    if "id" in cls.model_fields:
+        data["id"] = snap.id
+    return cls.model_validate(data)
+
+
+def encode_token(doc_id: str) -> str:
+    return base64.urlsafe_b64encode(doc_id.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"page_token {token!r} is not a token this API issued") from exc
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_page_token: str | None
+
+
+class Repositories:
+    def __init__(self, client: firestore.Client) -> None:
+        self.db = client
+
+    # -- generic ---------------------------------------------------------------
+    def _owned(self, collection: str, cls: type[M], org_id: str, doc_id: str, what: str) -> M:
+        if not doc_id or "/" in doc_id:
+            raise NotFound(f"{what} {doc_id!r} does not exist in organization {org_id!r}")
+        snap = self.db.collection(collection).document(doc_id).get()
+        if not snap.exists or (snap.get("org_id") != org_id):
+            raise NotFound(f"{what} {doc_id!r} does not exist in organization {org_id!r}")
+        return from_snapshot(cls, snap)
+
+    # -- organizations, projects, keys -------------------------------------------
+    def create_org(self, org: Organization) -> None:
+        self.db.collection(ORGS).document(org.id).create(to_doc(org))
+
+    def get_org(self, org_id: str) -> Organization | None:
+        if not org_id or "/" in org_id:
+            return None
+        snap = self.db.collection(ORGS).document(org_id).get()
+        return from_snapshot(Organization, snap) if snap.exists else None
+
+    def create_project(self, project: Project) -> None:
+        self.db.collection(PROJECTS).document(project.id).create(to_doc(project))
+
+    def get_project(self, org_id: str, project_id: str) -> Project:
+        return self._owned(PROJECTS, Project, org_id, project_id, "project")
+
+    def create_api_key(self, key: ApiKey) -> None:
+        self.db.collection(API_KEYS).document(key.id).create(to_doc(key))
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        if not key_id or "/" in key_id:
+            return None
+        snap = self.db.collection(API_KEYS).document(key_id).get()
+        return from_snapshot(ApiKey, snap) if snap.exists else None
+
+    def save_api_key(self, key: ApiKey) -> None:
+        self.db.collection(API_KEYS).document(key.id).set(to_doc(key))
+
+    # -- workflows -------------------------------------------------------------
+    def find_workflow(self, org_id: str, slug: str, transaction: Any = None) -> Workflow | None:
+        query = (
+            self.db.collection(WORKFLOWS)
+            .where(filter=FieldFilter("org_id", "==", org_id))
+            .where(filter=FieldFilter("slug", "==", slug))
+            .limit(1)
+        )
+        snaps = list(query.get(transaction=transaction) if transaction else query.stream())
+        return from_snapshot(Workflow, snaps[0]) if snaps else None
+
+    def get_workflow(self, org_id: str, slug: str) -> Workflow:
+        workflow = self.find_workflow(org_id, slug)
+        if workflow is None:
+            raise NotFound(f"workflow {slug!r} does not exist in organization {org_id!r}")
+        return workflow
+
+    def list_workflows(self, org_id: str) -> list[Workflow]:
+        query = self.db.collection(WORKFLOWS).where(filter=FieldFilter("org_id", "==", org_id))
+        return sorted((from_snapshot(Workflow, s) for s in query.stream()), key=lambda w: w.slug)
+
+    def version_ref(self, workflow_id: str, version: int) -> Any:
+        return (
+            self.db.collection(WORKFLOWS)
+            .document(workflow_id)
+            .collection(VERSIONS)
+            .document(str(version))
+        )
+
+    def get_version(self, workflow: Workflow, version: int | None = None) -> WorkflowVersion:
+        number = workflow.latest_version if version is None else version
+        snap = self.version_ref(workflow.id, number).get()
+        if not snap.exists:
+            raise NotFound(f"workflow {workflow.slug!r} has no version {number}")
+        return from_snapshot(WorkflowVersion, snap)
+
+    # -- submissions and runs ----------------------------------------------------
+    def submission_ref(self, submission_id: str) -> Any:
+        return self.db.collection(SUBMISSIONS).document(submission_id)
+
+    def run_ref(self, run_id: str) -> Any:
+        return self.db.collection(RUNS).document(run_id)
+
+    def get_submission(self, org_id: str, submission_id: str) -> Submission:
+        return self._owned(SUBMISSIONS, Submission, org_id, submission_id, "submission")
+
+    def find_submission(self, submission_id: str | None) -> Submission | None:
+        """The submission or None: a run must stay readable after its submission is gone."""
+        if not submission_id:
+            return None
+        snap = self.submission_ref(submission_id).get()
+        return from_snapshot(Submission, snap) if snap.exists else None
+
+    def get_run(self, org_id: str, run_id: str) -> ValidationRun:
+        return self._owned(RUNS, ValidationRun, org_id, run_id, "run")
+
+    def find_run(self, run_id: str, transaction: Any = None) -> ValidationRun | None:
+        """A run by id alone, for the private functions that are handed a run id."""
+        if not run_id or "/" in run_id:
+            return None
+        snap = self.run_ref(run_id).get(transaction=transaction)
+        return from_snapshot(ValidationRun, snap) if snap.exists else None
+
+    def list_runs(
+        self,
+        org_id: str,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 50,
+        page_token: str | None = None,
+    ) -> Page[ValidationRun]:
+        query = self.db.collection(RUNS).where(filter=FieldFilter("org_id", "==", org_id))
+        if status:
+            query = query.where(filter=FieldFilter("status", "==", status))
+        if workflow:
+            query = query.where(filter=FieldFilter("workflow_slug", "==", workflow))
+        query = query.order_by("created_at", direction=firestore.Query.DESCENDING).order_by(
+            "__name__", direction=firestore.Query.DESCENDING
+        )
+        query = self._after(query, RUNS, org_id, page_token)
+        snaps = list(query.limit(limit + 1).stream())
+        return self._page(ValidationRun, snaps, limit)
+
+    def _after(self, query: Any, collection_path: str, org_id: str, token: str | None) -> Any:
+        if not token:
+            return query
+        doc_id = decode_token(token)
+        snap = self.db.document(f"{collection_path}/{doc_id}").get() if "/" not in doc_id else None
+        if snap is None or not snap.exists or snap.get("org_id") != org_id:
+            raise BadRequest(f"page_token {token!r} is not a token this API issued")
+        return query.start_after(snap)
+
+    @staticmethod
+    def _page(cls: type[M], snaps: Sequence[Any], limit: int) -> Page[M]:
+        more = len(snaps) > limit
+        kept = list(snaps[:limit])
+        token = encode_token(kept[-1].id) if more and kept else None
+        return Page([from_snapshot(cls, s) for s in kept], token)
+
+    # -- findings ----------------------------------------------------------------
+    def write_findings(self, run_id: str, findings: Iterable[Finding]) -> int:
+        """Writes findings in batches. Ids are deterministic, so a repeat overwrites."""
+        collection = self.run_ref(run_id).collection(FINDINGS)
+        batch = self.db.batch()
+        pending = written = 0
+        for finding in findings:
+            batch.set(collection.document(finding.id), to_doc(finding))
+            pending += 1
+            if pending == BATCH_LIMIT:
+                batch.commit()
+                written += pending
+                batch, pending = self.db.batch(), 0
+        if pending:
+            batch.commit()
+            written += pending
+        return written
+
+    def list_findings(
+        self,
+        org_id: str,
+        run_id: str,
+        *,
+        severity: str | None = None,
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> Page[Finding]:
+        self.get_run(org_id, run_id)  # tenancy: another org's run is a 404
+        path = f"{RUNS}/{run_id}/{FINDINGS}"
+        query: Any = self.db.collection(path)
+        if severity:
+            query = query.where(filter=FieldFilter("severity", "==", severity))
+        query = query.order_by("step_order").order_by("index")
+        query = self._after(query, path, org_id, page_token)
+        return self._page(Finding, list(query.limit(limit + 1).stream()), limit)
+
+    def count_findings(self, run_id: str) -> int:
+        result = self.run_ref(run_id).collection(FINDINGS).count().get()
+        return int(result[0][0].value)
+
+    def write_artifacts(self, run_id: str, artifacts: Iterable[Model]) -> None:
+        collection = self.run_ref(run_id).collection(ARTIFACTS)
+        batch = self.db.batch()
+        for artifact in artifacts:
+            batch.set(collection.document(artifact.id), to_doc(artifact))  # type: ignore[attr-defined]
+        batch.commit()
+
+    # -- callbacks and idempotency -------------------------------------------------
+    def receipt_ref(self, callback_id: str) -> Any:
+        return self.db.collection(CALLBACK_RECEIPTS).document(callback_id)
+
+    def find_receipt(self, callback_id: str, transaction: Any = None) -> CallbackReceipt | None:
+        snap = self.receipt_ref(callback_id).get(transaction=transaction)
+        return from_snapshot(CallbackReceipt, snap) if snap.exists else None
+
+    def idempotency_ref(self, record_id: str) -> Any:
+        return self.db.collection(IDEMPOTENCY_KEYS).document(record_id)
+
+    def find_idempotency(self, record_id: str, transaction: Any = None) -> IdempotencyRecord | None:
+        snap = self.idempotency_ref(record_id).get(transaction=transaction)
+        return from_snapshot(IdempotencyRecord, snap) if snap.exists else None
+
+
+def get_repositories() -> Repositories:
+    from shared.persistence.firestore import get_client
+
+    return Repositories(get_client())
