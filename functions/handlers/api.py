@@ -1,0 +1,194 @@
+"""`api`: the public REST API. Parses the request, calls a service, maps the result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Request, Response
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import NotFound as RouteNotFound
+from werkzeug.routing import Map, Rule
+
+from shared import wiring
+from shared.auth.api_keys import authenticate
+from shared.config import get_settings
+from shared.domain.models import ApiKey
+from shared.errors import BadRequest, NotFound
+from shared.http import guarded, json_response, parse_json, parse_model, problem
+from shared.intake import read_upload
+from shared.services import workflows
+from shared.services.submissions import submit
+from shared.views import finding_view, run_view, submission_view, workflow_view
+
+Handler = Callable[[Request, ApiKey, dict[str, str]], Response]
+ROUTES: dict[str, Handler] = {}
+
+
+def route(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        ROUTES[name] = fn
+        return fn
+
+    return register
+
+
+URLS = Map(
+    [
+        Rule("/healthz", endpoint="health", methods=["GET"]),
+        Rule("/v1/orgs/<org>/workflows", endpoint="list_workflows", methods=["GET"]),
+        Rule("/v1/orgs/<org>/workflows", endpoint="create_workflow", methods=["POST"]),
+        Rule("/v1/orgs/<org>/workflows/<slug>", endpoint="get_workflow", methods=["GET"]),
+        Rule("/v1/orgs/<org>/workflows/<slug>", endpoint="update_workflow", methods=["PUT"]),
+        Rule("/v1/orgs/<org>/workflows/<slug>/runs", endpoint="submit", methods=["POST"]),
+        Rule("/v1/orgs/<org>/runs", endpoint="list_runs", methods=["GET"]),
+        Rule("/v1/orgs/<org>/runs/<run>", endpoint="get_run", methods=["GET"]),
+        Rule("/v1/orgs/<org>/runs/<run>/findings", endpoint="list_findings", methods=["GET"]),
+        Rule("/v1/orgs/<org>/submissions/<submission>", endpoint="get_submission",
+             methods=["GET"]),
+    ],
+    strict_slashes=False,
+)
+
+
+def _limit(request: Request, default: int, most: int) -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise BadRequest(f"limit must be a whole number from 1 to {most}, not {raw!r}")
+    return int(raw)
+
+
+def _version_arg(request: Request) -> int | None:
+    raw = request.args.get("version")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest(f"version must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
+@route("create_workflow")
+def create_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    body = parse_model(workflows.WorkflowCreate, parse_json(request))
+    workflow, version = workflows.create_workflow(wiring.repositories(), key.org_id, body)
+    location = f"/v1/orgs/{key.org_id}/workflows/{workflow.slug}"
+    return json_response(workflow_view(workflow, version), 201, {"Location": location})
+
+
+@route("update_workflow")
+def update_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    data = parse_json(request)
+    if isinstance(data, dict) and data.get("slug", args["slug"]) != args["slug"]:
+        raise BadRequest("the body's slug differs from the URL's; a workflow's slug cannot change")
+    if isinstance(data, dict):
+        data.pop("slug", None)
+    body = parse_model(workflows.WorkflowSpec, data)
+    workflow, version = workflows.update_workflow(
+        wiring.repositories(), key.org_id, args["slug"], body
+    )
+    return json_response(workflow_view(workflow, version))
+
+
+@route("list_workflows")
+def list_workflows(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    repos = wiring.repositories()
+    items = [workflow_view(w, repos.get_version(w)) for w in repos.list_workflows(key.org_id)]
+    return json_response({"items": items})
+
+
+@route("get_workflow")
+def get_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    repos = wiring.repositories()
+    workflow = repos.get_workflow(key.org_id, args["slug"])
+    return json_response(workflow_view(workflow, repos.get_version(workflow, _version_arg(request))))
+
+
+@route("submit")
+def submit_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    settings = get_settings()
+    incoming = read_upload(request, settings.max_upload_bytes)
+    result = submit(
+        wiring.repositories(),
+        wiring.blob_store(),
+        wiring.task_queue(),
+        settings,
+        key=key,
+        slug=args["slug"],
+        incoming=incoming,
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
+    )
+    body = {
+        "run": run_view(result.run, result.submission),
+        "submission": submission_view(result.submission),
+    }
+    location = f"/v1/orgs/{key.org_id}/runs/{result.run.id}"
+    return json_response(body, 202, {"Location": location})
+
+
+@route("list_runs")
+def list_runs(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    repos = wiring.repositories()
+    page = repos.list_runs(
+        key.org_id,
+        status=request.args.get("status") or None,
+        workflow=request.args.get("workflow") or None,
+        limit=_limit(request, 50, 200),
+        page_token=request.args.get("page_token") or None,
+    )
+    items = [run_view(r, repos.find_submission(r.submission_id)) for r in page.items]
+    return json_response({"items": items, "next_page_token": page.next_page_token})
+
+
+@route("get_run")
+def get_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    repos = wiring.repositories()
+    run = repos.get_run(key.org_id, args["run"])
+    return json_response(run_view(run, repos.find_submission(run.submission_id)))
+
+
+@route("list_findings")
+def list_findings(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    severity = request.args.get("severity") or None
+    if severity is not None and severity.upper() not in ("ERROR", "WARNING", "INFO"):
+        raise BadRequest(f"severity must be ERROR, WARNING or INFO, not {severity!r}")
+    page = wiring.repositories().list_findings(
+        key.org_id,
+        args["run"],
+        severity=severity.upper() if severity else None,
+        limit=_limit(request, 100, 1000),
+        page_token=request.args.get("page_token") or None,
+    )
+    return json_response(
+        {"items": [finding_view(f) for f in page.items], "next_page_token": page.next_page_token}
+    )
+
+
+@route("get_submission")
+def get_submission(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    submission = wiring.repositories().get_submission(key.org_id, args["submission"])
+    return json_response(submission_view(submission))
+
+
+@guarded
+def handle(request: Request) -> Response:
+    try:
+        endpoint, args = URLS.bind_to_environ(request.environ).match()
+    except RouteNotFound:
+        return problem(404, "Not found", f"there is no route {request.path!r}")
+    except MethodNotAllowed as exc:
+        allowed = ", ".join(exc.valid_methods or [])
+        return problem(405, "Method not allowed", f"{request.method} is not allowed here; "
+                       f"use {allowed}", {"Allow": allowed})
+    if endpoint == "health":
+        return json_response({"status": "ok"})
+    key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
+    if key.org_id != args["org"]:
+        # Another org's objects are indistinguishable from missing ones.
+        raise NotFound(f"organization {args['org']!r} does not exist or is not yours")
+    response: Response = ROUTES[endpoint](request, key, args)
+    return response
+
+
+__all__: list[Any] = ["handle"]

@@ -1,0 +1,30 @@
+"""Every Assay entry point. Each imports its handler on first call, so a deployed
+function loads only what it uses."""
+
+import functions_framework
+from flask import Request, Response
+
+from shared.logs import configure
+
+configure()
+
+
+@functions_framework.http
+def api(request: Request) -> Response:
+    from handlers.api import handle
+
+    return handle(request)
+
+
+@functions_framework.http
+def launch(request: Request) -> Response:
+    from handlers.launch import handle
+
+    return handle(request)
+
+
+@functions_framework.http
+def callback(request: Request) -> Response:
+    from handlers.callback import handle
+
+    return handle(request)

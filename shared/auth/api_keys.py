@@ -1,0 +1,66 @@
+"""Org API keys: `assay_<key id>_<secret>`. Only the SHA-256 of the secret is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from shared.clock import Clock, utcnow
+from shared.domain.models import ApiKey
+from shared.errors import NotFound, Unauthorized
+from shared.ids import new_id
+from shared.persistence.repositories import Repositories
+
+PREFIX = "assay"
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_key(
+    repos: Repositories,
+    org_id: str,
+    name: str,
+    *,
+    expires_at: datetime | None = None,
+    now: Clock = utcnow,
+) -> tuple[ApiKey, str]:
+    """Creates a key and returns it with the plaintext, which is never stored."""
+    if repos.get_org(org_id) is None:
+        raise NotFound(f"organization {org_id!r} does not exist")
+    key_id = new_id()
+    secret = secrets.token_urlsafe(32)
+    record = ApiKey(
+        id=key_id,
+        org_id=org_id,
+        name=name,
+        secret_sha256=_digest(secret),
+        created_at=now(),
+        expires_at=expires_at,
+    )
+    repos.create_api_key(record)
+    return record, f"{PREFIX}_{key_id}_{secret}"
+
+
+def authenticate(repos: Repositories, authorization: str | None, now: Clock = utcnow) -> ApiKey:
+    """The key behind an `Authorization: Bearer` header, or Unauthorized saying why."""
+    if not authorization:
+        raise Unauthorized("this endpoint needs an org API key: send 'Authorization: Bearer <key>'")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <key>'")
+    prefix, _, rest = token.strip().partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != PREFIX or not key_id or not secret:
+        raise Unauthorized("the API key is malformed: expected 'assay_<id>_<secret>'")
+    record = repos.get_api_key(key_id)
+    if record is None or not hmac.compare_digest(record.secret_sha256, _digest(secret)):
+        raise Unauthorized("the API key is not valid")
+    if record.revoked_at is not None:
+        raise Unauthorized("the API key has been revoked")
+    if record.expires_at is not None and record.expires_at <= now():
+        raise Unauthorized("the API key has expired")
+    return record

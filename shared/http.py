@@ -1,0 +1,74 @@
+"""HTTP helpers shared by every function: problem+json errors and JSON responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Request, Response
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import AssayError, BadRequest, Unprocessable
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+PROBLEM = "application/problem+json"
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body, default=str), status=status, headers=headers,
+        mimetype="application/json",
+    )
+
+
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return Response(json.dumps(body), status=status, headers=headers, mimetype=PROBLEM)
+
+
+def validation_detail(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(body)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_json(request: Request) -> Any:
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise BadRequest("the request body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
+
+
+def parse_model(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable(validation_detail(exc)) from exc
+
+
+def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """Maps service errors to problems; anything unexpected is logged and a 500."""
+
+    def wrapper(request: Request) -> Response:
+        try:
+            return handler(request)
+        except AssayError as exc:
+            return problem(exc.status, exc.title, exc.detail, exc.headers)
+        except Exception:
+            log.exception("unhandled error", extra={"path": request.path})
+            return problem(500, "Internal error", "an unexpected error occurred; it was logged")
+
+    return wrapper

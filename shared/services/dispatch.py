@@ -1,0 +1,25 @@
+"""Queueing a step launch. The task is named from (run, step, attempt), so queueing
+the same launch twice, from a retry or a replay, yields one task."""
+
+from __future__ import annotations
+
+from shared.adapters.tasks import TaskQueue
+from shared.config import Settings
+from shared.envelopes import LaunchTask
+from shared.ids import stable_id
+
+
+def launch_task_id(run_id: str, step_order: int, attempt: int) -> str:
+    return "launch-" + stable_id(run_id, step_order, attempt)
+
+
+def enqueue_launch(
+    queue: TaskQueue, settings: Settings, run_id: str, step_order: int, attempt: int
+) -> bool:
+    task = LaunchTask(run_id=run_id, step_order=step_order, attempt=attempt)
+    return queue.enqueue(
+        launch_task_id(run_id, step_order, attempt),
+        settings.launch_url,
+        task.model_dump(),
+        audience=settings.launch_url,
+    )

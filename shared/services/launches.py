@@ -1,0 +1,197 @@
+"""Flow 2, launch: claim the step attempt, build the execution bundle, start the job.
+
+Duplicates are expected (Cloud Tasks is at-least-once): a claim is taken in a
+transaction, a launch that already started answers 2xx and does nothing, and a claim
+held by a launch still in flight makes the duplicate wait (409, retried by the queue)
+until the claim either records an execution or expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from google.cloud import firestore
+
+from shared.adapters.jobs import JobRunner, PermanentJobError
+from shared.clock import Clock, utcnow
+from shared.config import Settings
+from shared.domain.enums import ErrorCategory, RunStatus, StepStatus
+from shared.domain.models import StepRun, Submission, ValidationRun
+from shared.envelopes import InputEnvelope, InputFile, LaunchTask, ValidatorRef
+from shared.errors import Conflict, Transient
+from shared.persistence.repositories import Repositories, to_doc
+from shared.services.finalize import finish_run
+from shared.storage import BlobNotFound, BlobStore
+from shared.storage.layout import Layout
+from shared.validators_catalog import get_validator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LaunchOutcome:
+    outcome: str
+    run_id: str
+    execution_name: str | None = None
+
+
+@dataclass
+class _Claim:
+    run: ValidationRun
+    step: StepRun
+
+
+def _claim(
+    repos: Repositories, settings: Settings, task: LaunchTask, now: Clock
+) -> _Claim | str:
+    @firestore.transactional  # type: ignore[untyped-decorator]
+    def claim(transaction: Any) -> _Claim | str:
+        run = repos.find_run(task.run_id, transaction=transaction)
+        if run is None:
+            return "run does not exist"
+        if run.terminal:
+            return f"run already {run.status}"
+        if not 0 <= task.step_order < len(run.steps):
+            return f"run has no step {task.step_order}"
+        if any(s.status is not StepStatus.PASSED for s in run.steps[: task.step_order]):
+            return "an earlier step has not passed"
+        step = run.steps[task.step_order]
+        at = now()
+        if step.status is StepStatus.RUNNING:
+            if step.execution_name:
+                return "already launched"
+            if step.claim_expires_at and step.claim_expires_at > at:
+                raise Conflict(
+                    "another launch of this step is in progress",
+                    headers={"Retry-After": "5"},
+                )
+            # The launch that held the claim died before starting a job: take over
+            # under a new attempt, so its leftovers cannot mix with ours.
+        elif step.status is not StepStatus.PENDING:
+            return f"step already {step.status}"
+        else:
+            step.move(StepStatus.RUNNING)
+        step.attempt += 1
+        step.callback_id = uuid.uuid4().hex
+        step.claim_expires_at = at + timedelta(seconds=settings.launch_claim_seconds)
+        step.started_at = at
+        step.error = None
+        run.start(at)
+        transaction.set(repos.run_ref(run.id), to_doc(run))
+        return _Claim(run, step)
+
+    result: _Claim | str = claim(repos.db.transaction())
+    return result
+
+
+def _update_claimed(
+    repos: Repositories, run_id: str, order: int, callback_id: str, change: Any
+) -> ValidationRun | None:
+    """Applies `change(run, step)` only while our claim is still the step's claim."""
+
+    @firestore.transactional  # type: ignore[untyped-decorator]
+    def update(transaction: Any) -> ValidationRun | None:
+        run = repos.find_run(run_id, transaction=transaction)
+        if run is None or run.terminal or run.steps[order].callback_id != callback_id:
+            return None
+        change(run, run.steps[order])
+        transaction.set(repos.run_ref(run.id), to_doc(run))
+        return run
+
+    result: ValidationRun | None = update(repos.db.transaction())
+    return result
+
+
+def _content(store: BlobStore, submission: Submission | None) -> bytes | None:
+    if submission is None or submission.content_purged_at is not None:
+        return None
+    if submission.input_file:
+        try:
+            return store.read_bytes(submission.input_file)
+        except BlobNotFound:
+            return None
+    return (submission.content or "").encode("utf-8")
+
+
+def launch(
+    repos: Repositories,
+    store: BlobStore,
+    jobs: JobRunner,
+    settings: Settings,
+    task: LaunchTask,
+    now: Clock = utcnow,
+) -> LaunchOutcome:
+    claimed = _claim(repos, settings, task, now)
+    if isinstance(claimed, str):
+        log.info("launch skipped: %s", claimed, extra={"run_id": task.run_id})
+        return LaunchOutcome(claimed, task.run_id)
+    run, step = claimed.run, claimed.step
+    callback_id = step.callback_id or ""
+    layout = Layout(settings.storage_uri)
+
+    def fail(category: ErrorCategory, message: str) -> LaunchOutcome:
+        def change(r: ValidationRun, s: StepRun) -> None:
+            s.move(StepStatus.FAILED)
+            s.error, s.ended_at, s.claim_expires_at = message, now(), None
+            finish_run(r, RunStatus.FAILED, now(), error_category=category, error=message)
+
+        _update_claimed(repos, run.id, step.order, callback_id, change)
+        log.error("launch failed: %s", message, extra={"run_id": run.id})
+        return LaunchOutcome("launch failed", run.id)
+
+    submission = repos.find_submission(run.submission_id)
+    data = _content(store, submission)
+    if submission is None or data is None:
+        return fail(ErrorCategory.SYSTEM_ERROR, "the submission's content is no longer available")
+
+    spec = get_validator(step.validator)
+    bundle_copy = layout.bundle_file(run.org_id, run.id, submission.original_filename)
+    store.write_bytes(bundle_copy, data, submission.content_type)
+    envelope = InputEnvelope(
+        run_id=run.id,
+        org_id=run.org_id,
+        step_order=step.order,
+        step_key=step.key,
+        attempt=step.attempt,
+        validator=ValidatorRef(name=spec.name, version=spec.version),
+        config=run.config[step.order].config,
+        files=[
+            InputFile(
+                name=submission.original_filename,
+                uri=bundle_copy,
+                sha256=submission.checksum_sha256,
+                size_bytes=submission.size_bytes,
+                content_type=submission.content_type,
+            )
+        ],
+        callback_url=settings.callback_url,
+        callback_id=callback_id,
+        output_uri=layout.output_envelope(run.org_id, run.id, step.order, step.attempt),
+        timeout_seconds=settings.validator_timeout_seconds,
+    )
+    input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
+    store.write_bytes(input_uri, envelope.model_dump_json(indent=2).encode(), "application/json")
+
+    try:
+        execution = jobs.run(spec.job_name(settings.job_prefix), {"INPUT_URI": input_uri})
+    except PermanentJobError as exc:
+        return fail(ErrorCategory.LAUNCH_FAILED, f"the validator job could not start: {exc}")
+    except Transient:
+        # Give the claim back so the queue's retry can take it at once.
+        def release(r: ValidationRun, s: StepRun) -> None:
+            s.move(StepStatus.PENDING)
+            s.callback_id = s.claim_expires_at = s.started_at = None
+
+        _update_claimed(repos, run.id, step.order, callback_id, release)
+        raise
+
+    def record(r: ValidationRun, s: StepRun) -> None:
+        s.execution_name, s.job_status, s.claim_expires_at = execution.name, execution.status, None
+
+    _update_claimed(repos, run.id, step.order, callback_id, record)
+    log.info("launched %s", execution.name, extra={"run_id": run.id})
+    return LaunchOutcome("launched", run.id, execution.name)

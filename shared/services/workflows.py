@@ -1,0 +1,139 @@
+"""Workflows and their immutable versions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from google.cloud import firestore
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.clock import Clock, utcnow
+from shared.domain.models import Retention, Workflow, WorkflowStep, WorkflowVersion
+from shared.errors import Conflict, NotFound, Unprocessable
+from shared.ids import new_id
+from shared.persistence.repositories import Repositories, to_doc
+from shared.validators_catalog import ConfigError, get_validator
+
+SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+_KEY_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+class StepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    name: str = Field(min_length=1, max_length=200)
+    validator: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkflowSpec(BaseModel):
+    """The body of PUT: everything a version holds."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    steps: list[StepIn] = Field(min_length=1, max_length=20)
+    retention: Retention = Field(default_factory=Retention)
+    allowed_file_types: list[str] | None = None
+
+
+class WorkflowCreate(WorkflowSpec):
+    slug: str = Field(pattern=SLUG)
+
+
+def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str]]:
+    steps: list[WorkflowStep] = []
+    accepted: set[str] | None = None
+    for index, step in enumerate(spec.steps):
+        label = f"steps[{index}] ({step.name!r})"
+        try:
+            validator = get_validator(step.validator)
+            validator.check_config(step.config)
+        except ConfigError as exc:
+            raise Unprocessable(f"{label}: {exc}") from None
+        key = step.key or _KEY_CHARS.sub("-", step.name.lower()).strip("-")[:63] or f"step-{index}"
+        if any(s.key == key for s in steps):
+            raise Unprocessable(f"{label}: key {key!r} is used by an earlier step; keys must differ")
+        steps.append(
+            WorkflowStep(key=key, name=step.name, validator=step.validator, config=step.config)
+        )
+        types = set(validator.file_types)
+        accepted = types if accepted is None else accepted & types
+    allowed = sorted(accepted or set())
+    if spec.allowed_file_types is not None:
+        unreadable = sorted(set(spec.allowed_file_types) - set(allowed))
+        if unreadable:
+            raise Unprocessable(
+                f"allowed_file_types {unreadable} cannot be read by every step; "
+                f"these steps accept {allowed}"
+            )
+        allowed = sorted(set(spec.allowed_file_types))
+    if not allowed:
+        raise Unprocessable("no file type is accepted by every step of this workflow")
+    return steps, allowed
+
+
+def _version(
+    workflow: Workflow, number: int, spec: WorkflowSpec, now: Clock
+) -> WorkflowVersion:
+    steps, allowed = _steps(spec)
+    return WorkflowVersion(
+        workflow_id=workflow.id,
+        org_id=workflow.org_id,
+        slug=workflow.slug,
+        version=number,
+        name=spec.name,
+        steps=steps,
+        retention=spec.retention,
+        allowed_file_types=allowed,
+        created_at=now(),
+    )
+
+
+def create_workflow(
+    repos: Repositories, org_id: str, body: WorkflowCreate, now: Clock = utcnow
+) -> tuple[Workflow, WorkflowVersion]:
+    created = now()
+    workflow = Workflow(
+        id=new_id(),
+        org_id=org_id,
+        slug=body.slug,
+        name=body.name,
+        latest_version=1,
+        created_at=created,
+        updated_at=created,
+    )
+    version = _version(workflow, 1, body, now)
+
+    @firestore.transactional  # type: ignore[untyped-decorator]
+    def write(transaction: Any) -> None:
+        # The slug query inside the transaction makes two concurrent creates collide.
+        if repos.find_workflow(org_id, body.slug, transaction=transaction) is not None:
+            raise Conflict(f"workflow {body.slug!r} already exists; PUT it to add a version")
+        transaction.create(repos.db.collection("workflows").document(workflow.id), to_doc(workflow))
+        transaction.create(repos.version_ref(workflow.id, 1), to_doc(version))
+
+    write(repos.db.transaction())
+    return workflow, version
+
+
+def update_workflow(
+    repos: Repositories, org_id: str, slug: str, body: WorkflowSpec, now: Clock = utcnow
+) -> tuple[Workflow, WorkflowVersion]:
+    @firestore.transactional  # type: ignore[untyped-decorator]
+    def write(transaction: Any) -> tuple[Workflow, WorkflowVersion]:
+        workflow = repos.find_workflow(org_id, slug, transaction=transaction)
+        if workflow is None:
+            raise NotFound(f"workflow {slug!r} does not exist in organization {org_id!r}")
+        number = workflow.latest_version + 1
+        version = _version(workflow, number, body, now)
+        workflow = workflow.model_copy(
+            update={"latest_version": number, "name": body.name, "updated_at": version.created_at}
+        )
+        # create() fails if the version exists: versions are immutable.
+        transaction.create(repos.version_ref(workflow.id, number), to_doc(version))
+        transaction.set(repos.db.collection("workflows").document(workflow.id), to_doc(workflow))
+        return workflow, version
+
+    result: tuple[Workflow, WorkflowVersion] = write(repos.db.transaction())
+    return result

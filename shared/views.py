@@ -1,0 +1,45 @@
+"""What the API shows of each object: DESIGN's field names, every object with its id,
+never a submission's content or internal claim bookkeeping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.domain.models import Finding, Submission, ValidationRun, Workflow, WorkflowVersion
+
+_SUBMISSION_HIDDEN = {"content", "input_file"}
+_STEP_HIDDEN = {"claim_expires_at", "callback_id"}
+
+
+def submission_view(submission: Submission | None) -> dict[str, Any] | None:
+    if submission is None:
+        return None
+    data = submission.model_dump(mode="json", exclude=_SUBMISSION_HIDDEN)
+    data["content_stored"] = submission.content_purged_at is None and bool(
+        submission.content or submission.input_file
+    )
+    return data
+
+
+def run_view(run: ValidationRun, submission: Submission | None) -> dict[str, Any]:
+    data = run.model_dump(mode="json", exclude={"steps", "config"})
+    data["steps"] = [s.model_dump(mode="json", exclude=_STEP_HIDDEN) for s in run.steps]
+    data["config"] = [c.model_dump(mode="json") for c in run.config]
+    data["submission"] = submission_view(submission)
+    return data
+
+
+def finding_view(finding: Finding) -> dict[str, Any]:
+    return finding.model_dump(mode="json")
+
+
+def workflow_view(workflow: Workflow, version: WorkflowVersion) -> dict[str, Any]:
+    data = workflow.model_dump(mode="json")
+    data["version"] = version.version
+    data.update(
+        version.model_dump(
+            mode="json", include={"steps", "retention", "allowed_file_types"}
+        )
+    )
+    data["version_created_at"] = version.model_dump(mode="json")["created_at"]
+    return data
