@@ -1,0 +1,162 @@
+"""A local stand-in for Cloud Run Jobs.
+
+It answers the part of the Cloud Run Admin v2 REST API that Assay uses — jobs.run with
+env overrides, executions.get and executions.cancel — so the real client library talks
+to it unchanged. Job `validator-<name>` runs the module `validators.<name>` (dashes
+become underscores) as its own process, with this process's environment plus the
+overrides, as Cloud Run runs a job's container with the job's env plus the overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import re
+import secrets
+import string
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+RUN = re.compile(r"^/v2/(projects/([^/]+)/locations/([^/]+)/jobs/([^/:]+)):run$")
+EXECUTION = re.compile(
+    r"^/v2/(projects/[^/]+/locations/[^/]+/jobs/[^/]+/executions/[^/:]+)(:cancel)?$"
+)
+EXECUTION_TYPE = "type.googleapis.com/google.cloud.run.v2.Execution"
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+@dataclass
+class LocalExecution:
+    name: str
+    job: str
+    process: subprocess.Popen[bytes]
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    completed: datetime | None = None
+    cancelled: bool = False
+
+    def view(self) -> dict[str, Any]:
+        code = self.process.poll()
+        if code is not None and self.completed is None:
+            self.completed = datetime.now(UTC)
+        running = code is None
+        return {
+            "@type": EXECUTION_TYPE,
+            "name": self.name,
+            "job": self.job,
+            "createTime": _time(self.created),
+            "startTime": _time(self.created),
+            "completionTime": _time(self.completed),
+            "taskCount": 1,
+            "runningCount": 1 if running else 0,
+            "succeededCount": 1 if code == 0 and not self.cancelled else 0,
+            "failedCount": 1 if code not in (None, 0) and not self.cancelled else 0,
+            "cancelledCount": 1 if self.cancelled else 0,
+        }
+
+
+def _error(code: int, status: str, message: str) -> Response:
+    body = {"error": {"code": code, "status": status, "message": message}}
+    return Response(json.dumps(body), status=code, mimetype="application/json")
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), mimetype="application/json")
+
+
+class JobRunner:
+    def __init__(self, log_dir: Path, job_prefix: str = "validator-") -> None:
+        self.log_dir = log_dir
+        self.job_prefix = job_prefix
+        self.executions: dict[str, LocalExecution] = {}
+        self.lock = threading.Lock()
+
+    def module_for(self, job: str) -> str | None:
+        if not job.startswith(self.job_prefix):
+            return None
+        module = "validators." + job[len(self.job_prefix) :].replace("-", "_")
+        return module if importlib.util.find_spec(module) is not None else None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.respond(Request(environ))(environ, start_response)
+
+    def respond(self, request: Request) -> Response:
+        if request.path == "/healthz":
+            return Response("ok")
+        run = RUN.match(request.path)
+        if run and request.method == "POST":
+            return self.run(run, json.loads(request.get_data() or b"{}"))
+        execution = EXECUTION.match(request.path)
+        if execution:
+            with self.lock:
+                found = self.executions.get(execution.group(1))
+            if found is None:
+                return _error(404, "NOT_FOUND", f"Execution {execution.group(1)} not found")
+            if execution.group(2) and request.method == "POST":
+                return self.cancel(found)
+            if request.method == "GET":
+                return _json(found.view())
+        return _error(404, "NOT_FOUND", f"no such method {request.method} {request.path}")
+
+    def run(self, match: re.Match[str], body: dict[str, Any]) -> Response:
+        job_path, job = match.group(1), match.group(4)
+        module = self.module_for(job)
+        if module is None:
+            return _error(404, "NOT_FOUND", f"Job {job_path} not found")
+        env = dict(os.environ)
+        for override in (body.get("overrides") or {}).get("containerOverrides") or []:
+            for var in override.get("env") or []:
+                env[var["name"]] = var.get("value", "")
+        suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+        name = f"{job_path}/executions/{job}-{suffix}"
+        env.update({"CLOUD_RUN_JOB": job, "CLOUD_RUN_EXECUTION": f"{job}-{suffix}",
+                    "CLOUD_RUN_TASK_INDEX": "0", "CLOUD_RUN_TASK_COUNT": "1"})
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / f"{job}-{suffix}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        execution = LocalExecution(name=name, job=job, process=process)
+        with self.lock:
+            self.executions[name] = execution
+        operation = {
+            "name": f"{job_path.rsplit('/jobs/', 1)[0]}/operations/{suffix}",
+            "metadata": execution.view(),
+            "done": False,
+        }
+        return _json(operation)
+
+    def cancel(self, execution: LocalExecution) -> Response:
+        if execution.process.poll() is None:
+            execution.cancelled = True
+            execution.process.terminate()
+            execution.process.wait(timeout=10)
+        return _json({"name": execution.name + "/cancel", "done": True,
+                      "metadata": execution.view(), "response": execution.view()})
+
+
+def main() -> None:
+    from shared.local.net import serve
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log-dir", type=Path, required=True)
+    parser.add_argument("--job-prefix", default="validator-")
+    args = parser.parse_args()
+    serve(JobRunner(args.log_dir, args.job_prefix), args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""A local stand-in for the GCE/Cloud Run metadata server.
+
+It mints RS256 ID tokens shaped like Google's (iss https://accounts.google.com, the
+service account's email, email_verified true) at the identity endpoint, and serves the
+signing certificate at /oauth2/v1/certs in the format of Google's v1 certs URL. With
+GCE_METADATA_HOST and GCE_METADATA_IP pointing here, google-auth's
+`id_token.fetch_id_token` works unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from google.auth import crypt, jwt
+from werkzeug.wrappers import Request, Response
+
+ISSUER = "https://accounts.google.com"
+FLAVOR = {"Metadata-Flavor": "Google"}
+
+
+class TokenMinter:
+    """An RSA key with its certificate, signing Google-shaped ID tokens."""
+
+    def __init__(self) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "assay-local-metadata")])
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=365))
+            .sign(key, hashes.SHA256())
+        )
+        self.cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        self.key_id = hashlib.sha1(self.cert_pem.encode()).hexdigest()  # noqa: S324 - an id, not security
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self.signer = crypt.RSASigner.from_string(private, key_id=self.key_id)
+
+    def certs(self) -> dict[str, str]:
+        return {self.key_id: self.cert_pem}
+
+    def mint(self, email: str, audience: str, lifetime: int = 3600, **overrides: Any) -> str:
+        issued = int(time.time())
+        subject = str(int(hashlib.sha256(email.encode()).hexdigest()[:15], 16))
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": audience,
+            "azp": subject,
+            "sub": subject,
+            "email": email,
+            "email_verified": True,
+            "iat": issued,
+            "exp": issued + lifetime,
+        }
+        claims.update(overrides)
+        return jwt.encode(self.signer, claims).decode()
+
+
+class MetadataServer:
+    def __init__(self, accounts: list[str], default: str, project: str) -> None:
+        self.minter = TokenMinter()
+        self.accounts = accounts
+        self.default = default
+        self.project = project
+
+    def _account(self, name: str) -> str | None:
+        email = self.default if name == "default" else name
+        return email if email in self.accounts else None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        return self.respond(request)(environ, start_response)
+
+    def respond(self, request: Request) -> Response:
+        path = request.path
+        if path == "/oauth2/v1/certs":
+            return Response(json.dumps(self.minter.certs()), mimetype="application/json",
+                            headers={"Cache-Control": "public, max-age=300"})
+        if path in ("/", ""):
+            return Response("ok", headers=FLAVOR)
+        if request.headers.get("Metadata-Flavor") != "Google":
+            return Response("Missing Metadata-Flavor:Google header", status=403, headers=FLAVOR)
+        prefix = "/computeMetadata/v1/"
+        if path == prefix + "project/project-id":
+            return Response(self.project, headers=FLAVOR)
+        if path.startswith(prefix + "instance/service-accounts/"):
+            parts = path[len(prefix + "instance/service-accounts/") :].strip("/").split("/")
+            email = self._account(parts[0])
+            if email is None:
+                return Response(f"unknown service account {parts[0]}", status=404, headers=FLAVOR)
+            tail = parts[1] if len(parts) > 1 else ""
+            if tail == "identity":
+                audience = request.args.get("audience")
+                if not audience:
+                    return Response("audience is required", status=400, headers=FLAVOR)
+                return Response(self.minter.mint(email, audience), headers=FLAVOR)
+            if tail == "email":
+                return Response(email, headers=FLAVOR)
+            if tail == "":
+                info = {"email": email, "aliases": ["default"], "scopes": ["cloud-platform"]}
+                return Response(json.dumps(info), mimetype="application/json", headers=FLAVOR)
+        return Response("not found", status=404, headers=FLAVOR)
+
+
+def main() -> None:
+    from shared.local.net import serve
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--accounts", required=True, help="comma-separated service accounts")
+    parser.add_argument("--default", required=True, help="the account 'default' stands for")
+    parser.add_argument("--project", default="assay-local")
+    args = parser.parse_args()
+    accounts = [a for a in args.accounts.split(",") if a]
+    serve(MetadataServer(accounts, args.default, args.project), args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Checks a JSON file against the step's schema; every violation is a finding."""
+
+from __future__ import annotations
+
+import json
+
+from shared.domain.enums import Severity
+from shared.envelopes import InputEnvelope, InputFile, OutputFinding
+from shared.validators_catalog import json_schema_validator_class
+from validators.runtime import ValidationResult
+
+
+def json_pointer(parts: object) -> str:
+    """RFC 6901 pointer for a path of keys and indexes ('' is the whole document)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)  # type: ignore[attr-defined]
+
+
+def check(config: dict[str, object], data: bytes) -> list[OutputFinding]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return [OutputFinding(severity=Severity.ERROR, code="invalid_encoding",
+                              message=f"the file is not UTF-8: {exc.reason}",
+                              line=line, column=column)]
+    try:
+        instance = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [OutputFinding(severity=Severity.ERROR, code="invalid_json",
+                              message=f"the file is not valid JSON: {exc.msg}",
+                              line=exc.lineno, column=exc.colno)]
+    cls = json_schema_validator_class(config)
+    validator = cls(config["schema"], format_checker=cls.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(instance),
+                    key=lambda e: ([str(p) for p in e.absolute_path], e.validator))
+    return [
+        OutputFinding(
+            severity=Severity.ERROR,
+            code=f"schema.{error.validator}",
+            message=error.message,
+            path=json_pointer(error.absolute_path),
+        )
+        for error in errors
+    ]
+
+
+def validate(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+    findings: list[OutputFinding] = []
+    for _, data in files:
+        findings.extend(check(envelope.config, data))
+    return ValidationResult(findings=findings, metrics={"files": len(files)})

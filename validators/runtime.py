@@ -1,0 +1,142 @@
+"""The validator runtime: what every validator job does around its own check.
+
+Read `input.json` from INPUT_URI, fetch the input files, run the validator, write
+`output.json`, mint an ID token for the callback URL from the metadata server, and POST
+the callback (retrying). A validator that crashes still produces a `failed_runtime`
+output and calls back, so a run never waits on a job that died quietly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from shared.clock import utcnow
+from shared.envelopes import (
+    CallbackBody,
+    InputEnvelope,
+    InputFile,
+    OutputArtifact,
+    OutputEnvelope,
+    OutputFinding,
+    OutputStatus,
+    Timing,
+    ValidatorRef,
+)
+from shared.domain.enums import Severity
+from shared.logs import configure
+from shared.storage import open_store
+
+log = logging.getLogger("validator")
+
+
+@dataclass
+class ValidationResult:
+    findings: list[OutputFinding] = field(default_factory=list)
+    metrics: dict[str, int | float | str] = field(default_factory=dict)
+    artifacts: list[OutputArtifact] = field(default_factory=list)
+
+
+Validate = Callable[[InputEnvelope, list[tuple[InputFile, bytes]]], ValidationResult]
+
+
+def _session() -> requests.Session:
+    retry = Retry(
+        total=8,
+        connect=8,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=frozenset({"POST"}),
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def post_callback(envelope: InputEnvelope, status: OutputStatus) -> requests.Response:
+    import google.auth.transport.requests
+    from google.oauth2 import id_token
+
+    token = id_token.fetch_id_token(google.auth.transport.requests.Request(),
+                                    envelope.callback_url)
+    body = CallbackBody(
+        run_id=envelope.run_id,
+        callback_id=envelope.callback_id,
+        status=status,
+        result_uri=envelope.output_uri,
+    )
+    return _session().post(
+        envelope.callback_url,
+        data=body.model_dump_json(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=60,
+    )
+
+
+def _fetch(envelope: InputEnvelope) -> list[tuple[InputFile, bytes]]:
+    files = []
+    for item in envelope.files:
+        data = open_store(item.uri).read_bytes(item.uri)
+        if hashlib.sha256(data).hexdigest() != item.sha256:
+            raise ValueError(f"{item.name}: checksum does not match the envelope")
+        files.append((item, data))
+    return files
+
+
+def run(validate: Validate, *, name: str, version: str) -> int:
+    """Runs one job task; the exit code is 0 only when the result was delivered."""
+    configure()
+    input_uri = os.environ["INPUT_URI"]
+    store = open_store(input_uri)
+    envelope = InputEnvelope.model_validate_json(store.read_bytes(input_uri))
+    started, clock = utcnow(), time.monotonic()
+    error: str | None = None
+    try:
+        result = validate(envelope, _fetch(envelope))
+        failed = any(f.severity is Severity.ERROR for f in result.findings)
+        status = OutputStatus.FAILED_VALIDATION if failed else OutputStatus.SUCCESS
+    except Exception as exc:  # a crash is reported, not lost
+        log.exception("validator crashed", extra={"run_id": envelope.run_id})
+        result, status = ValidationResult(), OutputStatus.FAILED_RUNTIME
+        error = f"{type(exc).__name__}: {exc}"
+    output = OutputEnvelope(
+        run_id=envelope.run_id,
+        org_id=envelope.org_id,
+        step_order=envelope.step_order,
+        attempt=envelope.attempt,
+        callback_id=envelope.callback_id,
+        status=status,
+        findings=result.findings,
+        metrics=result.metrics,
+        artifacts=result.artifacts,
+        timing=Timing(
+            started_at=started,
+            ended_at=utcnow(),
+            duration_ms=int((time.monotonic() - clock) * 1000),
+        ),
+        validator=ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
+        error=error,
+    )
+    store.write_bytes(envelope.output_uri, output.model_dump_json(indent=2).encode(),
+                      "application/json")
+    try:
+        response = post_callback(envelope, status)
+    except Exception:
+        log.exception("callback could not be delivered", extra={"run_id": envelope.run_id})
+        return 1
+    log.info("callback answered %s", response.status_code,
+             extra={"run_id": envelope.run_id, "status": status})
+    if response.status_code >= 300:
+        return 1
+    return 1 if status is OutputStatus.FAILED_RUNTIME else 0
