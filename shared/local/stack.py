@@ -1,0 +1,174 @@
+"""`make up`: the whole of Assay on 127.0.0.1, no Google account.
+
+Starts the Firestore emulator, the metadata server, the job runner (Cloud Run Jobs),
+the dispatcher (Cloud Tasks) and each function as its own functions-framework process;
+writes `.local/stack.env`; prints `ready` once the API answers; stops everything it
+started on Ctrl-C or SIGTERM. Ports come from the environment or are free ones.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from shared.local import firestore_emulator
+from shared.local.net import free_port, wait_http
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ("api", "launch", "callback")
+
+
+def _port(name: str) -> int:
+    value = os.environ.get(f"ASSAY_{name.upper()}_PORT")
+    return int(value) if value else free_port()
+
+
+class Stack:
+    def __init__(self, state_dir: Path) -> None:
+        self.state = state_dir
+        self.logs = state_dir / "logs"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.files: list[IO[bytes]] = []
+        self.emulator: firestore_emulator.FirestoreEmulator | None = None
+
+    def _log(self, name: str) -> IO[bytes]:
+        handle = (self.logs / f"{name}.log").open("ab")
+        self.files.append(handle)
+        return handle
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        self.processes[name] = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self._log(name), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start(self) -> dict[str, str]:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        project = os.environ.get("GOOGLE_CLOUD_PROJECT", "assay-local")
+        ports = {n: _port(n) for n in ("firestore", "metadata", "jobs", "dispatcher", *FUNCTIONS)}
+        url = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+        tasks_sa = f"assay-tasks@{project}.iam.gserviceaccount.com"
+        validator_sa = f"assay-validator@{project}.iam.gserviceaccount.com"
+        storage = (self.state / "storage").resolve()
+        storage.mkdir(parents=True, exist_ok=True)
+        stack_env = {
+            "GOOGLE_CLOUD_PROJECT": project,
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{ports['firestore']}",
+            "ASSAY_API_URL": url["api"],
+            "ASSAY_LAUNCH_URL": url["launch"],
+            "ASSAY_CALLBACK_URL": url["callback"],
+            "ASSAY_STORAGE_URI": storage.as_uri(),
+            "ASSAY_TASKS_ENDPOINT": url["dispatcher"],
+            "ASSAY_TASKS_SERVICE_ACCOUNT": tasks_sa,
+            "ASSAY_JOBS_ENDPOINT": url["jobs"],
+            "ASSAY_CERTS_URL": f"{url['metadata']}/oauth2/v1/certs",
+            "ASSAY_LAUNCH_INVOKERS": tasks_sa,
+            "ASSAY_CALLBACK_INVOKERS": validator_sa,
+            "ASSAY_VALIDATOR_SERVICE_ACCOUNT": validator_sa,
+            "GCE_METADATA_HOST": f"127.0.0.1:{ports['metadata']}",
+            "GCE_METADATA_IP": f"127.0.0.1:{ports['metadata']}",
+            "ASSAY_METADATA_URL": url["metadata"],
+            "ASSAY_DISPATCHER_URL": url["dispatcher"],
+        }
+        for key in ("ASSAY_MAX_UPLOAD_BYTES", "ASSAY_INLINE_MAX_BYTES"):
+            if key in os.environ:
+                stack_env[key] = os.environ[key]
+        env = {**os.environ, **stack_env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+
+        self.emulator = firestore_emulator.FirestoreEmulator(
+            ports["firestore"], log=self._log("firestore")
+        )
+        py = sys.executable
+        self._spawn("metadata", [py, "-m", "shared.local.metadata_server", "--port",
+                                 str(ports["metadata"]), "--accounts",
+                                 f"{tasks_sa},{validator_sa}", "--default", validator_sa,
+                                 "--project", project], env)
+        self._spawn("jobs", [py, "-m", "shared.local.job_runner", "--port", str(ports["jobs"]),
+                             "--log-dir", str(self.logs / "jobs")], env)
+        self._spawn("dispatcher", [py, "-m", "shared.local.dispatcher", "--port",
+                                   str(ports["dispatcher"]), "--metadata-url", url["metadata"]],
+                    env)
+        framework = str(Path(py).parent / "functions-framework")
+        for name in FUNCTIONS:
+            self._spawn(name, [framework, "--target", name, "--source", "functions/main.py",
+                               "--host", "127.0.0.1", "--port", str(ports[name])], env)
+        self.emulator.start()
+        for name in ("metadata", "jobs", "dispatcher", *FUNCTIONS):
+            wait_http(url[name] + "/healthz", timeout=60, process=self.processes[name])
+        wait_http(url["api"] + "/healthz", timeout=60, process=self.processes["api"])
+
+        lines = [f"{k}={v}" for k, v in sorted(stack_env.items())]
+        (self.state / "stack.env").write_text("\n".join(lines) + "\n")
+        return stack_env
+
+    def dead(self) -> str | None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                return f"{name} exited with {process.returncode}"
+        emulator = self.emulator.process if self.emulator else None
+        if emulator is not None and emulator.poll() is not None:
+            return f"firestore emulator exited with {emulator.returncode}"
+        return None
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self.emulator:
+            self.emulator.stop()
+        (self.state / "stack.env").unlink(missing_ok=True)
+        for handle in self.files:
+            handle.close()
+
+
+def main() -> int:
+    reason = firestore_emulator.missing()
+    if reason:
+        print(reason, file=sys.stderr)
+        return 2
+    state = Path(os.environ.get("ASSAY_LOCAL_DIR", ROOT / ".local"))
+    stack = Stack(state)
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        env = stack.start()
+        print(f"Assay is up: API {env['ASSAY_API_URL']} (settings in {state / 'stack.env'}, "
+              f"logs in {stack.logs})", flush=True)
+        print("ready", flush=True)
+        while not stopping:
+            problem = stack.dead()
+            if problem:
+                print(f"stopping: {problem} (see {stack.logs})", file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.5)
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"the stack could not start: {exc} (see {stack.logs})", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+        print("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
