@@ -42,6 +42,7 @@ class LocalExecution:
     name: str
     job: str
     process: subprocess.Popen[bytes]
+    input_uri: str = ""
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     completed: datetime | None = None
     cancelled: bool = False
@@ -94,6 +95,10 @@ class JobRunner:
     def respond(self, request: Request) -> Response:
         if request.path == "/healthz":
             return Response("ok")
+        if request.path == "/_local/executions":
+            with self.lock:
+                items = [{**e.view(), "input_uri": e.input_uri} for e in self.executions.values()]
+            return _json({"executions": items})
         run = RUN.match(request.path)
         if run and request.method == "POST":
             return self.run(run, json.loads(request.get_data() or b"{}"))
@@ -128,7 +133,9 @@ class JobRunner:
                 [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        execution = LocalExecution(name=name, job=job, process=process)
+        execution = LocalExecution(
+            name=name, job=job, process=process, input_uri=env.get("INPUT_URI", "")
+        )
         with self.lock:
             self.executions[name] = execution
         operation = {

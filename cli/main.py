@@ -1,0 +1,255 @@
+"""`assay`: the command line for Assay. Every command takes --json and then prints
+exactly one JSON object on stdout (progress, if any, goes to stderr)."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import requests
+from rich.console import Console
+from rich.table import Table
+
+EXIT_BY_RESULT = {"PASS": 0, "FAIL": 1, "ERROR": 2, "CANCELED": 2, "TIMED_OUT": 2}
+EXIT_WAIT_TIMED_OUT = 3
+EXIT_USAGE = 4
+
+out = Console()
+err = Console(stderr=True)
+
+
+def load_stack_env() -> None:
+    """Reads `.local/stack.env` (written by `make up`); the environment wins."""
+    base = Path(os.environ.get("ASSAY_LOCAL_DIR", ".local"))
+    path = base / "stack.env"
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not line.lstrip().startswith("#"):
+            os.environ.setdefault(key.strip(), value.strip())
+
+
+def emit(as_json: bool, payload: dict[str, Any], text: str | None = None) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, default=str))
+    elif text is not None:
+        out.print(text, highlight=False)
+
+
+def fail(as_json: bool, message: str, code: int = EXIT_USAGE, **extra: Any) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps({"error": message, **extra}))
+    else:
+        err.print(f"[red]error:[/red] {message}", highlight=False)
+    sys.exit(code)
+
+
+class Api:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.url = os.environ.get("ASSAY_API_URL", "").rstrip("/")
+        self.key = os.environ.get("ASSAY_API_KEY", "")
+        if not self.url:
+            fail(as_json, "ASSAY_API_URL is not set (run `make up`, or export it)")
+        if not self.key:
+            fail(as_json, "ASSAY_API_KEY is not set (create one: assay admin create-key --org ORG)")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {self.key}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = self.session.request(method, self.url + path, timeout=60, **kwargs)
+        except requests.RequestException as exc:
+            fail(self.as_json, f"could not reach the API at {self.url}: {exc}", 2)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            fail(self.as_json, f"{response.status_code}: {detail}", 2,
+                 status=response.status_code)
+        return response
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+@click.group()
+def main() -> None:
+    """Assay: validate files against workflows."""
+    load_stack_env()
+
+
+@main.group()
+def admin() -> None:
+    """Administration; talks to Firestore directly."""
+
+
+def _repos() -> Any:
+    from shared import wiring
+
+    return wiring.repositories()
+
+
+@admin.command("create-org")
+@click.argument("name")
+@json_option
+def create_org(name: str, as_json: bool) -> None:
+    """Create an organization and print its id."""
+    from shared.clock import utcnow
+    from shared.domain.models import Organization
+    from shared.ids import new_id
+
+    org = Organization(id=new_id(), name=name, created_at=utcnow())
+    _repos().create_org(org)
+    emit(as_json, {"id": org.id, "name": org.name}, org.id)
+
+
+@admin.command("create-key")
+@click.option("--org", required=True)
+@click.option("--name", default="default")
+@json_option
+def create_key(org: str, name: str, as_json: bool) -> None:
+    """Create an API key for ORG and print it (it is shown only this once)."""
+    from shared.auth.api_keys import issue_key
+    from shared.errors import NotFound
+
+    try:
+        record, key = issue_key(_repos(), org, name)
+    except NotFound as exc:
+        fail(as_json, exc.detail, 2)
+    emit(as_json, {"id": record.id, "org_id": org, "name": name, "key": key}, key)
+
+
+@main.group()
+def workflows() -> None:
+    """Workflows of an organization."""
+
+
+@workflows.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--org", required=True)
+@json_option
+def apply_workflow(file: Path, org: str, as_json: bool) -> None:
+    """Create the workflow in FILE, or add a version if its slug exists."""
+    api = Api(as_json)
+    spec = json.loads(file.read_text())
+    slug = spec.get("slug", "")
+    exists = api.session.get(f"{api.url}/v1/orgs/{org}/workflows/{slug}", timeout=30)
+    if exists.status_code == 200:
+        body = api.call("PUT", f"/v1/orgs/{org}/workflows/{slug}", json=spec).json()
+    else:
+        body = api.call("POST", f"/v1/orgs/{org}/workflows", json=spec).json()
+    emit(as_json, body, f"workflow {body['slug']} is at version {body['version']}")
+
+
+def _findings_table(findings: list[dict[str, Any]]) -> Table:
+    table = Table(show_lines=False)
+    for column in ("step", "severity", "code", "path", "line:col", "message"):
+        table.add_column(column)
+    for f in findings:
+        where = f"{f['line']}:{f['column']}" if f.get("line") else ""
+        table.add_row(f["step_key"], f["severity"], f["code"], f.get("path") or "", where,
+                      f["message"])
+    return table
+
+
+def _all_findings(api: Api, org: str, run_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    token = None
+    while True:
+        params = {"limit": 1000, **({"page_token": token} if token else {})}
+        page = api.call("GET", f"/v1/orgs/{org}/runs/{run_id}/findings", params=params).json()
+        items += page["items"]
+        token = page.get("next_page_token")
+        if not token:
+            return items
+
+
+def _show(run: dict[str, Any], findings: list[dict[str, Any]]) -> None:
+    colour = {"PASS": "green", "FAIL": "red"}.get(run["result"], "yellow")
+    out.print(f"run {run['id']}  [{colour}]{run['result']}[/{colour}]  status {run['status']}"
+              f"  workflow {run['workflow_slug']} v{run['workflow_version']}"
+              f"  {run.get('duration_ms') or 0} ms", highlight=False)
+    s = run["summary"]
+    out.print(f"findings: {s['total']} ({s['error_count']} errors, {s['warning_count']} "
+              f"warnings, {s['info_count']} info)", highlight=False)
+    for step in run["steps"]:
+        out.print(f"  step {step['order']} {step['key']}: {step['status']}"
+                  + (f" — {step['error']}" if step.get("error") else ""), highlight=False)
+    if run.get("error"):
+        out.print(f"error: {run['error']}", highlight=False)
+    if findings:
+        out.print(_findings_table(findings))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--org", required=True)
+@click.option("--workflow", "slug", required=True)
+@click.option("--wait", is_flag=True, help="Wait for the result (exit 0 PASS, 1 FAIL, 2 other).")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait.")
+@click.option("--idempotency-key", default=None)
+@json_option
+def submit(file: Path, org: str, slug: str, wait: bool, timeout: float,
+           idempotency_key: str | None, as_json: bool) -> None:
+    """Submit FILE to a workflow."""
+    api = Api(as_json)
+    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    headers = {"Content-Type": content_type, "X-Filename": file.name}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    answer = api.call("POST", f"/v1/orgs/{org}/workflows/{slug}/runs",
+                      data=file.read_bytes(), headers=headers).json()
+    run = answer["run"]
+    if not wait:
+        emit(as_json, answer, f"run {run['id']} {run['status']}")
+        return
+    deadline = time.monotonic() + timeout
+    with err.status(f"run {run['id']}: {run['status']}", spinner="dots") as status:
+        while run["state"] != "COMPLETED":
+            if time.monotonic() > deadline:
+                emit(as_json, {"run": run, "findings": [], "timed_out": True},
+                     f"gave up waiting after {timeout:.0f}s; run {run['id']} is {run['status']}")
+                sys.exit(EXIT_WAIT_TIMED_OUT)
+            time.sleep(0.5)
+            run = api.call("GET", f"/v1/orgs/{org}/runs/{run['id']}").json()
+            done = sum(1 for s in run["steps"] if s["status"] not in ("PENDING", "RUNNING"))
+            status.update(f"run {run['id']}: {run['status']} ({done}/{len(run['steps'])} steps)")
+    findings = _all_findings(api, org, run["id"])
+    if as_json:
+        emit(True, {"run": run, "findings": findings})
+    else:
+        _show(run, findings)
+    sys.exit(EXIT_BY_RESULT.get(run["result"], 2))
+
+
+@main.group()
+def runs() -> None:
+    """Validation runs."""
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--org", required=True)
+@json_option
+def show_run(run_id: str, org: str, as_json: bool) -> None:
+    """Show a run and its findings."""
+    api = Api(as_json)
+    run = api.call("GET", f"/v1/orgs/{org}/runs/{run_id}").json()
+    findings = _all_findings(api, org, run_id)
+    if as_json:
+        emit(True, {"run": run, "findings": findings})
+    else:
+        _show(run, findings)
+
+
+if __name__ == "__main__":
+    main()
