@@ -30,7 +30,7 @@ FLAVOR = {"Metadata-Flavor": "Google"}
 class TokenMinter:
     """An RSA key with its certificate, signing Google-shaped ID tokens."""
 
-    def __init__(self) -> None:
+    def __init__(self, key_id: str | None = None) -> None:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "assay-local-metadata")])
         now = datetime.now(UTC)
@@ -45,7 +45,8 @@ class TokenMinter:
             .sign(key, hashes.SHA256())
         )
         self.cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-        self.key_id = hashlib.sha1(self.cert_pem.encode()).hexdigest()  # noqa: S324 - an id, not security
+        # The key id is a label, not a security boundary; tests reuse one to forge.
+        self.key_id = key_id or hashlib.sha256(self.cert_pem.encode()).hexdigest()[:40]
         private = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

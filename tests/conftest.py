@@ -1,0 +1,83 @@
+"""Shared fixtures. The official Firestore emulator is started once per session on a
+free port and reset before every test that uses it; the environment is isolated."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.local.firestore_emulator import FirestoreEmulator
+from shared.local.net import free_port
+
+PROJECT = "assay-test"
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[FirestoreEmulator]:
+    instance = FirestoreEmulator().start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """A clean environment for shared.config, with storage under tmp_path."""
+    for key in list(os.environ):
+        if key.startswith(("ASSAY_", "GCE_METADATA")):
+            monkeypatch.delenv(key)
+    values = {
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "ASSAY_STORAGE_URI": (tmp_path / "storage").as_uri(),
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    from shared import wiring
+
+    wiring.reset()
+    yield values
+    wiring.reset()
+
+
+@pytest.fixture
+def repos(emulator: FirestoreEmulator, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulator.host)
+    emulator.reset(PROJECT)
+    from shared import wiring
+
+    wiring.reset()
+    return wiring.repositories()
+
+
+class ThreadServer:
+    """A WSGI app served on a free loopback port from a thread (local stand-ins)."""
+
+    def __init__(self, app: Any) -> None:
+        from werkzeug.serving import make_server
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    servers: list[ThreadServer] = []
+
+    def start(app: Any) -> ThreadServer:
+        server = ThreadServer(app)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()

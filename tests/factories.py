@@ -1,0 +1,43 @@
+"""Test data built through the same services and repositories the product uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.auth.api_keys import issue_key
+from shared.clock import utcnow
+from shared.domain.models import Organization
+from shared.ids import new_id
+from shared.persistence.repositories import Repositories
+
+PERSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "email": {"type": "string", "format": "email"},
+        "age": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+def make_org(repos: Repositories, name: str = "acme") -> tuple[str, str]:
+    """Creates an org and a key; returns (org_id, plaintext key)."""
+    org = Organization(id=new_id(), name=name, created_at=utcnow())
+    repos.create_org(org)
+    _, key = issue_key(repos, org.id, "test")
+    return org.id, key
+
+
+def workflow_body(slug: str = "people", steps: int = 1, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "People",
+        "slug": slug,
+        "steps": [
+            {"name": f"Schema {i}", "validator": "json-schema", "config": {"schema": PERSON_SCHEMA}}
+            for i in range(steps)
+        ],
+        "retention": {"submission": "STORE_7_DAYS", "output": "STORE_30_DAYS"},
+    }
+    body.update(extra)
+    return body

@@ -1,0 +1,104 @@
+"""Token verification against certificates served over HTTP by the local metadata
+server, as the functions fetch Google's."""
+
+import time
+
+import pytest
+
+from shared.auth.id_tokens import verify_id_token
+from shared.errors import Forbidden, Unauthorized
+from shared.local.metadata_server import MetadataServer, TokenMinter
+
+AUDIENCE = "https://callback.example"
+ALLOWED = {"validator@p.iam.gserviceaccount.com"}
+EMAIL = "validator@p.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def metadata(serve):
+    server = MetadataServer([EMAIL, "other@p.iam.gserviceaccount.com"], EMAIL, "p")
+    http = serve(server)
+    return server.minter, f"{http.url}/oauth2/v1/certs"
+
+
+def verify(token, certs_url, audience=AUDIENCE):
+    return verify_id_token(token, audience=audience, allowed_emails=ALLOWED, certs_url=certs_url)
+
+
+def test_a_valid_token_passes(metadata):
+    minter, certs = metadata
+    caller = verify(minter.mint(EMAIL, AUDIENCE), certs)
+    assert caller.email == EMAIL
+
+
+def test_wrong_audience_is_rejected(metadata):
+    minter, certs = metadata
+    with pytest.raises(Unauthorized, match="audience|Audience"):
+        verify(minter.mint(EMAIL, "https://elsewhere.example"), certs)
+
+
+def test_expired_token_is_rejected(metadata):
+    minter, certs = metadata
+    past = int(time.time()) - 7200
+    with pytest.raises(Unauthorized, match="expired|Expired"):
+        verify(minter.mint(EMAIL, AUDIENCE, iat=past, exp=past + 3600), certs)
+
+
+def test_token_signed_by_another_key_is_rejected(metadata):
+    _, certs = metadata
+    with pytest.raises(Unauthorized):
+        verify(TokenMinter().mint(EMAIL, AUDIENCE), certs)
+
+
+def test_token_signed_by_another_key_under_a_known_key_id_is_rejected(metadata):
+    minter, certs = metadata
+    forger = TokenMinter(key_id=minter.key_id)
+    with pytest.raises(Unauthorized, match="signature|Signature"):
+        verify(forger.mint(EMAIL, AUDIENCE), certs)
+
+
+def test_wrong_issuer_is_rejected(metadata):
+    minter, certs = metadata
+    with pytest.raises(Unauthorized, match="issuer"):
+        verify(minter.mint(EMAIL, AUDIENCE, iss="https://evil.example"), certs)
+
+
+def test_unverified_email_is_rejected(metadata):
+    minter, certs = metadata
+    with pytest.raises(Unauthorized, match="not verified"):
+        verify(minter.mint(EMAIL, AUDIENCE, email_verified=False), certs)
+
+
+def test_service_account_not_on_the_list_is_rejected(metadata):
+    minter, certs = metadata
+    with pytest.raises(Forbidden, match="other@"):
+        verify(minter.mint("other@p.iam.gserviceaccount.com", AUDIENCE), certs)
+
+
+def test_a_token_that_is_not_a_jwt_is_rejected(metadata):
+    _, certs = metadata
+    with pytest.raises(Unauthorized):
+        verify("not-a-token", certs)
+
+
+def test_fetch_id_token_works_unchanged_against_the_metadata_server(metadata, serve, monkeypatch):
+    """google-auth's own fetch_id_token, pointed at the stand-in, yields a token we accept."""
+    minter, certs = metadata
+    host = certs.split("//")[1].split("/")[0]
+    monkeypatch.setenv("GCE_METADATA_HOST", host)
+    monkeypatch.setenv("GCE_METADATA_IP", host)
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    import importlib
+
+    from google.auth.compute_engine import _metadata
+
+    importlib.reload(_metadata)  # it reads GCE_METADATA_HOST at import
+    try:
+        import google.auth.transport.requests
+        from google.oauth2 import id_token
+
+        token = id_token.fetch_id_token(google.auth.transport.requests.Request(), AUDIENCE)
+        assert verify(token, certs).email == EMAIL
+    finally:
+        monkeypatch.undo()
+        importlib.reload(_metadata)

@@ -1,0 +1,61 @@
+import pytest
+
+from shared.validators_catalog import ConfigError, get_validator
+from validators.json_schema.validator import check, json_pointer
+
+SCHEMA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string"}, "email": {"type": "string", "format": "email"},
+                   "items": {"type": "array", "items": {"type": "integer"}},
+                   "a/b~c": {"type": "integer"}},
+}
+
+
+def test_a_valid_document_has_no_findings():
+    assert check({"schema": SCHEMA}, b'{"name": "x", "email": "x@example.com"}') == []
+
+
+def test_every_violation_is_a_finding_with_a_json_pointer():
+    findings = check({"schema": SCHEMA},
+                     b'{"email": "nope", "items": [1, "two"], "a/b~c": "s"}')
+    got = {(f.code, f.path) for f in findings}
+    assert got == {("schema.required", ""), ("schema.format", "/email"),
+                   ("schema.type", "/items/1"), ("schema.type", "/a~1b~0c")}
+    assert all(f.severity == "ERROR" for f in findings)
+
+
+@pytest.mark.parametrize("draft", ["7", "2020-12"])
+def test_both_drafts_are_supported(draft):
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    assert [f.path for f in check({"schema": schema, "draft": draft}, b'{"n": "x"}')] == ["/n"]
+
+
+def test_draft_7_semantics_apply_when_asked():
+    # `dependentRequired` exists only from 2019-09; draft 7 ignores it.
+    schema = {"dependentRequired": {"a": ["b"]}}
+    assert check({"schema": schema, "draft": "7"}, b'{"a": 1}') == []
+    assert len(check({"schema": schema, "draft": "2020-12"}, b'{"a": 1}')) == 1
+
+
+def test_a_file_that_is_not_json_is_one_error_with_line_and_column():
+    findings = check({"schema": SCHEMA}, b'{\n  "name": "x",\n  oops\n}')
+    assert len(findings) == 1
+    assert (findings[0].code, findings[0].line, findings[0].column) == ("invalid_json", 3, 3)
+
+
+def test_pointer_escaping():
+    assert json_pointer([]) == ""
+    assert json_pointer(["a/b", "c~d", 0]) == "/a~1b/c~0d/0"
+
+
+def test_config_checks_refuse_an_invalid_schema():
+    spec = get_validator("json-schema")
+    with pytest.raises(ConfigError, match="not a valid JSON Schema"):
+        spec.check_config({"schema": {"type": "no-such-type"}})
+    with pytest.raises(ConfigError, match="required"):
+        spec.check_config({})
+    with pytest.raises(ConfigError, match="draft"):
+        spec.check_config({"schema": {}, "draft": "3"})
+    with pytest.raises(ConfigError, match="unknown validator"):
+        get_validator("nope")
