@@ -26,6 +26,7 @@ from shared.domain.models import (
     WorkflowVersion,
 )
 from shared.errors import BadRequest, NotFound
+from shared.ids import stable_id
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -116,15 +117,20 @@ class Repositories:
         self.db.collection(API_KEYS).document(key.id).set(to_doc(key))
 
     # -- workflows -------------------------------------------------------------
+    @staticmethod
+    def workflow_id(org_id: str, slug: str) -> str:
+        """Derived from (org, slug): two concurrent creates of one slug collide on commit,
+        which a query cannot guarantee (Firestore does not lock a document's absence)."""
+        return stable_id(org_id, "workflow", slug, length=20)
+
+    def workflow_ref(self, workflow_id: str) -> Any:
+        return self.db.collection(WORKFLOWS).document(workflow_id)
+
     def find_workflow(self, org_id: str, slug: str, transaction: Any = None) -> Workflow | None:
-        query = (
-            self.db.collection(WORKFLOWS)
-            .where(filter=FieldFilter("org_id", "==", org_id))
-            .where(filter=FieldFilter("slug", "==", slug))
-            .limit(1)
-        )
-        snaps = list(query.get(transaction=transaction) if transaction else query.stream())
-        return from_snapshot(Workflow, snaps[0]) if snaps else None
+        snap = self.workflow_ref(self.workflow_id(org_id, slug)).get(transaction=transaction)
+        if not snap.exists or snap.get("org_id") != org_id:
+            return None
+        return from_snapshot(Workflow, snap)
 
     def get_workflow(self, org_id: str, slug: str) -> Workflow:
         workflow = self.find_workflow(org_id, slug)

@@ -170,7 +170,10 @@ def submit(
                 created_at=created_at,
                 expires_at=created_at + timedelta(hours=settings.idempotency_ttl_hours),
             )
-            transaction.set(repos.idempotency_ref(record_id), to_doc(record))
+            # create() collides on commit with a concurrent duplicate; set() only
+            # replaces a record whose 24 h have passed.
+            write = transaction.set if existing is not None else transaction.create
+            write(repos.idempotency_ref(record_id), to_doc(record))
         transaction.create(repos.submission_ref(submission_id), to_doc(submission))
         transaction.create(repos.run_ref(run_id), to_doc(run))
         return None

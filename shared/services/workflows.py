@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from google.api_core import exceptions as google_exceptions
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import Clock, utcnow
 from shared.domain.models import Retention, Workflow, WorkflowStep, WorkflowVersion
 from shared.errors import Conflict, NotFound, Unprocessable
-from shared.ids import new_id
 from shared.persistence.repositories import Repositories, to_doc
 from shared.validators_catalog import ConfigError, get_validator
 
@@ -95,7 +95,7 @@ def create_workflow(
 ) -> tuple[Workflow, WorkflowVersion]:
     created = now()
     workflow = Workflow(
-        id=new_id(),
+        id=repos.workflow_id(org_id, body.slug),
         org_id=org_id,
         slug=body.slug,
         name=body.name,
@@ -105,15 +105,14 @@ def create_workflow(
     )
     version = _version(workflow, 1, body, now)
 
-    @firestore.transactional  # type: ignore[untyped-decorator]
-    def write(transaction: Any) -> None:
-        # The slug query inside the transaction makes two concurrent creates collide.
-        if repos.find_workflow(org_id, body.slug, transaction=transaction) is not None:
-            raise Conflict(f"workflow {body.slug!r} already exists; PUT it to add a version")
-        transaction.create(repos.db.collection("workflows").document(workflow.id), to_doc(workflow))
-        transaction.create(repos.version_ref(workflow.id, 1), to_doc(version))
-
-    write(repos.db.transaction())
+    exists = Conflict(f"workflow {body.slug!r} already exists; PUT it to add a version")
+    batch = repos.db.batch()
+    batch.create(repos.workflow_ref(workflow.id), to_doc(workflow))
+    batch.create(repos.version_ref(workflow.id, 1), to_doc(version))
+    try:
+        batch.commit()
+    except google_exceptions.Conflict:
+        raise exists from None
     return workflow, version
 
 
@@ -132,7 +131,7 @@ def update_workflow(
         )
         # create() fails if the version exists: versions are immutable.
         transaction.create(repos.version_ref(workflow.id, number), to_doc(version))
-        transaction.set(repos.db.collection("workflows").document(workflow.id), to_doc(workflow))
+        transaction.set(repos.workflow_ref(workflow.id), to_doc(workflow))
         return workflow, version
 
     result: tuple[Workflow, WorkflowVersion] = write(repos.db.transaction())

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from functions_framework import create_app
+
+from shared.local.dispatcher import Dispatcher
+from tests.factories import make_org
+
+
+@dataclass
+class ApiHarness:
+    client: Any
+    repos: Any
+    org: str
+    key: str
+    dispatcher: Dispatcher
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", **extra}
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, headers=self.headers(), **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        headers = self.headers(**kwargs.pop("headers", {}))
+        return self.client.post(path, headers=headers, **kwargs)
+
+    def tasks(self) -> list[Any]:
+        return list(self.dispatcher.tasks.values())
+
+
+@pytest.fixture
+def dispatcher(serve: Any, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Dispatcher:
+    """The Cloud Tasks stand-in; tasks are recorded, delivery to the (absent) launch
+    function is tried once."""
+    instance = Dispatcher("http://127.0.0.1:9", max_attempts=1, min_backoff=0.01)
+    server = serve(instance)
+    monkeypatch.setenv("ASSAY_TASKS_ENDPOINT", server.url)
+    monkeypatch.setenv("ASSAY_LAUNCH_URL", "http://127.0.0.1:9/launch")
+    monkeypatch.setenv("ASSAY_TASKS_SERVICE_ACCOUNT", "tasks@assay-test.iam.gserviceaccount.com")
+    return instance
+
+
+@pytest.fixture
+def api(repos: Any, dispatcher: Dispatcher) -> ApiHarness:
+    from shared import wiring
+
+    wiring.reset()
+    org, key = make_org(repos)
+    client = create_app(target="api", source="functions/main.py").test_client()
+    return ApiHarness(client, wiring.repositories(), org, key, dispatcher)
