@@ -268,7 +268,9 @@ class Artifact(Model):
 
 
 class CallbackReceipt(Model):
-    """Proof that a callback_id was processed; its existence fences every repeat."""
+    """Fences deliveries of one callback_id. Created by the first delivery (PROCESSING,
+    with a lease), marked DONE in the transaction that finalizes the step. A repeat of a
+    DONE receipt is a replay; a PROCESSING one whose lease ran out is taken over."""
 
     id: str  # the callback_id
     org_id: str
@@ -278,6 +280,10 @@ class CallbackReceipt(Model):
     status: str
     result_uri: str
     received_at: datetime
+    state: str = "PROCESSING"
+    owner: str = ""
+    lease_expires_at: datetime | None = None
+    completed_at: datetime | None = None
 
 
 class IdempotencyRecord(Model):
@@ -289,3 +295,5 @@ class IdempotencyRecord(Model):
     submission_id: str
     created_at: datetime
     expires_at: datetime
+    # The stored document's update time, for a conditional replace; never stored.
+    updated: Any = Field(default=None, exclude=True)

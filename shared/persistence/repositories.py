@@ -25,7 +25,7 @@ from shared.domain.models import (
     Workflow,
     WorkflowVersion,
 )
-from shared.errors import BadRequest, NotFound
+from shared.errors import BadRequest, NotFound, Transient
 from shared.ids import stable_id
 
 M = TypeVar("M", bound=Model)
@@ -268,6 +268,19 @@ class Repositories:
             batch.set(collection.document(artifact.id), to_doc(artifact))  # type: ignore[attr-defined]
         batch.commit()
 
+    def transact(self, fn: Any, max_attempts: int = 10) -> Any:
+        """Runs `fn(transaction)` in a transaction. Contention that outlasts the retries
+        is reported as Transient (503, retry), not as an unexpected error."""
+        from google.cloud import firestore as fs
+
+        try:
+            return fs.transactional(fn)(self.db.transaction(max_attempts=max_attempts))
+        except ValueError as exc:
+            if "Failed to commit transaction" in str(exc):
+                raise Transient("the record is busy with concurrent updates; retry shortly",
+                                headers={"Retry-After": "1"}) from exc
+            raise
+
     # -- callbacks and idempotency -------------------------------------------------
     def receipt_ref(self, callback_id: str) -> Any:
         return self.db.collection(CALLBACK_RECEIPTS).document(callback_id)
@@ -279,9 +292,13 @@ class Repositories:
     def idempotency_ref(self, record_id: str) -> Any:
         return self.db.collection(IDEMPOTENCY_KEYS).document(record_id)
 
-    def find_idempotency(self, record_id: str, transaction: Any = None) -> IdempotencyRecord | None:
-        snap = self.idempotency_ref(record_id).get(transaction=transaction)
-        return from_snapshot(IdempotencyRecord, snap) if snap.exists else None
+    def find_idempotency(self, record_id: str) -> IdempotencyRecord | None:
+        snap = self.idempotency_ref(record_id).get()
+        if not snap.exists:
+            return None
+        record = from_snapshot(IdempotencyRecord, snap)
+        record.updated = snap.update_time
+        return record
 
 
 def get_repositories() -> Repositories:

@@ -9,11 +9,12 @@ delivery that dies half way and is retried overwrites rather than duplicates the
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
-from google.cloud import firestore
 from pydantic import ValidationError
 
 from shared.adapters.tasks import TaskQueue
@@ -29,9 +30,9 @@ from shared.domain.models import (
     ValidationRun,
 )
 from shared.envelopes import CallbackBody, OutputEnvelope, OutputStatus
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, Transient, Unprocessable
 from shared.ids import stable_id
-from shared.persistence.repositories import Repositories, to_doc
+from shared.persistence.repositories import Repositories, from_snapshot, to_doc
 from shared.services.dispatch import enqueue_launch
 from shared.services.finalize import finish_run
 from shared.storage import BlobNotFound, BlobStore
@@ -108,6 +109,74 @@ def _continue(queue: TaskQueue, settings: Settings, run: ValidationRun | None) -
         enqueue_launch(queue, settings, run.id, nxt.order, nxt.attempt + 1)
 
 
+RECEIPT_LEASE = timedelta(seconds=60)
+
+
+def _acquire(
+    repos: Repositories, body: CallbackBody, run: ValidationRun, step: StepRun, now: Clock
+) -> str | None:
+    """Takes the receipt for this delivery: returns our owner token, None when the
+    callback was already processed, or raises Transient while another delivery holds it."""
+    at = now()
+    owner = uuid.uuid4().hex
+    receipt = CallbackReceipt(
+        id=body.callback_id, org_id=run.org_id, run_id=run.id, step_order=step.order,
+        attempt=step.attempt, status=body.status, result_uri=body.result_uri, received_at=at,
+        owner=owner, lease_expires_at=at + RECEIPT_LEASE,
+    )
+    ref = repos.receipt_ref(body.callback_id)
+    try:
+        ref.create(to_doc(receipt))
+        return owner
+    except google_exceptions.Conflict:
+        pass
+    snap = ref.get()
+    existing = from_snapshot(CallbackReceipt, snap)
+    if existing.state == "DONE":
+        return None
+    busy = Transient("an earlier delivery of this callback is being processed; retry shortly",
+                     headers={"Retry-After": "2"})
+    if existing.lease_expires_at and existing.lease_expires_at > at:
+        raise busy
+    # The delivery that held it died: take over, unless another repeat just did.
+    try:
+        ref.update({"owner": owner, "lease_expires_at": at + RECEIPT_LEASE},
+                   option=repos.db.write_option(last_update_time=snap.update_time))
+    except (google_exceptions.FailedPrecondition, google_exceptions.Conflict):
+        raise busy from None
+    return owner
+
+
+def _write_results(
+    repos: Repositories, run: ValidationRun, step: StepRun, output: OutputEnvelope, now: Clock
+) -> None:
+    """Findings and artifacts under deterministic ids: a retried delivery overwrites."""
+    created = now()
+    repos.write_findings(
+        run.id,
+        (
+            Finding(
+                id=stable_id(run.id, step.order, step.attempt, index),
+                org_id=run.org_id, run_id=run.id, step_order=step.order, step_key=step.key,
+                attempt=step.attempt, index=index, created_at=created, **f.model_dump(),
+            )
+            for index, f in enumerate(output.findings)
+        ),
+    )
+    if output.artifacts:
+        repos.write_artifacts(
+            run.id,
+            [
+                Artifact(
+                    id=stable_id(run.id, step.order, step.attempt, "artifact", a.name),
+                    org_id=run.org_id, run_id=run.id, step_order=step.order,
+                    attempt=step.attempt, created_at=created, **a.model_dump(),
+                )
+                for a in output.artifacts
+            ],
+        )
+
+
 def handle_callback(
     repos: Repositories,
     store: BlobStore,
@@ -116,10 +185,9 @@ def handle_callback(
     body: CallbackBody,
     now: Clock = utcnow,
 ) -> CallbackOutcome:
-    if repos.find_receipt(body.callback_id) is not None:
-        run = repos.find_run(body.run_id)
-        _continue(queue, settings, run)
-        return CallbackOutcome(replay=True, run=run)
+    known = repos.find_receipt(body.callback_id)
+    if known is not None and known.state == "DONE":
+        return _replay(repos, queue, settings, body)
 
     run = repos.find_run(body.run_id)
     if run is None:
@@ -131,47 +199,17 @@ def handle_callback(
     folder = layout.attempt_prefix(run.org_id, run.id, step.order, step.attempt)
     if not layout.is_inside(body.result_uri, folder):
         raise Unprocessable(f"result_uri must be inside this attempt's folder {folder!r}")
-
     output = _read_output(store, body, run, step)
-    if not isinstance(output, str):
-        created = now()
-        repos.write_findings(
-            run.id,
-            (
-                Finding(
-                    id=stable_id(run.id, step.order, step.attempt, index),
-                    org_id=run.org_id,
-                    run_id=run.id,
-                    step_order=step.order,
-                    step_key=step.key,
-                    attempt=step.attempt,
-                    index=index,
-                    created_at=created,
-                    **f.model_dump(),
-                )
-                for index, f in enumerate(output.findings)
-            ),
-        )
-        if output.artifacts:
-            repos.write_artifacts(
-                run.id,
-                [
-                    Artifact(
-                        id=stable_id(run.id, step.order, step.attempt, "artifact", a.name),
-                        org_id=run.org_id,
-                        run_id=run.id,
-                        step_order=step.order,
-                        attempt=step.attempt,
-                        created_at=created,
-                        **a.model_dump(),
-                    )
-                    for a in output.artifacts
-                ],
-            )
 
-    @firestore.transactional  # type: ignore[untyped-decorator]
+    owner = _acquire(repos, body, run, step, now)
+    if owner is None:
+        return _replay(repos, queue, settings, body)
+    if not isinstance(output, str):
+        _write_results(repos, run, step, output, now)
+
     def finalize(transaction: Any) -> CallbackOutcome:
-        if repos.find_receipt(body.callback_id, transaction=transaction) is not None:
+        receipt = repos.find_receipt(body.callback_id, transaction=transaction)
+        if receipt is None or receipt.state == "DONE" or receipt.owner != owner:
             return CallbackOutcome(replay=True, run=None)
         current = repos.find_run(body.run_id, transaction=transaction)
         if current is None:
@@ -180,28 +218,23 @@ def handle_callback(
         if current.terminal or target.callback_id != body.callback_id:
             raise Conflict("the run moved on while this callback was processed")
         _apply(current, target, output, now)
-        receipt = CallbackReceipt(
-            id=body.callback_id,
-            org_id=current.org_id,
-            run_id=current.id,
-            step_order=target.order,
-            attempt=target.attempt,
-            status=body.status,
-            result_uri=body.result_uri,
-            received_at=now(),
-        )
-        transaction.create(repos.receipt_ref(body.callback_id), to_doc(receipt))
+        transaction.update(repos.receipt_ref(body.callback_id),
+                           {"state": "DONE", "completed_at": now()})
         transaction.set(repos.run_ref(current.id), to_doc(current))
         return CallbackOutcome(replay=False, run=current)
 
-    try:
-        outcome: CallbackOutcome = finalize(repos.db.transaction())
-    except google_exceptions.Conflict:
-        outcome = CallbackOutcome(replay=True, run=None)
+    outcome: CallbackOutcome = repos.transact(finalize)
     if outcome.replay:
-        outcome.run = repos.find_run(body.run_id)
+        return _replay(repos, queue, settings, body)
     _continue(queue, settings, outcome.run)
-    log.info(
-        "callback %s", "replayed" if outcome.replay else "processed", extra={"run_id": run.id}
-    )
+    log.info("callback processed", extra={"run_id": run.id, "callback_id": body.callback_id})
     return outcome
+
+
+def _replay(
+    repos: Repositories, queue: TaskQueue, settings: Settings, body: CallbackBody
+) -> CallbackOutcome:
+    run = repos.find_run(body.run_id)
+    _continue(queue, settings, run)
+    log.info("callback replayed", extra={"run_id": body.run_id, "callback_id": body.callback_id})
+    return CallbackOutcome(replay=True, run=run)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from google.cloud import firestore
 
 from shared.adapters.jobs import JobRunner, PermanentJobError
 from shared.clock import Clock, utcnow
@@ -48,7 +47,6 @@ class _Claim:
 def _claim(
     repos: Repositories, settings: Settings, task: LaunchTask, now: Clock
 ) -> _Claim | str:
-    @firestore.transactional  # type: ignore[untyped-decorator]
     def claim(transaction: Any) -> _Claim | str:
         run = repos.find_run(task.run_id, transaction=transaction)
         if run is None:
@@ -84,7 +82,7 @@ def _claim(
         transaction.set(repos.run_ref(run.id), to_doc(run))
         return _Claim(run, step)
 
-    result: _Claim | str = claim(repos.db.transaction())
+    result: _Claim | str = repos.transact(claim)
     return result
 
 
@@ -93,7 +91,6 @@ def _update_claimed(
 ) -> ValidationRun | None:
     """Applies `change(run, step)` only while our claim is still the step's claim."""
 
-    @firestore.transactional  # type: ignore[untyped-decorator]
     def update(transaction: Any) -> ValidationRun | None:
         run = repos.find_run(run_id, transaction=transaction)
         if run is None or run.terminal or run.steps[order].callback_id != callback_id:
@@ -102,7 +99,7 @@ def _update_claimed(
         transaction.set(repos.run_ref(run.id), to_doc(run))
         return run
 
-    result: ValidationRun | None = update(repos.db.transaction())
+    result: ValidationRun | None = repos.transact(update)
     return result
 
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
-from google.cloud import firestore
 
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
@@ -154,10 +153,13 @@ def submit(
     record_id = stable_id(org_id, idempotency_key) if idempotency_key else None
     fingerprint = _fingerprint(slug, incoming, checksum)
 
-    @firestore.transactional  # type: ignore[untyped-decorator]
-    def commit(transaction: Any) -> IdempotencyRecord | None:
+    def commit() -> IdempotencyRecord | None:
+        """One atomic batch: the idempotency record, the submission and the run. The
+        record is create()d, so of concurrent duplicates exactly one commit succeeds and
+        the rest collide, with no read-then-write transaction to contend over."""
+        batch = repos.db.batch()
         if record_id is not None:
-            existing = repos.find_idempotency(record_id, transaction=transaction)
+            existing = repos.find_idempotency(record_id)
             if existing is not None and existing.expires_at > created_at:
                 return existing
             record = IdempotencyRecord(
@@ -170,18 +172,22 @@ def submit(
                 created_at=created_at,
                 expires_at=created_at + timedelta(hours=settings.idempotency_ttl_hours),
             )
-            # create() collides on commit with a concurrent duplicate; set() only
-            # replaces a record whose 24 h have passed.
-            write = transaction.set if existing is not None else transaction.create
-            write(repos.idempotency_ref(record_id), to_doc(record))
-        transaction.create(repos.submission_ref(submission_id), to_doc(submission))
-        transaction.create(repos.run_ref(run_id), to_doc(run))
+            ref = repos.idempotency_ref(record_id)
+            if existing is None:
+                batch.create(ref, to_doc(record))
+            else:
+                # Replacing an expired record: only if nobody replaced it meanwhile.
+                batch.update(ref, to_doc(record),
+                             option=repos.db.write_option(last_update_time=existing.updated))
+        batch.create(repos.submission_ref(submission_id), to_doc(submission))
+        batch.create(repos.run_ref(run_id), to_doc(run))
+        batch.commit()
         return None
 
     try:
-        earlier = commit(repos.db.transaction())
-    except google_exceptions.Conflict:
-        # A concurrent duplicate committed first; read its record like any replay.
+        earlier = commit()
+    except (google_exceptions.Conflict, google_exceptions.FailedPrecondition):
+        # A concurrent duplicate committed first; answer as its replay.
         earlier = repos.find_idempotency(record_id) if record_id else None
         if earlier is None:
             raise

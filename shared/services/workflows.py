@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
-from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import Clock, utcnow
@@ -119,7 +118,6 @@ def create_workflow(
 def update_workflow(
     repos: Repositories, org_id: str, slug: str, body: WorkflowSpec, now: Clock = utcnow
 ) -> tuple[Workflow, WorkflowVersion]:
-    @firestore.transactional  # type: ignore[untyped-decorator]
     def write(transaction: Any) -> tuple[Workflow, WorkflowVersion]:
         workflow = repos.find_workflow(org_id, slug, transaction=transaction)
         if workflow is None:
@@ -134,5 +132,5 @@ def update_workflow(
         transaction.set(repos.workflow_ref(workflow.id), to_doc(workflow))
         return workflow, version
 
-    result: tuple[Workflow, WorkflowVersion] = write(repos.db.transaction())
+    result: tuple[Workflow, WorkflowVersion] = repos.transact(write)
     return result
