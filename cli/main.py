@@ -73,8 +73,7 @@ class Api:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            fail(self.as_json, f"{response.status_code}: {detail}", 2,
-                 status=response.status_code)
+            fail(self.as_json, f"{response.status_code}: {detail}", 2, status=response.status_code)
         return response
 
 
@@ -156,8 +155,9 @@ def _findings_table(findings: list[dict[str, Any]]) -> Table:
         table.add_column(column)
     for f in findings:
         where = f"{f['line']}:{f['column']}" if f.get("line") else ""
-        table.add_row(f["step_key"], f["severity"], f["code"], f.get("path") or "", where,
-                      f["message"])
+        table.add_row(
+            f["step_key"], f["severity"], f["code"], f.get("path") or "", where, f["message"]
+        )
     return table
 
 
@@ -175,15 +175,24 @@ def _all_findings(api: Api, org: str, run_id: str) -> list[dict[str, Any]]:
 
 def _show(run: dict[str, Any], findings: list[dict[str, Any]]) -> None:
     colour = {"PASS": "green", "FAIL": "red"}.get(run["result"], "yellow")
-    out.print(f"run {run['id']}  [{colour}]{run['result']}[/{colour}]  status {run['status']}"
-              f"  workflow {run['workflow_slug']} v{run['workflow_version']}"
-              f"  {run.get('duration_ms') or 0} ms", highlight=False)
+    out.print(
+        f"run {run['id']}  [{colour}]{run['result']}[/{colour}]  status {run['status']}"
+        f"  workflow {run['workflow_slug']} v{run['workflow_version']}"
+        f"  {run.get('duration_ms') or 0} ms",
+        highlight=False,
+    )
     s = run["summary"]
-    out.print(f"findings: {s['total']} ({s['error_count']} errors, {s['warning_count']} "
-              f"warnings, {s['info_count']} info)", highlight=False)
+    out.print(
+        f"findings: {s['total']} ({s['error_count']} errors, {s['warning_count']} "
+        f"warnings, {s['info_count']} info)",
+        highlight=False,
+    )
     for step in run["steps"]:
-        out.print(f"  step {step['order']} {step['key']}: {step['status']}"
-                  + (f" — {step['error']}" if step.get("error") else ""), highlight=False)
+        out.print(
+            f"  step {step['order']} {step['key']}: {step['status']}"
+            + (f" — {step['error']}" if step.get("error") else ""),
+            highlight=False,
+        )
     if run.get("error"):
         out.print(f"error: {run['error']}", highlight=False)
     if findings:
@@ -198,16 +207,24 @@ def _show(run: dict[str, Any], findings: list[dict[str, Any]]) -> None:
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait.")
 @click.option("--idempotency-key", default=None)
 @json_option
-def submit(file: Path, org: str, slug: str, wait: bool, timeout: float,
-           idempotency_key: str | None, as_json: bool) -> None:
+def submit(
+    file: Path,
+    org: str,
+    slug: str,
+    wait: bool,
+    timeout: float,
+    idempotency_key: str | None,
+    as_json: bool,
+) -> None:
     """Submit FILE to a workflow."""
     api = Api(as_json)
     content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     headers = {"Content-Type": content_type, "X-Filename": file.name}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
-    answer = api.call("POST", f"/v1/orgs/{org}/workflows/{slug}/runs",
-                      data=file.read_bytes(), headers=headers).json()
+    answer = api.call(
+        "POST", f"/v1/orgs/{org}/workflows/{slug}/runs", data=file.read_bytes(), headers=headers
+    ).json()
     run = answer["run"]
     if not wait:
         emit(as_json, answer, f"run {run['id']} {run['status']}")
@@ -216,8 +233,11 @@ def submit(file: Path, org: str, slug: str, wait: bool, timeout: float,
     with err.status(f"run {run['id']}: {run['status']}", spinner="dots") as status:
         while run["state"] != "COMPLETED":
             if time.monotonic() > deadline:
-                emit(as_json, {"run": run, "findings": [], "timed_out": True},
-                     f"gave up waiting after {timeout:.0f}s; run {run['id']} is {run['status']}")
+                emit(
+                    as_json,
+                    {"run": run, "findings": [], "timed_out": True},
+                    f"gave up waiting after {timeout:.0f}s; run {run['id']} is {run['status']}",
+                )
                 sys.exit(EXIT_WAIT_TIMED_OUT)
             time.sleep(0.5)
             run = api.call("GET", f"/v1/orgs/{org}/runs/{run['id']}").json()

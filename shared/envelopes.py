@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.enums import Severity
 
-INPUT_SCHEMA_VERSION = "assay.input/1"
-OUTPUT_SCHEMA_VERSION = "assay.output/1"
-CALLBACK_SCHEMA_VERSION = "assay.callback/1"
+INPUT_SCHEMA_VERSION: Final = "assay.input/1"
+OUTPUT_SCHEMA_VERSION: Final = "assay.output/1"
+CALLBACK_SCHEMA_VERSION: Final = "assay.callback/1"
 
 
 class Envelope(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flask import Request, Response
@@ -18,17 +18,17 @@ M = TypeVar("M", bound=BaseModel)
 PROBLEM = "application/problem+json"
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, default=str), status=status, headers=headers,
+        json.dumps(body, default=str),
+        status=status,
+        headers=headers,
         mimetype="application/json",
     )
 
 
 def problem(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int, title: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return Response(json.dumps(body), status=status, headers=headers, mimetype=PROBLEM)

@@ -96,8 +96,10 @@ def read_upload(request: Request, max_bytes: int) -> IncomingFile:
             metadata=_metadata(form.get("metadata")),
             project_id=form.get("project_id") or None,
         )
-    data = _body(request, max_bytes * 4 // 3 + _FRAMING_SLACK if declared == "application/json"
-                 else max_bytes)
+    data = _body(
+        request,
+        max_bytes * 4 // 3 + _FRAMING_SLACK if declared == "application/json" else max_bytes,
+    )
     if declared == "application/json":
         try:
             parsed = json.loads(data)

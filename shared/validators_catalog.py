@@ -59,7 +59,9 @@ def _check_json_schema(config: dict[str, Any]) -> None:
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
-        raise ConfigError(f"config.schema is not a valid JSON Schema at {where}: {exc.message}")
+        raise ConfigError(
+            f"config.schema is not a valid JSON Schema at {where}: {exc.message}"
+        ) from None
 
 
 CATALOG: dict[str, ValidatorSpec] = {

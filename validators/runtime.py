@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from shared.clock import utcnow
+from shared.domain.enums import Severity
 from shared.envelopes import (
     CallbackBody,
     InputEnvelope,
@@ -31,7 +32,6 @@ from shared.envelopes import (
     Timing,
     ValidatorRef,
 )
-from shared.domain.enums import Severity
 from shared.logs import configure
 from shared.storage import open_store
 
@@ -68,8 +68,7 @@ def post_callback(envelope: InputEnvelope, status: OutputStatus) -> requests.Res
     import google.auth.transport.requests
     from google.oauth2 import id_token
 
-    token = id_token.fetch_id_token(google.auth.transport.requests.Request(),
-                                    envelope.callback_url)
+    token = id_token.fetch_id_token(google.auth.transport.requests.Request(), envelope.callback_url)
     body = CallbackBody(
         run_id=envelope.run_id,
         callback_id=envelope.callback_id,
@@ -128,15 +127,19 @@ def run(validate: Validate, *, name: str, version: str) -> int:
         validator=ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
         error=error,
     )
-    store.write_bytes(envelope.output_uri, output.model_dump_json(indent=2).encode(),
-                      "application/json")
+    store.write_bytes(
+        envelope.output_uri, output.model_dump_json(indent=2).encode(), "application/json"
+    )
     try:
         response = post_callback(envelope, status)
     except Exception:
         log.exception("callback could not be delivered", extra={"run_id": envelope.run_id})
         return 1
-    log.info("callback answered %s", response.status_code,
-             extra={"run_id": envelope.run_id, "status": status})
+    log.info(
+        "callback answered %s",
+        response.status_code,
+        extra={"run_id": envelope.run_id, "status": status},
+    )
     if response.status_code >= 300:
         return 1
     return 1 if status is OutputStatus.FAILED_RUNTIME else 0

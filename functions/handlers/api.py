@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flask import Request, Response
 from werkzeug.exceptions import MethodNotAllowed
@@ -44,8 +43,7 @@ URLS = Map(
         Rule("/v1/orgs/<org>/runs", endpoint="list_runs", methods=["GET"]),
         Rule("/v1/orgs/<org>/runs/<run>", endpoint="get_run", methods=["GET"]),
         Rule("/v1/orgs/<org>/runs/<run>/findings", endpoint="list_findings", methods=["GET"]),
-        Rule("/v1/orgs/<org>/submissions/<submission>", endpoint="get_submission",
-             methods=["GET"]),
+        Rule("/v1/orgs/<org>/submissions/<submission>", endpoint="get_submission", methods=["GET"]),
     ],
     strict_slashes=False,
 )
@@ -102,7 +100,9 @@ def list_workflows(request: Request, key: ApiKey, args: dict[str, str]) -> Respo
 def get_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
     workflow = repos.get_workflow(key.org_id, args["slug"])
-    return json_response(workflow_view(workflow, repos.get_version(workflow, _version_arg(request))))
+    return json_response(
+        workflow_view(workflow, repos.get_version(workflow, _version_arg(request)))
+    )
 
 
 @route("submit")
@@ -179,16 +179,16 @@ def handle(request: Request) -> Response:
         return problem(404, "Not found", f"there is no route {request.path!r}")
     except MethodNotAllowed as exc:
         allowed = ", ".join(exc.valid_methods or [])
-        return problem(405, "Method not allowed", f"{request.method} is not allowed here; "
-                       f"use {allowed}", {"Allow": allowed})
+        return problem(
+            405,
+            "Method not allowed",
+            f"{request.method} is not allowed here; use {allowed}",
+            {"Allow": allowed},
+        )
     if endpoint == "health":
         return json_response({"status": "ok"})
     key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
     if key.org_id != args["org"]:
         # Another org's objects are indistinguishable from missing ones.
         raise NotFound(f"organization {args['org']!r} does not exist or is not yours")
-    response: Response = ROUTES[endpoint](request, key, args)
-    return response
-
-
-__all__: list[Any] = ["handle"]
+    return ROUTES[endpoint](request, key, {k: str(v) for k, v in args.items()})

@@ -19,7 +19,7 @@ class RunState(StrEnum):
 
 
 class RunResult(StrEnum):
-    PASS = "PASS"
+    PASS = "PASS"  # noqa: S105 - a result, not a password
     FAIL = "FAIL"
     ERROR = "ERROR"
     CANCELED = "CANCELED"

@@ -20,8 +20,12 @@ EXAMPLES = ROOT / "examples"
 def start_stack(state: Path, timeout: float = 180) -> subprocess.Popen[str]:
     env = {**os.environ, "ASSAY_LOCAL_DIR": str(state)}
     stack = subprocess.Popen(
-        [sys.executable, "-m", "shared.local.stack"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, text=True, start_new_session=True,
+        [sys.executable, "-m", "shared.local.stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     assert stack.stdout is not None
@@ -64,14 +68,24 @@ def main() -> int:
         _, out = assay(state, "admin", "create-key", "--org", org, "--name", "demo", "--json")
         os.environ["ASSAY_API_KEY"] = json.loads(out)["key"]
         print(f"Created organization {org} and an API key.")
-        _, out = assay(state, "workflows", "apply", str(EXAMPLES / "people.workflow.json"),
-                       "--org", org)
+        _, out = assay(
+            state, "workflows", "apply", str(EXAMPLES / "people.workflow.json"), "--org", org
+        )
         print(out.strip())
         results = {}
         for example in ("valid-person.json", "invalid-person.json"):
             print(f"\n$ assay submit examples/{example} --org {org} --workflow people --wait")
-            code, out = assay(state, "submit", str(EXAMPLES / example), "--org", org,
-                              "--workflow", "people", "--wait", check=False)
+            code, out = assay(
+                state,
+                "submit",
+                str(EXAMPLES / example),
+                "--org",
+                org,
+                "--workflow",
+                "people",
+                "--wait",
+                check=False,
+            )
             print(out.rstrip())
             results[example] = code
         print(f"\nexit codes: {results}")

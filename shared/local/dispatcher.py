@@ -104,7 +104,9 @@ class Dispatcher:
             return _error(400, "INVALID_ARGUMENT", f"invalid task: {exc}")
         with self.lock:
             if task.name in self.tasks:
-                return _error(409, "ALREADY_EXISTS", f"Requested entity already exists: {task.name}")
+                return _error(
+                    409, "ALREADY_EXISTS", f"Requested entity already exists: {task.name}"
+                )
             self.tasks[task.name] = task
         self.pool.submit(self._deliver, task)
         return Response(json.dumps(task.view()), mimetype="application/json")
@@ -171,8 +173,9 @@ class Dispatcher:
                     task.done = True
                     log.info("delivered %s -> %s", short_name, response.status_code)
                     return
-                log.warning("task %s got %s: %s", short_name, response.status_code,
-                            response.text[:300])
+                log.warning(
+                    "task %s got %s: %s", short_name, response.status_code, response.text[:300]
+                )
             except requests.RequestException as exc:
                 log.warning("task %s could not be delivered: %s", short_name, exc)
             time.sleep(backoff)

@@ -32,8 +32,12 @@ def find_jar() -> Path | None:
     gcloud = shutil.which("gcloud")
     if gcloud:
         roots.append(Path(gcloud).resolve().parent.parent)
-    roots += [Path("/usr/lib/google-cloud-sdk"), Path("/usr/share/google-cloud-sdk"),
-              Path.home() / "google-cloud-sdk", Path("/opt/google-cloud-sdk")]
+    roots += [
+        Path("/usr/lib/google-cloud-sdk"),
+        Path("/usr/share/google-cloud-sdk"),
+        Path.home() / "google-cloud-sdk",
+        Path("/opt/google-cloud-sdk"),
+    ]
     for root in roots:
         jar = root / "platform" / "cloud-firestore-emulator" / "cloud-firestore-emulator.jar"
         if jar.is_file():
@@ -61,8 +65,18 @@ class FirestoreEmulator:
         reason = missing()
         if reason:
             raise RuntimeError(reason)
-        command = ["java", "-Duser.language=en", "-cp", str(find_jar()), MAIN_CLASS,
-                   "start", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [
+            "java",
+            "-Duser.language=en",
+            "-cp",
+            str(find_jar()),
+            MAIN_CLASS,
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         self.process = subprocess.Popen(
             command,
             stdout=self.log or subprocess.DEVNULL,

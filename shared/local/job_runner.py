@@ -125,12 +125,21 @@ class JobRunner:
                 env[var["name"]] = var.get("value", "")
         suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
         name = f"{job_path}/executions/{job}-{suffix}"
-        env.update({"CLOUD_RUN_JOB": job, "CLOUD_RUN_EXECUTION": f"{job}-{suffix}",
-                    "CLOUD_RUN_TASK_INDEX": "0", "CLOUD_RUN_TASK_COUNT": "1"})
+        env.update(
+            {
+                "CLOUD_RUN_JOB": job,
+                "CLOUD_RUN_EXECUTION": f"{job}-{suffix}",
+                "CLOUD_RUN_TASK_INDEX": "0",
+                "CLOUD_RUN_TASK_COUNT": "1",
+            }
+        )
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{job}-{suffix}.log").open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", module],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         execution = LocalExecution(
@@ -150,8 +159,14 @@ class JobRunner:
             execution.cancelled = True
             execution.process.terminate()
             execution.process.wait(timeout=10)
-        return _json({"name": execution.name + "/cancel", "done": True,
-                      "metadata": execution.view(), "response": execution.view()})
+        return _json(
+            {
+                "name": execution.name + "/cancel",
+                "done": True,
+                "metadata": execution.view(),
+                "response": execution.view(),
+            }
+        )
 
 
 def main() -> None:

@@ -71,7 +71,7 @@ class TokenMinter:
             "exp": issued + lifetime,
         }
         claims.update(overrides)
-        return jwt.encode(self.signer, claims).decode()
+        return str(jwt.encode(self.signer, claims).decode())
 
 
 class MetadataServer:
@@ -92,8 +92,11 @@ class MetadataServer:
     def respond(self, request: Request) -> Response:
         path = request.path
         if path == "/oauth2/v1/certs":
-            return Response(json.dumps(self.minter.certs()), mimetype="application/json",
-                            headers={"Cache-Control": "public, max-age=300"})
+            return Response(
+                json.dumps(self.minter.certs()),
+                mimetype="application/json",
+                headers={"Cache-Control": "public, max-age=300"},
+            )
         if path in ("/", ""):
             return Response("ok", headers=FLAVOR)
         if request.headers.get("Metadata-Flavor") != "Google":

@@ -44,7 +44,11 @@ class Stack:
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         self.processes[name] = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self._log(name), stderr=subprocess.STDOUT,
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log(name),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -86,19 +90,66 @@ class Stack:
             ports["firestore"], log=self._log("firestore")
         )
         py = sys.executable
-        self._spawn("metadata", [py, "-m", "shared.local.metadata_server", "--port",
-                                 str(ports["metadata"]), "--accounts",
-                                 f"{tasks_sa},{validator_sa}", "--default", validator_sa,
-                                 "--project", project], env)
-        self._spawn("jobs", [py, "-m", "shared.local.job_runner", "--port", str(ports["jobs"]),
-                             "--log-dir", str(self.logs / "jobs")], env)
-        self._spawn("dispatcher", [py, "-m", "shared.local.dispatcher", "--port",
-                                   str(ports["dispatcher"]), "--metadata-url", url["metadata"]],
-                    env)
+        self._spawn(
+            "metadata",
+            [
+                py,
+                "-m",
+                "shared.local.metadata_server",
+                "--port",
+                str(ports["metadata"]),
+                "--accounts",
+                f"{tasks_sa},{validator_sa}",
+                "--default",
+                validator_sa,
+                "--project",
+                project,
+            ],
+            env,
+        )
+        self._spawn(
+            "jobs",
+            [
+                py,
+                "-m",
+                "shared.local.job_runner",
+                "--port",
+                str(ports["jobs"]),
+                "--log-dir",
+                str(self.logs / "jobs"),
+            ],
+            env,
+        )
+        self._spawn(
+            "dispatcher",
+            [
+                py,
+                "-m",
+                "shared.local.dispatcher",
+                "--port",
+                str(ports["dispatcher"]),
+                "--metadata-url",
+                url["metadata"],
+            ],
+            env,
+        )
         framework = str(Path(py).parent / "functions-framework")
         for name in FUNCTIONS:
-            self._spawn(name, [framework, "--target", name, "--source", "functions/main.py",
-                               "--host", "127.0.0.1", "--port", str(ports[name])], env)
+            self._spawn(
+                name,
+                [
+                    framework,
+                    "--target",
+                    name,
+                    "--source",
+                    "functions/main.py",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(ports[name]),
+                ],
+                env,
+            )
         self.emulator.start()
         for name in ("metadata", "jobs", "dispatcher", *FUNCTIONS):
             wait_http(url[name] + "/healthz", timeout=60, process=self.processes[name])
@@ -152,8 +203,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         env = stack.start()
-        print(f"Assay is up: API {env['ASSAY_API_URL']} (settings in {state / 'stack.env'}, "
-              f"logs in {stack.logs})", flush=True)
+        print(
+            f"Assay is up: API {env['ASSAY_API_URL']} (settings in {state / 'stack.env'}, "
+            f"logs in {stack.logs})",
+            flush=True,
+        )
         print("ready", flush=True)
         while not stopping:
             problem = stack.dead()

@@ -277,8 +277,10 @@ class Repositories:
             return fs.transactional(fn)(self.db.transaction(max_attempts=max_attempts))
         except ValueError as exc:
             if "Failed to commit transaction" in str(exc):
-                raise Transient("the record is busy with concurrent updates; retry shortly",
-                                headers={"Retry-After": "1"}) from exc
+                raise Transient(
+                    "the record is busy with concurrent updates; retry shortly",
+                    headers={"Retry-After": "1"},
+                ) from exc
             raise
 
     # -- callbacks and idempotency -------------------------------------------------

@@ -70,8 +70,13 @@ def _apply(run: ValidationRun, step: StepRun, output: OutputEnvelope | str, now:
     if isinstance(output, str):
         step.move(StepStatus.FAILED)
         step.error, step.job_status = output, CloudRunJobStatus.FAILED
-        finish_run(run, RunStatus.FAILED, at, error_category=ErrorCategory.VALIDATOR_ERROR,
-                   error=f"step {step.key!r}: {output}")
+        finish_run(
+            run,
+            RunStatus.FAILED,
+            at,
+            error_category=ErrorCategory.VALIDATOR_ERROR,
+            error=f"step {step.key!r}: {output}",
+        )
         return
     step.summary = Summary.of([f.severity for f in output.findings])
     step.validator_version = output.validator.version
@@ -79,19 +84,34 @@ def _apply(run: ValidationRun, step: StepRun, output: OutputEnvelope | str, now:
     if output.status is OutputStatus.CANCELLED:
         step.move(StepStatus.FAILED)
         step.error, step.job_status = "cancelled", CloudRunJobStatus.CANCELLED
-        finish_run(run, RunStatus.CANCELED, at, error_category=ErrorCategory.CANCELED,
-                   error=f"step {step.key!r} was cancelled")
+        finish_run(
+            run,
+            RunStatus.CANCELED,
+            at,
+            error_category=ErrorCategory.CANCELED,
+            error=f"step {step.key!r} was cancelled",
+        )
     elif output.status is OutputStatus.FAILED_RUNTIME:
         step.move(StepStatus.FAILED)
         step.error, step.job_status = output.error or "validator failed", CloudRunJobStatus.FAILED
-        finish_run(run, RunStatus.FAILED, at, error_category=ErrorCategory.VALIDATOR_ERROR,
-                   error=f"step {step.key!r} failed to run: {step.error}")
+        finish_run(
+            run,
+            RunStatus.FAILED,
+            at,
+            error_category=ErrorCategory.VALIDATOR_ERROR,
+            error=f"step {step.key!r} failed to run: {step.error}",
+        )
     elif output.status is OutputStatus.FAILED_VALIDATION or step.summary.error_count:
         step.move(StepStatus.FAILED)
         step.job_status = CloudRunJobStatus.SUCCEEDED
         step.error = f"{step.summary.error_count} error(s) found"
-        finish_run(run, RunStatus.FAILED, at, error_category=ErrorCategory.VALIDATION_FAILED,
-                   error=f"step {step.key!r} found {step.summary.error_count} error(s)")
+        finish_run(
+            run,
+            RunStatus.FAILED,
+            at,
+            error_category=ErrorCategory.VALIDATION_FAILED,
+            error=f"step {step.key!r} found {step.summary.error_count} error(s)",
+        )
     else:
         step.move(StepStatus.PASSED)
         step.job_status = CloudRunJobStatus.SUCCEEDED
@@ -120,9 +140,16 @@ def _acquire(
     at = now()
     owner = uuid.uuid4().hex
     receipt = CallbackReceipt(
-        id=body.callback_id, org_id=run.org_id, run_id=run.id, step_order=step.order,
-        attempt=step.attempt, status=body.status, result_uri=body.result_uri, received_at=at,
-        owner=owner, lease_expires_at=at + RECEIPT_LEASE,
+        id=body.callback_id,
+        org_id=run.org_id,
+        run_id=run.id,
+        step_order=step.order,
+        attempt=step.attempt,
+        status=body.status,
+        result_uri=body.result_uri,
+        received_at=at,
+        owner=owner,
+        lease_expires_at=at + RECEIPT_LEASE,
     )
     ref = repos.receipt_ref(body.callback_id)
     try:
@@ -134,14 +161,18 @@ def _acquire(
     existing = from_snapshot(CallbackReceipt, snap)
     if existing.state == "DONE":
         return None
-    busy = Transient("an earlier delivery of this callback is being processed; retry shortly",
-                     headers={"Retry-After": "2"})
+    busy = Transient(
+        "an earlier delivery of this callback is being processed; retry shortly",
+        headers={"Retry-After": "2"},
+    )
     if existing.lease_expires_at and existing.lease_expires_at > at:
         raise busy
     # The delivery that held it died: take over, unless another repeat just did.
     try:
-        ref.update({"owner": owner, "lease_expires_at": at + RECEIPT_LEASE},
-                   option=repos.db.write_option(last_update_time=snap.update_time))
+        ref.update(
+            {"owner": owner, "lease_expires_at": at + RECEIPT_LEASE},
+            option=repos.db.write_option(last_update_time=snap.update_time),
+        )
     except (google_exceptions.FailedPrecondition, google_exceptions.Conflict):
         raise busy from None
     return owner
@@ -157,8 +188,14 @@ def _write_results(
         (
             Finding(
                 id=stable_id(run.id, step.order, step.attempt, index),
-                org_id=run.org_id, run_id=run.id, step_order=step.order, step_key=step.key,
-                attempt=step.attempt, index=index, created_at=created, **f.model_dump(),
+                org_id=run.org_id,
+                run_id=run.id,
+                step_order=step.order,
+                step_key=step.key,
+                attempt=step.attempt,
+                index=index,
+                created_at=created,
+                **f.model_dump(),
             )
             for index, f in enumerate(output.findings)
         ),
@@ -169,8 +206,12 @@ def _write_results(
             [
                 Artifact(
                     id=stable_id(run.id, step.order, step.attempt, "artifact", a.name),
-                    org_id=run.org_id, run_id=run.id, step_order=step.order,
-                    attempt=step.attempt, created_at=created, **a.model_dump(),
+                    org_id=run.org_id,
+                    run_id=run.id,
+                    step_order=step.order,
+                    attempt=step.attempt,
+                    created_at=created,
+                    **a.model_dump(),
                 )
                 for a in output.artifacts
             ],
@@ -218,8 +259,9 @@ def handle_callback(
         if current.terminal or target.callback_id != body.callback_id:
             raise Conflict("the run moved on while this callback was processed")
         _apply(current, target, output, now)
-        transaction.update(repos.receipt_ref(body.callback_id),
-                           {"state": "DONE", "completed_at": now()})
+        transaction.update(
+            repos.receipt_ref(body.callback_id), {"state": "DONE", "completed_at": now()}
+        )
         transaction.set(repos.run_ref(current.id), to_doc(current))
         return CallbackOutcome(replay=False, run=current)
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-
 from shared.adapters.jobs import JobRunner, PermanentJobError
 from shared.clock import Clock, utcnow
 from shared.config import Settings
@@ -44,9 +43,7 @@ class _Claim:
     step: StepRun
 
 
-def _claim(
-    repos: Repositories, settings: Settings, task: LaunchTask, now: Clock
-) -> _Claim | str:
+def _claim(repos: Repositories, settings: Settings, task: LaunchTask, now: Clock) -> _Claim | str:
     def claim(transaction: Any) -> _Claim | str:
         run = repos.find_run(task.run_id, transaction=transaction)
         if run is None:

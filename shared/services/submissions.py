@@ -177,8 +177,11 @@ def submit(
                 batch.create(ref, to_doc(record))
             else:
                 # Replacing an expired record: only if nobody replaced it meanwhile.
-                batch.update(ref, to_doc(record),
-                             option=repos.db.write_option(last_update_time=existing.updated))
+                batch.update(
+                    ref,
+                    to_doc(record),
+                    option=repos.db.write_option(last_update_time=existing.updated),
+                )
         batch.create(repos.submission_ref(submission_id), to_doc(submission))
         batch.create(repos.run_ref(run_id), to_doc(run))
         batch.commit()

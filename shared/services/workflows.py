@@ -52,7 +52,9 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str]]:
             raise Unprocessable(f"{label}: {exc}") from None
         key = step.key or _KEY_CHARS.sub("-", step.name.lower()).strip("-")[:63] or f"step-{index}"
         if any(s.key == key for s in steps):
-            raise Unprocessable(f"{label}: key {key!r} is used by an earlier step; keys must differ")
+            raise Unprocessable(
+                f"{label}: key {key!r} is used by an earlier step; keys must differ"
+            )
         steps.append(
             WorkflowStep(key=key, name=step.name, validator=step.validator, config=step.config)
         )
@@ -72,9 +74,7 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str]]:
     return steps, allowed
 
 
-def _version(
-    workflow: Workflow, number: int, spec: WorkflowSpec, now: Clock
-) -> WorkflowVersion:
+def _version(workflow: Workflow, number: int, spec: WorkflowSpec, now: Clock) -> WorkflowVersion:
     steps, allowed = _steps(spec)
     return WorkflowVersion(
         workflow_id=workflow.id,

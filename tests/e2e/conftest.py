@@ -33,7 +33,9 @@ class LocalStack:
         response = requests.get(
             f"{self.env['ASSAY_METADATA_URL']}/computeMetadata/v1/instance/service-accounts/"
             f"{email}/identity",
-            params={"audience": audience}, headers={"Metadata-Flavor": "Google"}, timeout=10,
+            params={"audience": audience},
+            headers={"Metadata-Flavor": "Google"},
+            timeout=10,
         )
         response.raise_for_status()
         return response.text
@@ -45,9 +47,15 @@ class LocalStack:
 
 def start_stack(state: Path, extra: dict[str, str] | None = None) -> LocalStack:
     env = {**os.environ, "ASSAY_LOCAL_DIR": str(state), **(extra or {})}
-    process = subprocess.Popen([sys.executable, "-m", "shared.local.stack"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.local.stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     assert process.stdout is not None
     lines = []
     for line in process.stdout:
@@ -92,12 +100,14 @@ def org(stack: LocalStack) -> tuple[str, dict[str, str]]:
     return org_id, {"Authorization": f"Bearer {key}"}
 
 
-def wait_for(stack: LocalStack, org_id: str, headers: dict[str, str], run_id: str,
-             timeout: float = 90) -> dict[str, Any]:
+def wait_for(
+    stack: LocalStack, org_id: str, headers: dict[str, str], run_id: str, timeout: float = 90
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run: dict[str, Any] = requests.get(f"{stack.api}/v1/orgs/{org_id}/runs/{run_id}",
-                                           headers=headers, timeout=10).json()
+        run: dict[str, Any] = requests.get(
+            f"{stack.api}/v1/orgs/{org_id}/runs/{run_id}", headers=headers, timeout=10
+        ).json()
         if run["state"] == "COMPLETED":
             return run
         time.sleep(0.2)

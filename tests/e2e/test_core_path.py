@@ -24,22 +24,29 @@ INVALID = b'{"name": "", "email": "nope", "age": -1}'
 def workflows(stack, org):
     org_id, headers = org
     for body in (workflow_body("people"), workflow_body("two-step", steps=2)):
-        response = requests.post(f"{stack.api}/v1/orgs/{org_id}/workflows", json=body,
-                                 headers=headers, timeout=30)
+        response = requests.post(
+            f"{stack.api}/v1/orgs/{org_id}/workflows", json=body, headers=headers, timeout=30
+        )
         assert response.status_code == 201, response.text
     return org_id, headers
 
 
 def submit(stack, org_id, headers, data, slug="people", **extra):
     response = requests.post(
-        f"{stack.api}/v1/orgs/{org_id}/workflows/{slug}/runs", data=data,
-        headers={**headers, "Content-Type": "application/json", **extra}, timeout=30)
+        f"{stack.api}/v1/orgs/{org_id}/workflows/{slug}/runs",
+        data=data,
+        headers={**headers, "Content-Type": "application/json", **extra},
+        timeout=30,
+    )
     return response
 
 
 def findings(stack, org_id, headers, run_id):
-    return requests.get(f"{stack.api}/v1/orgs/{org_id}/runs/{run_id}/findings?limit=1000",
-                        headers=headers, timeout=10).json()["items"]
+    return requests.get(
+        f"{stack.api}/v1/orgs/{org_id}/runs/{run_id}/findings?limit=1000",
+        headers=headers,
+        timeout=10,
+    ).json()["items"]
 
 
 def test_a_valid_file_passes(stack, workflows):
@@ -52,16 +59,24 @@ def test_a_valid_file_passes(stack, workflows):
     assert run["steps"][0]["status"] == "PASSED"
     assert run["steps"][0]["job_status"] == "SUCCEEDED"
     assert run["steps"][0]["execution_name"].startswith(
-        f"projects/{stack.env['GOOGLE_CLOUD_PROJECT']}/locations/")
+        f"projects/{stack.env['GOOGLE_CLOUD_PROJECT']}/locations/"
+    )
     assert run["duration_ms"] >= 0 and run["ended_at"]
-    assert [f for f in findings(stack, org_id, headers, run["id"]) if f["severity"] == "ERROR"] == []
+    assert [
+        f for f in findings(stack, org_id, headers, run["id"]) if f["severity"] == "ERROR"
+    ] == []
 
 
 def test_an_invalid_file_fails_with_pointed_findings(stack, workflows):
     org_id, headers = workflows
-    run = wait_for(stack, org_id, headers, submit(stack, org_id, headers, INVALID).json()["run"]["id"])
-    assert (run["status"], run["result"], run["error_category"]) == ("FAILED", "FAIL",
-                                                                     "VALIDATION_FAILED")
+    run = wait_for(
+        stack, org_id, headers, submit(stack, org_id, headers, INVALID).json()["run"]["id"]
+    )
+    assert (run["status"], run["result"], run["error_category"]) == (
+        "FAILED",
+        "FAIL",
+        "VALIDATION_FAILED",
+    )
     items = findings(stack, org_id, headers, run["id"])
     assert {f["path"] for f in items} == {"/name", "/email", "/age"}
     assert run["summary"] == {"total": 3, "error_count": 3, "warning_count": 0, "info_count": 0}
@@ -73,7 +88,11 @@ def test_a_file_that_is_not_json_is_one_finding_with_line_and_column(stack, work
     run = wait_for(stack, org_id, headers, run_id)
     [finding] = findings(stack, org_id, headers, run_id)
     assert (run["result"], finding["code"], finding["line"], finding["column"]) == (
-        "FAIL", "invalid_json", 2, 10)
+        "FAIL",
+        "invalid_json",
+        2,
+        10,
+    )
 
 
 def test_a_failed_first_step_skips_the_second(stack, workflows):
@@ -99,10 +118,17 @@ def stored_step(run_id, order=0):
 
 
 def callback_body(stack, org_id, run_id, step):
-    output = (f"{stack.env['ASSAY_STORAGE_URI']}/runs/{org_id}/{run_id}/steps/"
-              f"{step.order}/{step.attempt}/output.json")
-    return {"schema_version": "assay.callback/1", "run_id": run_id,
-            "callback_id": step.callback_id, "status": "failed_validation", "result_uri": output}
+    output = (
+        f"{stack.env['ASSAY_STORAGE_URI']}/runs/{org_id}/{run_id}/steps/"
+        f"{step.order}/{step.attempt}/output.json"
+    )
+    return {
+        "schema_version": "assay.callback/1",
+        "run_id": run_id,
+        "callback_id": step.callback_id,
+        "status": "failed_validation",
+        "result_uri": output,
+    }
 
 
 def test_a_repeated_callback_is_a_replay_and_adds_no_findings(stack, workflows):
@@ -115,16 +141,18 @@ def test_a_repeated_callback_is_a_replay_and_adds_no_findings(stack, workflows):
     token = stack.token(stack.env["ASSAY_VALIDATOR_SERVICE_ACCOUNT"], url)
 
     def deliver(_):
-        return requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"},
-                             timeout=30)
+        return requests.post(
+            url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
 
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(deliver, range(4)))
     assert [a.status_code for a in answers] == [200] * 4
     assert all(a.json()["replay"] is True for a in answers)
     assert len(findings(stack, org_id, headers, run_id)) == count == 3
-    after = requests.get(f"{stack.api}/v1/orgs/{org_id}/runs/{run_id}", headers=headers,
-                         timeout=10).json()
+    after = requests.get(
+        f"{stack.api}/v1/orgs/{org_id}/runs/{run_id}", headers=headers, timeout=10
+    ).json()
     assert after == before
 
 
@@ -142,13 +170,15 @@ def test_forged_or_foreign_callback_tokens_are_refused(stack, workflows):
         "wrong audience": stack.token(validator, stack.env["ASSAY_LAUNCH_URL"]),
     }
     for case, token in cases.items():
-        answer = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"},
-                               timeout=30)
+        answer = requests.post(
+            url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
         assert answer.status_code in (401, 403), case
         assert answer.headers["Content-Type"].startswith("application/problem+json")
     assert requests.post(url, json=body, timeout=30).status_code == 401
-    after = requests.get(f"{stack.api}/v1/orgs/{org_id}/runs/{run_id}", headers=headers,
-                         timeout=10).json()
+    after = requests.get(
+        f"{stack.api}/v1/orgs/{org_id}/runs/{run_id}", headers=headers, timeout=10
+    ).json()
     assert after == before
 
 
@@ -169,8 +199,12 @@ def test_concurrent_duplicate_launches_start_one_execution(stack, workflows):
     task = {"run_id": run_id, "step_order": 0, "attempt": 1}
 
     def duplicate(_):
-        return requests.post(url, json=task, headers={"Authorization": f"Bearer {token}",
-                                                      "X-CloudTasks-TaskName": "dup"}, timeout=60)
+        return requests.post(
+            url,
+            json=task,
+            headers={"Authorization": f"Bearer {token}", "X-CloudTasks-TaskName": "dup"},
+            timeout=60,
+        )
 
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(duplicate, range(6)))
@@ -187,11 +221,17 @@ def test_api_errors_over_http(stack, workflows):
     org_id, headers = workflows
     base = f"{stack.api}/v1/orgs/{org_id}"
     assert requests.get(f"{base}/runs", timeout=10).status_code == 401
-    assert requests.get(f"{base}/runs", headers={"Authorization": "Bearer assay_x_y"},
-                        timeout=10).status_code == 401
+    assert (
+        requests.get(
+            f"{base}/runs", headers={"Authorization": "Bearer assay_x_y"}, timeout=10
+        ).status_code
+        == 401
+    )
     assert requests.get(f"{base}/runs/missing", headers=headers, timeout=10).status_code == 404
-    assert requests.get(f"{stack.api}/v1/orgs/other-org/runs", headers=headers,
-                        timeout=10).status_code == 404
+    assert (
+        requests.get(f"{stack.api}/v1/orgs/other-org/runs", headers=headers, timeout=10).status_code
+        == 404
+    )
     huge = b'{"name": "' + b"x" * (10 * 1024 * 1024) + b'"}'
     too_big = submit(stack, org_id, headers, huge)
     assert too_big.status_code == 413
@@ -202,19 +242,32 @@ def test_api_errors_over_http(stack, workflows):
 
 
 def test_the_stack_refuses_to_start_without_java(tmp_path):
-    env = {"PATH": os.path.dirname(sys.executable), "ASSAY_LOCAL_DIR": str(tmp_path),
-           "ASSAY_FIRESTORE_EMULATOR_JAR": str(tmp_path / "none.jar"), "HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "shared.local.stack"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.path.dirname(sys.executable),
+        "ASSAY_LOCAL_DIR": str(tmp_path),
+        "ASSAY_FIRESTORE_EMULATOR_JAR": str(tmp_path / "none.jar"),
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.local.stack"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "Java" in done.stderr and "install" in done.stderr
 
 
 def test_the_stack_stops_every_process_on_sigterm(tmp_path):
     other = start_stack(tmp_path)
-    pids = [int(p) for p in subprocess.run(
-        ["pgrep", "-P", str(other.process.pid)], capture_output=True, text=True
-    ).stdout.split()]
+    pids = [
+        int(p)
+        for p in subprocess.run(
+            ["pgrep", "-P", str(other.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+    ]
     # metadata server, job runner, dispatcher, three functions, the Firestore emulator
     assert len(pids) == 7
     os.killpg(other.process.pid, signal.SIGTERM)
@@ -225,6 +278,12 @@ def test_the_stack_stops_every_process_on_sigterm(tmp_path):
     assert alive == []
     assert not (tmp_path / "stack.env").exists()
     assert json.dumps(other.env)  # the stack wrote the documented keys while it ran
-    for key in ("ASSAY_API_URL", "ASSAY_LAUNCH_URL", "ASSAY_CALLBACK_URL",
-                "FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "GCE_METADATA_HOST"):
+    for key in (
+        "ASSAY_API_URL",
+        "ASSAY_LAUNCH_URL",
+        "ASSAY_CALLBACK_URL",
+        "FIRESTORE_EMULATOR_HOST",
+        "GOOGLE_CLOUD_PROJECT",
+        "GCE_METADATA_HOST",
+    ):
         assert other.env[key]

@@ -22,8 +22,11 @@ def create_workflow(api, **extra):
 
 
 def submit(api, data=VALID, slug="people", **headers):
-    return api.post(f"/v1/orgs/{api.org}/workflows/{slug}/runs", data=data,
-                    headers={"Content-Type": "application/json", **headers})
+    return api.post(
+        f"/v1/orgs/{api.org}/workflows/{slug}/runs",
+        data=data,
+        headers={"Content-Type": "application/json", **headers},
+    )
 
 
 def assert_problem(response, status, *words):
@@ -44,11 +47,11 @@ def test_health_needs_no_key(api):
 def test_keys_are_required_and_checked(api):
     path = f"/v1/orgs/{api.org}/workflows"
     assert_problem(api.client.get(path), 401, "Authorization")
-    assert_problem(api.client.get(path, headers={"Authorization": "Bearer nope"}), 401,
-                   "malformed")
+    assert_problem(api.client.get(path, headers={"Authorization": "Bearer nope"}), 401, "malformed")
     forged = api.key.rsplit("_", 1)[0] + "_wrongsecret"
-    assert_problem(api.client.get(path, headers={"Authorization": f"Bearer {forged}"}), 401,
-                   "not valid")
+    assert_problem(
+        api.client.get(path, headers={"Authorization": f"Bearer {forged}"}), 401, "not valid"
+    )
     key_id = api.key.split("_")[1]
     record = api.repos.get_api_key(key_id)
     api.repos.save_api_key(record.model_copy(update={"expires_at": utcnow() - timedelta(1)}))
@@ -61,8 +64,9 @@ def test_workflow_lifecycle_and_versions(api):
     created = create_workflow(api)
     assert (created["version"], created["slug"], created["id"]) == (1, "people", created["id"])
     update = workflow_body(steps=2)
-    response = api.client.put(f"/v1/orgs/{api.org}/workflows/people", json=update,
-                              headers=api.headers())
+    response = api.client.put(
+        f"/v1/orgs/{api.org}/workflows/people", json=update, headers=api.headers()
+    )
     assert response.status_code == 200
     assert response.get_json()["version"] == 2
     assert len(api.get(f"/v1/orgs/{api.org}/workflows/people").get_json()["steps"]) == 2
@@ -70,15 +74,19 @@ def test_workflow_lifecycle_and_versions(api):
     assert (v1["version"], len(v1["steps"])) == (1, 1)
     listing = api.get(f"/v1/orgs/{api.org}/workflows").get_json()["items"]
     assert [w["slug"] for w in listing] == ["people"]
-    assert_problem(api.post(f"/v1/orgs/{api.org}/workflows", json=workflow_body()), 409,
-                   "already exists")
+    assert_problem(
+        api.post(f"/v1/orgs/{api.org}/workflows", json=workflow_body()), 409, "already exists"
+    )
     assert_problem(api.get(f"/v1/orgs/{api.org}/workflows/people?version=9"), 404, "version 9")
 
 
 def test_bad_workflow_requests(api):
     path = f"/v1/orgs/{api.org}/workflows"
-    assert_problem(api.post(path, data="{nope", headers={"Content-Type": "application/json"}),
-                   400, "not valid JSON")
+    assert_problem(
+        api.post(path, data="{nope", headers={"Content-Type": "application/json"}),
+        400,
+        "not valid JSON",
+    )
     body = workflow_body()
     body["steps"][0]["config"] = {"schema": {"type": "whatever"}}
     assert_problem(api.post(path, json=body), 422, "steps[0]", "not a valid JSON Schema")
@@ -111,8 +119,12 @@ def test_submit_a_raw_body(api):
 
 def test_submit_a_json_envelope_with_base64(api):
     create_workflow(api)
-    envelope = {"content": base64.b64encode(VALID).decode(), "content_encoding": "base64",
-                "filename": "p.json", "metadata": {"batch": 7}}
+    envelope = {
+        "content": base64.b64encode(VALID).decode(),
+        "content_encoding": "base64",
+        "filename": "p.json",
+        "metadata": {"batch": 7},
+    }
     response = submit(api, json.dumps(envelope))
     assert response.status_code == 202
     submission = response.get_json()["submission"]
@@ -134,8 +146,10 @@ def test_submit_multipart(api):
     create_workflow(api)
     response = api.post(
         f"/v1/orgs/{api.org}/workflows/people/runs",
-        data={"file": (io.BytesIO(VALID), "upload.json", "application/json"),
-              "metadata": json.dumps({"source": "form"})},
+        data={
+            "file": (io.BytesIO(VALID), "upload.json", "application/json"),
+            "metadata": json.dumps({"source": "form"}),
+        },
         content_type="multipart/form-data",
     )
     assert response.status_code == 202, response.get_json()
@@ -154,8 +168,12 @@ def test_size_and_type_limits(api, monkeypatch):
 
     wiring.reset()
     assert_problem(submit(api, b'{"name": "' + b"x" * 100 + b'"}'), 413, "64")
-    assert_problem(submit(api, b"<a/>", **{"Content-Type": "application/xml"}), 415,
-                   "accepts ['json']", "'xml'")
+    assert_problem(
+        submit(api, b"<a/>", **{"Content-Type": "application/xml"}),
+        415,
+        "accepts ['json']",
+        "'xml'",
+    )
     assert api.repos.list_runs(api.org).items == []
 
 
@@ -168,8 +186,9 @@ def test_unknown_workflow_and_other_orgs_are_404(api):
     # Their key on our org, and their org's path to our run: both look like nothing.
     assert_problem(api.client.get(f"/v1/orgs/{api.org}/runs/{run_id}", headers=other), 404)
     assert_problem(api.client.get(f"/v1/orgs/{other_org}/runs/{run_id}", headers=other), 404)
-    assert_problem(api.client.get(f"/v1/orgs/{other_org}/runs/{run_id}/findings",
-                                  headers=other), 404)
+    assert_problem(
+        api.client.get(f"/v1/orgs/{other_org}/runs/{run_id}/findings", headers=other), 404
+    )
     assert_problem(api.get(f"/v1/orgs/{api.org}/runs/nope"), 404)
     assert_problem(api.get("/v1/nothing-here"), 404, "no route")
 
@@ -181,8 +200,9 @@ def test_idempotency_key_gives_the_same_answer_and_one_run(api):
     assert first.status_code == second.status_code == 202
     assert first.get_json()["run"]["id"] == second.get_json()["run"]["id"]
     assert len(api.repos.list_runs(api.org).items) == 1
-    assert_problem(submit(api, b'{"name": "Other"}', **{"Idempotency-Key": "k-1"}), 422,
-                   "different request")
+    assert_problem(
+        submit(api, b'{"name": "Other"}', **{"Idempotency-Key": "k-1"}), 422, "different request"
+    )
 
 
 def test_concurrent_duplicates_with_one_idempotency_key_make_one_run(api):
@@ -191,9 +211,11 @@ def test_concurrent_duplicates_with_one_idempotency_key_make_one_run(api):
 
     def attempt(_):
         client = create_app(target="api", source="functions/main.py").test_client()
-        response = client.post(f"/v1/orgs/{api.org}/workflows/people/runs", data=VALID,
-                               headers=api.headers(**{"Content-Type": "application/json",
-                                                      "Idempotency-Key": "same"}))
+        response = client.post(
+            f"/v1/orgs/{api.org}/workflows/people/runs",
+            data=VALID,
+            headers=api.headers(**{"Content-Type": "application/json", "Idempotency-Key": "same"}),
+        )
         return response.status_code, response.get_json()["run"]["id"]
 
     with ThreadPoolExecutor(8) as pool:

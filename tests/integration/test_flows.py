@@ -45,16 +45,26 @@ def new_run(repos, org, steps=1):
     from shared.auth.api_keys import issue_key
 
     record, _ = issue_key(repos, org, "k")
-    result = submit(repos, wiring.blob_store(), wiring.task_queue(), get_settings(), key=record,
-                    slug="people", incoming=IncomingFile(b'{"name": "x"}', "p.json",
-                                                         "application/json"))
+    result = submit(
+        repos,
+        wiring.blob_store(),
+        wiring.task_queue(),
+        get_settings(),
+        key=record,
+        slug="people",
+        incoming=IncomingFile(b'{"name": "x"}', "p.json", "application/json"),
+    )
     return result.run
 
 
 def claimed(repos, run, order=0):
     """Claims a step attempt exactly as launch does, and returns the claimed step."""
-    claim = _claim(repos, get_settings(), LaunchTask(run_id=run.id, step_order=order, attempt=1),
-                   lambda: datetime.now(UTC))
+    claim = _claim(
+        repos,
+        get_settings(),
+        LaunchTask(run_id=run.id, step_order=order, attempt=1),
+        lambda: datetime.now(UTC),
+    )
     return claim.step
 
 
@@ -62,21 +72,29 @@ def write_output(run, step, status=OutputStatus.FAILED_VALIDATION, findings=3):
     layout = Layout(get_settings().storage_uri)
     uri = layout.output_envelope(run.org_id, run.id, step.order, step.attempt)
     output = OutputEnvelope(
-        run_id=run.id, org_id=run.org_id, step_order=step.order, attempt=step.attempt,
-        callback_id=step.callback_id, status=status,
-        findings=[OutputFinding(severity=Severity.ERROR, code="schema.type", message=f"m{i}",
-                                path=f"/{i}") for i in range(findings)],
+        run_id=run.id,
+        org_id=run.org_id,
+        step_order=step.order,
+        attempt=step.attempt,
+        callback_id=step.callback_id,
+        status=status,
+        findings=[
+            OutputFinding(
+                severity=Severity.ERROR, code="schema.type", message=f"m{i}", path=f"/{i}"
+            )
+            for i in range(findings)
+        ],
         timing=Timing(started_at=NOW, ended_at=NOW, duration_ms=1),
         validator=ValidatorRef(name="json-schema", version="1.0.0"),
     )
     wiring.blob_store().write_bytes(uri, output.model_dump_json().encode())
-    return CallbackBody(run_id=run.id, callback_id=step.callback_id, status=status,
-                        result_uri=uri)
+    return CallbackBody(run_id=run.id, callback_id=step.callback_id, status=status, result_uri=uri)
 
 
 def callback(body):
-    return handle_callback(wiring.repositories(), wiring.blob_store(), wiring.task_queue(),
-                           get_settings(), body)
+    return handle_callback(
+        wiring.repositories(), wiring.blob_store(), wiring.task_queue(), get_settings(), body
+    )
 
 
 def test_concurrent_duplicate_callbacks_are_processed_once(flow):
@@ -84,6 +102,7 @@ def test_concurrent_duplicate_callbacks_are_processed_once(flow):
     run = new_run(repos, org)
     step = claimed(repos, run)
     body = write_output(run, step, findings=7)
+
     def deliver(_):
         try:
             return "replay" if callback(body).replay else "processed"
@@ -141,12 +160,16 @@ def test_result_uri_must_be_inside_the_attempts_folder(flow):
     run = new_run(repos, org)
     step = claimed(repos, run)
     body = write_output(run, step)
-    outside = body.model_copy(update={"result_uri": body.result_uri.replace(
-        f"/steps/0/{step.attempt}/", "/")})
+    outside = body.model_copy(
+        update={"result_uri": body.result_uri.replace(f"/steps/0/{step.attempt}/", "/")}
+    )
     with pytest.raises(Unprocessable, match="inside this attempt's folder"):
         callback(outside)
-    sneaky = body.model_copy(update={"result_uri": body.result_uri.replace(
-        "output.json", "../../../../../../etc/passwd")})
+    sneaky = body.model_copy(
+        update={
+            "result_uri": body.result_uri.replace("output.json", "../../../../../../etc/passwd")
+        }
+    )
     with pytest.raises(Unprocessable):
         callback(sneaky)
     with pytest.raises(Conflict):
@@ -182,8 +205,13 @@ def jobs(serve, monkeypatch, tmp_path):
 
 
 def do_launch(run):
-    return launch(wiring.repositories(), wiring.blob_store(), wiring.job_runner(), get_settings(),
-                  LaunchTask(run_id=run.id, step_order=0, attempt=1))
+    return launch(
+        wiring.repositories(),
+        wiring.blob_store(),
+        wiring.job_runner(),
+        get_settings(),
+        LaunchTask(run_id=run.id, step_order=0, attempt=1),
+    )
 
 
 def test_a_job_that_does_not_exist_fails_the_run_with_a_clear_error(flow, jobs):
@@ -192,8 +220,11 @@ def test_a_job_that_does_not_exist_fails_the_run_with_a_clear_error(flow, jobs):
     outcome = do_launch(run)
     assert outcome.outcome == "launch failed"
     stored = repos.get_run(org, run.id)
-    assert (stored.status, stored.result, stored.error_category) == ("FAILED", "ERROR",
-                                                                     "LAUNCH_FAILED")
+    assert (stored.status, stored.result, stored.error_category) == (
+        "FAILED",
+        "ERROR",
+        "LAUNCH_FAILED",
+    )
     assert "could not start" in stored.error and "missing-json-schema" in stored.error
     # The bundle was written before the attempt: input.json names a fresh callback_id.
     layout = Layout(get_settings().storage_uri)

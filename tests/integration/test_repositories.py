@@ -14,8 +14,13 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def put_run(repos, org, minutes, status=RunStatus.PENDING, slug="people"):
     run = ValidationRun(
-        id=new_id(), org_id=org, workflow_id="w", workflow_slug=slug, workflow_version=1,
-        status=status, created_at=T0 + timedelta(minutes=minutes),
+        id=new_id(),
+        org_id=org,
+        workflow_id="w",
+        workflow_slug=slug,
+        workflow_version=1,
+        status=status,
+        created_at=T0 + timedelta(minutes=minutes),
         config=[WorkflowStep(key="k", name="n", validator="json-schema")],
         steps=[StepRun(order=0, key="k", name="n", validator="json-schema")],
     )
@@ -72,10 +77,20 @@ def test_run_paging_is_newest_first_complete_and_filtered(repos):
 
 def make_findings(org, run_id, count):
     return [
-        Finding(id=stable_id(run_id, 0, 1, i), org_id=org, run_id=run_id, step_order=0,
-                step_key="k", attempt=1, index=i,
-                severity=Severity.ERROR if i % 3 == 0 else Severity.WARNING,
-                code="c", message=f"m{i}", path=f"/{i}", created_at=T0)
+        Finding(
+            id=stable_id(run_id, 0, 1, i),
+            org_id=org,
+            run_id=run_id,
+            step_order=0,
+            step_key="k",
+            attempt=1,
+            index=i,
+            severity=Severity.ERROR if i % 3 == 0 else Severity.WARNING,
+            code="c",
+            message=f"m{i}",
+            path=f"/{i}",
+            created_at=T0,
+        )
         for i in range(count)
     ]
 

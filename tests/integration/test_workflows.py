@@ -54,8 +54,18 @@ def test_duplicate_step_keys_are_refused(repos):
     org, _ = make_org(repos)
     body = workflow_body()
     body["steps"] = [
-        {"key": "same", "name": "A", "validator": "json-schema", "config": {"schema": PERSON_SCHEMA}},
-        {"key": "same", "name": "B", "validator": "json-schema", "config": {"schema": PERSON_SCHEMA}},
+        {
+            "key": "same",
+            "name": "A",
+            "validator": "json-schema",
+            "config": {"schema": PERSON_SCHEMA},
+        },
+        {
+            "key": "same",
+            "name": "B",
+            "validator": "json-schema",
+            "config": {"schema": PERSON_SCHEMA},
+        },
     ]
     with pytest.raises(Unprocessable, match="key 'same'"):
         workflows.create_workflow(repos, org, workflows.WorkflowCreate(**body))

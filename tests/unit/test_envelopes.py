@@ -20,11 +20,25 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def input_envelope() -> InputEnvelope:
     return InputEnvelope(
-        run_id="r", org_id="o", step_order=0, step_key="k", attempt=1,
-        validator=ValidatorRef(name="json-schema", version="1"), config={"schema": {}},
-        files=[InputFile(name="a.json", uri="file:///x/a.json", sha256="0" * 64, size_bytes=2,
-                         content_type="application/json")],
-        callback_url="http://cb", callback_id="c", output_uri="file:///x/output.json",
+        run_id="r",
+        org_id="o",
+        step_order=0,
+        step_key="k",
+        attempt=1,
+        validator=ValidatorRef(name="json-schema", version="1"),
+        config={"schema": {}},
+        files=[
+            InputFile(
+                name="a.json",
+                uri="file:///x/a.json",
+                sha256="0" * 64,
+                size_bytes=2,
+                content_type="application/json",
+            )
+        ],
+        callback_url="http://cb",
+        callback_id="c",
+        output_uri="file:///x/output.json",
         timeout_seconds=60,
     )
 
@@ -52,7 +66,11 @@ def test_unknown_fields_are_refused() -> None:
 
 def test_output_carries_findings_and_status() -> None:
     output = OutputEnvelope(
-        run_id="r", org_id="o", step_order=0, attempt=1, callback_id="c",
+        run_id="r",
+        org_id="o",
+        step_order=0,
+        attempt=1,
+        callback_id="c",
         status=OutputStatus.FAILED_VALIDATION,
         findings=[OutputFinding(severity="ERROR", code="x", message="m", path="/a")],
         timing=Timing(started_at=NOW, ended_at=NOW, duration_ms=0),

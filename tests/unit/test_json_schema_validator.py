@@ -6,9 +6,12 @@ from validators.json_schema.validator import check, json_pointer
 SCHEMA = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": {"type": "string"}, "email": {"type": "string", "format": "email"},
-                   "items": {"type": "array", "items": {"type": "integer"}},
-                   "a/b~c": {"type": "integer"}},
+    "properties": {
+        "name": {"type": "string"},
+        "email": {"type": "string", "format": "email"},
+        "items": {"type": "array", "items": {"type": "integer"}},
+        "a/b~c": {"type": "integer"},
+    },
 }
 
 
@@ -17,11 +20,14 @@ def test_a_valid_document_has_no_findings():
 
 
 def test_every_violation_is_a_finding_with_a_json_pointer():
-    findings = check({"schema": SCHEMA},
-                     b'{"email": "nope", "items": [1, "two"], "a/b~c": "s"}')
+    findings = check({"schema": SCHEMA}, b'{"email": "nope", "items": [1, "two"], "a/b~c": "s"}')
     got = {(f.code, f.path) for f in findings}
-    assert got == {("schema.required", ""), ("schema.format", "/email"),
-                   ("schema.type", "/items/1"), ("schema.type", "/a~1b~0c")}
+    assert got == {
+        ("schema.required", ""),
+        ("schema.format", "/email"),
+        ("schema.type", "/items/1"),
+        ("schema.type", "/a~1b~0c"),
+    }
     assert all(f.severity == "ERROR" for f in findings)
 
 

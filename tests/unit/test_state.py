@@ -25,20 +25,29 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def make_run(steps: int = 2) -> ValidationRun:
     return ValidationRun(
-        id="r", org_id="o", workflow_id="w", workflow_slug="s", workflow_version=1,
-        created_at=NOW, config=[WorkflowStep(key=f"k{i}", name="n", validator="json-schema")
-                                for i in range(steps)],
-        steps=[StepRun(order=i, key=f"k{i}", name="n", validator="json-schema")
-               for i in range(steps)],
+        id="r",
+        org_id="o",
+        workflow_id="w",
+        workflow_slug="s",
+        workflow_version=1,
+        created_at=NOW,
+        config=[WorkflowStep(key=f"k{i}", name="n", validator="json-schema") for i in range(steps)],
+        steps=[
+            StepRun(order=i, key=f"k{i}", name="n", validator="json-schema") for i in range(steps)
+        ],
     )
 
 
 def test_the_expected_moves_are_allowed() -> None:
     assert set(ALLOWED_RUN) == {
-        (RunStatus.PENDING, RunStatus.RUNNING), (RunStatus.PENDING, RunStatus.FAILED),
-        (RunStatus.PENDING, RunStatus.CANCELED), (RunStatus.PENDING, RunStatus.TIMED_OUT),
-        (RunStatus.RUNNING, RunStatus.SUCCEEDED), (RunStatus.RUNNING, RunStatus.FAILED),
-        (RunStatus.RUNNING, RunStatus.CANCELED), (RunStatus.RUNNING, RunStatus.TIMED_OUT),
+        (RunStatus.PENDING, RunStatus.RUNNING),
+        (RunStatus.PENDING, RunStatus.FAILED),
+        (RunStatus.PENDING, RunStatus.CANCELED),
+        (RunStatus.PENDING, RunStatus.TIMED_OUT),
+        (RunStatus.RUNNING, RunStatus.SUCCEEDED),
+        (RunStatus.RUNNING, RunStatus.FAILED),
+        (RunStatus.RUNNING, RunStatus.CANCELED),
+        (RunStatus.RUNNING, RunStatus.TIMED_OUT),
     }
 
 
@@ -104,8 +113,12 @@ def test_result_is_derived_from_status_and_category(
 def test_run_model_derives_and_stores_state_and_result() -> None:
     run = make_run()
     run.start(NOW)
-    run.finish(RunStatus.FAILED, NOW + timedelta(seconds=2),
-               error_category=ErrorCategory.VALIDATION_FAILED, error="bad")
+    run.finish(
+        RunStatus.FAILED,
+        NOW + timedelta(seconds=2),
+        error_category=ErrorCategory.VALIDATION_FAILED,
+        error="bad",
+    )
     dumped = run.model_dump()
     assert (dumped["state"], dumped["result"]) == (RunState.COMPLETED, RunResult.FAIL)
     assert run.duration_ms == 2000

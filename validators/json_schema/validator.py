@@ -21,19 +21,33 @@ def check(config: dict[str, object], data: bytes) -> list[OutputFinding]:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return [OutputFinding(severity=Severity.ERROR, code="invalid_encoding",
-                              message=f"the file is not UTF-8: {exc.reason}",
-                              line=line, column=column)]
+        return [
+            OutputFinding(
+                severity=Severity.ERROR,
+                code="invalid_encoding",
+                message=f"the file is not UTF-8: {exc.reason}",
+                line=line,
+                column=column,
+            )
+        ]
     try:
         instance = json.loads(text)
     except json.JSONDecodeError as exc:
-        return [OutputFinding(severity=Severity.ERROR, code="invalid_json",
-                              message=f"the file is not valid JSON: {exc.msg}",
-                              line=exc.lineno, column=exc.colno)]
+        return [
+            OutputFinding(
+                severity=Severity.ERROR,
+                code="invalid_json",
+                message=f"the file is not valid JSON: {exc.msg}",
+                line=exc.lineno,
+                column=exc.colno,
+            )
+        ]
     cls = json_schema_validator_class(config)
     validator = cls(config["schema"], format_checker=cls.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(instance),
-                    key=lambda e: ([str(p) for p in e.absolute_path], e.validator))
+    errors = sorted(
+        validator.iter_errors(instance),
+        key=lambda e: ([str(p) for p in e.absolute_path], e.validator),
+    )
     return [
         OutputFinding(
             severity=Severity.ERROR,
