@@ -12,7 +12,7 @@ GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore", populate_by_name=True)
 
     project: str = Field(default="assay-local", validation_alias="GOOGLE_CLOUD_PROJECT")
     region: str = "us-central1"

@@ -59,7 +59,7 @@ def main() -> int:
     if reason:
         print(reason, file=sys.stderr)
         return 2
-    state = ROOT / ".local" / "demo"
+    state = Path(os.environ.get("ASSAY_LOCAL_DIR", ROOT / ".local")) / "demo"
     print("Starting the local stack…", flush=True)
     stack = start_stack(state)
     try:

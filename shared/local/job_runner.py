@@ -77,16 +77,19 @@ def _json(body: dict[str, Any]) -> Response:
 
 
 class JobRunner:
-    def __init__(self, log_dir: Path, job_prefix: str = "validator-") -> None:
+    def __init__(
+        self, log_dir: Path, job_prefix: str = "validator-", module_prefix: str = "validators."
+    ) -> None:
         self.log_dir = log_dir
         self.job_prefix = job_prefix
+        self.module_prefix = module_prefix
         self.executions: dict[str, LocalExecution] = {}
         self.lock = threading.Lock()
 
     def module_for(self, job: str) -> str | None:
         if not job.startswith(self.job_prefix):
             return None
-        module = "validators." + job[len(self.job_prefix) :].replace("-", "_")
+        module = self.module_prefix + job[len(self.job_prefix) :].replace("-", "_")
         return module if importlib.util.find_spec(module) is not None else None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:

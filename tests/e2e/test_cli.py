@@ -1,0 +1,146 @@
+"""The `assay` CLI as a user runs it: its own process, settings from .local/stack.env."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+CLI = str(Path(sys.executable).parent / "assay")
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def cli(stack):
+    """Runs `assay` with nothing but PATH, HOME and where the stack's settings are."""
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "ASSAY_LOCAL_DIR": str(stack.state),
+    }
+
+    def run(*args, key=None):
+        env = {**base, **({"ASSAY_API_KEY": key} if key else {})}
+        done = subprocess.run(
+            [CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        return done
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def account(cli):
+    org = json.loads(cli("admin", "create-org", "CLI team", "--json").stdout)
+    key = json.loads(cli("admin", "create-key", "--org", org["id"], "--json").stdout)
+    assert key["key"].startswith("assay_") and key["org_id"] == org["id"]
+    applied = cli(
+        "workflows",
+        "apply",
+        str(EXAMPLES / "people.workflow.json"),
+        "--org",
+        org["id"],
+        "--json",
+        key=key["key"],
+    )
+    assert json.loads(applied.stdout)["version"] == 1
+    return org["id"], key["key"]
+
+
+def one_json_object(text):
+    value = json.loads(text)  # fails on anything but exactly one JSON document
+    assert isinstance(value, dict)
+    return value
+
+
+def test_plain_output_prints_just_the_id(cli):
+    done = cli("admin", "create-org", "Plain")
+    assert done.returncode == 0 and len(done.stdout.strip()) == 20
+
+
+def test_submit_and_wait_exit_codes(cli, account):
+    org, key = account
+    ok = cli(
+        "submit",
+        str(EXAMPLES / "valid-person.json"),
+        "--org",
+        org,
+        "--workflow",
+        "people",
+        "--wait",
+        "--json",
+        key=key,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert one_json_object(ok.stdout)["run"]["result"] == "PASS"
+    bad = cli(
+        "submit",
+        str(EXAMPLES / "invalid-person.json"),
+        "--org",
+        org,
+        "--workflow",
+        "people",
+        "--wait",
+        "--json",
+        key=key,
+    )
+    assert bad.returncode == 1
+    body = one_json_object(bad.stdout)
+    assert body["run"]["result"] == "FAIL"
+    assert {f["path"] for f in body["findings"]} >= {"/email", "/age", "/tags/1"}
+
+    shown = cli("runs", "show", body["run"]["id"], "--org", org, "--json", key=key)
+    assert one_json_object(shown.stdout)["run"]["id"] == body["run"]["id"]
+    table = cli("runs", "show", body["run"]["id"], "--org", org, key=key)
+    assert "FAIL" in table.stdout and "/email" in table.stdout
+
+
+def test_a_wait_that_times_out_exits_3(cli, account):
+    org, key = account
+    done = cli(
+        "submit",
+        str(EXAMPLES / "valid-person.json"),
+        "--org",
+        org,
+        "--workflow",
+        "people",
+        "--wait",
+        "--timeout",
+        "0",
+        "--json",
+        key=key,
+    )
+    assert done.returncode == 3
+    assert one_json_object(done.stdout)["timed_out"] is True
+
+
+def test_errors_are_one_json_object_too(cli, account):
+    org, _ = account
+    done = cli("runs", "show", "nope", "--org", org, "--json", key="assay_bad_key")
+    assert done.returncode == 2
+    assert "401" in one_json_object(done.stdout)["error"]
+    missing_key = cli("runs", "show", "nope", "--org", org, "--json")
+    assert "ASSAY_API_KEY" in one_json_object(missing_key.stdout)["error"]
+
+
+def test_make_demo_runs_the_quickstart(tmp_path):
+    env = {**os.environ, "ASSAY_LOCAL_DIR": str(tmp_path)}
+    for key in [k for k in env if k.startswith(("ASSAY_API", "FIRESTORE", "GCE_"))]:
+        env.pop(key)
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.local.demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "'valid-person.json': 0, 'invalid-person.json': 1" in done.stdout
+    assert "Demo complete" in done.stdout

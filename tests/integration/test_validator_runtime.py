@@ -1,0 +1,119 @@
+"""The validator runtime end to end in one process: envelope in, output.json out, and
+an authenticated callback, including when the validator crashes."""
+
+import importlib
+import json
+from datetime import UTC, datetime
+
+import pytest
+from werkzeug.wrappers import Request, Response
+
+from shared.auth.id_tokens import verify_id_token
+from shared.envelopes import InputEnvelope, InputFile, OutputEnvelope, ValidatorRef
+from shared.local.metadata_server import MetadataServer
+from shared.storage.local import LocalBlobStore
+from validators import runtime
+from validators.json_schema.validator import validate as json_schema_validate
+
+VALIDATOR = "validator@p.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def harness(serve, tmp_path, monkeypatch):
+    metadata = MetadataServer([VALIDATOR], VALIDATOR, "p")
+    meta = serve(metadata)
+    received = []
+
+    def callback_app(environ, start_response):
+        request = Request(environ)
+        received.append((request.headers.get("Authorization", ""), request.get_json()))
+        return Response("{}", mimetype="application/json")(environ, start_response)
+
+    callback = serve(callback_app)
+    host = meta.url.split("//")[1]
+    monkeypatch.setenv("GCE_METADATA_HOST", host)
+    monkeypatch.setenv("GCE_METADATA_IP", host)
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    from google.auth.compute_engine import _metadata
+
+    importlib.reload(_metadata)
+    store = LocalBlobStore()
+    data = b'{"name": 5}'
+    file_uri = (tmp_path / "runs/o/r/p.json").as_uri()
+    store.write_bytes(file_uri, data)
+    import hashlib
+
+    envelope = InputEnvelope(
+        run_id="r",
+        org_id="o",
+        step_order=0,
+        step_key="k",
+        attempt=1,
+        validator=ValidatorRef(name="json-schema", version="1.0.0"),
+        config={"schema": {"properties": {"name": {"type": "string"}}}},
+        files=[
+            InputFile(
+                name="p.json",
+                uri=file_uri,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size_bytes=len(data),
+                content_type="application/json",
+            )
+        ],
+        callback_url=callback.url,
+        callback_id="cb-1",
+        output_uri=(tmp_path / "runs/o/r/steps/0/1/output.json").as_uri(),
+        timeout_seconds=60,
+    )
+    input_uri = (tmp_path / "runs/o/r/steps/0/1/input.json").as_uri()
+    store.write_bytes(input_uri, envelope.model_dump_json().encode())
+    monkeypatch.setenv("INPUT_URI", input_uri)
+    yield envelope, received, metadata, f"{meta.url}/oauth2/v1/certs"
+    monkeypatch.undo()
+    importlib.reload(_metadata)
+
+
+def read_output(envelope):
+    return OutputEnvelope.model_validate_json(LocalBlobStore().read_bytes(envelope.output_uri))
+
+
+def test_findings_are_written_and_called_back_with_an_id_token(harness):
+    envelope, received, _, certs = harness
+    assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 0
+    output = read_output(envelope)
+    assert (output.status, [f.path for f in output.findings]) == ("failed_validation", ["/name"])
+    assert output.callback_id == "cb-1" and output.timing.ended_at <= datetime.now(UTC)
+    [(authorization, body)] = received
+    assert body == {
+        "schema_version": "assay.callback/1",
+        "run_id": "r",
+        "callback_id": "cb-1",
+        "status": "failed_validation",
+        "result_uri": envelope.output_uri,
+    }
+    caller = verify_id_token(
+        authorization.split(" ", 1)[1],
+        audience=envelope.callback_url,
+        allowed_emails={VALIDATOR},
+        certs_url=certs,
+    )
+    assert caller.email == VALIDATOR
+
+
+def test_a_crash_still_writes_failed_runtime_and_calls_back(harness):
+    envelope, received, _, _ = harness
+
+    def explode(envelope, files):
+        raise RuntimeError("disk on fire")
+
+    assert runtime.run(explode, name="json-schema", version="1.0.0") == 1
+    output = read_output(envelope)
+    assert (output.status, output.error) == ("failed_runtime", "RuntimeError: disk on fire")
+    assert json.loads(json.dumps(received[0][1]))["status"] == "failed_runtime"
+
+
+def test_a_tampered_input_file_is_a_runtime_failure(harness, tmp_path):
+    envelope, received, _, _ = harness
+    LocalBlobStore().write_bytes(envelope.files[0].uri, b'{"name": "changed"}')
+    runtime.run(json_schema_validate, name="json-schema", version="1.0.0")
+    assert "checksum" in read_output(envelope).error
