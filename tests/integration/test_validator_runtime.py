@@ -115,5 +115,6 @@ def test_a_crash_still_writes_failed_runtime_and_calls_back(harness):
 def test_a_tampered_input_file_is_a_runtime_failure(harness, tmp_path):
     envelope, received, _, _ = harness
     LocalBlobStore().write_bytes(envelope.files[0].uri, b'{"name": "changed"}')
-    runtime.run(json_schema_validate, name="json-schema", version="1.0.0")
+    assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 1
     assert "checksum" in read_output(envelope).error
+    assert received[0][1]["status"] == "failed_runtime"
