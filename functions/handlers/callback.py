@@ -4,7 +4,7 @@ this function's own URL."""
 from flask import Request, Response
 
 from shared import wiring
-from shared.auth.id_tokens import bearer_token, verify_id_token
+from shared.auth.id_tokens import verify_caller
 from shared.config import get_settings
 from shared.envelopes import CallbackBody
 from shared.http import guarded, json_response, parse_json, parse_model
@@ -14,11 +14,10 @@ from shared.services.callbacks import handle_callback
 @guarded
 def handle(request: Request) -> Response:
     settings = get_settings()
-    verify_id_token(
-        bearer_token(request.headers.get("Authorization")),
+    verify_caller(
+        request.headers.get("Authorization"),
         audience=settings.callback_url,
-        allowed_emails=settings.callback_invokers,
-        certs_url=settings.certs_url,
+        allowed=settings.callback_invokers,
     )
     body = parse_model(CallbackBody, parse_json(request))
     outcome = handle_callback(

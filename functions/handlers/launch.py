@@ -3,7 +3,7 @@
 from flask import Request, Response
 
 from shared import wiring
-from shared.auth.id_tokens import bearer_token, verify_id_token
+from shared.auth.id_tokens import verify_caller
 from shared.config import get_settings
 from shared.envelopes import LaunchTask
 from shared.http import guarded, json_response, parse_json, parse_model
@@ -13,11 +13,10 @@ from shared.services.launches import launch
 @guarded
 def handle(request: Request) -> Response:
     settings = get_settings()
-    verify_id_token(
-        bearer_token(request.headers.get("Authorization")),
+    verify_caller(
+        request.headers.get("Authorization"),
         audience=settings.launch_url,
-        allowed_emails=settings.launch_invokers,
-        certs_url=settings.certs_url,
+        allowed=settings.launch_invokers,
     )
     task = parse_model(LaunchTask, parse_json(request))
     outcome = launch(

@@ -100,3 +100,16 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("this function needs a Google ID token: 'Authorization: Bearer <token>'")
     return token.strip()
+
+
+def verify_caller(authorization: str | None, *, audience: str, allowed: list[str]) -> Caller:
+    """The checks every private function makes: a Google ID token for `audience` from
+    one of `allowed`, verified against the configured certificates."""
+    from shared.config import get_settings
+
+    return verify_id_token(
+        bearer_token(authorization),
+        audience=audience,
+        allowed_emails=allowed,
+        certs_url=get_settings().certs_url,
+    )

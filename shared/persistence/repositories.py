@@ -14,6 +14,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.domain.models import (
     ApiKey,
+    Artifact,
     CallbackReceipt,
     Finding,
     IdempotencyRecord,
@@ -261,11 +262,11 @@ class Repositories:
         result = self.run_ref(run_id).collection(FINDINGS).count().get()
         return int(result[0][0].value)
 
-    def write_artifacts(self, run_id: str, artifacts: Iterable[Model]) -> None:
+    def write_artifacts(self, run_id: str, artifacts: Iterable[Artifact]) -> None:
         collection = self.run_ref(run_id).collection(ARTIFACTS)
         batch = self.db.batch()
         for artifact in artifacts:
-            batch.set(collection.document(artifact.id), to_doc(artifact))  # type: ignore[attr-defined]
+            batch.set(collection.document(artifact.id), to_doc(artifact))
         batch.commit()
 
     def transact(self, fn: Any, max_attempts: int = 10) -> Any:
