@@ -62,6 +62,7 @@ def test_keys_are_required_and_checked(api):
 
 def test_workflow_lifecycle_and_versions(api):
     created = create_workflow(api)
+    pinned = submit(api).get_json()
     assert (created["version"], created["slug"], created["id"]) == (1, "people", created["id"])
     update = workflow_body(steps=2)
     response = api.client.put(
@@ -78,6 +79,12 @@ def test_workflow_lifecycle_and_versions(api):
         api.post(f"/v1/orgs/{api.org}/workflows", json=workflow_body()), 409, "already exists"
     )
     assert_problem(api.get(f"/v1/orgs/{api.org}/workflows/people?version=9"), 404, "version 9")
+    # The submission made before the PUT keeps the version it pinned.
+    old = api.get(f"/v1/orgs/{api.org}/runs/{pinned['run']['id']}").get_json()
+    assert (old["workflow_version"], len(old["steps"])) == (1, 1)
+    assert old["submission"]["workflow_version"] == 1
+    new = submit(api).get_json()["run"]
+    assert (new["workflow_version"], len(new["steps"])) == (2, 2)
 
 
 def test_bad_workflow_requests(api):

@@ -4,6 +4,7 @@ an authenticated callback, including when the validator crashes."""
 import importlib
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from werkzeug.wrappers import Request, Response
@@ -23,9 +24,13 @@ def harness(serve, tmp_path, monkeypatch):
     metadata = MetadataServer([VALIDATOR], VALIDATOR, "p")
     meta = serve(metadata)
     received = []
+    failures = {"left": 0}
 
     def callback_app(environ, start_response):
         request = Request(environ)
+        if failures["left"]:
+            failures["left"] -= 1
+            return Response("busy", status=503)(environ, start_response)
         received.append((request.headers.get("Authorization", ""), request.get_json()))
         return Response("{}", mimetype="application/json")(environ, start_response)
 
@@ -68,7 +73,9 @@ def harness(serve, tmp_path, monkeypatch):
     input_uri = (tmp_path / "runs/o/r/steps/0/1/input.json").as_uri()
     store.write_bytes(input_uri, envelope.model_dump_json().encode())
     monkeypatch.setenv("INPUT_URI", input_uri)
-    yield envelope, received, metadata, f"{meta.url}/oauth2/v1/certs"
+    yield SimpleNamespace(
+        envelope=envelope, received=received, failures=failures, certs=f"{meta.url}/oauth2/v1/certs"
+    )
     monkeypatch.undo()
     importlib.reload(_metadata)
 
@@ -78,7 +85,7 @@ def read_output(envelope):
 
 
 def test_findings_are_written_and_called_back_with_an_id_token(harness):
-    envelope, received, _, certs = harness
+    envelope, received, certs = harness.envelope, harness.received, harness.certs
     assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 0
     output = read_output(envelope)
     assert (output.status, [f.path for f in output.findings]) == ("failed_validation", ["/name"])
@@ -101,7 +108,7 @@ def test_findings_are_written_and_called_back_with_an_id_token(harness):
 
 
 def test_a_crash_still_writes_failed_runtime_and_calls_back(harness):
-    envelope, received, _, _ = harness
+    envelope, received = harness.envelope, harness.received
 
     def explode(envelope, files):
         raise RuntimeError("disk on fire")
@@ -112,9 +119,15 @@ def test_a_crash_still_writes_failed_runtime_and_calls_back(harness):
     assert json.loads(json.dumps(received[0][1]))["status"] == "failed_runtime"
 
 
-def test_a_tampered_input_file_is_a_runtime_failure(harness, tmp_path):
-    envelope, received, _, _ = harness
+def test_a_tampered_input_file_is_a_runtime_failure(harness):
+    envelope, received = harness.envelope, harness.received
     LocalBlobStore().write_bytes(envelope.files[0].uri, b'{"name": "changed"}')
     assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 1
     assert "checksum" in read_output(envelope).error
     assert received[0][1]["status"] == "failed_runtime"
+
+
+def test_the_callback_is_retried_through_server_errors(harness):
+    harness.failures["left"] = 2
+    assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 0
+    assert len(harness.received) == 1 and harness.failures["left"] == 0
