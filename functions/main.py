@@ -28,3 +28,17 @@ def callback(request: Request) -> Response:
     from handlers.callback import handle
 
     return handle(request)
+
+
+@functions_framework.http
+def purge(request: Request) -> Response:
+    from handlers.purge import handle
+
+    return handle(request)
+
+
+@functions_framework.http
+def retry(request: Request) -> Response:
+    from handlers.retry import handle
+
+    return handle(request)

@@ -32,11 +32,18 @@ class Settings(BaseSettings):
 
     launch_url: str = "http://127.0.0.1:8081"
     callback_url: str = "http://127.0.0.1:8082"
+    purge_url: str = "http://127.0.0.1:8083"
+    retry_url: str = "http://127.0.0.1:8084"
 
     # Where Google's ID-token signing certificates are served (v1: PEM by key id).
     certs_url: str = GOOGLE_CERTS_URL
     launch_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     callback_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    purge_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    retry_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The purge function stops starting work this long after it began (its timeout is
+    # longer), leaving the rest for the next tick.
+    purge_deadline_seconds: float = 540
 
     max_upload_bytes: int = 10 * 1024 * 1024
     inline_max_bytes: int = 64 * 1024
@@ -46,7 +53,9 @@ class Settings(BaseSettings):
     launch_claim_seconds: int = 120
     idempotency_ttl_hours: int = 24
 
-    @field_validator("launch_invokers", "callback_invokers", mode="before")
+    @field_validator(
+        "launch_invokers", "callback_invokers", "purge_invokers", "retry_invokers", mode="before"
+    )
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

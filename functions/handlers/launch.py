@@ -20,7 +20,12 @@ def handle(request: Request) -> Response:
     )
     task = parse_model(LaunchTask, parse_json(request))
     outcome = launch(
-        wiring.repositories(), wiring.blob_store(), wiring.job_runner(), settings, task
+        wiring.repositories(),
+        wiring.blob_store(),
+        wiring.job_runner(),
+        wiring.task_queue(),
+        settings,
+        task,
     )
     return json_response(
         {

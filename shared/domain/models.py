@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -185,8 +186,11 @@ class ValidationRun(Model):
     config: list[WorkflowStep]
     summary: Summary = Field(default_factory=Summary)
     steps: list[StepRun]
+    # Snapshots from the submission and workflow, so ending the run knows what to purge.
+    submission_retention: RetentionPolicy = RetentionPolicy.STORE_30_DAYS
     output_retention: RetentionPolicy = RetentionPolicy.STORE_30_DAYS
     output_expires_at: datetime | None = None
+    output_purged_at: datetime | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -297,3 +301,25 @@ class IdempotencyRecord(Model):
     expires_at: datetime
     # The stored document's update time, for a conditional replace; never stored.
     updated: Any = Field(default=None, exclude=True)
+
+
+class PurgeRetryState(StrEnum):
+    PENDING = "PENDING"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+
+
+class PurgeRetry(Model):
+    """A submission whose content must still be purged: a DO_NOT_STORE run that ended
+    (due at once), or a purge that failed (due after a backoff). Keyed by submission."""
+
+    id: str  # the submission id
+    org_id: str
+    submission_id: str
+    reason: str
+    state: PurgeRetryState = PurgeRetryState.PENDING
+    # Failed retries so far; the failure that created the record is not one of them.
+    attempt_count: int = 0
+    next_retry_at: datetime
+    last_error: str | None = None
+    created_at: datetime
+    updated_at: datetime

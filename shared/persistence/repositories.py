@@ -43,6 +43,7 @@ FINDINGS = "findings"
 ARTIFACTS = "artifacts"
 CALLBACK_RECEIPTS = "callback_receipts"
 IDEMPOTENCY_KEYS = "idempotency_keys"
+PURGE_RETRIES = "purge_retries"
 
 # Firestore commits at most 500 writes at once.
 BATCH_LIMIT = 500
@@ -221,6 +222,18 @@ class Repositories:
         kept = list(snaps[:limit])
         token = encode_token(kept[-1].id) if more and kept else None
         return Page([from_snapshot(cls, s) for s in kept], token)
+
+    def runs_of_submission(
+        self, submission_id: str, transaction: Any = None
+    ) -> list[ValidationRun]:
+        query = self.db.collection(RUNS).where(
+            filter=FieldFilter("submission_id", "==", submission_id)
+        )
+        snaps = query.get(transaction=transaction) if transaction else query.stream()
+        return [from_snapshot(ValidationRun, s) for s in snaps]
+
+    def purge_retry_ref(self, submission_id: str) -> Any:
+        return self.db.collection(PURGE_RETRIES).document(submission_id)
 
     # -- findings ----------------------------------------------------------------
     def write_findings(self, run_id: str, findings: Iterable[Finding]) -> int:

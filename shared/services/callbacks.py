@@ -35,6 +35,7 @@ from shared.ids import stable_id
 from shared.persistence.repositories import Repositories, from_snapshot, to_doc
 from shared.services.dispatch import enqueue_launch
 from shared.services.finalize import finish_run
+from shared.services.purge import queue_purge, schedule_purge
 from shared.storage import BlobNotFound, BlobStore
 from shared.storage.layout import Layout
 
@@ -259,6 +260,8 @@ def handle_callback(
         if current.terminal or target.callback_id != body.callback_id:
             raise Conflict("the run moved on while this callback was processed")
         _apply(current, target, output, now)
+        if current.terminal:
+            schedule_purge(transaction, repos, current, now())
         transaction.update(
             repos.receipt_ref(body.callback_id), {"state": "DONE", "completed_at": now()}
         )
@@ -269,6 +272,7 @@ def handle_callback(
     if outcome.replay:
         return _replay(repos, queue, settings, body)
     _continue(queue, settings, outcome.run)
+    queue_purge(queue, settings, outcome.run)
     log.info("callback processed", extra={"run_id": run.id, "callback_id": body.callback_id})
     return outcome
 

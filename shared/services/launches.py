@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from shared.adapters.jobs import JobRunner, PermanentJobError
+from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.domain.enums import ErrorCategory, RunStatus, StepStatus
@@ -23,6 +24,7 @@ from shared.envelopes import InputEnvelope, InputFile, LaunchTask, ValidatorRef
 from shared.errors import Conflict, Transient
 from shared.persistence.repositories import Repositories, to_doc
 from shared.services.finalize import finish_run
+from shared.services.purge import queue_purge, schedule_purge
 from shared.storage import BlobNotFound, BlobStore
 from shared.storage.layout import Layout
 from shared.validators_catalog import get_validator
@@ -84,7 +86,7 @@ def _claim(repos: Repositories, settings: Settings, task: LaunchTask, now: Clock
 
 
 def _update_claimed(
-    repos: Repositories, run_id: str, order: int, callback_id: str, change: Any
+    repos: Repositories, run_id: str, order: int, callback_id: str, change: Any, now: Clock
 ) -> ValidationRun | None:
     """Applies `change(run, step)` only while our claim is still the step's claim."""
 
@@ -93,6 +95,8 @@ def _update_claimed(
         if run is None or run.terminal or run.steps[order].callback_id != callback_id:
             return None
         change(run, run.steps[order])
+        if run.terminal:
+            schedule_purge(transaction, repos, run, now())
         transaction.set(repos.run_ref(run.id), to_doc(run))
         return run
 
@@ -115,6 +119,7 @@ def launch(
     repos: Repositories,
     store: BlobStore,
     jobs: JobRunner,
+    queue: TaskQueue,
     settings: Settings,
     task: LaunchTask,
     now: Clock = utcnow,
@@ -133,7 +138,8 @@ def launch(
             s.error, s.ended_at, s.claim_expires_at = message, now(), None
             finish_run(r, RunStatus.FAILED, now(), error_category=category, error=message)
 
-        _update_claimed(repos, run.id, step.order, callback_id, change)
+        ended = _update_claimed(repos, run.id, step.order, callback_id, change, now)
+        queue_purge(queue, settings, ended)
         log.error("launch failed: %s", message, extra={"run_id": run.id})
         return LaunchOutcome("launch failed", run.id)
 
@@ -180,12 +186,12 @@ def launch(
             s.move(StepStatus.PENDING)
             s.callback_id = s.claim_expires_at = s.started_at = None
 
-        _update_claimed(repos, run.id, step.order, callback_id, release)
+        _update_claimed(repos, run.id, step.order, callback_id, release, now)
         raise
 
     def record(r: ValidationRun, s: StepRun) -> None:
         s.execution_name, s.job_status, s.claim_expires_at = execution.name, execution.status, None
 
-    _update_claimed(repos, run.id, step.order, callback_id, record)
+    _update_claimed(repos, run.id, step.order, callback_id, record, now)
     log.info("launched %s", execution.name, extra={"run_id": run.id})
     return LaunchOutcome("launched", run.id, execution.name)

@@ -147,6 +147,7 @@ def submit(
             StepRun(order=i, key=s.key, name=s.name, validator=s.validator)
             for i, s in enumerate(version.steps)
         ],
+        submission_retention=policy,
         output_retention=version.retention.output,
     )
 

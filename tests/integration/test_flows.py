@@ -209,6 +209,7 @@ def do_launch(run):
         wiring.repositories(),
         wiring.blob_store(),
         wiring.job_runner(),
+        wiring.task_queue(),
         get_settings(),
         LaunchTask(run_id=run.id, step_order=0, attempt=1),
     )

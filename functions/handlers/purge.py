@@ -1,0 +1,47 @@
+"""`purge`: private; called hourly by Cloud Scheduler to sweep expired content, and by
+the queue with `{"submission_id": ...}` for an immediate DO_NOT_STORE purge."""
+
+import time
+
+from flask import Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import wiring
+from shared.auth.id_tokens import verify_caller
+from shared.config import get_settings
+from shared.http import guarded, json_response, parse_model
+from shared.services import purge
+
+
+class PurgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    batch_size: int = Field(default=100, ge=1, le=500)
+    max_batches: int = Field(default=10, ge=1, le=1000)
+    submission_id: str | None = None
+
+
+@guarded
+def handle(request: Request) -> Response:
+    started = time.monotonic()
+    settings = get_settings()
+    verify_caller(
+        request.headers.get("Authorization"),
+        audience=settings.purge_url,
+        allowed=settings.purge_invokers,
+    )
+    body = parse_model(PurgeRequest, request.get_json(silent=True) or {})
+    repos, store = wiring.repositories(), wiring.blob_store()
+    if body.submission_id is not None:
+        submission = repos.find_submission(body.submission_id)
+        org_id = submission.org_id if submission else ""
+        outcome = purge.attempt(repos, store, settings, body.submission_id, org_id)
+        return json_response({"submission_id": body.submission_id, "outcome": outcome})
+    report = purge.purge_expired(
+        repos,
+        store,
+        settings,
+        batch_size=body.batch_size,
+        max_batches=body.max_batches,
+        deadline=started + settings.purge_deadline_seconds,
+    )
+    return json_response(vars(report))

@@ -1,0 +1,384 @@
+"""Retention: purge a submission's content while keeping its record (seeds 002/004).
+
+Purging clears the inline content, deletes the stored input file and the execution
+bundle of every run of the submission, and sets `content_purged_at`; checksum, name,
+size and the rest of the record stay for audit. It never runs while a run of the
+submission is PENDING or RUNNING: it is put off, not failed. A purge that fails hands
+the submission to a PurgeRetry, retried with backoff until a person is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared.adapters.tasks import TaskQueue
+from shared.clock import Clock, utcnow
+from shared.config import Settings
+from shared.domain.enums import RetentionPolicy, RunStatus
+from shared.domain.models import PurgeRetry, PurgeRetryState, Submission, ValidationRun
+from shared.domain.retention import RETRY_BACKOFF
+from shared.ids import stable_id
+from shared.persistence.repositories import Repositories, from_snapshot, to_doc
+from shared.storage import BlobStore
+from shared.storage.layout import Layout
+
+log = logging.getLogger(__name__)
+
+ACTIVE = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
+PURGED = "purged"
+DEFERRED = "deferred"
+FAILED = "failed"
+
+
+@dataclass
+class SweepReport:
+    purged: int = 0
+    deferred: int = 0
+    failed: int = 0
+    handed_to_retry: int = 0
+    batches: int = 0
+    outputs_purged: int = 0
+    stopped_early: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def purge_content(
+    repos: Repositories,
+    store: BlobStore,
+    settings: Settings,
+    submission_id: str,
+    now: Clock = utcnow,
+) -> str:
+    """Purges one submission's content and every copy its runs made. Safe to repeat.
+    Returns PURGED or DEFERRED; a storage failure raises."""
+    runs = repos.runs_of_submission(submission_id)
+    if any(r.status in ACTIVE for r in runs):
+        return DEFERRED
+    submission = repos.find_submission(submission_id)
+    layout = Layout(settings.storage_uri)
+    # Storage first: the record says "purged" only once nothing is left to find.
+    if submission is not None and submission.input_file:
+        store.delete(submission.input_file)
+    for run in runs:
+        store.delete_prefix(layout.run_prefix(run.org_id, run.id))
+
+    def mark(transaction: Any) -> str:
+        current = repos.runs_of_submission(submission_id, transaction=transaction)
+        if any(r.status in ACTIVE for r in current):
+            return DEFERRED
+        at = now()
+        ref = repos.submission_ref(submission_id)
+        snap = ref.get(transaction=transaction)
+        if snap.exists and snap.get("content_purged_at") is None:
+            transaction.update(
+                ref,
+                {"content": "", "input_file": None, "content_purged_at": at, "expires_at": None},
+            )
+        for run in current:
+            if run.output_purged_at is None:
+                transaction.update(
+                    repos.run_ref(run.id), {"output_purged_at": at, "output_expires_at": None}
+                )
+        return PURGED
+
+    outcome: str = repos.transact(mark)
+    log.info("purge %s", outcome, extra={"submission_id": submission_id})
+    return outcome
+
+
+# -- PurgeRetry ------------------------------------------------------------------
+
+
+def schedule_purge(transaction: Any, repos: Repositories, run: ValidationRun, at: datetime) -> None:
+    """Called in the transaction that ends a run: a DO_NOT_STORE submission gets a
+    PurgeRetry due now, the safety net under the immediate purge task."""
+    if run.submission_retention is not RetentionPolicy.DO_NOT_STORE or not run.submission_id:
+        return
+    record = PurgeRetry(
+        id=run.submission_id,
+        org_id=run.org_id,
+        submission_id=run.submission_id,
+        reason="DO_NOT_STORE",
+        next_retry_at=at,
+        created_at=at,
+        updated_at=at,
+    )
+    transaction.set(repos.purge_retry_ref(run.submission_id), to_doc(record))
+
+
+def queue_purge(queue: TaskQueue, settings: Settings, run: ValidationRun | None) -> None:
+    """Asks for the purge at once, so DO_NOT_STORE content is gone within seconds rather
+    than at the next retry tick. Best effort: the PurgeRetry stays as the safety net."""
+    if run is None or not run.terminal or not run.submission_id:
+        return
+    if run.submission_retention is not RetentionPolicy.DO_NOT_STORE:
+        return
+    try:
+        queue.enqueue(
+            "purge-" + stable_id(run.submission_id, run.id),
+            settings.purge_url,
+            {"submission_id": run.submission_id},
+            audience=settings.purge_url,
+        )
+    except Exception:
+        log.warning(
+            "could not queue the immediate purge",
+            exc_info=True,
+            extra={"submission_id": run.submission_id},
+        )
+
+
+def record_failure(
+    repos: Repositories,
+    submission_id: str,
+    org_id: str,
+    error: str,
+    now: Clock = utcnow,
+    *,
+    manual: bool = False,
+) -> PurgeRetry:
+    """Creates or advances the submission's PurgeRetry after a failed purge."""
+
+    def advance(transaction: Any) -> PurgeRetry:
+        at = now()
+        ref = repos.purge_retry_ref(submission_id)
+        snap = ref.get(transaction=transaction)
+        if not snap.exists:
+            record = PurgeRetry(
+                id=submission_id,
+                org_id=org_id,
+                submission_id=submission_id,
+                reason="purge failed",
+                next_retry_at=at + RETRY_BACKOFF[0],
+                last_error=error,
+                created_at=at,
+                updated_at=at,
+            )
+        else:
+            record = from_snapshot(PurgeRetry, snap)
+            if record.last_error is None and not manual:
+                # The first failure of a scheduled (DO_NOT_STORE) purge starts the backoff.
+                record.next_retry_at = at + RETRY_BACKOFF[0]
+            else:
+                record.attempt_count += 1
+                if manual or record.attempt_count >= len(RETRY_BACKOFF):
+                    record.state = PurgeRetryState.NEEDS_ATTENTION
+                else:
+                    record.next_retry_at = at + RETRY_BACKOFF[record.attempt_count]
+            record.last_error, record.updated_at = error, at
+        transaction.set(ref, to_doc(record))
+        return record
+
+    record: PurgeRetry = repos.transact(advance)
+    if record.state is PurgeRetryState.NEEDS_ATTENTION:
+        log.error(
+            "purge of submission %s needs a person after %s failed attempts: %s",
+            submission_id,
+            record.attempt_count,
+            error,
+            extra={"submission_id": submission_id, "org_id": org_id, "last_error": error},
+        )
+    else:
+        log.warning(
+            "purge failed; retry at %s",
+            record.next_retry_at,
+            extra={"submission_id": submission_id, "last_error": error},
+        )
+    return record
+
+
+def attempt(
+    repos: Repositories,
+    store: BlobStore,
+    settings: Settings,
+    submission_id: str,
+    org_id: str,
+    now: Clock = utcnow,
+    *,
+    manual: bool = False,
+) -> str:
+    """One purge attempt with its bookkeeping: success removes the PurgeRetry, a put-off
+    waits a minute, a failure advances the backoff."""
+    try:
+        outcome = purge_content(repos, store, settings, submission_id, now)
+    except Exception as exc:  # noqa: BLE001 - any storage failure is retried, not lost
+        record_failure(
+            repos, submission_id, org_id, f"{type(exc).__name__}: {exc}", now, manual=manual
+        )
+        return FAILED
+    ref = repos.purge_retry_ref(submission_id)
+    if outcome == PURGED:
+        ref.delete()
+    elif ref.get().exists:
+        ref.update({"next_retry_at": now() + RETRY_BACKOFF[0], "updated_at": now()})
+    return outcome
+
+
+def process_retries(
+    repos: Repositories,
+    store: BlobStore,
+    settings: Settings,
+    *,
+    batch_size: int = 50,
+    now: Clock = utcnow,
+) -> SweepReport:
+    report = SweepReport()
+    query = (
+        repos.db.collection("purge_retries")
+        .where(filter=FieldFilter("state", "==", PurgeRetryState.PENDING.value))
+        .where(filter=FieldFilter("next_retry_at", "<=", now()))
+        .order_by("next_retry_at")
+        .limit(batch_size)
+    )
+    records = [from_snapshot(PurgeRetry, s) for s in query.stream()]
+    report.batches = 1 if records else 0
+    for record in records:
+        outcome = attempt(repos, store, settings, record.submission_id, record.org_id, now)
+        _count(report, outcome)
+    return report
+
+
+def retry_by_hand(
+    repos: Repositories,
+    store: BlobStore,
+    settings: Settings,
+    record_id: str,
+    now: Clock = utcnow,
+) -> str:
+    snap = repos.purge_retry_ref(record_id).get()
+    if not snap.exists:
+        raise LookupError(f"no purge retry {record_id!r}")
+    record = from_snapshot(PurgeRetry, snap)
+    return attempt(
+        repos,
+        store,
+        settings,
+        record.submission_id,
+        record.org_id,
+        now,
+        manual=record.state is PurgeRetryState.NEEDS_ATTENTION,
+    )
+
+
+def list_retries(repos: Repositories, *, everything: bool = False) -> list[PurgeRetry]:
+    query: Any = repos.db.collection("purge_retries")
+    if not everything:
+        query = query.where(
+            filter=FieldFilter("state", "==", PurgeRetryState.NEEDS_ATTENTION.value)
+        )
+    return sorted(
+        (from_snapshot(PurgeRetry, s) for s in query.stream()), key=lambda r: r.updated_at
+    )
+
+
+# -- the hourly sweep -----------------------------------------------------------------
+
+
+def _count(report: SweepReport, outcome: str) -> None:
+    if outcome == PURGED:
+        report.purged += 1
+    elif outcome == DEFERRED:
+        report.deferred += 1
+    else:
+        report.failed += 1
+
+
+def purge_expired(
+    repos: Repositories,
+    store: BlobStore,
+    settings: Settings,
+    *,
+    batch_size: int = 100,
+    max_batches: int = 10,
+    deadline: float | None = None,
+    now: Clock = utcnow,
+) -> SweepReport:
+    """Purges submissions whose `expires_at` has passed, then expired outputs. Stops at
+    `deadline` (a time.monotonic() value) and leaves the rest for the next tick."""
+    report = SweepReport()
+    at = now()
+    stop = deadline if deadline is not None else time.monotonic() + settings.purge_deadline_seconds
+    base = (
+        repos.db.collection("submissions")
+        .where(filter=FieldFilter("expires_at", "<=", at))
+        .order_by("expires_at")
+        .order_by("__name__")
+    )
+    cursor = None
+    for _ in range(max_batches):
+        if time.monotonic() >= stop:
+            report.stopped_early = True
+            break
+        query = base.start_after(cursor) if cursor is not None else base
+        snaps = list(query.limit(batch_size).stream())
+        if not snaps:
+            break
+        report.batches += 1
+        for snap in snaps:
+            if time.monotonic() >= stop:
+                report.stopped_early = True
+                break
+            submission = from_snapshot(Submission, snap)
+            if repos.purge_retry_ref(submission.id).get().exists:
+                report.handed_to_retry += 1  # the retry function owns it now
+                continue
+            _count(report, attempt(repos, store, settings, submission.id, submission.org_id, now))
+        if report.stopped_early or len(snaps) < batch_size:
+            break
+        cursor = snaps[-1]
+    if not report.stopped_early:
+        report.outputs_purged = purge_expired_outputs(
+            repos,
+            store,
+            settings,
+            batch_size=batch_size,
+            max_batches=max_batches,
+            deadline=stop,
+            now=now,
+        )
+    return report
+
+
+def purge_expired_outputs(
+    repos: Repositories,
+    store: BlobStore,
+    settings: Settings,
+    *,
+    batch_size: int,
+    max_batches: int,
+    deadline: float,
+    now: Clock = utcnow,
+) -> int:
+    """The safety net: execution bundles of ended runs whose output retention passed."""
+    layout = Layout(settings.storage_uri)
+    at = now()
+    purged = 0
+    for _ in range(max_batches):
+        if time.monotonic() >= deadline:
+            break
+        query = (
+            repos.db.collection("runs")
+            .where(filter=FieldFilter("output_expires_at", "<=", at))
+            .order_by("output_expires_at")
+            .limit(batch_size)
+        )
+        runs = [from_snapshot(ValidationRun, s) for s in query.stream()]
+        for run in runs:
+            try:
+                store.delete_prefix(layout.run_prefix(run.org_id, run.id))
+            except Exception:
+                log.warning(
+                    "could not delete an expired bundle", exc_info=True, extra={"run_id": run.id}
+                )
+                continue
+            repos.run_ref(run.id).update({"output_purged_at": at, "output_expires_at": None})
+            purged += 1
+        if len(runs) < batch_size:
+            break
+    return purged
