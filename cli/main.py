@@ -127,6 +127,49 @@ def create_key(org: str, name: str, as_json: bool) -> None:
     emit(as_json, {"id": record.id, "org_id": org, "name": name, "key": key}, key)
 
 
+@admin.command("purge-retries")
+@click.option("--all", "everything", is_flag=True, help="Also list records still retrying.")
+@click.option("--retry", "retry_id", default=None, help="Try this record's purge again now.")
+@json_option
+def purge_retries(everything: bool, retry_id: str | None, as_json: bool) -> None:
+    """List purges that wait for a person (or all, with --all); --retry ID tries one again."""
+    from shared import wiring
+    from shared.config import get_settings
+    from shared.services import purge
+
+    repos = _repos()
+    if retry_id:
+        try:
+            outcome = purge.retry_by_hand(repos, wiring.blob_store(), get_settings(), retry_id)
+        except LookupError as exc:
+            fail(as_json, str(exc), 2)
+        left = repos.purge_retry_ref(retry_id).get()
+        record = left.to_dict() if left.exists else None
+        emit(
+            as_json,
+            {"id": retry_id, "outcome": outcome, "record": record},
+            f"{retry_id}: {outcome}" + (f" — {record['last_error']}" if record else ""),
+        )
+        sys.exit(0 if outcome == purge.PURGED else 1)
+    records = purge.list_retries(repos, everything=everything)
+    if as_json:
+        emit(True, {"items": [r.model_dump(mode="json") for r in records]})
+        return
+    table = Table()
+    for column in ("id", "org", "state", "attempts", "next retry", "last error"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.id,
+            r.org_id,
+            r.state,
+            str(r.attempt_count),
+            r.next_retry_at.isoformat(timespec="seconds"),
+            r.last_error or "",
+        )
+    out.print(table if records else "no purge waits for a person")
+
+
 @main.group()
 def workflows() -> None:
     """Workflows of an organization."""

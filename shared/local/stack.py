@@ -21,7 +21,7 @@ from shared.local import firestore_emulator
 from shared.local.net import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("api", "launch", "callback")
+FUNCTIONS = ("api", "launch", "callback", "purge", "retry")
 
 
 def _port(name: str) -> int:
@@ -59,6 +59,7 @@ class Stack:
         url = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
         tasks_sa = f"assay-tasks@{project}.iam.gserviceaccount.com"
         validator_sa = f"assay-validator@{project}.iam.gserviceaccount.com"
+        scheduler_sa = f"assay-scheduler@{project}.iam.gserviceaccount.com"
         storage = (self.state / "storage").resolve()
         storage.mkdir(parents=True, exist_ok=True)
         stack_env = {
@@ -67,6 +68,8 @@ class Stack:
             "ASSAY_API_URL": url["api"],
             "ASSAY_LAUNCH_URL": url["launch"],
             "ASSAY_CALLBACK_URL": url["callback"],
+            "ASSAY_PURGE_URL": url["purge"],
+            "ASSAY_RETRY_URL": url["retry"],
             "ASSAY_STORAGE_URI": storage.as_uri(),
             "ASSAY_TASKS_ENDPOINT": url["dispatcher"],
             "ASSAY_TASKS_SERVICE_ACCOUNT": tasks_sa,
@@ -74,6 +77,9 @@ class Stack:
             "ASSAY_CERTS_URL": f"{url['metadata']}/oauth2/v1/certs",
             "ASSAY_LAUNCH_INVOKERS": tasks_sa,
             "ASSAY_CALLBACK_INVOKERS": validator_sa,
+            "ASSAY_PURGE_INVOKERS": f"{scheduler_sa},{tasks_sa}",
+            "ASSAY_RETRY_INVOKERS": scheduler_sa,
+            "ASSAY_SCHEDULER_SERVICE_ACCOUNT": scheduler_sa,
             "ASSAY_VALIDATOR_SERVICE_ACCOUNT": validator_sa,
             "GCE_METADATA_HOST": f"127.0.0.1:{ports['metadata']}",
             "GCE_METADATA_IP": f"127.0.0.1:{ports['metadata']}",
@@ -130,6 +136,25 @@ class Stack:
                 str(ports["dispatcher"]),
                 "--metadata-url",
                 url["metadata"],
+            ],
+            env,
+        )
+        every = os.environ.get("ASSAY_SCHEDULER_EVERY")
+        self._spawn(
+            "scheduler",
+            [
+                py,
+                "-m",
+                "shared.local.scheduler",
+                "--metadata-url",
+                url["metadata"],
+                "--account",
+                scheduler_sa,
+                "--url",
+                f"purge={url['purge']}",
+                "--url",
+                f"retry={url['retry']}",
+                *(["--every", every] if every else []),
             ],
             env,
         )

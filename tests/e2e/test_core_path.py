@@ -268,8 +268,8 @@ def test_the_stack_stops_every_process_on_sigterm(tmp_path):
             ["pgrep", "-P", str(other.process.pid)], capture_output=True, text=True
         ).stdout.split()
     ]
-    # metadata server, job runner, dispatcher, three functions, the Firestore emulator
-    assert len(pids) == 7
+    # metadata server, job runner, dispatcher, scheduler, five functions, Firestore emulator
+    assert len(pids) == 10
     os.killpg(other.process.pid, signal.SIGTERM)
     assert other.process.wait(timeout=60) == 0
     with pytest.raises(requests.ConnectionError):
