@@ -105,7 +105,7 @@ class Stack:
                 "--port",
                 str(ports["metadata"]),
                 "--accounts",
-                f"{tasks_sa},{validator_sa}",
+                f"{tasks_sa},{validator_sa},{scheduler_sa}",
                 "--default",
                 validator_sa,
                 "--project",

@@ -261,7 +261,7 @@ def handle_callback(
             raise Conflict("the run moved on while this callback was processed")
         _apply(current, target, output, now)
         if current.terminal:
-            schedule_purge(transaction, repos, current, now())
+            schedule_purge(transaction, repos, current)
         transaction.update(
             repos.receipt_ref(body.callback_id), {"state": "DONE", "completed_at": now()}
         )

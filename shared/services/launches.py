@@ -96,7 +96,7 @@ def _update_claimed(
             return None
         change(run, run.steps[order])
         if run.terminal:
-            schedule_purge(transaction, repos, run, now())
+            schedule_purge(transaction, repos, run)
         transaction.set(repos.run_ref(run.id), to_doc(run))
         return run
 

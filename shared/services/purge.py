@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -95,11 +94,12 @@ def purge_content(
 # -- PurgeRetry ------------------------------------------------------------------
 
 
-def schedule_purge(transaction: Any, repos: Repositories, run: ValidationRun, at: datetime) -> None:
+def schedule_purge(transaction: Any, repos: Repositories, run: ValidationRun) -> None:
     """Called in the transaction that ends a run: a DO_NOT_STORE submission gets a
-    PurgeRetry due now, the safety net under the immediate purge task."""
+    PurgeRetry due when the run ended, the safety net under the immediate purge task."""
     if run.submission_retention is not RetentionPolicy.DO_NOT_STORE or not run.submission_id:
         return
+    at = run.ended_at or run.created_at
     record = PurgeRetry(
         id=run.submission_id,
         org_id=run.org_id,

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -260,8 +261,17 @@ def test_the_stack_refuses_to_start_without_java(tmp_path):
     assert "Java" in done.stderr and "install" in done.stderr
 
 
-def test_the_stack_stops_every_process_on_sigterm(tmp_path):
-    other = start_stack(tmp_path)
+def test_the_stack_ticks_its_schedules_and_stops_every_process_on_sigterm(tmp_path):
+    other = start_stack(tmp_path, {"ASSAY_SCHEDULER_EVERY": "0.5"})
+    log = tmp_path / "logs" / "scheduler.log"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = log.read_text() if log.exists() else ""
+        if "purge-expired -> 200" in text and "process-purge-retries -> 200" in text:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"the scheduler did not tick both functions: {text[-2000:]}")
     pids = [
         int(p)
         for p in subprocess.run(

@@ -1,0 +1,305 @@
+"""Retention and purge with a clock the tests control, against the Firestore emulator
+and file storage; faults are injected at the blob-store boundary."""
+
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared import wiring
+from shared.auth.api_keys import issue_key
+from shared.config import get_settings
+from shared.domain.enums import RetentionPolicy, RunStatus
+from shared.envelopes import OutputStatus
+from shared.services import purge, workflows
+from shared.services.submissions import IncomingFile, submit
+from shared.storage.layout import Layout
+from shared.storage.local import LocalBlobStore, path_of
+from tests.factories import make_org, workflow_body
+from tests.integration.test_flows import callback, claimed, write_output
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SMALL = b'{"name": "Ada"}'
+LARGE = b'{"name": "' + b"x" * (70 * 1024) + b'"}'
+
+
+class Clock:
+    def __init__(self, at=T0):
+        self.at = at
+
+    def __call__(self):
+        return self.at
+
+
+class FaultyStore(LocalBlobStore):
+    """The real file store, with deletes that fail while `broken` is set."""
+
+    broken = True
+
+    def delete(self, uri):
+        if self.broken:
+            raise OSError("storage unavailable (injected)")
+        super().delete(uri)
+
+    def delete_prefix(self, prefix_uri):
+        if self.broken:
+            raise OSError("storage unavailable (injected)")
+        return super().delete_prefix(prefix_uri)
+
+
+@pytest.fixture
+def org(repos, dispatcher):
+    wiring.reset()
+    org_id, _ = make_org(wiring.repositories())
+    return org_id
+
+
+def make_workflow(org_id, policy, output=RetentionPolicy.STORE_30_DAYS, slug="people"):
+    body = workflow_body(slug=slug, retention={"submission": policy, "output": output})
+    workflows.create_workflow(wiring.repositories(), org_id, workflows.WorkflowCreate(**body))
+
+
+def new_submission(org_id, data=SMALL, slug="people", now=None):
+    repos = wiring.repositories()
+    key, _ = issue_key(repos, org_id, "k")
+    return submit(
+        repos,
+        wiring.blob_store(),
+        wiring.task_queue(),
+        get_settings(),
+        key=key,
+        slug=slug,
+        incoming=IncomingFile(data, "p.json", "application/json"),
+        now=now or Clock(),
+    )
+
+
+def finish(run, findings=2):
+    """Ends the run through the real claim + output + callback path."""
+    step = claimed(wiring.repositories(), run)
+    return callback(write_output(run, step, OutputStatus.FAILED_VALIDATION, findings)).run
+
+
+def sweep(store=None, now=None, **kwargs):
+    return purge.purge_expired(
+        wiring.repositories(),
+        store or wiring.blob_store(),
+        get_settings(),
+        now=now or Clock(),
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "kept"),
+    [
+        (RetentionPolicy.DO_NOT_STORE, None),
+        (RetentionPolicy.STORE_1_DAY, timedelta(days=1)),
+        (RetentionPolicy.STORE_7_DAYS, timedelta(days=7)),
+        (RetentionPolicy.STORE_30_DAYS, timedelta(days=30)),
+        (RetentionPolicy.STORE_PERMANENTLY, None),
+    ],
+)
+def test_each_policy_gives_the_right_expiry(org, policy, kept):
+    make_workflow(org, policy, output=policy)
+    result = new_submission(org)
+    assert result.submission.retention_policy is policy
+    assert result.submission.expires_at == (T0 + kept if kept else None)
+    ended = finish(result.run)
+    if policy is RetentionPolicy.DO_NOT_STORE:
+        assert ended.output_expires_at == ended.ended_at
+    elif kept:
+        assert ended.output_expires_at == ended.ended_at + kept
+    else:
+        assert ended.output_expires_at is None
+
+
+def test_the_policy_is_a_snapshot(org):
+    make_workflow(org, RetentionPolicy.STORE_7_DAYS)
+    old = new_submission(org).submission
+    spec = workflow_body(retention={"submission": "STORE_1_DAY", "output": "STORE_1_DAY"})
+    spec.pop("slug")
+    workflows.update_workflow(wiring.repositories(), org, "people", workflows.WorkflowSpec(**spec))
+    again = wiring.repositories().get_submission(org, old.id)
+    assert (again.retention_policy, again.expires_at) == ("STORE_7_DAYS", T0 + timedelta(days=7))
+    assert new_submission(org).submission.retention_policy == "STORE_1_DAY"
+
+
+@pytest.mark.parametrize("data", [SMALL, LARGE], ids=["inline", "file"])
+def test_content_is_purged_exactly_when_due_and_the_record_stays(org, data):
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    result = new_submission(org, data)
+    run = finish(result.run)
+    sub = result.submission
+    layout = Layout(get_settings().storage_uri)
+    bundle = path_of(layout.run_prefix(org, run.id))
+    assert bundle.exists()
+
+    early = sweep(now=Clock(sub.expires_at - timedelta(seconds=1)))
+    assert early.purged == 0
+    assert repos.get_submission(org, sub.id).content_purged_at is None
+
+    due = Clock(sub.expires_at)
+    assert sweep(now=due).purged == 1
+    after = repos.get_submission(org, sub.id)
+    assert after.content == "" and after.input_file is None
+    assert (after.content_purged_at, after.expires_at) == (due.at, None)
+    assert (after.checksum_sha256, after.original_filename, after.size_bytes) == (
+        sub.checksum_sha256,
+        sub.original_filename,
+        sub.size_bytes,
+    )
+    if sub.input_file:
+        assert not path_of(sub.input_file).exists()
+    assert not bundle.exists()
+    still = repos.get_run(org, run.id)
+    assert (still.status, still.output_purged_at) == (RunStatus.FAILED, due.at)
+    assert repos.count_findings(run.id) == 2
+    # Purging twice is harmless.
+    assert sweep(now=Clock(due.at + timedelta(days=1))).purged == 0
+    assert purge.purge_content(repos, wiring.blob_store(), get_settings(), sub.id) == "purged"
+    assert repos.get_submission(org, sub.id).content_purged_at == due.at
+
+
+def test_purge_is_put_off_while_a_run_is_active(org):
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    result = new_submission(org)
+    later = Clock(T0 + timedelta(days=2))
+    report = sweep(now=later)
+    assert (report.purged, report.deferred, report.failed) == (0, 1, 0)
+    assert repos.get_submission(org, result.submission.id).content == SMALL.decode()
+    assert not repos.purge_retry_ref(result.submission.id).get().exists
+    finish(result.run)
+    assert sweep(now=later).purged == 1
+
+
+def test_do_not_store_is_queued_for_purge_when_the_run_ends(org):
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.DO_NOT_STORE)
+    result = new_submission(org, LARGE)
+    run = finish(result.run)
+    record = repos.purge_retry_ref(result.submission.id).get().to_dict()
+    assert (record["reason"], record["next_retry_at"]) == ("DO_NOT_STORE", run.ended_at)
+    from tests.integration.test_flows import queued_tasks
+
+    urls = [t["httpRequest"]["url"] for t in queued_tasks()]
+    assert get_settings().purge_url in urls
+    report = purge.process_retries(
+        repos, wiring.blob_store(), get_settings(), now=Clock(run.ended_at)
+    )
+    assert report.purged == 1
+    assert not repos.purge_retry_ref(result.submission.id).get().exists
+    after = repos.get_submission(org, result.submission.id)
+    assert (
+        after.content_purged_at is not None and not path_of(result.submission.input_file).exists()
+    )
+
+
+def test_a_failing_store_walks_the_backoff_to_a_person(org, caplog, env):
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    result = new_submission(org, LARGE)
+    finish(result.run)
+    faulty = FaultyStore()
+    clock = Clock(result.submission.expires_at)
+    report = sweep(store=faulty, now=clock)
+    assert report.failed == 1
+    ref = repos.purge_retry_ref(result.submission.id)
+    gaps = [ref.get().get("next_retry_at") - clock.at]
+    caplog.set_level(logging.ERROR)
+    for _ in range(5):
+        record = ref.get().to_dict()
+        assert record["state"] == "PENDING"
+        clock.at = record["next_retry_at"] - timedelta(seconds=1)
+        assert purge.process_retries(repos, faulty, get_settings(), now=clock).failed == 0
+        clock.at = record["next_retry_at"]
+        assert purge.process_retries(repos, faulty, get_settings(), now=clock).failed == 1
+        record = ref.get().to_dict()
+        if record["state"] == "PENDING":
+            gaps.append(record["next_retry_at"] - clock.at)
+    assert gaps == [
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(hours=1),
+        timedelta(hours=6),
+        timedelta(hours=24),
+    ]
+    assert (record["state"], record["attempt_count"]) == ("NEEDS_ATTENTION", 5)
+    assert "injected" in record["last_error"]
+    loud = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.ERROR and "needs a person" in r.getMessage()
+    ]
+    assert loud and result.submission.id in loud[0].getMessage()
+    # No longer retried automatically, and the hourly sweep leaves it to the retry record.
+    far = Clock(clock.at + timedelta(days=30))
+    assert purge.process_retries(repos, faulty, get_settings(), now=far).failed == 0
+    assert sweep(store=faulty, now=far).handed_to_retry == 1
+    assert [r.id for r in purge.list_retries(repos)] == [result.submission.id]
+
+    # The fault cleared, a person runs --retry: the content is gone, the record deleted.
+    env_for_cli = {**os.environ, "PATH": os.environ["PATH"]}
+    cli = str(Path(sys.executable).parent / "assay")
+    listed = subprocess.run(
+        [cli, "admin", "purge-retries", "--json"],
+        env=env_for_cli,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.submission.id in listed.stdout
+    done = subprocess.run(
+        [cli, "admin", "purge-retries", "--retry", result.submission.id, "--json"],
+        env=env_for_cli,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not ref.get().exists
+    after = repos.get_submission(org, result.submission.id)
+    assert after.content_purged_at is not None
+    assert not path_of(result.submission.input_file).exists()
+
+
+def test_a_run_whose_submission_was_deleted_still_has_its_bundle_purged(org):
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.DO_NOT_STORE)
+    result = new_submission(org)
+    run = finish(result.run)
+    repos.submission_ref(result.submission.id).delete()
+    report = purge.process_retries(
+        repos, wiring.blob_store(), get_settings(), now=Clock(run.ended_at)
+    )
+    assert report.purged == 1
+    assert not path_of(Layout(get_settings().storage_uri).run_prefix(org, run.id)).exists()
+    assert repos.get_run(org, run.id).submission_id == result.submission.id
+
+
+def test_expired_outputs_are_purged_as_a_safety_net(org):
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.STORE_PERMANENTLY, output=RetentionPolicy.STORE_1_DAY)
+    result = new_submission(org)
+    run = finish(result.run)
+    bundle = path_of(Layout(get_settings().storage_uri).run_prefix(org, run.id))
+    assert sweep(now=Clock(run.ended_at)).outputs_purged == 0
+    report = sweep(now=Clock(run.output_expires_at))
+    assert (report.outputs_purged, report.purged) == (1, 0)
+    assert not bundle.exists()
+    assert repos.get_submission(org, result.submission.id).content == SMALL.decode()
+
+
+def test_the_sweep_stops_at_its_deadline(org):
+    import time
+
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    new_submission(org)
+    report = sweep(now=Clock(T0 + timedelta(days=2)), deadline=time.monotonic() - 1)
+    assert report.stopped_early and report.purged == 0
