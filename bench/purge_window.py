@@ -1,0 +1,94 @@
+"""Measures, on the local stack, how long DO_NOT_STORE content outlives its result
+(run ended_at -> submission content_purged_at) and the submit -> result latency.
+
+    .venv/bin/python bench/purge_window.py [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+from shared.local.demo import start_stack, stop_stack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="assay-bench-"))
+    stack = start_stack(state)
+    try:
+        env = dict(line.split("=", 1) for line in (state / "stack.env").read_text().split())
+        import os
+
+        os.environ.update(env)
+        from shared import wiring
+        from shared.auth.api_keys import issue_key
+        from shared.clock import utcnow
+        from shared.domain.models import Organization
+        from shared.ids import new_id
+
+        repos = wiring.repositories()
+        org = Organization(id=new_id(), name="bench", created_at=utcnow())
+        repos.create_org(org)
+        _, key = issue_key(repos, org.id, "bench")
+        api, headers = env["ASSAY_API_URL"], {"Authorization": f"Bearer {key}"}
+        workflow = json.loads(Path("examples/people.workflow.json").read_text())
+        workflow.update(
+            slug="secret", retention={"submission": "DO_NOT_STORE", "output": "DO_NOT_STORE"}
+        )
+        requests.post(
+            f"{api}/v1/orgs/{org.id}/workflows", json=workflow, headers=headers, timeout=30
+        ).raise_for_status()
+        windows, latencies = [], []
+        for _ in range(args.runs):
+            began = time.monotonic()
+            answer = requests.post(
+                f"{api}/v1/orgs/{org.id}/workflows/secret/runs",
+                data=Path("examples/invalid-person.json").read_bytes(),
+                headers={**headers, "Content-Type": "application/json"},
+                timeout=30,
+            ).json()
+            run_url = f"{api}/v1/orgs/{org.id}/runs/{answer['run']['id']}"
+            while (run := requests.get(run_url, headers=headers, timeout=10).json())[
+                "state"
+            ] != "COMPLETED":
+                time.sleep(0.02)
+            latencies.append(time.monotonic() - began)
+            sub_url = f"{api}/v1/orgs/{org.id}/submissions/{answer['submission']['id']}"
+            while not (sub := requests.get(sub_url, headers=headers, timeout=10).json())[
+                "content_purged_at"
+            ]:
+                time.sleep(0.02)
+            windows.append(
+                (
+                    datetime.fromisoformat(sub["content_purged_at"])
+                    - datetime.fromisoformat(run["ended_at"])
+                ).total_seconds()
+            )
+
+        def summary(values: list[float]) -> str:
+            ordered = sorted(values)
+            p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+            return (
+                f"median {statistics.median(ordered):.3f} s, p95 {p95:.3f} s, "
+                f"max {ordered[-1]:.3f} s"
+            )
+
+        print(f"runs: {args.runs}")
+        print(f"DO_NOT_STORE window (result written -> content gone): {summary(windows)}")
+        print(f"submit -> result latency: {summary(latencies)}")
+    finally:
+        stop_stack(stack)
+
+
+if __name__ == "__main__":
+    main()
