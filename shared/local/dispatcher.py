@@ -25,6 +25,8 @@ from typing import Any
 import requests
 from werkzeug.wrappers import Request, Response
 
+from shared.local.metadata_server import fetch_token
+
 log = logging.getLogger("dispatcher")
 
 CREATE = re.compile(r"^/v2/(projects/[^/]+/locations/[^/]+/queues/([^/]+))/tasks$")
@@ -134,15 +136,9 @@ class Dispatcher:
     def _token(self, task: LocalTask) -> str | None:
         if not task.oidc_email:
             return None
-        response = self.session.get(
-            f"{self.metadata_url}/computeMetadata/v1/instance/service-accounts/"
-            f"{task.oidc_email}/identity",
-            params={"audience": task.oidc_audience, "format": "full"},
-            headers={"Metadata-Flavor": "Google"},
-            timeout=10,
+        return fetch_token(
+            self.metadata_url, task.oidc_email, task.oidc_audience or task.url, self.session
         )
-        response.raise_for_status()
-        return response.text
 
     def _deliver(self, task: LocalTask) -> None:
         backoff = self.min_backoff

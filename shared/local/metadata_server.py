@@ -138,3 +138,18 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def fetch_token(metadata_url: str, email: str, audience: str, session: Any = None) -> str:
+    """An ID token for `email` from a metadata server: what the local dispatcher and
+    scheduler send, as Cloud Tasks and Cloud Scheduler sign theirs."""
+    import requests
+
+    response = (session or requests).get(
+        f"{metadata_url.rstrip('/')}/computeMetadata/v1/instance/service-accounts/{email}/identity",
+        params={"audience": audience, "format": "full"},
+        headers={"Metadata-Flavor": "Google"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return str(response.text)

@@ -20,6 +20,8 @@ from typing import Any
 import requests
 from croniter import croniter
 
+from shared.local.metadata_server import fetch_token
+
 log = logging.getLogger("scheduler")
 
 UNITS = Path(__file__).resolve().parents[2] / "infra" / "units.json"
@@ -40,15 +42,7 @@ class Scheduler:
         self.session = requests.Session()
 
     def _token(self, audience: str) -> str:
-        response = self.session.get(
-            f"{self.metadata_url}/computeMetadata/v1/instance/service-accounts/"
-            f"{self.account}/identity",
-            params={"audience": audience},
-            headers={"Metadata-Flavor": "Google"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.text
+        return fetch_token(self.metadata_url, self.account, audience, self.session)
 
     def tick(self, schedule: dict[str, Any]) -> None:
         url = self.urls[schedule["function"]]

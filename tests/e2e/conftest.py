@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import requests
 
+from shared.local.metadata_server import fetch_token
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,15 +32,7 @@ class LocalStack:
         return self.env["ASSAY_API_URL"]
 
     def token(self, email: str, audience: str) -> str:
-        response = requests.get(
-            f"{self.env['ASSAY_METADATA_URL']}/computeMetadata/v1/instance/service-accounts/"
-            f"{email}/identity",
-            params={"audience": audience},
-            headers={"Metadata-Flavor": "Google"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.text
+        return fetch_token(self.env["ASSAY_METADATA_URL"], email, audience)
 
     def executions(self) -> list[dict[str, Any]]:
         url = self.env["ASSAY_JOBS_ENDPOINT"] + "/_local/executions"
