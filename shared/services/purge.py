@@ -202,9 +202,11 @@ def attempt(
     now: Clock = utcnow,
     *,
     manual: bool = False,
+    tracked: bool = True,
 ) -> str:
     """One purge attempt with its bookkeeping: success removes the PurgeRetry, a put-off
-    waits a minute, a failure advances the backoff."""
+    waits a minute, a failure advances the backoff (creating the record if need be).
+    `tracked=False` says the caller knows there is no record yet."""
     try:
         outcome = purge_content(repos, store, settings, submission_id, now)
     except Exception as exc:  # noqa: BLE001 - any storage failure is retried, not lost
@@ -212,6 +214,8 @@ def attempt(
             repos, submission_id, org_id, f"{type(exc).__name__}: {exc}", now, manual=manual
         )
         return FAILED
+    if not tracked:
+        return outcome
     ref = repos.purge_retry_ref(submission_id)
     if outcome == PURGED:
         ref.delete()
@@ -328,7 +332,13 @@ def purge_expired(
             if repos.purge_retry_ref(submission.id).get().exists:
                 report.handed_to_retry += 1  # the retry function owns it now
                 continue
-            _count(report, attempt(repos, store, settings, submission.id, submission.org_id, now))
+            # No PurgeRetry exists (checked above): skip its bookkeeping unless this fails.
+            _count(
+                report,
+                attempt(
+                    repos, store, settings, submission.id, submission.org_id, now, tracked=False
+                ),
+            )
         if report.stopped_early or len(snaps) < batch_size:
             break
         cursor = snaps[-1]

@@ -24,7 +24,7 @@ from shared.domain.models import (
     ValidationRun,
 )
 from shared.domain.retention import expires_at
-from shared.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from shared.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from shared.files import detect_file_type, media_type
 from shared.ids import new_id, stable_id
 from shared.persistence.repositories import Repositories, to_doc
@@ -91,7 +91,12 @@ def submit(
             f"name {incoming.filename!r})"
         )
     if incoming.project_id is not None:
-        repos.get_project(org_id, incoming.project_id)
+        try:
+            repos.get_project(org_id, incoming.project_id)
+        except NotFound:
+            raise Unprocessable(
+                f"project_id {incoming.project_id!r} is not a project of this organization"
+            ) from None
 
     created_at = now()
     checksum = hashlib.sha256(incoming.data).hexdigest()

@@ -38,9 +38,6 @@ class LocalBlobStore:
         except FileNotFoundError as exc:
             raise BlobNotFound(uri) from exc
 
-    def exists(self, uri: str) -> bool:
-        return path_of(uri).is_file()
-
     def delete(self, uri: str) -> None:
         path_of(uri).unlink(missing_ok=True)
 
@@ -51,9 +48,3 @@ class LocalBlobStore:
         count = sum(1 for p in root.rglob("*") if p.is_file())
         shutil.rmtree(root, ignore_errors=True)
         return count
-
-    def list(self, prefix_uri: str) -> list[str]:
-        root = path_of(prefix_uri)
-        if not root.exists():
-            return []
-        return sorted(p.as_uri() for p in root.rglob("*") if p.is_file())

@@ -1,6 +1,5 @@
 """Submit → launch → validate → callback → result, through the real local stack."""
 
-import json
 import os
 import signal
 import subprocess
@@ -287,7 +286,6 @@ def test_the_stack_ticks_its_schedules_and_stops_every_process_on_sigterm(tmp_pa
     alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
     assert alive == []
     assert not (tmp_path / "stack.env").exists()
-    assert json.dumps(other.env)  # the stack wrote the documented keys while it ran
     for key in (
         "ASSAY_API_URL",
         "ASSAY_LAUNCH_URL",

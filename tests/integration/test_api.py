@@ -269,3 +269,23 @@ def test_large_files_are_stored_as_files_not_inline(api, size):
     from shared.storage.local import path_of
 
     assert path_of(stored.input_file).read_bytes() == data
+
+
+def test_a_submission_may_name_a_project_of_its_org(api):
+    from shared.clock import utcnow
+    from shared.domain.models import Project
+    from shared.ids import new_id
+
+    create_workflow(api)
+    project = Project(id=new_id(), org_id=api.org, name="p", created_at=utcnow())
+    api.repos.create_project(project)
+    envelope = {"content": VALID.decode(), "filename": "a.json", "project_id": project.id}
+    body = submit(api, json.dumps(envelope)).get_json()
+    assert body["run"]["project_id"] == body["submission"]["project_id"] == project.id
+    other_org, _ = make_org(api.repos, "other")
+    foreign = Project(id=new_id(), org_id=other_org, name="q", created_at=utcnow())
+    api.repos.create_project(foreign)
+    for project_id in (foreign.id, "no-such-project"):
+        envelope["project_id"] = project_id
+        assert_problem(submit(api, json.dumps(envelope)), 422, "not a project")
+    assert len(api.repos.list_runs(api.org).items) == 1

@@ -2,7 +2,6 @@
 an authenticated callback, including when the validator crashes."""
 
 import importlib
-import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -116,7 +115,7 @@ def test_a_crash_still_writes_failed_runtime_and_calls_back(harness):
     assert runtime.run(explode, name="json-schema", version="1.0.0") == 1
     output = read_output(envelope)
     assert (output.status, output.error) == ("failed_runtime", "RuntimeError: disk on fire")
-    assert json.loads(json.dumps(received[0][1]))["status"] == "failed_runtime"
+    assert received[0][1]["status"] == "failed_runtime"
 
 
 def test_a_tampered_input_file_is_a_runtime_failure(harness):
