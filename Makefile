@@ -4,8 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Tools whose pins clash with the product's get a virtualenv each: tools/NAME.txt
+# (exact pins) becomes .tools/NAME/.
+TOOLS := .tools
+TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard tools/*.txt))
 
-.PHONY: install demo up test lint typecheck unit integration e2e clean
+.PHONY: install tools demo up test lint typecheck unit integration e2e clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,30 +19,38 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 
 install: $(STAMP)
 
+$(TOOLS)/%/.installed-stamp: tools/%.txt
+	rm -rf $(TOOLS)/$*
+	$(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+tools: $(TOOL_STAMPS)
+
 up: install
-	$(BIN)/python -m shared.local.stack
+	$(BIN)/python -m devstack.stack
 
 demo: install
-	$(BIN)/python -m shared.local.demo
+	$(BIN)/python -m devstack.demo
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared functions validators cli
+	$(BIN)/mypy shared functions validators cli devstack
 
-unit: install
+unit: install tools
 	$(BIN)/pytest -q tests/unit
 
-integration: install
+integration: install tools
 	$(BIN)/pytest -q tests/integration
 
-e2e: install
+e2e: install tools
 	$(BIN)/pytest -q tests/e2e
 
-test: lint typecheck
+test: lint typecheck tools
 	$(BIN)/pytest -q -ra tests
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .local build .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from shared.local.demo import start_stack, stop_stack
+from devstack.demo import start_stack, stop_stack
 
 
 def main() -> None:

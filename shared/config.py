@@ -19,6 +19,8 @@ class Settings(BaseSettings):
 
     # Where submissions and execution bundles live: file:///abs/path or gs://bucket.
     storage_uri: str = "file:///tmp/assay-storage"
+    # Where users drop files for the upload trigger (`{org}/{workflow}/{filename}`).
+    uploads_uri: str = "file:///tmp/assay-uploads"
 
     # Cloud Tasks: queue and the identity its OIDC tokens carry. The endpoint is only
     # set to point the real client at a local stand-in.
@@ -29,11 +31,14 @@ class Settings(BaseSettings):
     # Cloud Run Jobs; endpoint set only for the local stand-in.
     jobs_endpoint: str | None = None
     job_prefix: str = "validator-"
+    # Cloud Scheduler (the CLI's `admin schedules`); endpoint set only for the stand-in.
+    scheduler_endpoint: str | None = None
 
     launch_url: str = "http://127.0.0.1:8081"
     callback_url: str = "http://127.0.0.1:8082"
     purge_url: str = "http://127.0.0.1:8083"
     retry_url: str = "http://127.0.0.1:8084"
+    upload_url: str = "http://127.0.0.1:8085"
 
     # Where Google's ID-token signing certificates are served (v1: PEM by key id).
     certs_url: str = GOOGLE_CERTS_URL
@@ -41,6 +46,7 @@ class Settings(BaseSettings):
     callback_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     purge_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     retry_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    upload_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The purge function stops starting work this long after it began (its timeout is
     # longer), leaving the rest for the next tick.
     purge_deadline_seconds: float = 540
@@ -54,7 +60,12 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
 
     @field_validator(
-        "launch_invokers", "callback_invokers", "purge_invokers", "retry_invokers", mode="before"
+        "launch_invokers",
+        "callback_invokers",
+        "purge_invokers",
+        "retry_invokers",
+        "upload_invokers",
+        mode="before",
     )
     @classmethod
     def _split(cls, value: object) -> object:

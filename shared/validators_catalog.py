@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.json_schema_drafts import DraftError, validator_class
+
 
 class ConfigError(ValueError):
     """A step's config is not valid for its validator."""
@@ -24,27 +26,6 @@ class ValidatorSpec:
         return f"{prefix}{self.name}"
 
 
-JSON_SCHEMA_DRAFTS = {
-    "2020-12": "https://json-schema.org/draft/2020-12/schema",
-    "7": "http://json-schema.org/draft-07/schema#",
-}
-
-
-def json_schema_validator_class(config: dict[str, Any]) -> Any:
-    """The jsonschema validator class for a step config; shared with the validator."""
-    import jsonschema
-
-    draft = config.get("draft")
-    schema = config.get("schema")
-    if draft is None and isinstance(schema, dict) and "$schema" in schema:
-        return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    if draft in (None, "2020-12"):
-        return jsonschema.Draft202012Validator
-    if draft == "7":
-        return jsonschema.Draft7Validator
-    raise ConfigError(f"draft must be one of {sorted(JSON_SCHEMA_DRAFTS)}, not {draft!r}")
-
-
 def _check_json_schema(config: dict[str, Any]) -> None:
     import jsonschema
 
@@ -54,7 +35,10 @@ def _check_json_schema(config: dict[str, Any]) -> None:
     schema = config.get("schema")
     if not isinstance(schema, (dict, bool)):
         raise ConfigError("config.schema is required and must be a JSON Schema object")
-    cls = json_schema_validator_class(config)
+    try:
+        cls = validator_class(config)
+    except DraftError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.local.firestore_emulator import FirestoreEmulator
-from shared.local.net import free_port
+from devstack.firestore_emulator import FirestoreEmulator
+from devstack.net import free_port
 
 PROJECT = "assay-test"
 

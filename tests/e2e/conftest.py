@@ -1,4 +1,4 @@
-"""Starts the real local stack (`python -m shared.local.stack`, what `make up` runs) once
+"""Starts the real local stack (`python -m devstack.stack`, what `make up` runs) once
 for the e2e tests and tears it down afterwards."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from shared.local.metadata_server import fetch_token
+from devstack.metadata_server import fetch_token
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,7 @@ class LocalStack:
 def start_stack(state: Path, extra: dict[str, str] | None = None) -> LocalStack:
     env = {**os.environ, "ASSAY_LOCAL_DIR": str(state), **(extra or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.local.stack"],
+        [sys.executable, "-m", "devstack.stack"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -134,7 +134,7 @@ def test_make_demo_runs_the_quickstart(tmp_path):
     for key in [k for k in env if k.startswith(("ASSAY_API", "FIRESTORE", "GCE_"))]:
         env.pop(key)
     done = subprocess.run(
-        [sys.executable, "-m", "shared.local.demo"],
+        [sys.executable, "-m", "devstack.demo"],
         cwd=ROOT,
         env=env,
         capture_output=True,

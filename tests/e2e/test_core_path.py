@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from shared.local.metadata_server import TokenMinter
+from devstack.metadata_server import TokenMinter
 from tests.e2e.conftest import ROOT, start_stack, wait_for
 from tests.factories import workflow_body
 
@@ -249,7 +249,7 @@ def test_the_stack_refuses_to_start_without_java(tmp_path):
         "HOME": str(tmp_path),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "shared.local.stack"],
+        [sys.executable, "-m", "devstack.stack"],
         cwd=ROOT,
         env=env,
         capture_output=True,

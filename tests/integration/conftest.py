@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from functions_framework import create_app
 
-from shared.local.dispatcher import Dispatcher
+from devstack.dispatcher import Dispatcher
 from tests.factories import make_org
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.job_runner import JobRunner
 from shared import wiring
 from shared.config import get_settings
 from shared.domain.enums import RunStatus, Severity, StepStatus
@@ -21,7 +22,6 @@ from shared.envelopes import (
     ValidatorRef,
 )
 from shared.errors import Conflict, Transient, Unprocessable
-from shared.local.job_runner import JobRunner
 from shared.services import workflows
 from shared.services.callbacks import handle_callback
 from shared.services.launches import _claim, launch

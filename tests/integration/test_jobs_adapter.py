@@ -5,10 +5,10 @@ import time
 
 import pytest
 
+from devstack.job_runner import JobRunner
 from shared.adapters.jobs import CloudRunJobs, PermanentJobError
 from shared.config import Settings
 from shared.domain.enums import CloudRunJobStatus
-from shared.local.job_runner import JobRunner
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import time
 
 from werkzeug.wrappers import Request, Response
 
+from devstack.dispatcher import Dispatcher
+from devstack.metadata_server import MetadataServer
 from shared.adapters.tasks import CloudTasksQueue
 from shared.auth.id_tokens import verify_id_token
 from shared.config import Settings
-from shared.local.dispatcher import Dispatcher
-from shared.local.metadata_server import MetadataServer
 
 TASKS = "tasks@p.iam.gserviceaccount.com"
 

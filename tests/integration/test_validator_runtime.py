@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 from werkzeug.wrappers import Request, Response
 
+from devstack.metadata_server import MetadataServer
 from shared.auth.id_tokens import verify_id_token
 from shared.envelopes import InputEnvelope, InputFile, OutputEnvelope, ValidatorRef
-from shared.local.metadata_server import MetadataServer
 from shared.storage.local import LocalBlobStore
 from validators import runtime
 from validators.json_schema.validator import validate as json_schema_validate

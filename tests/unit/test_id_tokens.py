@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from devstack.metadata_server import MetadataServer, TokenMinter
 from shared.auth.id_tokens import verify_id_token
 from shared.errors import Forbidden, Unauthorized
-from shared.local.metadata_server import MetadataServer, TokenMinter
 
 AUDIENCE = "https://callback.example"
 ALLOWED = {"validator@p.iam.gserviceaccount.com"}

@@ -6,7 +6,7 @@ import json
 
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputFinding
-from shared.validators_catalog import json_schema_validator_class
+from shared.json_schema_drafts import validator_class
 from validators.runtime import ValidationResult
 
 
@@ -42,7 +42,7 @@ def check(config: dict[str, object], data: bytes) -> list[OutputFinding]:
                 column=exc.colno,
             )
         ]
-    cls = json_schema_validator_class(config)
+    cls = validator_class(config)
     validator = cls(config["schema"], format_checker=cls.FORMAT_CHECKER)
     errors = sorted(
         validator.iter_errors(instance),

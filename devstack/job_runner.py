@@ -173,7 +173,7 @@ class JobRunner:
 
 
 def main() -> None:
-    from shared.local.net import serve
+    from devstack.net import serve
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)

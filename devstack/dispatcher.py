@@ -25,7 +25,7 @@ from typing import Any
 import requests
 from werkzeug.wrappers import Request, Response
 
-from shared.local.metadata_server import fetch_token
+from devstack.metadata_server import fetch_token
 
 log = logging.getLogger("dispatcher")
 
@@ -180,7 +180,7 @@ class Dispatcher:
 
 
 def main() -> None:
-    from shared.local.net import serve
+    from devstack.net import serve
     from shared.logs import configure
 
     configure()

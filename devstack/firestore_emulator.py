@@ -11,7 +11,7 @@ from typing import IO
 
 import requests
 
-from shared.local.net import free_port, wait_http
+from devstack.net import free_port, wait_http
 
 MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 INSTALL_HINT = (

@@ -9,26 +9,23 @@ happen without waiting an hour.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import requests
 from croniter import croniter
 
-from shared.local.metadata_server import fetch_token
+from devstack import units
+from devstack.metadata_server import fetch_token
 
 log = logging.getLogger("scheduler")
 
-UNITS = Path(__file__).resolve().parents[2] / "infra" / "units.json"
-
 
 def schedules() -> list[dict[str, Any]]:
-    return list(json.loads(UNITS.read_text())["schedules"])
+    return list(units.load().schedules)
 
 
 class Scheduler:

@@ -124,7 +124,7 @@ class MetadataServer:
 
 
 def main() -> None:
-    from shared.local.net import serve
+    from devstack.net import serve
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)

@@ -17,11 +17,11 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from shared.local import firestore_emulator
-from shared.local.net import free_port, wait_http
+from devstack import firestore_emulator, units
+from devstack.net import free_port, wait_http
 
-ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("api", "launch", "callback", "purge", "retry")
+ROOT = Path(__file__).resolve().parents[1]
+STAND_INS = ("metadata", "jobs", "dispatcher")
 
 
 def _port(name: str) -> int:
@@ -55,37 +55,35 @@ class Stack:
     def start(self) -> dict[str, str]:
         self.logs.mkdir(parents=True, exist_ok=True)
         project = os.environ.get("GOOGLE_CLOUD_PROJECT", "assay-local")
-        ports = {n: _port(n) for n in ("firestore", "metadata", "jobs", "dispatcher", *FUNCTIONS)}
+        functions = [f for f in units.load().functions if f.trigger != "storage-finalized"]
+        names = ("firestore", *STAND_INS, *(f.name for f in functions))
+        ports = {n: _port(n) for n in names}
         url = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
-        tasks_sa = f"assay-tasks@{project}.iam.gserviceaccount.com"
-        validator_sa = f"assay-validator@{project}.iam.gserviceaccount.com"
-        scheduler_sa = f"assay-scheduler@{project}.iam.gserviceaccount.com"
+        accounts = {
+            i: units.service_account(i, project) for i in (*units.load().identities, "validator")
+        }
+        tasks_sa, scheduler_sa = accounts["tasks"], accounts["scheduler"]
         storage = (self.state / "storage").resolve()
         storage.mkdir(parents=True, exist_ok=True)
         stack_env = {
             "GOOGLE_CLOUD_PROJECT": project,
             "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{ports['firestore']}",
-            "ASSAY_API_URL": url["api"],
-            "ASSAY_LAUNCH_URL": url["launch"],
-            "ASSAY_CALLBACK_URL": url["callback"],
-            "ASSAY_PURGE_URL": url["purge"],
-            "ASSAY_RETRY_URL": url["retry"],
             "ASSAY_STORAGE_URI": storage.as_uri(),
             "ASSAY_TASKS_ENDPOINT": url["dispatcher"],
             "ASSAY_TASKS_SERVICE_ACCOUNT": tasks_sa,
             "ASSAY_JOBS_ENDPOINT": url["jobs"],
             "ASSAY_CERTS_URL": f"{url['metadata']}/oauth2/v1/certs",
-            "ASSAY_LAUNCH_INVOKERS": tasks_sa,
-            "ASSAY_CALLBACK_INVOKERS": validator_sa,
-            "ASSAY_PURGE_INVOKERS": f"{scheduler_sa},{tasks_sa}",
-            "ASSAY_RETRY_INVOKERS": scheduler_sa,
             "ASSAY_SCHEDULER_SERVICE_ACCOUNT": scheduler_sa,
-            "ASSAY_VALIDATOR_SERVICE_ACCOUNT": validator_sa,
+            "ASSAY_VALIDATOR_SERVICE_ACCOUNT": accounts["validator"],
             "GCE_METADATA_HOST": f"127.0.0.1:{ports['metadata']}",
             "GCE_METADATA_IP": f"127.0.0.1:{ports['metadata']}",
             "ASSAY_METADATA_URL": url["metadata"],
             "ASSAY_DISPATCHER_URL": url["dispatcher"],
         }
+        for unit in functions:
+            stack_env[unit.url_variable] = url[unit.name]
+            if unit.invokers:
+                stack_env[unit.invokers_variable] = ",".join(accounts[i] for i in unit.invokers)
         for key in ("ASSAY_MAX_UPLOAD_BYTES", "ASSAY_INLINE_MAX_BYTES"):
             if key in os.environ:
                 stack_env[key] = os.environ[key]
@@ -101,13 +99,13 @@ class Stack:
             [
                 py,
                 "-m",
-                "shared.local.metadata_server",
+                "devstack.metadata_server",
                 "--port",
                 str(ports["metadata"]),
                 "--accounts",
-                f"{tasks_sa},{validator_sa},{scheduler_sa}",
+                ",".join(accounts.values()),
                 "--default",
-                validator_sa,
+                accounts["validator"],
                 "--project",
                 project,
             ],
@@ -118,7 +116,7 @@ class Stack:
             [
                 py,
                 "-m",
-                "shared.local.job_runner",
+                "devstack.job_runner",
                 "--port",
                 str(ports["jobs"]),
                 "--log-dir",
@@ -131,7 +129,7 @@ class Stack:
             [
                 py,
                 "-m",
-                "shared.local.dispatcher",
+                "devstack.dispatcher",
                 "--port",
                 str(ports["dispatcher"]),
                 "--metadata-url",
@@ -145,40 +143,40 @@ class Stack:
             [
                 py,
                 "-m",
-                "shared.local.scheduler",
+                "devstack.scheduler",
                 "--metadata-url",
                 url["metadata"],
                 "--account",
                 scheduler_sa,
-                "--url",
-                f"purge={url['purge']}",
-                "--url",
-                f"retry={url['retry']}",
+                *(
+                    a
+                    for s in units.load().schedules
+                    for a in ("--url", f"{s['function']}={url[s['function']]}")
+                ),
                 *(["--every", every] if every else []),
             ],
             env,
         )
         framework = str(Path(py).parent / "functions-framework")
-        for name in FUNCTIONS:
+        for unit in functions:
             self._spawn(
-                name,
+                unit.name,
                 [
                     framework,
                     "--target",
-                    name,
+                    unit.entry_point,
                     "--source",
                     "functions/main.py",
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(ports[name]),
+                    str(ports[unit.name]),
                 ],
                 env,
             )
         self.emulator.start()
-        for name in ("metadata", "jobs", "dispatcher", *FUNCTIONS):
+        for name in names[1:]:
             wait_http(url[name] + "/healthz", timeout=60, process=self.processes[name])
-        wait_http(url["api"] + "/healthz", timeout=60, process=self.processes["api"])
 
         lines = [f"{k}={v}" for k, v in sorted(stack_env.items())]
         (self.state / "stack.env").write_text("\n".join(lines) + "\n")

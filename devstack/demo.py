@@ -11,16 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from shared.local import firestore_emulator
+from devstack import firestore_emulator
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
 def start_stack(state: Path, timeout: float = 180) -> subprocess.Popen[str]:
     env = {**os.environ, "ASSAY_LOCAL_DIR": str(state)}
     stack = subprocess.Popen(
-        [sys.executable, "-m", "shared.local.stack"],
+        [sys.executable, "-m", "devstack.stack"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
