@@ -49,6 +49,8 @@ class InputEnvelope(Envelope):
     callback_id: str
     output_uri: str
     timeout_seconds: int
+    # When what the job writes may go (its objects' customTime); None: kept permanently.
+    retain_until: datetime | None = None
 
 
 class OutputStatus(StrEnum):

@@ -46,6 +46,8 @@ def job_runner() -> JobRunner:
 def reset() -> None:
     """Forget every cached client and the settings (tests change the environment)."""
     from shared.persistence.firestore import get_client
+    from shared.storage import _store
 
-    for cached in (repositories, blob_store, task_queue, job_runner, get_settings, get_client):
+    caches = (repositories, blob_store, task_queue, job_runner, get_settings, get_client, _store)
+    for cached in caches:
         cached.cache_clear()

@@ -33,7 +33,7 @@ from shared.envelopes import (
     ValidatorRef,
 )
 from shared.logs import configure
-from shared.storage import open_store
+from shared.storage import BlobExists, open_store
 
 log = logging.getLogger("validator")
 
@@ -127,9 +127,20 @@ def run(validate: Validate, *, name: str, version: str) -> int:
         validator=ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
         error=error,
     )
-    store.write_bytes(
-        envelope.output_uri, output.model_dump_json(indent=2).encode(), "application/json"
-    )
+    try:
+        store.write_bytes(
+            envelope.output_uri,
+            output.model_dump_json(indent=2).encode(),
+            "application/json",
+            create_only=True,
+            retain_until=envelope.retain_until,
+        )
+    except BlobExists:
+        # An earlier run of this same attempt wrote it: the first output stands, and the
+        # callback (fenced by callback_id) points at it.
+        log.warning(
+            "output.json already exists; calling back with it", extra={"run_id": envelope.run_id}
+        )
     try:
         response = post_callback(envelope, status)
     except Exception:

@@ -18,6 +18,7 @@ from shared.domain.enums import (
     Severity,
     StepStatus,
 )
+from shared.domain.retention import retain_until
 from shared.domain.state import (
     check_run_transition,
     check_step_transition,
@@ -116,6 +117,11 @@ class Submission(Model):
     content_purged_at: datetime | None = None
     latest_run_id: str | None = None
     created_at: datetime
+
+    @property
+    def retained_until(self) -> datetime | None:
+        """When the content, and every copy a run makes of it, may go."""
+        return retain_until(self.retention_policy, self.created_at)
 
 
 class Summary(Model):

@@ -30,8 +30,11 @@ def expires_at(policy: RetentionPolicy, start: datetime) -> datetime | None:
     return start + keep if keep else None
 
 
-def output_expires_at(policy: RetentionPolicy, ended: datetime) -> datetime | None:
-    """When a run's execution bundle may go: DO_NOT_STORE at once, as soon as it ends."""
+def retain_until(policy: RetentionPolicy, start: datetime) -> datetime | None:
+    """When what a policy keeps may go, counted from `start`: DO_NOT_STORE at once,
+    STORE_PERMANENTLY never. A run's bundle expires this long after the run ends, and
+    every stored object carries it as its customTime (the buckets' lifecycle rule
+    deletes an object a day past it if the purge has not)."""
     if policy is RetentionPolicy.DO_NOT_STORE:
-        return ended
-    return expires_at(policy, ended)
+        return start
+    return expires_at(policy, start)

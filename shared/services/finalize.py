@@ -6,7 +6,7 @@ from datetime import datetime
 
 from shared.domain.enums import ErrorCategory, RunStatus
 from shared.domain.models import ValidationRun
-from shared.domain.retention import output_expires_at
+from shared.domain.retention import retain_until
 
 
 def finish_run(
@@ -18,4 +18,4 @@ def finish_run(
     error: str | None = None,
 ) -> None:
     run.finish(status, now, error_category=error_category, error=error)
-    run.output_expires_at = output_expires_at(run.output_retention, now)
+    run.output_expires_at = retain_until(run.output_retention, now)

@@ -25,7 +25,7 @@ from shared.errors import Conflict, Transient
 from shared.persistence.repositories import Repositories, to_doc
 from shared.services.finalize import finish_run
 from shared.services.purge import queue_purge, schedule_purge
-from shared.storage import BlobNotFound, BlobStore
+from shared.storage import BlobExists, BlobNotFound, BlobStore
 from shared.storage.layout import Layout
 from shared.validators_catalog import get_validator
 
@@ -104,15 +104,71 @@ def _update_claimed(
     return result
 
 
-def _content(store: BlobStore, submission: Submission | None) -> bytes | None:
+def _copy_into_bundle(
+    store: BlobStore, layout: Layout, run: ValidationRun, submission: Submission | None
+) -> str | None:
+    """Copies the submission into the run's bundle, so the job never reads content a
+    purge may delete under it (seed 004). None when the content is gone."""
     if submission is None or submission.content_purged_at is not None:
         return None
-    if submission.input_file:
-        try:
-            return store.read_bytes(submission.input_file)
-        except BlobNotFound:
-            return None
-    return (submission.content or "").encode("utf-8")
+    target = layout.bundle_file(run.org_id, run.id, submission.original_filename)
+    until = submission.retained_until
+    try:
+        if submission.input_file:
+            store.copy(submission.input_file, target, create_only=True, retain_until=until)
+        else:
+            data = (submission.content or "").encode("utf-8")
+            store.write_bytes(
+                target, data, submission.content_type, create_only=True, retain_until=until
+            )
+    except BlobExists:
+        pass  # an earlier step of this run copied the same bytes (the job checks sha256)
+    except BlobNotFound:
+        return None
+    return target
+
+
+def _write_input(
+    store: BlobStore,
+    layout: Layout,
+    settings: Settings,
+    claim: _Claim,
+    submission: Submission,
+    bundle_copy: str,
+) -> str:
+    run, step = claim.run, claim.step
+    spec = get_validator(step.validator)
+    envelope = InputEnvelope(
+        run_id=run.id,
+        org_id=run.org_id,
+        step_order=step.order,
+        step_key=step.key,
+        attempt=step.attempt,
+        validator=ValidatorRef(name=spec.name, version=spec.version),
+        config=run.config[step.order].config,
+        files=[
+            InputFile(
+                name=submission.original_filename,
+                uri=bundle_copy,
+                sha256=submission.checksum_sha256,
+                size_bytes=submission.size_bytes,
+                content_type=submission.content_type,
+            )
+        ],
+        callback_url=settings.callback_url,
+        callback_id=step.callback_id or "",
+        output_uri=layout.output_envelope(run.org_id, run.id, step.order, step.attempt),
+        timeout_seconds=settings.validator_timeout_seconds,
+        retain_until=submission.retained_until,
+    )
+    input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
+    store.write_bytes(
+        input_uri,
+        envelope.model_dump_json(indent=2).encode(),
+        "application/json",
+        retain_until=submission.retained_until,
+    )
+    return input_uri
 
 
 def launch(
@@ -132,66 +188,47 @@ def launch(
     callback_id = step.callback_id or ""
     layout = Layout(settings.storage_uri)
 
+    def update(change: Any) -> ValidationRun | None:
+        return _update_claimed(repos, run.id, step.order, callback_id, change, now)
+
     def fail(category: ErrorCategory, message: str) -> LaunchOutcome:
         def change(r: ValidationRun, s: StepRun) -> None:
             s.move(StepStatus.FAILED)
             s.error, s.ended_at, s.claim_expires_at = message, now(), None
             finish_run(r, RunStatus.FAILED, now(), error_category=category, error=message)
 
-        ended = _update_claimed(repos, run.id, step.order, callback_id, change, now)
-        queue_purge(queue, settings, ended)
+        queue_purge(queue, settings, update(change))
         log.error("launch failed: %s", message, extra={"run_id": run.id})
         return LaunchOutcome("launch failed", run.id)
 
+    def release(r: ValidationRun, s: StepRun) -> None:
+        s.move(StepStatus.PENDING)
+        s.callback_id = s.claim_expires_at = s.started_at = None
+
     submission = repos.find_submission(run.submission_id)
-    data = _content(store, submission)
-    if submission is None or data is None:
-        return fail(ErrorCategory.SYSTEM_ERROR, "the submission's content is no longer available")
-
-    spec = get_validator(step.validator)
-    bundle_copy = layout.bundle_file(run.org_id, run.id, submission.original_filename)
-    store.write_bytes(bundle_copy, data, submission.content_type)
-    envelope = InputEnvelope(
-        run_id=run.id,
-        org_id=run.org_id,
-        step_order=step.order,
-        step_key=step.key,
-        attempt=step.attempt,
-        validator=ValidatorRef(name=spec.name, version=spec.version),
-        config=run.config[step.order].config,
-        files=[
-            InputFile(
-                name=submission.original_filename,
-                uri=bundle_copy,
-                sha256=submission.checksum_sha256,
-                size_bytes=submission.size_bytes,
-                content_type=submission.content_type,
-            )
-        ],
-        callback_url=settings.callback_url,
-        callback_id=callback_id,
-        output_uri=layout.output_envelope(run.org_id, run.id, step.order, step.attempt),
-        timeout_seconds=settings.validator_timeout_seconds,
-    )
-    input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
-    store.write_bytes(input_uri, envelope.model_dump_json(indent=2).encode(), "application/json")
-
     try:
-        execution = jobs.run(spec.job_name(settings.job_prefix), {"INPUT_URI": input_uri})
+        bundle_copy = _copy_into_bundle(store, layout, run, submission)
+        if submission is None or bundle_copy is None:
+            return fail(
+                ErrorCategory.SYSTEM_ERROR, "the submission's content is no longer available"
+            )
+        input_uri = _write_input(store, layout, settings, claimed, submission, bundle_copy)
+        execution = jobs.run(
+            get_validator(step.validator).job_name(settings.job_prefix), {"INPUT_URI": input_uri}
+        )
     except PermanentJobError as exc:
         return fail(ErrorCategory.LAUNCH_FAILED, f"the validator job could not start: {exc}")
-    except Transient:
+    except Exception as exc:
         # Give the claim back so the queue's retry can take it at once.
-        def release(r: ValidationRun, s: StepRun) -> None:
-            s.move(StepStatus.PENDING)
-            s.callback_id = s.claim_expires_at = s.started_at = None
-
-        _update_claimed(repos, run.id, step.order, callback_id, release, now)
-        raise
+        update(release)
+        if isinstance(exc, Transient):
+            raise
+        log.exception("launch could not finish", extra={"run_id": run.id})
+        raise Transient(f"the launch could not finish: {type(exc).__name__}") from exc
 
     def record(r: ValidationRun, s: StepRun) -> None:
         s.execution_name, s.job_status, s.claim_expires_at = execution.name, execution.status, None
 
-    _update_claimed(repos, run.id, step.order, callback_id, record, now)
+    update(record)
     log.info("launched %s", execution.name, extra={"run_id": run.id})
     return LaunchOutcome("launched", run.id, execution.name)

@@ -23,7 +23,7 @@ from shared.domain.models import (
     Submission,
     ValidationRun,
 )
-from shared.domain.retention import expires_at
+from shared.domain.retention import expires_at, retain_until
 from shared.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from shared.files import detect_file_type, media_type
 from shared.ids import new_id, stable_id
@@ -114,7 +114,13 @@ def submit(
     if content is None:
         # Written before the commit so a committed Submission never points at nothing.
         input_file = layout.submission_file(org_id, submission_id, filename)
-        store.write_bytes(input_file, incoming.data, incoming.content_type)
+        store.write_bytes(
+            input_file,
+            incoming.data,
+            incoming.content_type,
+            create_only=True,
+            retain_until=retain_until(version.retention.submission, created_at),
+        )
 
     policy = version.retention.submission
     submission = Submission(

@@ -1,26 +1,92 @@
-"""One blob-store interface; the implementation is chosen by the URI scheme."""
+"""One blob-store interface; the implementation is chosen by the URI scheme.
+
+URIs are `file:///abs/path` locally and `gs://bucket/name` on Google Cloud, with the
+same paths under both (see layout.py). A `gs://` URI may pin a generation as gsutil
+writes it, `gs://bucket/name#1700000000000000`: a read, copy or delete then touches
+that version only, never a newer object uploaded under the same name.
+
+`retain_until` is when the object's retention ends. It becomes the object's customTime,
+and each bucket's lifecycle rule deletes objects a day past their customTime: the safety
+net behind the purge (none for content kept permanently). `file://` has no lifecycle.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from functools import lru_cache
+from typing import BinaryIO, Protocol
 
 
 class BlobNotFound(Exception):
     pass
 
 
+class BlobExists(Exception):
+    """A create-only write found an object already there."""
+
+
 class BlobStore(Protocol):
-    def write_bytes(self, uri: str, data: bytes, content_type: str = ...) -> None: ...
+    def write_bytes(
+        self,
+        uri: str,
+        data: bytes,
+        content_type: str = ...,
+        *,
+        create_only: bool = ...,
+        retain_until: datetime | None = ...,
+        metadata: Mapping[str, str] | None = ...,
+    ) -> int:
+        """Writes the object and returns its generation. `create_only` raises BlobExists
+        instead of replacing an object that is already there."""
+        ...
+
     def read_bytes(self, uri: str) -> bytes: ...
-    def delete(self, uri: str) -> None: ...
-    def delete_prefix(self, prefix_uri: str) -> int: ...
+
+    def open_read(self, uri: str) -> AbstractContextManager[BinaryIO]:
+        """The object as a stream, read in chunks (large objects are never whole in memory)."""
+        ...
+
+    def copy(
+        self,
+        source_uri: str,
+        target_uri: str,
+        *,
+        create_only: bool = ...,
+        retain_until: datetime | None = ...,
+    ) -> None:
+        """Copies inside the store (server-side on Cloud Storage, any size)."""
+        ...
+
+    def set_retention(self, uri: str, retain_until: datetime) -> None: ...
+
+    def delete(self, uri: str) -> None:
+        """Deletes the object; one that is already gone is not an error."""
+        ...
+
+    def delete_prefix(self, prefix_uri: str) -> int:
+        """Deletes every object under the prefix, page by page; returns how many."""
+        ...
+
+
+def scheme_of(uri: str) -> str:
+    return uri.split("://", 1)[0] if "://" in uri else ""
 
 
 def open_store(uri: str) -> BlobStore:
-    """The store that serves `uri` (file:// now; gs:// is added with Cloud Storage)."""
-    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    """The store that serves `uri`: one per scheme and process, so its client is reused."""
+    return _store(scheme_of(uri))
+
+
+@lru_cache(maxsize=4)
+def _store(scheme: str) -> BlobStore:
     if scheme == "file":
         from shared.storage.local import LocalBlobStore
 
         return LocalBlobStore()
-    raise ValueError(f"no blob store for {uri!r}: expected a file:// URI")
+    if scheme == "gs":
+        from shared.storage.gcs import GcsBlobStore
+
+        return GcsBlobStore()
+    raise ValueError(f"no blob store for {scheme!r} URIs: expected file:// or gs://")
