@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import click
 import requests
@@ -272,6 +273,11 @@ def submit(
     if not wait:
         emit(as_json, answer, f"run {run['id']} {run['status']}")
         return
+    _follow(api, org, run, timeout, as_json)
+
+
+def _follow(api: Api, org: str, run: dict[str, Any], timeout: float, as_json: bool) -> NoReturn:
+    """Waits for the run to end, shows it, and exits with the code of its result."""
     deadline = time.monotonic() + timeout
     with err.status(f"run {run['id']}: {run['status']}", spinner="dots") as status:
         while run["state"] != "COMPLETED":
@@ -292,6 +298,69 @@ def submit(
     else:
         _show(run, findings)
     sys.exit(EXIT_BY_RESULT.get(run["result"], 2))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--org", required=True)
+@click.option("--workflow", "slug", required=True)
+@click.option("--project", default=None, help="The project it belongs to (object metadata).")
+@click.option("--user", default=None, help="Who uploads it (object metadata).")
+@click.option("--wait", is_flag=True, help="Wait for the result (exit 0 PASS, 1 FAIL, 2 other).")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait.")
+@json_option
+def upload(
+    file: Path,
+    org: str,
+    slug: str,
+    project: str | None,
+    user: str | None,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Put FILE in the uploads location as ORG/WORKFLOW/FILENAME; the upload trigger
+    submits it. Writes with your own storage access (ASSAY_UPLOADS_URI)."""
+    from shared.storage import open_store
+    from shared.storage.layout import UploadsLayout
+
+    root = os.environ.get("ASSAY_UPLOADS_URI", "")
+    if not root:
+        fail(as_json, "ASSAY_UPLOADS_URI is not set (run `make up`, or export gs://BUCKET)")
+    layout = UploadsLayout(root)
+    name = layout.object_name(org, slug, file.name)
+    metadata = {k: v for k, v in (("project_id", project), ("user", user)) if v}
+    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    generation = open_store(root).write_bytes(
+        layout.object_uri(name), file.read_bytes(), content_type, metadata=metadata
+    )
+    written = {"object": name, "uri": layout.object_uri(name), "generation": generation}
+    if not wait:
+        emit(as_json, written, f"uploaded {written['uri']} (generation {generation})")
+        return
+    api = Api(as_json)
+    event = _upload_event(api, org, slug, file.name, generation, timeout)
+    if event["status"] != "ACCEPTED":
+        fail(as_json, f"the upload was rejected: {event['reason']}", 2, upload=event)
+    run = api.call("GET", f"/v1/orgs/{org}/runs/{event['run_id']}").json()
+    _follow(api, org, run, timeout, as_json)
+
+
+def _upload_event(
+    api: Api, org: str, slug: str, filename: str, generation: int, timeout: float
+) -> dict[str, Any]:
+    """What the upload trigger made of the object, once it has seen it."""
+    url = f"{api.url}/v1/orgs/{org}/uploads/{slug}/{quote(filename, safe='')}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = api.session.get(url, params={"generation": generation}, timeout=30)
+        if response.status_code == 200:
+            event: dict[str, Any] = response.json()
+            return event
+        if response.status_code != 404:
+            api.call("GET", url[len(api.url) :], params={"generation": generation})
+        time.sleep(0.3)
+    fail(api.as_json, f"the upload trigger did not take the file within {timeout:.0f}s", 3)
 
 
 @main.group()

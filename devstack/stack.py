@@ -1,9 +1,15 @@
 """`make up`: the whole of Assay on 127.0.0.1, no Google account.
 
 Starts the Firestore emulator, the metadata server, the job runner (Cloud Run Jobs),
-the dispatcher (Cloud Tasks) and each function as its own functions-framework process;
-writes `.local/stack.env`; prints `ready` once the API answers; stops everything it
-started on Ctrl-C or SIGTERM. Ports come from the environment or are free ones.
+the dispatcher (Cloud Tasks), the scheduler (Cloud Scheduler), the upload notifier
+(Eventarc's storage trigger) and each function of infra/units.json as its own
+functions-framework process; writes `.local/stack.env`; prints `ready` once everything
+answers; stops everything it started on Ctrl-C or SIGTERM. Ports come from the
+environment (`ASSAY_<NAME>_PORT`) or are free ones.
+
+Storage is `file://` under `.local/` by default. `ASSAY_STACK_STORAGE=gcs` starts
+gcp-storage-emulator instead, and every function, the job runner and the validators
+use `gs://` buckets in it.
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
 from devstack import firestore_emulator, units
 from devstack.net import free_port, wait_http
+from devstack.storage_emulator import StorageEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
 STAND_INS = ("metadata", "jobs", "dispatcher")
+CONTENT_BUCKET, UPLOADS_BUCKET = "assay-content", "assay-uploads"
 
 
 def _port(name: str) -> int:
@@ -29,13 +38,31 @@ def _port(name: str) -> int:
     return int(value) if value else free_port()
 
 
+@dataclass
+class Plan:
+    """Where everything will listen and who everyone is."""
+
+    project: str
+    functions: tuple[units.FunctionUnit, ...]
+    ports: dict[str, int]
+    accounts: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+
 class Stack:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, storage: str = "file") -> None:
+        if storage not in ("file", "gcs"):
+            raise ValueError(f"ASSAY_STACK_STORAGE must be 'file' or 'gcs', not {storage!r}")
         self.state = state_dir
+        self.storage = storage
         self.logs = state_dir / "logs"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.files: list[IO[bytes]] = []
         self.emulator: firestore_emulator.FirestoreEmulator | None = None
+        self.storage_emulator: StorageEmulator | None = None
 
     def _log(self, name: str) -> IO[bytes]:
         handle = (self.logs / f"{name}.log").open("ab")
@@ -52,143 +79,142 @@ class Stack:
             start_new_session=True,
         )
 
-    def start(self) -> dict[str, str]:
-        self.logs.mkdir(parents=True, exist_ok=True)
+    def _plan(self) -> Plan:
         project = os.environ.get("GOOGLE_CLOUD_PROJECT", "assay-local")
-        functions = [f for f in units.load().functions if f.trigger != "storage-finalized"]
+        functions = units.load().functions
         names = ("firestore", *STAND_INS, *(f.name for f in functions))
-        ports = {n: _port(n) for n in names}
-        url = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
-        accounts = {
-            i: units.service_account(i, project) for i in (*units.load().identities, "validator")
-        }
-        tasks_sa, scheduler_sa = accounts["tasks"], accounts["scheduler"]
-        storage = (self.state / "storage").resolve()
-        storage.mkdir(parents=True, exist_ok=True)
-        stack_env = {
+        identities = (*units.load().identities, "validator")
+        plan = Plan(
+            project=project,
+            functions=functions,
+            ports={n: _port(n) for n in names},
+            accounts={i: units.service_account(i, project) for i in identities},
+        )
+        metadata = plan.url("metadata")
+        plan.env = {
             "GOOGLE_CLOUD_PROJECT": project,
-            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{ports['firestore']}",
-            "ASSAY_STORAGE_URI": storage.as_uri(),
-            "ASSAY_TASKS_ENDPOINT": url["dispatcher"],
-            "ASSAY_TASKS_SERVICE_ACCOUNT": tasks_sa,
-            "ASSAY_JOBS_ENDPOINT": url["jobs"],
-            "ASSAY_CERTS_URL": f"{url['metadata']}/oauth2/v1/certs",
-            "ASSAY_SCHEDULER_SERVICE_ACCOUNT": scheduler_sa,
-            "ASSAY_VALIDATOR_SERVICE_ACCOUNT": accounts["validator"],
-            "GCE_METADATA_HOST": f"127.0.0.1:{ports['metadata']}",
-            "GCE_METADATA_IP": f"127.0.0.1:{ports['metadata']}",
-            "ASSAY_METADATA_URL": url["metadata"],
-            "ASSAY_DISPATCHER_URL": url["dispatcher"],
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{plan.ports['firestore']}",
+            "ASSAY_TASKS_ENDPOINT": plan.url("dispatcher"),
+            "ASSAY_TASKS_SERVICE_ACCOUNT": plan.accounts["tasks"],
+            "ASSAY_JOBS_ENDPOINT": plan.url("jobs"),
+            "ASSAY_CERTS_URL": f"{metadata}/oauth2/v1/certs",
+            "ASSAY_SCHEDULER_SERVICE_ACCOUNT": plan.accounts["scheduler"],
+            "ASSAY_VALIDATOR_SERVICE_ACCOUNT": plan.accounts["validator"],
+            "GCE_METADATA_HOST": f"127.0.0.1:{plan.ports['metadata']}",
+            "GCE_METADATA_IP": f"127.0.0.1:{plan.ports['metadata']}",
+            "ASSAY_METADATA_URL": metadata,
+            "ASSAY_DISPATCHER_URL": plan.url("dispatcher"),
         }
         for unit in functions:
-            stack_env[unit.url_variable] = url[unit.name]
+            plan.env[unit.url_variable] = plan.url(unit.name)
             if unit.invokers:
-                stack_env[unit.invokers_variable] = ",".join(accounts[i] for i in unit.invokers)
+                who = ",".join(plan.accounts[i] for i in unit.invokers)
+                plan.env[unit.invokers_variable] = who
         for key in ("ASSAY_MAX_UPLOAD_BYTES", "ASSAY_INLINE_MAX_BYTES"):
             if key in os.environ:
-                stack_env[key] = os.environ[key]
-        env = {**os.environ, **stack_env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-        env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+                plan.env[key] = os.environ[key]
+        return plan
 
-        self.emulator = firestore_emulator.FirestoreEmulator(
-            ports["firestore"], log=self._log("firestore")
-        )
-        py = sys.executable
-        self._spawn(
+    def _start_storage(self, plan: Plan) -> None:
+        if self.storage == "file":
+            content, uploads = self.state / "storage", self.state / "uploads"
+            for folder in (content, uploads):
+                folder.mkdir(parents=True, exist_ok=True)
+            plan.env["ASSAY_STORAGE_URI"] = content.resolve().as_uri()
+            plan.env["ASSAY_UPLOADS_URI"] = uploads.resolve().as_uri()
+            return
+        self.storage_emulator = StorageEmulator(_port("storage"), log=self._log("storage"))
+        self.storage_emulator.start()
+        for bucket in (CONTENT_BUCKET, UPLOADS_BUCKET):
+            self.storage_emulator.create_bucket(bucket)
+        plan.env["STORAGE_EMULATOR_HOST"] = self.storage_emulator.url
+        plan.env["ASSAY_STORAGE_URI"] = f"gs://{CONTENT_BUCKET}"
+        plan.env["ASSAY_UPLOADS_URI"] = f"gs://{UPLOADS_BUCKET}"
+
+    def _module(self, name: str, module: str, env: dict[str, str], *args: str) -> None:
+        self._spawn(name, [sys.executable, "-m", module, *args], env)
+
+    def _start_stand_ins(self, plan: Plan, env: dict[str, str]) -> None:
+        metadata = plan.url("metadata")
+        self._module(
             "metadata",
-            [
-                py,
-                "-m",
-                "devstack.metadata_server",
-                "--port",
-                str(ports["metadata"]),
-                "--accounts",
-                ",".join(accounts.values()),
-                "--default",
-                accounts["validator"],
-                "--project",
-                project,
-            ],
+            "devstack.metadata_server",
             env,
+            *("--port", str(plan.ports["metadata"]), "--project", plan.project),
+            *("--accounts", ",".join(plan.accounts.values())),
+            *("--default", plan.accounts["validator"]),
         )
-        self._spawn(
+        self._module(
             "jobs",
-            [
-                py,
-                "-m",
-                "devstack.job_runner",
-                "--port",
-                str(ports["jobs"]),
-                "--log-dir",
-                str(self.logs / "jobs"),
-            ],
+            "devstack.job_runner",
             env,
+            *("--port", str(plan.ports["jobs"]), "--log-dir", str(self.logs / "jobs")),
         )
-        self._spawn(
+        self._module(
             "dispatcher",
-            [
-                py,
-                "-m",
-                "devstack.dispatcher",
-                "--port",
-                str(ports["dispatcher"]),
-                "--metadata-url",
-                url["metadata"],
-            ],
+            "devstack.dispatcher",
             env,
+            *("--port", str(plan.ports["dispatcher"]), "--metadata-url", metadata),
         )
         every = os.environ.get("ASSAY_SCHEDULER_EVERY")
-        self._spawn(
+        targets = [f"{s['function']}={plan.url(s['function'])}" for s in units.load().schedules]
+        self._module(
             "scheduler",
-            [
-                py,
-                "-m",
-                "devstack.scheduler",
-                "--metadata-url",
-                url["metadata"],
-                "--account",
-                scheduler_sa,
-                *(
-                    a
-                    for s in units.load().schedules
-                    for a in ("--url", f"{s['function']}={url[s['function']]}")
-                ),
-                *(["--every", every] if every else []),
-            ],
+            "devstack.scheduler",
             env,
+            *("--metadata-url", metadata, "--account", plan.accounts["scheduler"]),
+            *(a for target in targets for a in ("--url", target)),
+            *(("--every", every) if every else ()),
         )
-        framework = str(Path(py).parent / "functions-framework")
-        for unit in functions:
+        for unit in plan.functions:
+            if unit.trigger == "storage-finalized":
+                self._module(
+                    f"{unit.name}-notifier",
+                    "devstack.upload_notifier",
+                    env,
+                    *("--uploads", env["ASSAY_UPLOADS_URI"], "--target", plan.url(unit.name)),
+                    *("--metadata-url", metadata),
+                    *("--account", ",".join(plan.accounts[i] for i in unit.invokers)),
+                )
+
+    def _start_functions(self, plan: Plan, env: dict[str, str]) -> None:
+        framework = str(Path(sys.executable).parent / "functions-framework")
+        for unit in plan.functions:
             self._spawn(
                 unit.name,
                 [
-                    framework,
-                    "--target",
-                    unit.entry_point,
-                    "--source",
-                    "functions/main.py",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ports[unit.name]),
+                    *(framework, "--target", unit.entry_point, "--source", "functions/main.py"),
+                    *("--host", "127.0.0.1", "--port", str(plan.ports[unit.name])),
                 ],
                 env,
             )
-        self.emulator.start()
-        for name in names[1:]:
-            wait_http(url[name] + "/healthz", timeout=60, process=self.processes[name])
 
-        lines = [f"{k}={v}" for k, v in sorted(stack_env.items())]
+    def start(self) -> dict[str, str]:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        plan = self._plan()
+        self._start_storage(plan)
+        env = {**os.environ, **plan.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+        self.emulator = firestore_emulator.FirestoreEmulator(
+            plan.ports["firestore"], log=self._log("firestore")
+        )
+        self._start_stand_ins(plan, env)
+        self._start_functions(plan, env)
+        self.emulator.start()
+        for name in (*STAND_INS, *(f.name for f in plan.functions)):
+            wait_http(plan.url(name) + "/healthz", timeout=60, process=self.processes[name])
+        lines = [f"{k}={v}" for k, v in sorted(plan.env.items())]
         (self.state / "stack.env").write_text("\n".join(lines) + "\n")
-        return stack_env
+        return plan.env
 
     def dead(self) -> str | None:
         for name, process in self.processes.items():
             if process.poll() is not None:
                 return f"{name} exited with {process.returncode}"
-        emulator = self.emulator.process if self.emulator else None
-        if emulator is not None and emulator.poll() is not None:
-            return f"firestore emulator exited with {emulator.returncode}"
+        for emulator in (self.emulator, self.storage_emulator):
+            running = emulator.process if emulator else None
+            if running is not None and running.poll() is not None:
+                return f"{type(emulator).__name__} exited with {running.returncode}"
         return None
 
     def stop(self) -> None:
@@ -202,8 +228,9 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        if self.emulator:
-            self.emulator.stop()
+        for emulator in (self.emulator, self.storage_emulator):
+            if emulator:
+                emulator.stop()
         (self.state / "stack.env").unlink(missing_ok=True)
         for handle in self.files:
             handle.close()
@@ -215,7 +242,7 @@ def main() -> int:
         print(reason, file=sys.stderr)
         return 2
     state = Path(os.environ.get("ASSAY_LOCAL_DIR", ROOT / ".local"))
-    stack = Stack(state)
+    stack = Stack(state, os.environ.get("ASSAY_STACK_STORAGE", "file"))
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -227,7 +254,8 @@ def main() -> int:
     try:
         env = stack.start()
         print(
-            f"Assay is up: API {env['ASSAY_API_URL']} (settings in {state / 'stack.env'}, "
+            f"Assay is up: API {env['ASSAY_API_URL']} (storage {env['ASSAY_STORAGE_URI']}, "
+            f"uploads {env['ASSAY_UPLOADS_URI']}; settings in {state / 'stack.env'}, "
             f"logs in {stack.logs})",
             flush=True,
         )
@@ -239,7 +267,7 @@ def main() -> int:
                 return 1
             time.sleep(0.5)
         return 0
-    except (RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError, ValueError) as exc:
         print(f"the stack could not start: {exc} (see {stack.logs})", file=sys.stderr)
         return 1
     finally:

@@ -2,6 +2,7 @@
 function loads only what it uses."""
 
 import functions_framework
+from cloudevents.http import CloudEvent
 from flask import Request, Response
 
 from shared.logs import configure
@@ -42,3 +43,10 @@ def retry(request: Request) -> Response:
     from handlers.retry import handle
 
     return handle(request)
+
+
+@functions_framework.cloud_event
+def on_upload(event: CloudEvent) -> None:
+    from handlers.upload import handle
+
+    handle(event)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.domain.models import Finding, Submission, ValidationRun, Workflow, WorkflowVersion
+from shared.domain.models import (
+    Finding,
+    Submission,
+    UploadEvent,
+    ValidationRun,
+    Workflow,
+    WorkflowVersion,
+)
 
 _SUBMISSION_HIDDEN = {"content", "input_file"}
 _STEP_HIDDEN = {"claim_expires_at", "callback_id"}
@@ -41,3 +48,7 @@ def workflow_view(workflow: Workflow, version: WorkflowVersion) -> dict[str, Any
     )
     data["version_created_at"] = version.model_dump(mode="json")["created_at"]
     return data
+
+
+def upload_view(event: UploadEvent) -> dict[str, Any]:
+    return event.model_dump(mode="json")

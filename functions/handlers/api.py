@@ -18,7 +18,8 @@ from shared.http import guarded, json_response, parse_json, parse_model, problem
 from shared.intake import read_upload
 from shared.services import workflows
 from shared.services.submissions import submit
-from shared.views import finding_view, run_view, submission_view, workflow_view
+from shared.storage.layout import UploadsLayout
+from shared.views import finding_view, run_view, submission_view, upload_view, workflow_view
 
 Handler = Callable[[Request, ApiKey, dict[str, str]], Response]
 ROUTES: dict[str, Handler] = {}
@@ -44,6 +45,7 @@ URLS = Map(
         Rule("/v1/orgs/<org>/runs/<run>", endpoint="get_run", methods=["GET"]),
         Rule("/v1/orgs/<org>/runs/<run>/findings", endpoint="list_findings", methods=["GET"]),
         Rule("/v1/orgs/<org>/submissions/<submission>", endpoint="get_submission", methods=["GET"]),
+        Rule("/v1/orgs/<org>/uploads/<slug>/<filename>", endpoint="get_upload", methods=["GET"]),
     ],
     strict_slashes=False,
 )
@@ -169,6 +171,19 @@ def list_findings(request: Request, key: ApiKey, args: dict[str, str]) -> Respon
 def get_submission(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     submission = wiring.repositories().get_submission(key.org_id, args["submission"])
     return json_response(submission_view(submission))
+
+
+@route("get_upload")
+def get_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    """What the upload trigger made of one object generation; 404 until it has seen it."""
+    raw = request.args.get("generation", "")
+    if not raw.isdigit():
+        raise BadRequest(f"generation must be the object's generation number, not {raw!r}")
+    layout = UploadsLayout(get_settings().uploads_uri)
+    name = layout.object_name(key.org_id, args["slug"], args["filename"])
+    repos = wiring.repositories()
+    event = repos.get_upload_event(key.org_id, repos.upload_event_id(layout.bucket, name, int(raw)))
+    return json_response(upload_view(event))
 
 
 @guarded

@@ -67,3 +67,10 @@ class ErrorCategory(StrEnum):
     SYSTEM_ERROR = "SYSTEM_ERROR"
     TIMEOUT = "TIMEOUT"
     CANCELED = "CANCELED"
+
+
+class UploadStatus(StrEnum):
+    """What the upload trigger made of one object generation."""
+
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"

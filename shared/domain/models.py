@@ -17,6 +17,7 @@ from shared.domain.enums import (
     RunStatus,
     Severity,
     StepStatus,
+    UploadStatus,
 )
 from shared.domain.retention import retain_until
 from shared.domain.state import (
@@ -329,3 +330,21 @@ class PurgeRetry(Model):
     last_error: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class UploadEvent(Model):
+    """One object generation seen by the upload trigger, keyed by (bucket, name,
+    generation): a repeated delivery finds it and creates nothing. It says what became
+    of the upload — the run it started, or why it was refused."""
+
+    id: str
+    # As the object's name gives it; for a refused upload it may name no real org.
+    org_id: str
+    bucket: str
+    name: str
+    generation: int
+    status: UploadStatus
+    reason: str | None = None
+    submission_id: str | None = None
+    run_id: str | None = None
+    created_at: datetime

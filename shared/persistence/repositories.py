@@ -22,6 +22,7 @@ from shared.domain.models import (
     Organization,
     Project,
     Submission,
+    UploadEvent,
     ValidationRun,
     Workflow,
     WorkflowVersion,
@@ -44,6 +45,7 @@ ARTIFACTS = "artifacts"
 CALLBACK_RECEIPTS = "callback_receipts"
 IDEMPOTENCY_KEYS = "idempotency_keys"
 PURGE_RETRIES = "purge_retries"
+UPLOAD_EVENTS = "upload_events"
 
 # Firestore commits at most 500 writes at once.
 BATCH_LIMIT = 500
@@ -315,6 +317,31 @@ class Repositories:
         record = from_snapshot(IdempotencyRecord, snap)
         record.updated = snap.update_time
         return record
+
+    # -- uploads -------------------------------------------------------------------
+    @staticmethod
+    def upload_event_id(bucket: str, name: str, generation: int) -> str:
+        return stable_id(bucket, name, generation)
+
+    def upload_event_ref(self, event_id: str) -> Any:
+        return self.db.collection(UPLOAD_EVENTS).document(event_id)
+
+    def find_upload_event(self, event_id: str) -> UploadEvent | None:
+        snap = self.upload_event_ref(event_id).get()
+        return from_snapshot(UploadEvent, snap) if snap.exists else None
+
+    def get_upload_event(self, org_id: str, event_id: str) -> UploadEvent:
+        return self._owned(UPLOAD_EVENTS, UploadEvent, org_id, event_id, "upload")
+
+    def record_upload_event(self, event: UploadEvent) -> bool:
+        """Creates the record; False when a concurrent delivery created it first."""
+        from google.api_core import exceptions
+
+        try:
+            self.upload_event_ref(event.id).create(to_doc(event))
+        except exceptions.Conflict:
+            return False
+        return True
 
 
 def get_repositories() -> Repositories:

@@ -1,13 +1,21 @@
 """Flow 1, submit: check the file against the workflow, record the Submission and its
-PENDING run in one commit, then queue the first step's launch."""
+PENDING run in one commit, then queue the first step's launch.
+
+Two doors lead here with the same rules (retention, size, file type, project): the API,
+which hands over the bytes (`submit`), and the upload trigger, whose file is already
+stored and is only referenced (`submit_stored`). Each commit carries a marker document
+created in the same atomic batch: the Idempotency-Key record for the API, the upload
+event for uploads. Of concurrent duplicates exactly one commit wins; the rest collide.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
@@ -22,6 +30,8 @@ from shared.domain.models import (
     StepRun,
     Submission,
     ValidationRun,
+    Workflow,
+    WorkflowVersion,
 )
 from shared.domain.retention import expires_at, retain_until
 from shared.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
@@ -37,11 +47,34 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class IncomingFile:
+    """A file handed over in a request."""
+
     data: bytes
     filename: str | None
     content_type: str
     metadata: dict[str, Any] = field(default_factory=dict)
     project_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file already in storage (an upload), referenced rather than copied."""
+
+    uri: str
+    checksum_sha256: str
+    size: int
+    filename: str | None
+    content_type: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    project_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitter:
+    org_id: str
+    api_key_id: str | None = None
+    # Nullable: API keys belong to an org, not a person (seeds 002/003).
+    user: str | None = None
 
 
 @dataclass
@@ -51,6 +84,135 @@ class Submitted:
     created: bool
 
 
+# Adds the de-duplication marker for (submission, run) to the commit's batch.
+Marker = Callable[[Any, Submission, ValidationRun], None]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    workflow: Workflow
+    version: WorkflowVersion
+    file_type: str
+
+
+def accept(
+    repos: Repositories,
+    settings: Settings,
+    org_id: str,
+    slug: str,
+    *,
+    size: int,
+    filename: str | None,
+    content_type: str,
+    project_id: str | None,
+) -> Accepted:
+    """The workflow's rules for a file of this size, name and type, or why not."""
+    workflow = repos.get_workflow(org_id, slug)
+    version = repos.get_version(workflow)
+    if size > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"the file is {size} bytes; this service accepts at most {settings.max_upload_bytes}"
+        )
+    if size == 0:
+        raise Unprocessable("the file is empty")
+    file_type = detect_file_type(filename, content_type)
+    if file_type not in version.allowed_file_types:
+        raise UnsupportedMediaType(
+            f"workflow {slug!r} accepts {version.allowed_file_types}; this file is {file_type!r} "
+            f"(content type {media_type(content_type) or 'none'!r}, name {filename!r})"
+        )
+    if project_id is not None:
+        try:
+            repos.get_project(org_id, project_id)
+        except NotFound:
+            raise Unprocessable(
+                f"project_id {project_id!r} is not a project of this organization"
+            ) from None
+    return Accepted(workflow, version, file_type)
+
+
+def _records(
+    submitter: Submitter,
+    accepted: Accepted,
+    *,
+    submission_id: str,
+    created_at: datetime,
+    facts: IncomingFile | StoredFile,
+    size: int,
+    checksum: str,
+    content: str | None,
+    input_file: str | None,
+) -> tuple[Submission, ValidationRun]:
+    workflow, version = accepted.workflow, accepted.version
+    run_id = new_id()
+    policy = version.retention.submission
+    submission = Submission(
+        id=submission_id,
+        org_id=submitter.org_id,
+        project_id=facts.project_id,
+        user=submitter.user,
+        api_key_id=submitter.api_key_id,
+        workflow_id=workflow.id,
+        workflow_slug=workflow.slug,
+        workflow_version=version.version,
+        content=content,
+        input_file=input_file,
+        original_filename=safe_filename(facts.filename, f"submission.{accepted.file_type}"),
+        content_type=media_type(facts.content_type) or "application/octet-stream",
+        file_type=accepted.file_type,
+        size_bytes=size,
+        checksum_sha256=checksum,
+        metadata=facts.metadata,
+        retention_policy=policy,
+        expires_at=expires_at(policy, created_at),
+        latest_run_id=run_id,
+        created_at=created_at,
+    )
+    run = ValidationRun(
+        id=run_id,
+        org_id=submitter.org_id,
+        submission_id=submission_id,
+        project_id=facts.project_id,
+        user=submitter.user,
+        workflow_id=workflow.id,
+        workflow_slug=workflow.slug,
+        workflow_version=version.version,
+        created_at=created_at,
+        config=version.steps,
+        steps=[
+            StepRun(order=i, key=s.key, name=s.name, validator=s.validator)
+            for i, s in enumerate(version.steps)
+        ],
+        submission_retention=policy,
+        output_retention=version.retention.output,
+    )
+    return submission, run
+
+
+def _commit(
+    repos: Repositories, submission: Submission, run: ValidationRun, marker: Marker
+) -> None:
+    """One atomic batch: the marker, the submission and the run. Every document is
+    create()d, so of concurrent duplicates exactly one commit succeeds and the rest
+    collide, with no read-then-write transaction to contend over."""
+    batch = repos.db.batch()
+    marker(batch, submission, run)
+    batch.create(repos.submission_ref(submission.id), to_doc(submission))
+    batch.create(repos.run_ref(run.id), to_doc(run))
+    batch.commit()
+
+
+def launch_if_pending(queue: TaskQueue, settings: Settings, run: ValidationRun) -> None:
+    """Queues the first step's launch of a run that has not started, for a replay."""
+    if run.status is RunStatus.PENDING:
+        # A replay heals a first answer that failed before its task was queued; the
+        # task name makes this a no-op when it was.
+        enqueue_launch(queue, settings, run.id, 0, 1)
+
+
+# -- the API: bytes in hand ---------------------------------------------------------
+
+
 def _fingerprint(slug: str, incoming: IncomingFile, checksum: str) -> str:
     body = json.dumps(
         [slug, checksum, incoming.filename, incoming.metadata, incoming.project_id],
@@ -58,6 +220,22 @@ def _fingerprint(slug: str, incoming: IncomingFile, checksum: str) -> str:
         default=str,
     )
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _idempotency_marker(
+    repos: Repositories, record: IdempotencyRecord, existing: IdempotencyRecord | None
+) -> Marker:
+    def add(batch: Any, submission: Submission, run: ValidationRun) -> None:
+        ref = repos.idempotency_ref(record.id)
+        if existing is None:
+            batch.create(ref, to_doc(record))
+        else:
+            # Replacing an expired record: only if nobody replaced it meanwhile.
+            batch.update(
+                ref, to_doc(record), option=repos.db.write_option(last_update_time=existing.updated)
+            )
+
+    return add
 
 
 def submit(
@@ -73,155 +251,136 @@ def submit(
     now: Clock = utcnow,
 ) -> Submitted:
     org_id = key.org_id
-    workflow = repos.get_workflow(org_id, slug)
-    version = repos.get_version(workflow)
-
     size = len(incoming.data)
-    if size > settings.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"the file is {size} bytes; this service accepts at most {settings.max_upload_bytes}"
-        )
-    if size == 0:
-        raise Unprocessable("the file is empty")
-    file_type = detect_file_type(incoming.filename, incoming.content_type)
-    if file_type not in version.allowed_file_types:
-        raise UnsupportedMediaType(
-            f"workflow {slug!r} accepts {version.allowed_file_types}; this file is {file_type!r} "
-            f"(content type {media_type(incoming.content_type) or 'none'!r}, "
-            f"name {incoming.filename!r})"
-        )
-    if incoming.project_id is not None:
-        try:
-            repos.get_project(org_id, incoming.project_id)
-        except NotFound:
-            raise Unprocessable(
-                f"project_id {incoming.project_id!r} is not a project of this organization"
-            ) from None
-
+    accepted = accept(
+        repos,
+        settings,
+        org_id,
+        slug,
+        size=size,
+        filename=incoming.filename,
+        content_type=incoming.content_type,
+        project_id=incoming.project_id,
+    )
     created_at = now()
     checksum = hashlib.sha256(incoming.data).hexdigest()
-    submission_id, run_id = new_id(), new_id()
-    filename = safe_filename(incoming.filename, default=f"submission.{file_type}")
-    layout = Layout(settings.storage_uri)
+    record_id = stable_id(org_id, idempotency_key) if idempotency_key else None
+    existing = repos.find_idempotency(record_id) if record_id else None
+    if existing is not None and existing.expires_at > created_at:
+        return _replay(repos, queue, settings, existing, _fingerprint(slug, incoming, checksum))
 
-    content: str | None = None
-    input_file: str | None = None
-    if size <= settings.inline_max_bytes:
-        try:
-            content = incoming.data.decode("utf-8")
-        except UnicodeDecodeError:
-            content = None
+    submission_id = new_id()
+    content = _inline(incoming.data, settings)
+    input_file = None
     if content is None:
         # Written before the commit so a committed Submission never points at nothing.
-        input_file = layout.submission_file(org_id, submission_id, filename)
+        filename = safe_filename(incoming.filename, f"submission.{accepted.file_type}")
+        input_file = Layout(settings.storage_uri).submission_file(org_id, submission_id, filename)
         store.write_bytes(
             input_file,
             incoming.data,
             incoming.content_type,
             create_only=True,
-            retain_until=retain_until(version.retention.submission, created_at),
+            retain_until=retain_until(accepted.version.retention.submission, created_at),
         )
-
-    policy = version.retention.submission
-    submission = Submission(
-        id=submission_id,
-        org_id=org_id,
-        project_id=incoming.project_id,
-        api_key_id=key.id,
-        workflow_id=workflow.id,
-        workflow_slug=workflow.slug,
-        workflow_version=version.version,
+    submission, run = _records(
+        Submitter(org_id, api_key_id=key.id),
+        accepted,
+        submission_id=submission_id,
+        created_at=created_at,
+        facts=incoming,
+        size=size,
+        checksum=checksum,
         content=content,
         input_file=input_file,
-        original_filename=filename,
-        content_type=media_type(incoming.content_type) or "application/octet-stream",
-        file_type=file_type,
-        size_bytes=size,
-        checksum_sha256=checksum,
-        metadata=incoming.metadata,
-        retention_policy=policy,
-        expires_at=expires_at(policy, created_at),
-        latest_run_id=run_id,
-        created_at=created_at,
     )
-    run = ValidationRun(
-        id=run_id,
-        org_id=org_id,
-        submission_id=submission_id,
-        project_id=incoming.project_id,
-        workflow_id=workflow.id,
-        workflow_slug=workflow.slug,
-        workflow_version=version.version,
-        created_at=created_at,
-        config=version.steps,
-        steps=[
-            StepRun(order=i, key=s.key, name=s.name, validator=s.validator)
-            for i, s in enumerate(version.steps)
-        ],
-        submission_retention=policy,
-        output_retention=version.retention.output,
-    )
-
-    record_id = stable_id(org_id, idempotency_key) if idempotency_key else None
-    fingerprint = _fingerprint(slug, incoming, checksum)
-
-    def commit() -> IdempotencyRecord | None:
-        """One atomic batch: the idempotency record, the submission and the run. The
-        record is create()d, so of concurrent duplicates exactly one commit succeeds and
-        the rest collide, with no read-then-write transaction to contend over."""
-        batch = repos.db.batch()
-        if record_id is not None:
-            existing = repos.find_idempotency(record_id)
-            if existing is not None and existing.expires_at > created_at:
-                return existing
-            record = IdempotencyRecord(
-                id=record_id,
-                org_id=org_id,
-                key=idempotency_key or "",
-                request_sha256=fingerprint,
-                run_id=run_id,
-                submission_id=submission_id,
-                created_at=created_at,
-                expires_at=created_at + timedelta(hours=settings.idempotency_ttl_hours),
-            )
-            ref = repos.idempotency_ref(record_id)
-            if existing is None:
-                batch.create(ref, to_doc(record))
-            else:
-                # Replacing an expired record: only if nobody replaced it meanwhile.
-                batch.update(
-                    ref,
-                    to_doc(record),
-                    option=repos.db.write_option(last_update_time=existing.updated),
-                )
-        batch.create(repos.submission_ref(submission_id), to_doc(submission))
-        batch.create(repos.run_ref(run_id), to_doc(run))
-        batch.commit()
-        return None
-
+    marker: Marker = lambda *_: None  # noqa: E731 - no key, nothing to de-duplicate
+    if record_id is not None:
+        record = IdempotencyRecord(
+            id=record_id,
+            org_id=org_id,
+            key=idempotency_key or "",
+            request_sha256=_fingerprint(slug, incoming, checksum),
+            run_id=run.id,
+            submission_id=submission_id,
+            created_at=created_at,
+            expires_at=created_at + timedelta(hours=settings.idempotency_ttl_hours),
+        )
+        marker = _idempotency_marker(repos, record, existing)
     try:
-        earlier = commit()
+        _commit(repos, submission, run, marker)
     except (google_exceptions.Conflict, google_exceptions.FailedPrecondition):
         # A concurrent duplicate committed first; answer as its replay.
         earlier = repos.find_idempotency(record_id) if record_id else None
         if earlier is None:
             raise
-    if earlier is not None:
         if input_file:
             store.delete(input_file)
-        if earlier.request_sha256 != fingerprint:
-            raise Unprocessable(
-                f"Idempotency-Key {idempotency_key!r} was already used within "
-                f"{settings.idempotency_ttl_hours} h for a different request"
-            )
-        prior_run = repos.get_run(org_id, earlier.run_id)
-        prior_submission = repos.get_submission(org_id, earlier.submission_id)
-        if prior_run.status is RunStatus.PENDING:
-            # The first answer may have failed before its task was queued; the task name
-            # makes this a no-op when it was.
-            enqueue_launch(queue, settings, prior_run.id, 0, 1)
-        return Submitted(prior_run, prior_submission, created=False)
+        return _replay(repos, queue, settings, earlier, _fingerprint(slug, incoming, checksum))
+    enqueue_launch(queue, settings, run.id, 0, 1)
+    log.info("submitted", extra={"run_id": run.id, "submission_id": submission_id})
+    return Submitted(run, submission, created=True)
 
-    enqueue_launch(queue, settings, run_id, 0, 1)
-    log.info("submitted", extra={"run_id": run_id, "submission_id": submission_id})
+
+def _inline(data: bytes, settings: Settings) -> str | None:
+    """Small UTF-8 content is kept on the Submission itself; anything else is a file."""
+    if len(data) > settings.inline_max_bytes:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _replay(
+    repos: Repositories,
+    queue: TaskQueue,
+    settings: Settings,
+    earlier: IdempotencyRecord,
+    fingerprint: str,
+) -> Submitted:
+    if earlier.request_sha256 != fingerprint:
+        raise Unprocessable(
+            f"Idempotency-Key {earlier.key!r} was already used within "
+            f"{settings.idempotency_ttl_hours} h for a different request"
+        )
+    prior_run = repos.get_run(earlier.org_id, earlier.run_id)
+    prior_submission = repos.get_submission(earlier.org_id, earlier.submission_id)
+    launch_if_pending(queue, settings, prior_run)
+    return Submitted(prior_run, prior_submission, created=False)
+
+
+# -- uploads: the file is already stored ------------------------------------------------
+
+
+def submit_stored(
+    repos: Repositories,
+    queue: TaskQueue,
+    settings: Settings,
+    *,
+    submitter: Submitter,
+    accepted: Accepted,
+    stored: StoredFile,
+    marker: Marker,
+    now: Clock = utcnow,
+) -> Submitted | None:
+    """Records a Submission that references `stored` (already `accept`ed) and queues
+    its run. Returns None when `marker` collided: a duplicate recorded it first."""
+    submission, run = _records(
+        submitter,
+        accepted,
+        submission_id=new_id(),
+        created_at=now(),
+        facts=stored,
+        size=stored.size,
+        checksum=stored.checksum_sha256,
+        content=None,
+        input_file=stored.uri,
+    )
+    try:
+        _commit(repos, submission, run, marker)
+    except google_exceptions.Conflict:
+        return None
+    enqueue_launch(queue, settings, run.id, 0, 1)
+    log.info("submitted", extra={"run_id": run.id, "submission_id": submission.id})
     return Submitted(run, submission, created=True)

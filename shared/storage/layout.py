@@ -44,3 +44,38 @@ class Layout:
         rest = uri[len(prefix) :]
         parts = rest.split("/")
         return bool(rest) and all(p not in ("", ".", "..") for p in parts) and "%" not in rest
+
+
+class UploadsLayout:
+    """The uploads location: objects named `{org}/{workflow slug}/{filename}`.
+
+    On Cloud Storage it is a bucket (`gs://assay-uploads`); locally a folder
+    (`file:///…/uploads`), whose last component stands for the bucket's name.
+    """
+
+    def __init__(self, root_uri: str) -> None:
+        self.root = root_uri.rstrip("/")
+
+    @property
+    def bucket(self) -> str:
+        return self.root.rsplit("/", 1)[-1]
+
+    def object_uri(self, name: str, generation: int | None = None) -> str:
+        """The object's URI, pinned to `generation` when given (gsutil's `#` form)."""
+        uri = f"{self.root}/{name}"
+        return f"{uri}#{generation}" if generation is not None else uri
+
+    @staticmethod
+    def object_name(org_id: str, slug: str, filename: str) -> str:
+        return f"{org_id}/{slug}/{filename}"
+
+    @staticmethod
+    def parse(name: str) -> tuple[str, str, str] | None:
+        """(org, workflow slug, filename), or None for any other shape of name."""
+        parts = name.split("/")
+        if len(parts) != 3 or any(not p or p in (".", "..") for p in parts):
+            return None
+        org_id, slug, filename = parts
+        if filename.startswith("."):
+            return None  # hidden files: temporaries and sidecars, never uploads
+        return org_id, slug, filename

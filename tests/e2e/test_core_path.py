@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from devstack import units
 from devstack.metadata_server import TokenMinter
 from tests.e2e.conftest import ROOT, start_stack, wait_for
 from tests.factories import workflow_body
@@ -277,8 +278,11 @@ def test_the_stack_ticks_its_schedules_and_stops_every_process_on_sigterm(tmp_pa
             ["pgrep", "-P", str(other.process.pid)], capture_output=True, text=True
         ).stdout.split()
     ]
-    # metadata server, job runner, dispatcher, scheduler, five functions, Firestore emulator
-    assert len(pids) == 10
+    functions = units.load().functions
+    notifiers = sum(1 for f in functions if f.trigger == "storage-finalized")
+    # each function, its notifier, metadata server, job runner, dispatcher, scheduler,
+    # Firestore emulator
+    assert len(pids) == len(functions) + notifiers + 4 + 1
     os.killpg(other.process.pid, signal.SIGTERM)
     assert other.process.wait(timeout=60) == 0
     with pytest.raises(requests.ConnectionError):

@@ -1,0 +1,50 @@
+"""`on_upload`: private; Eventarc delivers `google.cloud.storage.object.v1.finalized`
+CloudEvents from the uploads bucket with an OIDC token. A CloudEvent function answers
+through its status alone: 2xx acknowledges, 5xx asks Eventarc to retry."""
+
+from __future__ import annotations
+
+import logging
+
+import flask
+from cloudevents.http import CloudEvent
+from pydantic import ValidationError
+
+from shared import wiring
+from shared.auth.id_tokens import own_service_audience, verify_caller
+from shared.config import get_settings
+from shared.errors import AssayError
+from shared.http import problem, validation_detail
+from shared.services.uploads import FINALIZED, UploadedObject, receive_upload
+
+log = logging.getLogger(__name__)
+
+
+def handle(event: CloudEvent) -> None:
+    settings = get_settings()
+    try:
+        verify_caller(
+            flask.request.headers.get("Authorization"),
+            audience=settings.upload_url,
+            allowed=settings.upload_invokers,
+            audience_pattern=own_service_audience(),
+        )
+        if event["type"] != FINALIZED:
+            log.warning("event type %r is not an upload; acknowledged", event["type"])
+            return
+        try:
+            obj = UploadedObject.model_validate(event.data)
+        except ValidationError as exc:
+            # Retrying a malformed event cannot help: acknowledge it, loudly.
+            log.error("malformed upload event acknowledged: %s", validation_detail(exc))
+            return
+        result = receive_upload(
+            wiring.repositories(), wiring.blob_store(), wiring.task_queue(), settings, obj
+        )
+    except AssayError as exc:
+        flask.abort(problem(exc.status, exc.title, exc.detail, exc.headers))
+    log.info(
+        "upload %s",
+        result.outcome,
+        extra={"upload_event": result.event_id, "run_id": result.run_id, "reason": result.reason},
+    )

@@ -1,0 +1,219 @@
+"""The upload trigger: an object finalized in the uploads bucket as
+`{org}/{workflow slug}/{filename}` becomes a Submission that references it, a run and a
+launch, through the same rules as the API (retention, size, file type, project).
+
+Every delivery is at-least-once. The (bucket, name, generation) of an object keys an
+UploadEvent created in the same commit as the Submission, so a repeat — even a
+concurrent one — creates nothing. An upload that can never become a run (a malformed
+name, an unknown org or workflow, a refused type, too large) is recorded as REJECTED
+with its reason and its object deleted (Assay keeps no content it will not process);
+the trigger is acknowledged, so Eventarc does not retry it forever. Anything transient
+raises, and Eventarc retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.adapters.tasks import TaskQueue
+from shared.clock import Clock, utcnow
+from shared.config import Settings
+from shared.domain.enums import UploadStatus
+from shared.domain.models import Submission, UploadEvent, ValidationRun
+from shared.domain.retention import retain_until
+from shared.errors import AssayError
+from shared.persistence.repositories import Repositories, to_doc
+from shared.services.submissions import (
+    StoredFile,
+    Submitter,
+    accept,
+    launch_if_pending,
+    submit_stored,
+)
+from shared.storage import BlobNotFound, BlobStore
+from shared.storage.layout import UploadsLayout
+
+log = logging.getLogger(__name__)
+
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+# Custom object metadata that says who and for which project; the rest is kept as the
+# submission's metadata.
+PROJECT_KEY, USER_KEY = "project_id", "user"
+READ_CHUNK = 1024 * 1024
+
+
+class UploadedObject(BaseModel):
+    """The data of a finalized-object CloudEvent: Cloud Storage's object resource.
+    Eventarc sends its numbers (generation, size) as strings; they are read as numbers."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    bucket: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    generation: int = Field(ge=0)
+    size: int = Field(ge=0)
+    content_type: str = Field(default="", alias="contentType")
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class UploadOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    # The object was deleted or replaced before this delivery read it.
+    GONE = "gone"
+    # Not from the uploads bucket: a misrouted trigger, not this service's to judge.
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    outcome: UploadOutcome
+    event_id: str
+    reason: str | None = None
+    run_id: str | None = None
+    submission_id: str | None = None
+
+
+def _sha256(store: BlobStore, uri: str) -> str:
+    digest = hashlib.sha256()
+    with store.open_read(uri) as stream:
+        while chunk := stream.read(READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """One delivery, with what every step needs to know of it."""
+
+    obj: UploadedObject
+    event_id: str
+    uri: str
+    org_id: str
+
+    def event(self, status: UploadStatus, at: Clock, **fields: str | None) -> UploadEvent:
+        return UploadEvent(
+            id=self.event_id,
+            org_id=self.org_id,
+            bucket=self.obj.bucket,
+            name=self.obj.name,
+            generation=self.obj.generation,
+            status=status,
+            created_at=at(),
+            **fields,
+        )
+
+
+def receive_upload(
+    repos: Repositories,
+    store: BlobStore,
+    queue: TaskQueue,
+    settings: Settings,
+    obj: UploadedObject,
+    now: Clock = utcnow,
+) -> UploadResult:
+    layout = UploadsLayout(settings.uploads_uri)
+    event_id = repos.upload_event_id(obj.bucket, obj.name, obj.generation)
+    if obj.bucket != layout.bucket:
+        log.warning("an object of bucket %r is not an upload; ignored", obj.bucket)
+        return UploadResult(UploadOutcome.IGNORED, event_id, f"bucket {obj.bucket!r}")
+    seen = repos.find_upload_event(event_id)
+    if seen is not None:
+        return _duplicate(repos, queue, settings, seen)
+    parsed = UploadsLayout.parse(obj.name)
+    upload = _Upload(
+        obj, event_id, layout.object_uri(obj.name, obj.generation), parsed[0] if parsed else ""
+    )
+    if parsed is None:
+        reason = "the object name must be {org}/{workflow}/{filename}"
+        return _reject(repos, store, upload, reason, now)
+    org_id, slug, filename = parsed
+    if repos.get_org(org_id) is None:
+        return _reject(repos, store, upload, f"organization {org_id!r} does not exist", now)
+    project_id = obj.metadata.get(PROJECT_KEY) or None
+    try:
+        accepted = accept(
+            repos,
+            settings,
+            org_id,
+            slug,
+            size=obj.size,
+            filename=filename,
+            content_type=obj.content_type,
+            project_id=project_id,
+        )
+    except AssayError as exc:  # the workflow's rules refuse this file, for good
+        return _reject(repos, store, upload, exc.detail, now)
+    try:
+        until = retain_until(accepted.version.retention.submission, now())
+        if until is not None:
+            store.set_retention(upload.uri, until)
+        checksum = _sha256(store, upload.uri)
+    except BlobNotFound:
+        log.info("upload %s is gone; nothing to do", obj.name, extra={"org_id": org_id})
+        return UploadResult(UploadOutcome.GONE, event_id)
+    stored = StoredFile(
+        uri=upload.uri,
+        checksum_sha256=checksum,
+        size=obj.size,
+        filename=filename,
+        content_type=obj.content_type,
+        metadata={k: v for k, v in obj.metadata.items() if k not in (PROJECT_KEY, USER_KEY)},
+        project_id=project_id,
+    )
+
+    def marker(batch: Any, submission: Submission, run: ValidationRun) -> None:
+        record = upload.event(
+            UploadStatus.ACCEPTED, now, submission_id=submission.id, run_id=run.id
+        )
+        batch.create(repos.upload_event_ref(event_id), to_doc(record))
+
+    submitter = Submitter(org_id, user=obj.metadata.get(USER_KEY) or None)
+    submitted = submit_stored(
+        repos,
+        queue,
+        settings,
+        submitter=submitter,
+        accepted=accepted,
+        stored=stored,
+        marker=marker,
+        now=now,
+    )
+    if submitted is None:  # a concurrent delivery committed first
+        return _duplicate(repos, queue, settings, repos.find_upload_event(event_id))
+    run, submission = submitted.run, submitted.submission
+    return UploadResult(UploadOutcome.ACCEPTED, event_id, None, run.id, submission.id)
+
+
+def _reject(
+    repos: Repositories, store: BlobStore, upload: _Upload, reason: str, now: Clock
+) -> UploadResult:
+    log.warning(
+        "upload %s rejected: %s",
+        upload.obj.name,
+        reason,
+        extra={"org_id": upload.org_id, "upload_event": upload.event_id},
+    )
+    repos.record_upload_event(upload.event(UploadStatus.REJECTED, now, reason=reason))
+    # Only this generation: a newer upload under the same name is not ours to delete.
+    store.delete(upload.uri)
+    return UploadResult(UploadOutcome.REJECTED, upload.event_id, reason)
+
+
+def _duplicate(
+    repos: Repositories, queue: TaskQueue, settings: Settings, seen: UploadEvent | None
+) -> UploadResult:
+    if seen is None:
+        raise RuntimeError("an upload event collided but cannot be read back")
+    run = repos.find_run(seen.run_id) if seen.run_id else None
+    if run is not None:
+        launch_if_pending(queue, settings, run)
+    return UploadResult(
+        UploadOutcome.DUPLICATE, seen.id, seen.reason, seen.run_id, seen.submission_id
+    )
