@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .tools
 TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard tools/*.txt))
 
-.PHONY: install tools demo up test lint typecheck unit integration e2e clean
+.PHONY: install tools stage demo up test lint typecheck unit integration e2e clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ $(TOOLS)/%/.installed-stamp: tools/%.txt
 
 tools: $(TOOL_STAMPS)
 
+# The folder Cloud Functions deploys: main.py at its root, the product, exact pins.
+stage: install
+	$(BIN)/python tools/stage.py build/functions
+
 up: install
 	$(BIN)/python -m devstack.stack
 
@@ -38,7 +42,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared functions validators cli devstack
+	$(BIN)/mypy shared functions validators cli devstack tools
 
 unit: install tools
 	$(BIN)/pytest -q tests/unit

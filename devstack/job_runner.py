@@ -3,14 +3,18 @@
 It answers the part of the Cloud Run Admin v2 REST API that Assay uses — jobs.run with
 env overrides, executions.get and executions.cancel — so the real client library talks
 to it unchanged. Job `validator-<name>` runs the module `validators.<name>` (dashes
-become underscores) as its own process, with this process's environment plus the
-overrides, as Cloud Run runs a job's container with the job's env plus the overrides.
+become underscores) as its own process, with the job's own environment plus the
+overrides, as Cloud Run runs a job's container — not with this process's environment,
+so a validator that leans on anything it would not have in the cloud fails here too.
+
+By default a job runs from the repository. `--image JOB=PYTHON:FOLDER` runs it from a
+folder holding exactly what the job's Dockerfile copies, with that virtualenv's Python:
+the image, short of Docker.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -43,6 +47,7 @@ class LocalExecution:
     job: str
     process: subprocess.Popen[bytes]
     input_uri: str = ""
+    folder: str = ""
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     completed: datetime | None = None
     cancelled: bool = False
@@ -76,13 +81,45 @@ def _json(body: dict[str, Any]) -> Response:
     return Response(json.dumps(body), mimetype="application/json")
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Image:
+    """Where a job's code lives and which Python runs it."""
+
+    python: str = sys.executable
+    folder: Path = ROOT
+
+    @classmethod
+    def parse(cls, spec: str) -> tuple[str, Image]:
+        job, _, rest = spec.partition("=")
+        python, _, folder = rest.partition(":")
+        if not (job and python and folder):
+            raise ValueError(f"--image takes JOB=PYTHON:FOLDER, not {spec!r}")
+        return job, cls(python, Path(folder))
+
+
+def base_env() -> dict[str, str]:
+    """What any container has before the job's own variables."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1"}
+
+
 class JobRunner:
     def __init__(
-        self, log_dir: Path, job_prefix: str = "validator-", module_prefix: str = "validators."
+        self,
+        log_dir: Path,
+        job_prefix: str = "validator-",
+        module_prefix: str = "validators.",
+        *,
+        env: dict[str, str] | None = None,
+        images: dict[str, Image] | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.job_prefix = job_prefix
         self.module_prefix = module_prefix
+        self.env = {**base_env(), **(env or {})}
+        self.images = images or {}
         self.executions: dict[str, LocalExecution] = {}
         self.lock = threading.Lock()
 
@@ -90,7 +127,9 @@ class JobRunner:
         if not job.startswith(self.job_prefix):
             return None
         module = self.module_prefix + job[len(self.job_prefix) :].replace("-", "_")
-        return module if importlib.util.find_spec(module) is not None else None
+        folder = self.images.get(job, Image()).folder
+        package = folder.joinpath(*module.split("."))
+        return module if package.is_dir() or package.with_suffix(".py").is_file() else None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self.respond(Request(environ))(environ, start_response)
@@ -100,7 +139,10 @@ class JobRunner:
             return Response("ok")
         if request.path == "/_local/executions":
             with self.lock:
-                items = [{**e.view(), "input_uri": e.input_uri} for e in self.executions.values()]
+                items = [
+                    {**e.view(), "input_uri": e.input_uri, "folder": e.folder}
+                    for e in self.executions.values()
+                ]
             return _json({"executions": items})
         run = RUN.match(request.path)
         if run and request.method == "POST":
@@ -122,7 +164,8 @@ class JobRunner:
         module = self.module_for(job)
         if module is None:
             return _error(404, "NOT_FOUND", f"Job {job_path} not found")
-        env = dict(os.environ)
+        image = self.images.get(job, Image())
+        env = {**self.env, "PYTHONPATH": str(image.folder)}
         for override in (body.get("overrides") or {}).get("containerOverrides") or []:
             for var in override.get("env") or []:
                 env[var["name"]] = var.get("value", "")
@@ -139,14 +182,19 @@ class JobRunner:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{job}-{suffix}.log").open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", module],
+                [image.python, "-m", module],
+                cwd=image.folder,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         execution = LocalExecution(
-            name=name, job=job, process=process, input_uri=env.get("INPUT_URI", "")
+            name=name,
+            job=job,
+            process=process,
+            input_uri=env.get("INPUT_URI", ""),
+            folder=str(image.folder),
         )
         with self.lock:
             self.executions[name] = execution
@@ -179,8 +227,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-dir", type=Path, required=True)
     parser.add_argument("--job-prefix", default="validator-")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for every job")
+    parser.add_argument("--image", action="append", default=[], help="JOB=PYTHON:FOLDER")
     args = parser.parse_args()
-    serve(JobRunner(args.log_dir, args.job_prefix), args.port)
+    env = dict(item.split("=", 1) for item in args.env)
+    images = dict(Image.parse(spec) for spec in args.image)
+    serve(JobRunner(args.log_dir, args.job_prefix, env=env, images=images), args.port)
 
 
 if __name__ == "__main__":

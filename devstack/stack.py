@@ -7,6 +7,7 @@ functions-framework process; writes `.local/stack.env`; prints `ready` once ever
 answers; stops everything it started on Ctrl-C or SIGTERM. Ports come from the
 environment (`ASSAY_<NAME>_PORT`) or are free ones.
 
+`ASSAY_JOB_IMAGES="JOB=PYTHON:FOLDER …"` runs those jobs from an image's folder.
 Storage is `file://` under `.local/` by default. `ASSAY_STACK_STORAGE=gcs` starts
 gcp-storage-emulator instead, and every function, the job runner and the validators
 use `gs://` buckets in it.
@@ -144,11 +145,20 @@ class Stack:
             *("--accounts", ",".join(plan.accounts.values())),
             *("--default", plan.accounts["validator"]),
         )
+        # A job gets what Cloud Run would give it, and how to reach the local stand-ins.
+        job_env = {"VALIDATOR_VERSION": "local"} | {
+            k: env[k]
+            for k in ("GCE_METADATA_HOST", "GCE_METADATA_IP", "STORAGE_EMULATOR_HOST")
+            if k in env
+        }
+        images = os.environ.get("ASSAY_JOB_IMAGES", "").split()
         self._module(
             "jobs",
             "devstack.job_runner",
             env,
             *("--port", str(plan.ports["jobs"]), "--log-dir", str(self.logs / "jobs")),
+            *(a for k, v in job_env.items() for a in ("--env", f"{k}={v}")),
+            *(a for spec in images for a in ("--image", spec)),
         )
         self._module(
             "dispatcher",

@@ -5,9 +5,13 @@ import functions_framework
 from cloudevents.http import CloudEvent
 from flask import Request, Response
 
+from shared.config import get_settings, on_google_cloud
 from shared.logs import configure
 
 configure()
+if on_google_cloud():
+    # Fail at start, naming what is missing, rather than on the first request.
+    get_settings()
 
 
 @functions_framework.http

@@ -1,14 +1,51 @@
-"""Configuration from the environment (prefix ASSAY_), read once per process."""
+"""Configuration from the environment (prefix ASSAY_), read once per process.
+
+The defaults suit the local stack. On Google Cloud (Cloud Run sets K_SERVICE for a
+function, CLOUD_RUN_JOB for a job) a default would be a silent localhost address, so
+there every URL, bucket and identity must be set explicitly, the local-only endpoints
+must not be, and a function refuses to start otherwise, naming each variable.
+"""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+
+# What a deployed function cannot do without (Terraform sets each of them).
+REQUIRED_ON_GOOGLE_CLOUD = (
+    "project",
+    "region",
+    "storage_uri",
+    "uploads_uri",
+    "tasks_service_account",
+    "launch_url",
+    "callback_url",
+    "purge_url",
+    "retry_url",
+    "upload_url",
+    "launch_invokers",
+    "callback_invokers",
+    "purge_invokers",
+    "retry_invokers",
+    "upload_invokers",
+)
+# Stand-in endpoints: set on Google Cloud, they would send traffic to a local address.
+LOCAL_ONLY = ("tasks_endpoint", "jobs_endpoint", "scheduler_endpoint")
+
+
+def on_google_cloud() -> bool:
+    return bool(os.environ.get("K_SERVICE") or os.environ.get("CLOUD_RUN_JOB"))
+
+
+def variable(field: str) -> str:
+    """The environment variable behind a setting."""
+    return "GOOGLE_CLOUD_PROJECT" if field == "project" else f"ASSAY_{field.upper()}"
 
 
 class Settings(BaseSettings):
@@ -72,6 +109,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _explicit_on_google_cloud(self) -> Settings:
+        if not on_google_cloud():
+            return self
+        problems = [
+            f"{variable(f)} is not set"
+            for f in REQUIRED_ON_GOOGLE_CLOUD
+            if f not in self.model_fields_set or not getattr(self, f)
+        ]
+        problems += [f"{variable(f)} is set" for f in LOCAL_ONLY if getattr(self, f)]
+        if self.certs_url != GOOGLE_CERTS_URL:
+            problems.append("ASSAY_CERTS_URL is not Google's: ID tokens would not be Google's")
+        if not self.storage_uri.startswith("gs://") or not self.uploads_uri.startswith("gs://"):
+            problems.append("ASSAY_STORAGE_URI and ASSAY_UPLOADS_URI must be gs:// buckets")
+        if problems:
+            raise ValueError("on Google Cloud, " + "; ".join(problems))
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -96,7 +96,11 @@ def _fetch(envelope: InputEnvelope) -> list[tuple[InputFile, bytes]]:
 def run(validate: Validate, *, name: str, version: str) -> int:
     """Runs one job task; the exit code is 0 only when the result was delivered."""
     configure()
-    input_uri = os.environ["INPUT_URI"]
+    input_uri = os.environ.get("INPUT_URI", "")
+    if not input_uri:
+        # The launch sets it on every execution; a job started any other way is refused.
+        log.error("INPUT_URI is not set: this job runs only when Assay launches it")
+        return 2
     store = open_store(input_uri)
     envelope = InputEnvelope.model_validate_json(store.read_bytes(input_uri))
     started, clock = utcnow(), time.monotonic()

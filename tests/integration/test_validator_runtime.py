@@ -130,3 +130,10 @@ def test_the_callback_is_retried_through_server_errors(harness):
     harness.failures["left"] = 2
     assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 0
     assert len(harness.received) == 1 and harness.failures["left"] == 0
+
+
+def test_a_job_started_without_input_uri_is_refused(harness, monkeypatch, caplog):
+    monkeypatch.delenv("INPUT_URI")
+    assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 2
+    assert "INPUT_URI is not set" in caplog.text
+    assert harness.received == []

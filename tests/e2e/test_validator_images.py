@@ -1,0 +1,102 @@
+"""Each validator image holds only what its job needs. With no Docker here, the test lays
+out exactly what the Dockerfile copies, installs the validator's requirements.txt into a
+clean virtualenv, and has the local stack's job runner run the job from that folder with
+that Python, end to end: submit → launch → the job → callback → result."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from devstack import units
+from tests.dockerfile import lay_out
+from tests.e2e.conftest import ROOT, start_stack, stop_stack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+CLI = str(Path(sys.executable).parent / "assay")
+# For each validator job: a workflow file and a file it passes and one it fails. A new
+# validator adds its entry here (the first test insists).
+SAMPLES = {
+    "validator-json-schema": (
+        "examples/people.workflow.json",
+        "examples/valid-person.json",
+        "examples/invalid-person.json",
+    ),
+}
+# What is Assay's own but no job's business.
+NOT_IN_AN_IMAGE = (
+    "shared/persistence",
+    "shared/services",
+    "shared/adapters",
+    "shared/auth",
+    "devstack",
+    "functions",
+    "cli",
+)
+
+
+def test_every_validator_job_has_samples():
+    assert sorted(j["name"] for j in units.load().jobs) == sorted(SAMPLES)
+
+
+@pytest.fixture(scope="module", params=[j["name"] for j in units.load().jobs])
+def image(request, tmp_path_factory):
+    job = next(j for j in units.load().jobs if j["name"] == request.param)
+    root = tmp_path_factory.mktemp(job["name"])
+    workdir = lay_out(ROOT / job["dockerfile"], ROOT, root)
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    reqs, constraints = root / "tmp/requirements.txt", root / "tmp/constraints.txt"
+    subprocess.run([*pip, "-r", str(reqs), "-c", str(constraints)], check=True, timeout=900)
+    return job["name"], workdir, venv
+
+
+def test_the_image_holds_the_runtime_and_contract_only(image):
+    _, workdir, _ = image
+    present = {str(p.relative_to(workdir)) for p in workdir.rglob("*")}
+    assert {"validators/runtime.py", "shared/envelopes.py", "shared/storage/gcs.py"} <= present
+    assert not [p for p in present if p.startswith(NOT_IN_AN_IMAGE)]
+
+
+def cli(state, *args, key=None):
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    env.update(ASSAY_LOCAL_DIR=str(state), **({"ASSAY_API_KEY": key} if key else {}))
+    return subprocess.run([CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_the_image_runs_a_job_end_to_end(image, tmp_path):
+    job, workdir, venv = image
+    stack = start_stack(tmp_path, {"ASSAY_JOB_IMAGES": f"{job}={venv / 'bin/python'}:{workdir}"})
+    try:
+        workflow, good, bad = SAMPLES[job]
+        org = json.loads(cli(tmp_path, "admin", "create-org", "Images", "--json").stdout)["id"]
+        key = json.loads(cli(tmp_path, "admin", "create-key", "--org", org, "--json").stdout)
+        applied = cli(
+            tmp_path, "workflows", "apply", workflow, "--org", org, "--json", key=key["key"]
+        )
+        slug = json.loads(applied.stdout)["slug"]
+        headers = {"Authorization": f"Bearer {key['key']}", "Content-Type": "application/json"}
+        results = []
+        for sample in (good, bad):
+            answer = requests.post(
+                f"{stack.api}/v1/orgs/{org}/workflows/{slug}/runs",
+                data=(ROOT / sample).read_bytes(),
+                headers={**headers, "X-Filename": Path(sample).name},
+                timeout=30,
+            )
+            assert answer.status_code == 202, answer.text
+            run = wait_for(stack, org, headers, answer.json()["run"]["id"])
+            results.append(run["result"])
+        assert results == ["PASS", "FAIL"]
+        ran_from = {e["folder"] for e in stack.executions()}
+        assert ran_from == {str(workdir)}
+    finally:
+        stop_stack(stack)
