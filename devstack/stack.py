@@ -146,7 +146,7 @@ class Stack:
             *("--default", plan.accounts["validator"]),
         )
         # A job gets what Cloud Run would give it, and how to reach the local stand-ins.
-        job_env = {"VALIDATOR_VERSION": "local"} | {
+        job_env = {"VALIDATOR_VERSION": "local", "GOOGLE_CLOUD_PROJECT": plan.project} | {
             k: env[k]
             for k in ("GCE_METADATA_HOST", "GCE_METADATA_IP", "STORAGE_EMULATOR_HOST")
             if k in env

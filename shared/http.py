@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
+from shared import logs
 from shared.errors import AssayError, BadRequest, Unprocessable
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Respo
     """Maps service errors to problems; anything unexpected is logged and a 500."""
 
     def wrapper(request: Request) -> Response:
+        logs.begin(request.headers)
         try:
             return handler(request)
         except AssayError as exc:

@@ -19,6 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared import logs
 from shared.clock import utcnow
 from shared.domain.enums import Severity
 from shared.envelopes import (
@@ -32,7 +33,6 @@ from shared.envelopes import (
     Timing,
     ValidatorRef,
 )
-from shared.logs import configure
 from shared.storage import BlobExists, open_store
 
 log = logging.getLogger("validator")
@@ -75,11 +75,12 @@ def post_callback(envelope: InputEnvelope, status: OutputStatus) -> requests.Res
         status=status,
         result_uri=envelope.output_uri,
     )
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    parent = logs.traceparent()
+    if parent:
+        headers["traceparent"] = parent
     return _session().post(
-        envelope.callback_url,
-        data=body.model_dump_json(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        timeout=60,
+        envelope.callback_url, data=body.model_dump_json(), headers=headers, timeout=60
     )
 
 
@@ -95,7 +96,8 @@ def _fetch(envelope: InputEnvelope) -> list[tuple[InputFile, bytes]]:
 
 def run(validate: Validate, *, name: str, version: str) -> int:
     """Runs one job task; the exit code is 0 only when the result was delivered."""
-    configure()
+    logs.configure()
+    logs.begin({"traceparent": os.environ.get("TRACEPARENT", "")})
     input_uri = os.environ.get("INPUT_URI", "")
     if not input_uri:
         # The launch sets it on every execution; a job started any other way is refused.
@@ -103,6 +105,7 @@ def run(validate: Validate, *, name: str, version: str) -> int:
         return 2
     store = open_store(input_uri)
     envelope = InputEnvelope.model_validate_json(store.read_bytes(input_uri))
+    logs.bind(run_id=envelope.run_id, org_id=envelope.org_id)
     started, clock = utcnow(), time.monotonic()
     error: str | None = None
     try:

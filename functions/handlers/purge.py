@@ -6,7 +6,7 @@ import time
 from flask import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import wiring
+from shared import logs, wiring
 from shared.auth.id_tokens import verify_caller
 from shared.config import get_settings
 from shared.http import guarded, json_response, parse_model
@@ -34,6 +34,7 @@ def handle(request: Request) -> Response:
     if body.submission_id is not None:
         submission = repos.find_submission(body.submission_id)
         org_id = submission.org_id if submission else ""
+        logs.bind(submission_id=body.submission_id, org_id=org_id)
         outcome = purge.attempt(repos, store, settings, body.submission_id, org_id)
         return json_response({"submission_id": body.submission_id, "outcome": outcome})
     report = purge.purge_expired(

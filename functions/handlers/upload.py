@@ -10,7 +10,7 @@ import flask
 from cloudevents.http import CloudEvent
 from pydantic import ValidationError
 
-from shared import wiring
+from shared import logs, wiring
 from shared.auth.id_tokens import own_service_audience, verify_caller
 from shared.config import get_settings
 from shared.errors import AssayError
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def handle(event: CloudEvent) -> None:
+    logs.begin(flask.request.headers)
     settings = get_settings()
     try:
         verify_caller(

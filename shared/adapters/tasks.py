@@ -18,6 +18,17 @@ class TaskQueue(Protocol):
         ...
 
 
+def _headers() -> dict[str, str]:
+    """The delivery's headers: JSON, and this request's trace so the run stays one trace."""
+    from shared.logs import traceparent
+
+    headers = {"Content-Type": "application/json"}
+    parent = traceparent()
+    if parent:
+        headers["traceparent"] = parent
+    return headers
+
+
 class CloudTasksQueue:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -48,7 +59,7 @@ class CloudTasksQueue:
             http_request=tasks_v2.HttpRequest(
                 http_method=tasks_v2.HttpMethod.POST,
                 url=url,
-                headers={"Content-Type": "application/json"},
+                headers=_headers(),
                 body=json.dumps(payload).encode(),
                 oidc_token=tasks_v2.OidcToken(
                     service_account_email=s.tasks_service_account, audience=audience

@@ -17,6 +17,7 @@ from typing import Any
 from google.api_core import exceptions as google_exceptions
 from pydantic import ValidationError
 
+from shared import logs
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
@@ -234,6 +235,7 @@ def handle_callback(
     run = repos.find_run(body.run_id)
     if run is None:
         raise NotFound(f"run {body.run_id!r} does not exist")
+    logs.bind(run_id=run.id, org_id=run.org_id)
     step = next((s for s in run.steps if s.callback_id == body.callback_id), None)
     if step is None or step.status is not StepStatus.RUNNING:
         raise Conflict(f"callback_id {body.callback_id!r} is not the running attempt of any step")

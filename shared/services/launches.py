@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from shared import logs
 from shared.adapters.jobs import JobRunner, PermanentJobError
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
@@ -185,6 +186,7 @@ def launch(
         log.info("launch skipped: %s", claimed, extra={"run_id": task.run_id})
         return LaunchOutcome(claimed, task.run_id)
     run, step = claimed.run, claimed.step
+    logs.bind(run_id=run.id, org_id=run.org_id)
     callback_id = step.callback_id or ""
     layout = Layout(settings.storage_uri)
 
@@ -213,9 +215,11 @@ def launch(
                 ErrorCategory.SYSTEM_ERROR, "the submission's content is no longer available"
             )
         input_uri = _write_input(store, layout, settings, claimed, submission, bundle_copy)
-        execution = jobs.run(
-            get_validator(step.validator).job_name(settings.job_prefix), {"INPUT_URI": input_uri}
-        )
+        env = {"INPUT_URI": input_uri}
+        parent = logs.traceparent()
+        if parent:
+            env["TRACEPARENT"] = parent  # the job's lines join the run's trace
+        execution = jobs.run(get_validator(step.validator).job_name(settings.job_prefix), env)
     except PermanentJobError as exc:
         return fail(ErrorCategory.LAUNCH_FAILED, f"the validator job could not start: {exc}")
     except Exception as exc:

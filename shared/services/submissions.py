@@ -20,6 +20,7 @@ from typing import Any
 
 from google.api_core import exceptions as google_exceptions
 
+from shared import logs
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
@@ -195,6 +196,7 @@ def _commit(
     """One atomic batch: the marker, the submission and the run. Every document is
     create()d, so of concurrent duplicates exactly one commit succeeds and the rest
     collide, with no read-then-write transaction to contend over."""
+    logs.bind(run_id=run.id, org_id=run.org_id, submission_id=submission.id)
     batch = repos.db.batch()
     marker(batch, submission, run)
     batch.create(repos.submission_ref(submission.id), to_doc(submission))

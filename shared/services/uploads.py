@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import logs
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
@@ -134,6 +135,7 @@ def receive_upload(
         reason = "the object name must be {org}/{workflow}/{filename}"
         return _reject(repos, store, upload, reason, now)
     org_id, slug, filename = parsed
+    logs.bind(org_id=org_id)
     if repos.get_org(org_id) is None:
         return _reject(repos, store, upload, f"organization {org_id!r} does not exist", now)
     project_id = obj.metadata.get(PROJECT_KEY) or None
