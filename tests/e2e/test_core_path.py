@@ -12,7 +12,7 @@ import requests
 
 from devstack import units
 from devstack.metadata_server import TokenMinter
-from tests.e2e.conftest import ROOT, start_stack, wait_for
+from tests.e2e.conftest import ROOT, start_stack, stop_stack, wait_for
 from tests.factories import workflow_body
 
 pytestmark = pytest.mark.e2e
@@ -263,39 +263,42 @@ def test_the_stack_refuses_to_start_without_java(tmp_path):
 
 def test_the_stack_ticks_its_schedules_and_stops_every_process_on_sigterm(tmp_path):
     other = start_stack(tmp_path, {"ASSAY_SCHEDULER_EVERY": "0.5"})
-    log = tmp_path / "logs" / "scheduler.log"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = log.read_text() if log.exists() else ""
-        if "purge-expired -> 200" in text and "process-purge-retries -> 200" in text:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"the scheduler did not tick both functions: {text[-2000:]}")
-    pids = [
-        int(p)
-        for p in subprocess.run(
-            ["pgrep", "-P", str(other.process.pid)], capture_output=True, text=True
-        ).stdout.split()
-    ]
-    functions = units.load().functions
-    notifiers = sum(1 for f in functions if f.trigger == "storage-finalized")
-    # each function, its notifier, metadata server, job runner, dispatcher, scheduler,
-    # Firestore emulator
-    assert len(pids) == len(functions) + notifiers + 4 + 1
-    os.killpg(other.process.pid, signal.SIGTERM)
-    assert other.process.wait(timeout=60) == 0
-    with pytest.raises(requests.ConnectionError):
-        requests.get(other.env["ASSAY_API_URL"] + "/healthz", timeout=2)
-    alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
-    assert alive == []
-    assert not (tmp_path / "stack.env").exists()
-    for key in (
-        "ASSAY_API_URL",
-        "ASSAY_LAUNCH_URL",
-        "ASSAY_CALLBACK_URL",
-        "FIRESTORE_EMULATOR_HOST",
-        "GOOGLE_CLOUD_PROJECT",
-        "GCE_METADATA_HOST",
-    ):
-        assert other.env[key]
+    try:
+        log = tmp_path / "logs" / "scheduler.log"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            text = log.read_text() if log.exists() else ""
+            if "purge-expired -> 200" in text and "process-purge-retries -> 200" in text:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the scheduler did not tick both functions: {text[-2000:]}")
+        pids = [
+            int(p)
+            for p in subprocess.run(
+                ["pgrep", "-P", str(other.process.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        functions = units.load().functions
+        notifiers = sum(1 for f in functions if f.trigger == "storage-finalized")
+        # each function, its notifier, metadata server, job runner, dispatcher, scheduler,
+        # Firestore emulator
+        assert len(pids) == len(functions) + notifiers + 4 + 1
+        os.killpg(other.process.pid, signal.SIGTERM)
+        assert other.process.wait(timeout=60) == 0
+        with pytest.raises(requests.ConnectionError):
+            requests.get(other.env["ASSAY_API_URL"] + "/healthz", timeout=2)
+        alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
+        assert alive == []
+        assert not (tmp_path / "stack.env").exists()
+        for key in (
+            "ASSAY_API_URL",
+            "ASSAY_LAUNCH_URL",
+            "ASSAY_CALLBACK_URL",
+            "FIRESTORE_EMULATOR_HOST",
+            "GOOGLE_CLOUD_PROJECT",
+            "GCE_METADATA_HOST",
+        ):
+            assert other.env[key]
+    finally:
+        stop_stack(other)  # a failed assertion must not leave a stack running
