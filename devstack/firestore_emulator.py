@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 from pathlib import Path
-from typing import IO
 
 import requests
 
-from devstack.net import free_port, wait_http
+from devstack.processes import Emulator
 
 MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 INSTALL_HINT = (
@@ -54,48 +51,21 @@ def missing() -> str | None:
     return None
 
 
-class FirestoreEmulator:
-    def __init__(self, port: int | None = None, log: IO[bytes] | None = None) -> None:
-        self.port = port or free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
+class FirestoreEmulator(Emulator):
+    def command(self) -> list[str]:
+        return [
+            *("java", "-Duser.language=en", "-cp", str(find_jar()), MAIN_CLASS, "start"),
+            *("--host", "127.0.0.1", "--port", str(self.port)),
+        ]
 
     def start(self, timeout: float = 90.0) -> FirestoreEmulator:
         reason = missing()
         if reason:
             raise RuntimeError(reason)
-        command = [
-            "java",
-            "-Duser.language=en",
-            "-cp",
-            str(find_jar()),
-            MAIN_CLASS,
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
-        self.process = subprocess.Popen(
-            command,
-            stdout=self.log or subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_http(f"http://{self.host}/", timeout=timeout, process=self.process)
+        self.launch(timeout)
         return self
 
     def reset(self, project: str) -> None:
         """Deletes every document of `project` (the emulator's own reset endpoint)."""
-        url = f"http://{self.host}/emulator/v1/projects/{project}/databases/(default)/documents"
+        url = f"{self.url}/emulator/v1/projects/{project}/databases/(default)/documents"
         requests.delete(url, timeout=30).raise_for_status()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()

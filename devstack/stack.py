@@ -27,6 +27,7 @@ from typing import IO
 
 from devstack import firestore_emulator, units
 from devstack.net import free_port, wait_http
+from devstack.processes import spawn
 from devstack.storage_emulator import StorageEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,14 +72,7 @@ class Stack:
         return handle
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        self.processes[name] = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=self._log(name),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.processes[name] = spawn(command, self._log(name), env=env, cwd=ROOT)
 
     def _plan(self) -> Plan:
         project = os.environ.get("GOOGLE_CLOUD_PROJECT", "assay-local")
