@@ -7,6 +7,7 @@ import base64
 import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from google.cloud import firestore
@@ -21,6 +22,8 @@ from shared.domain.models import (
     Model,
     Organization,
     Project,
+    PurgeRetry,
+    PurgeRetryState,
     Submission,
     UploadEvent,
     ValidationRun,
@@ -236,6 +239,57 @@ class Repositories:
 
     def purge_retry_ref(self, submission_id: str) -> Any:
         return self.db.collection(PURGE_RETRIES).document(submission_id)
+
+    def find_purge_retry(self, submission_id: str) -> PurgeRetry | None:
+        snap = self.purge_retry_ref(submission_id).get()
+        return from_snapshot(PurgeRetry, snap) if snap.exists else None
+
+    def due_purge_retries(self, now: datetime, limit: int) -> list[PurgeRetry]:
+        """PENDING retries whose time has come, the longest-waiting first."""
+        query = (
+            self.db.collection(PURGE_RETRIES)
+            .where(filter=FieldFilter("state", "==", PurgeRetryState.PENDING.value))
+            .where(filter=FieldFilter("next_retry_at", "<=", now))
+            .order_by("next_retry_at")
+            .limit(limit)
+        )
+        return [from_snapshot(PurgeRetry, s) for s in query.stream()]
+
+    def purge_retries(self, state: PurgeRetryState | None = None) -> list[PurgeRetry]:
+        """Every retry record, or those in `state`, oldest change first."""
+        query: Any = self.db.collection(PURGE_RETRIES)
+        if state is not None:
+            query = query.where(filter=FieldFilter("state", "==", state.value))
+        return sorted(
+            (from_snapshot(PurgeRetry, s) for s in query.stream()), key=lambda r: r.updated_at
+        )
+
+    def expired_submissions(
+        self, at: datetime, limit: int, after: Any = None
+    ) -> tuple[list[Submission], Any]:
+        """Submissions whose content expired by `at`, a page at a time: pass the cursor
+        returned with one page to get the next (None when there is no more)."""
+        query = (
+            self.db.collection(SUBMISSIONS)
+            .where(filter=FieldFilter("expires_at", "<=", at))
+            .order_by("expires_at")
+            .order_by("__name__")
+        )
+        if after is not None:
+            query = query.start_after(after)
+        snaps = list(query.limit(limit).stream())
+        cursor = snaps[-1] if len(snaps) == limit else None
+        return [from_snapshot(Submission, s) for s in snaps], cursor
+
+    def expired_outputs(self, at: datetime, limit: int) -> list[ValidationRun]:
+        """Runs whose execution bundle's retention ended by `at` and is not purged yet."""
+        query = (
+            self.db.collection(RUNS)
+            .where(filter=FieldFilter("output_expires_at", "<=", at))
+            .order_by("output_expires_at")
+            .limit(limit)
+        )
+        return [from_snapshot(ValidationRun, s) for s in query.stream()]
 
     # -- findings ----------------------------------------------------------------
     def write_findings(self, run_id: str, findings: Iterable[Finding]) -> int:

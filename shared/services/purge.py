@@ -14,13 +14,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.cloud.firestore_v1.base_query import FieldFilter
-
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.domain.enums import RetentionPolicy, RunStatus
-from shared.domain.models import PurgeRetry, PurgeRetryState, Submission, ValidationRun
+from shared.domain.models import PurgeRetry, PurgeRetryState, ValidationRun
 from shared.domain.retention import RETRY_BACKOFF
 from shared.ids import stable_id
 from shared.persistence.repositories import Repositories, from_snapshot, to_doc
@@ -233,14 +231,7 @@ def process_retries(
     now: Clock = utcnow,
 ) -> SweepReport:
     report = SweepReport()
-    query = (
-        repos.db.collection("purge_retries")
-        .where(filter=FieldFilter("state", "==", PurgeRetryState.PENDING.value))
-        .where(filter=FieldFilter("next_retry_at", "<=", now()))
-        .order_by("next_retry_at")
-        .limit(batch_size)
-    )
-    records = [from_snapshot(PurgeRetry, s) for s in query.stream()]
+    records = repos.due_purge_retries(now(), batch_size)
     report.batches = 1 if records else 0
     for record in records:
         outcome = attempt(repos, store, settings, record.submission_id, record.org_id, now)
@@ -255,10 +246,9 @@ def retry_by_hand(
     record_id: str,
     now: Clock = utcnow,
 ) -> str:
-    snap = repos.purge_retry_ref(record_id).get()
-    if not snap.exists:
+    record = repos.find_purge_retry(record_id)
+    if record is None:
         raise LookupError(f"no purge retry {record_id!r}")
-    record = from_snapshot(PurgeRetry, snap)
     return attempt(
         repos,
         store,
@@ -271,14 +261,7 @@ def retry_by_hand(
 
 
 def list_retries(repos: Repositories, *, everything: bool = False) -> list[PurgeRetry]:
-    query: Any = repos.db.collection("purge_retries")
-    if not everything:
-        query = query.where(
-            filter=FieldFilter("state", "==", PurgeRetryState.NEEDS_ATTENTION.value)
-        )
-    return sorted(
-        (from_snapshot(PurgeRetry, s) for s in query.stream()), key=lambda r: r.updated_at
-    )
+    return repos.purge_retries(None if everything else PurgeRetryState.NEEDS_ATTENTION)
 
 
 # -- the hourly sweep -----------------------------------------------------------------
@@ -308,27 +291,19 @@ def purge_expired(
     report = SweepReport()
     at = now()
     stop = deadline if deadline is not None else time.monotonic() + settings.purge_deadline_seconds
-    base = (
-        repos.db.collection("submissions")
-        .where(filter=FieldFilter("expires_at", "<=", at))
-        .order_by("expires_at")
-        .order_by("__name__")
-    )
-    cursor = None
+    cursor: Any = None
     for _ in range(max_batches):
         if time.monotonic() >= stop:
             report.stopped_early = True
             break
-        query = base.start_after(cursor) if cursor is not None else base
-        snaps = list(query.limit(batch_size).stream())
-        if not snaps:
+        submissions, cursor = repos.expired_submissions(at, batch_size, cursor)
+        if not submissions:
             break
         report.batches += 1
-        for snap in snaps:
+        for submission in submissions:
             if time.monotonic() >= stop:
                 report.stopped_early = True
                 break
-            submission = from_snapshot(Submission, snap)
             if repos.purge_retry_ref(submission.id).get().exists:
                 report.handed_to_retry += 1  # the retry function owns it now
                 continue
@@ -339,9 +314,8 @@ def purge_expired(
                     repos, store, settings, submission.id, submission.org_id, now, tracked=False
                 ),
             )
-        if report.stopped_early or len(snaps) < batch_size:
+        if report.stopped_early or cursor is None:
             break
-        cursor = snaps[-1]
     if not report.stopped_early:
         report.outputs_purged = purge_expired_outputs(
             repos,
@@ -372,13 +346,7 @@ def purge_expired_outputs(
     for _ in range(max_batches):
         if time.monotonic() >= deadline:
             break
-        query = (
-            repos.db.collection("runs")
-            .where(filter=FieldFilter("output_expires_at", "<=", at))
-            .order_by("output_expires_at")
-            .limit(batch_size)
-        )
-        runs = [from_snapshot(ValidationRun, s) for s in query.stream()]
+        runs = repos.expired_outputs(at, batch_size)
         for run in runs:
             try:
                 store.delete_prefix(layout.run_prefix(run.org_id, run.id))
