@@ -6,7 +6,6 @@ import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("shared", "functions", "validators", "cli")
 
