@@ -1,0 +1,52 @@
+resource "google_firestore_database" "main" {
+  name                              = "(default)"
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "PESSIMISTIC"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  deletion_policy                   = "ABANDON"
+
+  depends_on = [google_project_service.api]
+}
+
+# Every composite index the repositories' queries need; tests/integration/
+# test_firestore_indexes.py fails the build when a query has none.
+resource "google_firestore_index" "composite" {
+  for_each = {
+    for index in local.indexes.indexes :
+    join("/", concat([index.collectionGroup], [for f in index.fields : "${f.fieldPath}:${f.order}"])) => index
+  }
+
+  database    = google_firestore_database.main.name
+  collection  = each.value.collectionGroup
+  query_scope = each.value.queryScope
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value.fieldPath
+      order      = fields.value.order
+    }
+  }
+}
+
+# Field overrides: TTL where Firestore should expire documents itself, and no single-
+# field indexes on large user-supplied fields (they would cap document size and cost
+# writes for queries no one makes).
+resource "google_firestore_field" "override" {
+  for_each = {
+    for o in local.indexes.fieldOverrides : "${o.collectionGroup}.${o.fieldPath}" => o
+  }
+
+  database   = google_firestore_database.main.name
+  collection = each.value.collectionGroup
+  field      = each.value.fieldPath
+
+  index_config {}
+
+  dynamic "ttl_config" {
+    for_each = try(each.value.ttl, false) ? [1] : []
+    content {}
+  }
+}

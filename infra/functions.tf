@@ -1,0 +1,116 @@
+# One gen2 function per entry point of functions/main.py (units.json "functions"), all
+# from the same staged source, each under its role's identity. Who may call a private
+# function is decided by run.invoker (iam.tf) and checked again in code
+# (shared/auth/id_tokens.py); ingress narrows the network path on top of that.
+locals {
+  function_build = {
+    runtime = "python312"
+    bucket  = google_storage_bucket.sources.name
+    object  = google_storage_bucket_object.functions.name
+  }
+
+  # Cloud Tasks, Cloud Scheduler and Eventarc in the same project count as internal
+  # traffic, so their targets are internal-only. The API is public, and the callback is
+  # called by validator jobs, which have no VPC egress: those two stay reachable.
+  function_ingress = {
+    for name, f in local.functions : name => (
+      f.trigger == "https-public" || contains(try(f.invokers, []), "validator")
+      ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    )
+  }
+}
+
+resource "google_cloudfunctions2_function" "http" {
+  # checkov:skip=CKV_GCP_124: ingress is per unit (local.function_ingress): internal-only except the public API and the callback that validator jobs reach over the internet
+  for_each = local.http_functions
+
+  name     = each.key
+  location = var.region
+
+  build_config {
+    runtime     = local.function_build.runtime
+    entry_point = each.value.entry_point
+
+    source {
+      storage_source {
+        bucket = local.function_build.bucket
+        object = local.function_build.object
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.identity[each.value.identity].email
+    available_memory                 = each.value.memory
+    timeout_seconds                  = each.value.timeout_seconds
+    min_instance_count               = 0
+    max_instance_count               = var.max_instances
+    max_instance_request_concurrency = 1
+    ingress_settings                 = local.function_ingress[each.key]
+    all_traffic_on_latest_revision   = true
+    environment_variables            = local.function_env
+  }
+
+  labels = {
+    unit    = each.key
+    release = var.release
+  }
+
+  depends_on = [google_project_service.api, google_firestore_database.main]
+}
+
+resource "google_cloudfunctions2_function" "event" {
+  # checkov:skip=CKV_GCP_124: ingress is local.function_ingress, internal-only for Eventarc's deliveries; checkov cannot evaluate it
+  for_each = local.event_functions
+
+  name     = each.key
+  location = var.region
+
+  build_config {
+    runtime     = local.function_build.runtime
+    entry_point = each.value.entry_point
+
+    source {
+      storage_source {
+        bucket = local.function_build.bucket
+        object = local.function_build.object
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.identity[each.value.identity].email
+    available_memory                 = each.value.memory
+    timeout_seconds                  = each.value.timeout_seconds
+    min_instance_count               = 0
+    max_instance_count               = var.max_instances
+    max_instance_request_concurrency = 1
+    ingress_settings                 = local.function_ingress[each.key]
+    all_traffic_on_latest_revision   = true
+    environment_variables            = local.function_env
+  }
+
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = "google.cloud.storage.object.v1.finalized"
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.identity[one(each.value.invokers)].email
+
+    event_filters {
+      attribute = "bucket"
+      value     = google_storage_bucket.unit[each.value.bucket].name
+    }
+  }
+
+  labels = {
+    unit    = each.key
+    release = var.release
+  }
+
+  depends_on = [
+    google_project_service.api,
+    google_firestore_database.main,
+    google_project_iam_member.gcs_agent_publishes_events,
+    google_project_iam_member.eventarc_receives_events,
+  ]
+}

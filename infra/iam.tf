@@ -1,0 +1,172 @@
+# Who may do what, least privilege (seed 001's IAM, extended to Assay's triggers).
+# tests/infra/test_terraform_structure.py checks these bindings against units.json.
+
+# --- Invoking functions ---------------------------------------------------------------
+
+# Only the API is public; its routes authenticate with API keys.
+resource "google_cloud_run_v2_service_iam_member" "public" {
+  for_each = { for name, f in local.http_functions : name => f if f.trigger == "https-public" }
+
+  # checkov:skip=CKV_GCP_102: the public API is meant to be reachable; every route but /healthz and the OpenAPI document requires an API key
+  location = var.region
+  name     = google_cloudfunctions2_function.http[each.key].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# A private function may be invoked by exactly the identities units.json names.
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = merge([
+    for name, f in local.private_functions : {
+      for email in local.invoker_emails[name] : "${name}/${email}" => {
+        function = name
+        email    = email
+      }
+    }
+  ]...)
+
+  location = var.region
+  name = try(
+    google_cloudfunctions2_function.http[each.value.function].name,
+    google_cloudfunctions2_function.event[each.value.function].name,
+  )
+  role   = "roles/run.invoker"
+  member = "serviceAccount:${each.value.email}"
+}
+
+# --- Running validator jobs -----------------------------------------------------------
+
+# What `launch` and `retry` do to a validator job: run it with per-execution overrides,
+# read, list and cancel its executions. Nothing that changes or deletes the job.
+resource "google_project_iam_custom_role" "job_launcher" {
+  role_id     = "assayJobLauncher"
+  title       = "Assay validator job launcher"
+  description = "Run Assay's validator jobs with overrides; read, list and cancel their executions."
+  permissions = [
+    "run.executions.cancel",
+    "run.executions.get",
+    "run.executions.list",
+    "run.jobs.get",
+    "run.jobs.run",
+    "run.jobs.runWithOverrides",
+  ]
+}
+
+resource "google_cloud_run_v2_job_iam_member" "worker_launches" {
+  for_each = local.jobs
+
+  location = var.region
+  name     = google_cloud_run_v2_job.validator[each.key].name
+  role     = google_project_iam_custom_role.job_launcher.id
+  member   = "serviceAccount:${google_service_account.identity["worker"].email}"
+}
+
+# --- Enqueuing tasks ------------------------------------------------------------------
+
+# The API (after a submit) and the worker (uploads, purges, reconcile) add tasks; each
+# task's OIDC token is for the tasks identity, which the enqueuer must be able to act as.
+resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
+  for_each = toset(["api", "worker"])
+
+  location = var.region
+  name     = google_cloud_tasks_queue.queue["launches"].name
+  role     = "roles/cloudtasks.enqueuer"
+  member   = "serviceAccount:${google_service_account.identity[each.key].email}"
+}
+
+resource "google_service_account_iam_member" "enqueuer_acts_as_tasks" {
+  for_each = toset(["api", "worker"])
+
+  service_account_id = google_service_account.identity["tasks"].name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "serviceAccount:${google_service_account.identity[each.key].email}"
+}
+
+# --- Firestore ------------------------------------------------------------------------
+
+resource "google_project_iam_member" "firestore_user" {
+  for_each = toset(["api", "worker"])
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.identity[each.key].email}"
+}
+
+# --- Cloud Storage --------------------------------------------------------------------
+
+locals {
+  content_bucket = google_storage_bucket.unit["content"].name
+  runs_prefix    = "projects/_/buckets/${local.content_bucket}/objects/runs/"
+  subs_prefix    = "projects/_/buckets/${local.content_bucket}/objects/submissions/"
+}
+
+# The worker launches (copies into bundles), reads outputs and purges (lists and
+# deletes under a run's prefix): all of the content bucket.
+resource "google_storage_bucket_iam_member" "worker_content" {
+  bucket = local.content_bucket
+  role   = "roles/storage.objectAdmin"
+  member = "serviceAccount:${google_service_account.identity["worker"].email}"
+}
+
+# The worker reads uploaded files, sets their retention (customTime) and deletes the
+# ones it rejects.
+resource "google_storage_bucket_iam_member" "worker_uploads" {
+  bucket = google_storage_bucket.unit["uploads"].name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.identity["worker"].email}"
+}
+
+# The API stores submitted files, and only those.
+resource "google_storage_bucket_iam_member" "api_submissions" {
+  bucket = local.content_bucket
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.identity["api"].email}"
+
+  condition {
+    title      = "submissions-only"
+    expression = "resource.name.startsWith(\"${local.subs_prefix}\")"
+  }
+}
+
+# A validator job reads its run's bundle and creates its output; it can neither
+# overwrite nor delete (create-only output.json), and sees nothing outside runs/.
+resource "google_storage_bucket_iam_member" "job_reads_runs" {
+  for_each = local.jobs
+
+  bucket = local.content_bucket
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.job[each.key].email}"
+
+  condition {
+    title      = "runs-only"
+    expression = "resource.name.startsWith(\"${local.runs_prefix}\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "job_writes_runs" {
+  for_each = local.jobs
+
+  bucket = local.content_bucket
+  role   = "roles/storage.objectCreator"
+  member = "serviceAccount:${google_service_account.job[each.key].email}"
+
+  condition {
+    title      = "runs-only"
+    expression = "resource.name.startsWith(\"${local.runs_prefix}\")"
+  }
+}
+
+# --- Eventarc (the upload trigger) ----------------------------------------------------
+
+# Cloud Storage publishes its object events through Pub/Sub as its service agent.
+resource "google_project_iam_member" "gcs_agent_publishes_events" {
+  project = var.project_id
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+}
+
+resource "google_project_iam_member" "eventarc_receives_events" {
+  project = var.project_id
+  role    = "roles/eventarc.eventReceiver"
+  member  = "serviceAccount:${google_service_account.identity["eventarc"].email}"
+}

@@ -1,0 +1,74 @@
+# Content (submissions and execution bundles) and uploads. The purge deletes what the
+# retention policy says must go; every object also carries customTime = the end of its
+# retention, and the lifecycle rule below deletes it a day after that even if every
+# purge failed. There is deliberately no age rule: it would delete content still under
+# retention (a re-run holds content longer than its age suggests).
+resource "google_storage_bucket" "unit" {
+  for_each = local.units.buckets
+
+  # checkov:skip=CKV_GCP_78: versioning would keep every purged object as a noncurrent version; a purge must really delete
+  # checkov:skip=CKV_GCP_62: object access is recorded by Cloud Audit Logs (data access), not a second bucket of usage logs
+  name                        = local.bucket_names[each.key]
+  location                    = var.region
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  versioning {
+    enabled = false
+  }
+
+  soft_delete_policy {
+    # Soft delete would keep purged content recoverable for a week.
+    retention_duration_seconds = 0
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_custom_time = 1
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  labels = {
+    role = each.key
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+# The staged functions (make stage, zipped), one object per content hash, so a change
+# of source is a change of object and redeploys the functions.
+resource "google_storage_bucket" "sources" {
+  # checkov:skip=CKV_GCP_78: objects are immutable by name (content hash); versions would add nothing
+  # checkov:skip=CKV_GCP_62: build sources only; access is in Cloud Audit Logs
+  name                        = "${var.project_id}-assay-sources"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+
+  versioning {
+    enabled = false
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_storage_bucket_object" "functions" {
+  name   = "functions-${filemd5(var.functions_source_zip)}.zip"
+  bucket = google_storage_bucket.sources.name
+  source = var.functions_source_zip
+}

@@ -1,0 +1,347 @@
+"""Structural rules over infra/*.tf (parsed with python-hcl2) and infra/units.json.
+
+`terraform validate` needs the Google provider, which these machines cannot download,
+so the rules a deploy depends on are checked here instead. Each rule returns the
+problems it finds (empty = holds), so tests can also show that a broken copy of the
+infrastructure is caught.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+PRIMITIVE_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
+
+
+def _unquote(value: Any) -> Any:
+    """hcl2 keeps string literals quoted ("\\"x\\""); expressions stay as ${...}."""
+    if isinstance(value, str):
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                # A template ("a${b["c"]}"): hcl2 leaves its inner quotes unescaped.
+                return value[1:-1]
+        return value
+    if isinstance(value, list):
+        return [_unquote(v) for v in value]
+    if isinstance(value, dict):
+        return {
+            _unquote(k): _unquote(v)
+            for k, v in value.items()
+            if k not in ("__is_block__", "__comments__")
+        }
+    return value
+
+
+@dataclass
+class Infra:
+    """The parsed Terraform of a folder, and the units.json beside it."""
+
+    resources: dict[str, dict[str, dict[str, Any]]]
+    locals: dict[str, Any]
+    units: dict[str, Any]
+    comments: dict[tuple[str, str], list[str]]
+
+    @classmethod
+    def load(cls, folder: Path) -> Infra:
+        resources: dict[str, dict[str, dict[str, Any]]] = {}
+        local_values: dict[str, Any] = {}
+        comments: dict[tuple[str, str], list[str]] = {}
+        for path in sorted(folder.glob("*.tf")):
+            with path.open() as handle:
+                raw = hcl2.load(handle)
+            for block in raw.get("resource", []):
+                for rtype, named in block.items():
+                    for name, body in named.items():
+                        key = (_unquote(rtype), _unquote(name))
+                        comments[key] = [c["value"] for c in body.get("__comments__", [])]
+                        resources.setdefault(key[0], {})[key[1]] = _unquote(body)
+            for block in raw.get("locals", []):
+                local_values.update(_unquote(block))
+        units = json.loads((folder / "units.json").read_text())
+        return cls(resources, local_values, units, comments)
+
+    def resource(self, rtype: str, name: str) -> dict[str, Any]:
+        return self.resources.get(rtype, {}).get(name, {})
+
+    def all_resources(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        for rtype, named in self.resources.items():
+            for name, body in named.items():
+                yield rtype, name, body
+
+    @property
+    def functions(self) -> dict[str, dict[str, Any]]:
+        return {f["name"]: f for f in self.units["functions"]}
+
+
+def entry_points(main_py: Path) -> set[str]:
+    """The functions functions/main.py registers with functions_framework."""
+    tree = ast.parse(main_py.read_text())
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                text = ast.unparse(decorator)
+                if text.startswith("functions_framework."):
+                    found.add(node.name)
+    return found
+
+
+def _one(block: Any) -> dict[str, Any]:
+    """A nested block: hcl2 gives a list of one dict."""
+    if isinstance(block, list) and len(block) == 1 and isinstance(block[0], dict):
+        return block[0]
+    return {}
+
+
+def _selected(infra: Infra, local_name: str) -> set[str]:
+    """Evaluate a `{for name, f in local.functions : name => f if f.trigger OP "X"}`."""
+    expression = str(infra.locals.get(local_name, ""))
+    match = re.search(r'if f\.trigger (==|!=) "([^"]+)"', expression)
+    if "local.functions" not in expression or not match:
+        return set()
+    op, trigger = match.groups()
+    return {
+        name for name, f in infra.functions.items() if (f["trigger"] == trigger) == (op == "==")
+    }
+
+
+def deployed_functions(infra: Infra) -> set[str]:
+    """Every function a google_cloudfunctions2_function resource deploys."""
+    deployed: set[str] = set()
+    for body in infra.resources.get("google_cloudfunctions2_function", {}).values():
+        match = re.fullmatch(r"\$\{local\.(\w+)\}", str(body.get("for_each", "")))
+        if match:
+            deployed |= _selected(infra, match.group(1))
+    return deployed
+
+
+def check_entry_points(infra: Infra, main_py: Path = ROOT / "functions" / "main.py") -> list[str]:
+    problems = []
+    points = entry_points(main_py)
+    declared = {f["entry_point"]: name for name, f in infra.functions.items()}
+    problems += [f"entry point {p} of main.py is not in units.json" for p in points - set(declared)]
+    problems += [
+        f"unit {declared[p]} names entry point {p}, which main.py lacks"
+        for p in set(declared) - points
+    ]
+    deployed = deployed_functions(infra)
+    problems += [f"function {n} is not deployed" for n in set(infra.functions) - deployed]
+    for name, body in infra.resources.get("google_cloudfunctions2_function", {}).items():
+        build = _one(body.get("build_config"))
+        if build.get("entry_point") != "${each.value.entry_point}":
+            problems.append(f"function resource {name} does not take its unit's entry point")
+        if build.get("runtime") not in ("python312", "${local.function_build.runtime}"):
+            problems.append(f"function resource {name} is not on python312")
+        account = _one(body.get("service_config")).get("service_account_email", "")
+        if "identity[each.value.identity]" not in account:
+            problems.append(f"function resource {name} does not run as its unit's identity")
+    if infra.locals.get("function_build", {}).get("runtime") != "python312":
+        problems.append("functions are not built for python312")
+    return problems
+
+
+def expected_invokers(units: dict[str, Any]) -> dict[str, set[str]]:
+    """Who calls each private function, from what units.json says triggers it."""
+    callers: dict[str, set[str]] = {
+        f["name"]: set() for f in units["functions"] if f["trigger"] != "https-public"
+    }
+    for schedule in units["schedules"]:
+        callers.setdefault(schedule["function"], set()).add("scheduler")
+    for queue in units["queues"]:
+        for target in queue["targets"]:
+            callers.setdefault(target, set()).add("tasks")
+    for f in units["functions"]:
+        if f["trigger"] == "storage-finalized":
+            callers[f["name"]].add("eventarc")
+        if f["setting"] == "callback_url":
+            callers[f["name"]].add("validator")
+    return callers
+
+
+def check_targets(infra: Infra) -> list[str]:
+    problems = []
+    functions = infra.functions
+    http = {n for n, f in functions.items() if f["trigger"].startswith("https")}
+    for schedule in infra.units["schedules"]:
+        if schedule["function"] not in http:
+            problems.append(f"schedule {schedule['name']} targets no HTTP function")
+    for queue in infra.units["queues"]:
+        problems += [
+            f"queue {queue['name']} targets {t}, no HTTP function"
+            for t in queue["targets"]
+            if t not in http
+        ]
+    job = infra.resource("google_cloud_scheduler_job", "schedule")
+    target = _one(job.get("http_target"))
+    oidc = _one(target.get("oidc_token"))
+    if job.get("for_each") != "${local.schedules}":
+        problems.append("scheduler jobs are not the schedules of units.json")
+    if target.get("uri") != "${local.function_urls[each.value.function]}":
+        problems.append("a scheduler job does not call its schedule's function")
+    if oidc.get("audience") != target.get("uri"):
+        problems.append("a scheduler job's OIDC audience is not the URL it calls")
+    if 'identity["scheduler"]' not in str(oidc.get("service_account_email")):
+        problems.append("scheduler jobs do not sign as the scheduler identity")
+    if job.get("time_zone") != "Etc/UTC":
+        problems.append("scheduler jobs are not on UTC")
+    queue = infra.resource("google_cloud_tasks_queue", "queue")
+    if queue.get("for_each") != "${local.queues}":
+        problems.append("task queues are not the queues of units.json")
+    return problems
+
+
+def check_public_access(infra: Infra) -> list[str]:
+    problems = []
+    public = [n for n, f in infra.functions.items() if f["trigger"] == "https-public"]
+    if public != ["api"]:
+        problems.append(f"units.json makes {public} public; only api may be")
+    for rtype, name, body in infra.all_resources():
+        members = json.dumps(body.get("member", "")) + json.dumps(body.get("members", ""))
+        if any(m in members for m in PUBLIC_MEMBERS):
+            if (rtype, name) != ("google_cloud_run_v2_service_iam_member", "public"):
+                problems.append(f"{rtype}.{name} grants to the public")
+            elif 'f.trigger == "https-public"' not in str(body.get("for_each")):
+                problems.append(f"{rtype}.{name} is not limited to https-public functions")
+            elif body.get("role") != "roles/run.invoker":
+                problems.append(f"{rtype}.{name} grants more than run.invoker to the public")
+    return problems
+
+
+def check_ingress(infra: Infra) -> list[str]:
+    """Internal-only unless the public API or the callback (jobs have no VPC egress)."""
+    problems = []
+    rule = str(infra.locals.get("function_ingress", ""))
+    if not all(p in rule for p in ('"https-public"', '"validator"', '"ALLOW_INTERNAL_ONLY"')):
+        problems.append("function_ingress does not keep Tasks/Scheduler/Eventarc targets internal")
+    for name, body in infra.resources.get("google_cloudfunctions2_function", {}).items():
+        setting = _one(body.get("service_config")).get("ingress_settings")
+        if setting != "${local.function_ingress[each.key]}":
+            problems.append(f"function resource {name} ignores function_ingress ({setting})")
+    return problems
+
+
+def check_invokers(infra: Infra) -> list[str]:
+    problems = []
+    identities = set(infra.units["identities"])
+    expected = expected_invokers(infra.units)
+    for name, f in infra.functions.items():
+        if f["trigger"] == "https-public":
+            continue
+        declared = set(f.get("invokers", []))
+        unknown = declared - identities - {"validator"}
+        if unknown:
+            problems.append(f"{name} names unknown invokers {sorted(unknown)}")
+        if declared != expected.get(name, set()):
+            problems.append(
+                f"{name} is invoked by {sorted(declared)}, "
+                f"but is called by {sorted(expected.get(name, set()))}"
+            )
+    emails = str(infra.locals.get("invoker_emails", ""))
+    if "f.invokers" not in emails or "google_service_account.job" not in emails:
+        problems.append("invoker_emails is not built from units.json invokers")
+    invoker = infra.resource("google_cloud_run_v2_service_iam_member", "invoker")
+    if "local.invoker_emails" not in str(invoker.get("for_each")):
+        problems.append("private functions' invokers are not units.json's")
+    if invoker.get("member") != "serviceAccount:${each.value.email}":
+        problems.append("a private function's invoker is not exactly its service account")
+    for rtype, name, body in infra.all_resources():
+        if body.get("role") == "roles/run.invoker" and (rtype, name) not in {
+            ("google_cloud_run_v2_service_iam_member", "invoker"),
+            ("google_cloud_run_v2_service_iam_member", "public"),
+        }:
+            problems.append(f"{rtype}.{name} grants run.invoker outside units.json")
+        if rtype == "google_project_iam_member" and str(body.get("role", "")).startswith(
+            "roles/run."
+        ):
+            problems.append(f"{rtype}.{name} grants a Cloud Run role on the whole project")
+    return problems
+
+
+def check_jobs(infra: Infra, catalog: set[str]) -> list[str]:
+    problems = []
+    jobs = {j["validator"]: j for j in infra.units["jobs"]}
+    problems += [f"validator {v} has no job" for v in sorted(catalog - set(jobs))]
+    problems += [f"job for unknown validator {v}" for v in sorted(set(jobs) - catalog)]
+    for validator, job in jobs.items():
+        if job["name"] != f"validator-{validator}":
+            problems.append(f"job {job['name']} is not named validator-{validator}")
+        if not (ROOT / job["dockerfile"]).is_file():
+            problems.append(f"job {job['name']} has no Dockerfile at {job['dockerfile']}")
+    body = infra.resource("google_cloud_run_v2_job", "validator")
+    if body.get("for_each") != "${local.jobs}":
+        problems.append("validator jobs are not the jobs of units.json")
+    if body.get("labels") != {"validator": "${each.value.validator}", "version": "${var.release}"}:
+        problems.append("validator jobs are not labelled validator=<name>, version=<release>")
+    task = _one(_one(body.get("template")).get("template"))
+    container = _one(task.get("containers"))
+    env = {e.get("name"): e.get("value") for e in container.get("env", [])}
+    if env.get("VALIDATOR_VERSION") != "${var.release}":
+        problems.append("validator jobs do not get VALIDATOR_VERSION=<release>")
+    if not str(container.get("image", "")).endswith(":${var.release}"):
+        problems.append("validator images are not the release's")
+    if task.get("max_retries") != 0:
+        problems.append("validator jobs retry blindly")
+    if "google_service_account.job[each.key]" not in str(task.get("service_account")):
+        problems.append("validator jobs do not run as their own service account")
+    return problems
+
+
+def check_buckets(infra: Infra) -> list[str]:
+    problems = []
+    buckets = infra.resources.get("google_storage_bucket", {})
+    if buckets.get("unit", {}).get("for_each") != "${local.units.buckets}":
+        problems.append("buckets are not the buckets of units.json")
+    for name, body in buckets.items():
+        if body.get("uniform_bucket_level_access") is not True:
+            problems.append(f"bucket {name} lacks uniform bucket-level access")
+        if body.get("public_access_prevention") != "enforced":
+            problems.append(f"bucket {name} does not enforce public access prevention")
+        if _one(body.get("versioning")).get("enabled") is not False:
+            problems.append(f"bucket {name} keeps versions")
+    rules = buckets.get("unit", {}).get("lifecycle_rule", [])
+    deletes = [
+        _one(r.get("condition")) for r in rules if _one(r.get("action")).get("type") == "Delete"
+    ]
+    if not any("days_since_custom_time" in c for c in deletes):
+        problems.append("no lifecycle safety net on the end of retention (customTime)")
+    if any("age" in c or "created_before" in c for c in deletes):
+        problems.append("a lifecycle rule deletes by age: it would cut retention short")
+    soft = _one(buckets.get("unit", {}).get("soft_delete_policy"))
+    if soft.get("retention_duration_seconds") != 0:
+        problems.append("soft delete keeps purged content recoverable")
+    return problems
+
+
+def check_storage_grants(infra: Infra) -> list[str]:
+    problems = []
+    if not str(infra.locals.get("runs_prefix", "")).endswith("/objects/runs/"):
+        problems.append("runs_prefix is not the runs/ folder")
+    for rtype, name, body in infra.all_resources():
+        role = str(body.get("role", ""))
+        if role in PRIMITIVE_ROLES:
+            problems.append(f"{rtype}.{name} grants the primitive role {role}")
+        if rtype == "google_project_iam_member" and role.startswith("roles/storage."):
+            problems.append(f"{rtype}.{name} grants storage on the whole project")
+        if "google_service_account.job" not in str(body.get("member", "")):
+            continue
+        if rtype.startswith("google_storage_bucket_iam"):
+            condition = _one(body.get("condition")).get("expression", "")
+            if "local.runs_prefix" not in condition:
+                problems.append(f"{rtype}.{name} gives a validator job more than runs/")
+            if role not in ("roles/storage.objectViewer", "roles/storage.objectCreator"):
+                problems.append(f"{rtype}.{name} lets a validator job overwrite or delete")
+        elif rtype == "google_project_iam_member":
+            problems.append(f"{rtype}.{name} grants a validator job a project role")
+    return problems

@@ -1,0 +1,182 @@
+"""The Terraform deploys what units.json lists, wired and granted as the seed says.
+
+Each rule runs on infra/ as committed (no problems), and on a copy with one deliberate
+fault (the rule names it), so a rule that checks nothing cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.validators_catalog import CATALOG
+from tests.infra import terraform_rules as rules
+
+INFRA = rules.ROOT / "infra"
+CATALOG_NAMES = set(CATALOG)
+
+
+def run_all(infra: rules.Infra) -> list[str]:
+    return [
+        *rules.check_entry_points(infra),
+        *rules.check_targets(infra),
+        *rules.check_public_access(infra),
+        *rules.check_ingress(infra),
+        *rules.check_invokers(infra),
+        *rules.check_jobs(infra, CATALOG_NAMES),
+        *rules.check_buckets(infra),
+        *rules.check_storage_grants(infra),
+    ]
+
+
+def test_the_committed_infrastructure_holds_every_rule() -> None:
+    assert run_all(rules.Infra.load(INFRA)) == []
+
+
+def test_every_function_in_units_is_deployed_from_its_entry_point() -> None:
+    infra = rules.Infra.load(INFRA)
+    assert rules.deployed_functions(infra) == set(infra.functions)
+    assert rules.entry_points(rules.ROOT / "functions" / "main.py") == {
+        f["entry_point"] for f in infra.units["functions"]
+    }
+
+
+def test_invokers_follow_from_what_triggers_each_function() -> None:
+    expected = rules.expected_invokers(json.loads((INFRA / "units.json").read_text()))
+    assert expected == {
+        "launch": {"tasks"},
+        "callback": {"validator"},
+        "purge": {"scheduler", "tasks"},
+        "retry": {"scheduler"},
+        "on-upload": {"eventarc"},
+    }
+
+
+def _edit_text(file: str, old: str, new: str) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        path = folder / file
+        text = path.read_text()
+        assert old in text, f"{old!r} is not in {file}: the fault would be a no-op"
+        path.write_text(text.replace(old, new, 1))
+
+    return edit
+
+
+def _edit_units(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        units = json.loads((folder / "units.json").read_text())
+        change(units)
+        (folder / "units.json").write_text(json.dumps(units))
+
+    return edit
+
+
+def _function(units: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(f for f in units["functions"] if f["name"] == name)
+
+
+FAULTS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "a unit without an entry point": (
+        _edit_units(lambda u: _function(u, "retry").update(entry_point="reconcile")),
+        "names entry point reconcile, which main.py lacks",
+    ),
+    "an entry point left undeployed": (
+        _edit_units(lambda u: u["functions"].remove(_function(u, "retry"))),
+        "entry point retry of main.py is not in units.json",
+    ),
+    "an event function dropped from the deploy": (
+        _edit_text("locals.tf", 'f.trigger == "storage-finalized"', 'f.trigger == "pubsub"'),
+        "function on-upload is not deployed",
+    ),
+    "a schedule aimed at nothing": (
+        _edit_units(lambda u: u["schedules"][0].update(function="purger")),
+        "targets no HTTP function",
+    ),
+    "a schedule whose token is for another audience": (
+        _edit_text(
+            "scheduler.tf", "audience              = local.function_urls", "audience = var.x"
+        ),
+        "OIDC audience is not the URL it calls",
+    ),
+    "a second public function": (
+        _edit_units(lambda u: _function(u, "launch").update(trigger="https-public")),
+        "only api may be",
+    ),
+    "a public grant outside the API": (
+        _edit_text(
+            "iam.tf", 'member = "serviceAccount:${each.value.email}"', 'member = "allUsers"'
+        ),
+        "google_cloud_run_v2_service_iam_member.invoker grants to the public",
+    ),
+    "a private function open to all traffic": (
+        _edit_text(
+            "functions.tf",
+            "ingress_settings                 = local.function_ingress[each.key]",
+            'ingress_settings = "ALLOW_ALL"',
+        ),
+        "function resource http ignores function_ingress",
+    ),
+    "an extra invoker": (
+        _edit_units(lambda u: _function(u, "callback")["invokers"].append("api")),
+        "callback is invoked by ['api', 'validator']",
+    ),
+    "a missing invoker": (
+        _edit_units(lambda u: _function(u, "purge")["invokers"].remove("tasks")),
+        "purge is invoked by ['scheduler']",
+    ),
+    "a validator without a job": (
+        _edit_units(lambda u: u["jobs"].clear()),
+        "validator json-schema has no job",
+    ),
+    "a job that retries blindly": (
+        _edit_text("jobs.tf", "max_retries = 0", "max_retries = 3"),
+        "validator jobs retry blindly",
+    ),
+    "a job without its version": (
+        _edit_text("jobs.tf", '"VALIDATOR_VERSION"', '"VERSION"'),
+        "do not get VALIDATOR_VERSION",
+    ),
+    "an age rule on content": (
+        _edit_text("storage.tf", "days_since_custom_time = 1", "age = 30"),
+        "deletes by age",
+    ),
+    "a bucket open to ACLs": (
+        _edit_text(
+            "storage.tf",
+            "uniform_bucket_level_access = true",
+            "uniform_bucket_level_access = false",
+        ),
+        "lacks uniform bucket-level access",
+    ),
+    "a validator job that may write anywhere": (
+        _edit_text(
+            "iam.tf",
+            'expression = "resource.name.startsWith(\\"${local.runs_prefix}\\")"',
+            'expression = "true"',
+        ),
+        "gives a validator job more than runs/",
+    ),
+    "a validator job that may delete": (
+        _edit_text("iam.tf", '"roles/storage.objectCreator"', '"roles/storage.objectAdmin"'),
+        "lets a validator job overwrite or delete",
+    ),
+    "a project-wide Cloud Run role": (
+        _edit_text("iam.tf", 'role    = "roles/datastore.user"', 'role    = "roles/run.developer"'),
+        "grants a Cloud Run role on the whole project",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_fault_is_caught(fault: str, tmp_path: Path) -> None:
+    folder = tmp_path / "infra"
+    shutil.copytree(INFRA, folder)
+    edit, expected = FAULTS[fault]
+    edit(folder)
+    problems = run_all(rules.Infra.load(folder))
+    assert any(expected in p for p in problems), problems
