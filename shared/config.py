@@ -36,7 +36,12 @@ REQUIRED_ON_GOOGLE_CLOUD = (
     "upload_invokers",
 )
 # Stand-in endpoints: set on Google Cloud, they would send traffic to a local address.
-LOCAL_ONLY = ("tasks_endpoint", "jobs_endpoint", "scheduler_endpoint")
+LOCAL_ONLY = (
+    "tasks_endpoint",
+    "tasks_emulator_host",
+    "jobs_endpoint",
+    "scheduler_endpoint",
+)
 
 
 def on_google_cloud() -> bool:
@@ -64,6 +69,8 @@ class Settings(BaseSettings):
     tasks_queue: str = "launches"
     tasks_service_account: str = ""
     tasks_endpoint: str | None = None
+    # host:port of gcloud-tasks-emulator, which speaks gRPC only (tests use it).
+    tasks_emulator_host: str | None = None
 
     # Cloud Run Jobs; endpoint set only for the local stand-in.
     jobs_endpoint: str | None = None

@@ -1,5 +1,6 @@
 """The task queue (Cloud Tasks). One implementation, the real client library; locally
-its endpoint points at the dispatcher stand-in, which answers the same REST API."""
+its endpoint points at the dispatcher stand-in, which answers the same REST API, or at
+gcloud-tasks-emulator, which answers gRPC."""
 
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ class CloudTasksQueue:
     def client(self) -> Any:
         from google.cloud import tasks_v2
 
+        if self.settings.tasks_emulator_host:
+            import grpc
+            from google.cloud.tasks_v2.services.cloud_tasks.transports import (
+                CloudTasksGrpcTransport,
+            )
+
+            channel = grpc.insecure_channel(self.settings.tasks_emulator_host)
+            return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
         if self.settings.tasks_endpoint:
             from google.api_core.client_options import ClientOptions
             from google.auth.credentials import AnonymousCredentials
