@@ -14,15 +14,13 @@ from urllib.parse import quote
 
 import click
 import requests
-from rich.console import Console
 from rich.table import Table
+
+from cli.output import emit, err, fail, out
+from cli.schedules import schedules
 
 EXIT_BY_RESULT = {"PASS": 0, "FAIL": 1, "ERROR": 2, "CANCELED": 2, "TIMED_OUT": 2}
 EXIT_WAIT_TIMED_OUT = 3
-EXIT_USAGE = 4
-
-out = Console()
-err = Console(stderr=True)
 
 
 def load_stack_env() -> None:
@@ -35,21 +33,6 @@ def load_stack_env() -> None:
         key, sep, value = line.partition("=")
         if sep and key.strip() and not line.lstrip().startswith("#"):
             os.environ.setdefault(key.strip(), value.strip())
-
-
-def emit(as_json: bool, payload: dict[str, Any], text: str | None = None) -> None:
-    if as_json:
-        click.echo(json.dumps(payload, default=str))
-    elif text is not None:
-        out.print(text, highlight=False)
-
-
-def fail(as_json: bool, message: str, code: int = EXIT_USAGE, **extra: Any) -> NoReturn:
-    if as_json:
-        click.echo(json.dumps({"error": message, **extra}))
-    else:
-        err.print(f"[red]error:[/red] {message}", highlight=False)
-    sys.exit(code)
 
 
 class Api:
@@ -89,7 +72,10 @@ def main() -> None:
 
 @main.group()
 def admin() -> None:
-    """Administration; talks to Firestore directly."""
+    """Administration; talks to Firestore (and Cloud Scheduler) directly."""
+
+
+admin.add_command(schedules)
 
 
 def _repos() -> Any:

@@ -31,7 +31,7 @@ from devstack.processes import spawn
 from devstack.storage_emulator import StorageEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
-STAND_INS = ("metadata", "jobs", "dispatcher")
+STAND_INS = ("metadata", "jobs", "dispatcher", "scheduler")
 CONTENT_BUCKET, UPLOADS_BUCKET = "assay-content", "assay-uploads"
 
 
@@ -94,6 +94,7 @@ class Stack:
             "ASSAY_JOBS_ENDPOINT": plan.url("jobs"),
             "ASSAY_CERTS_URL": f"{metadata}/oauth2/v1/certs",
             "ASSAY_SCHEDULER_SERVICE_ACCOUNT": plan.accounts["scheduler"],
+            "ASSAY_SCHEDULER_ENDPOINT": plan.url("scheduler"),
             "ASSAY_VALIDATOR_SERVICE_ACCOUNT": plan.accounts["validator"],
             "GCE_METADATA_HOST": f"127.0.0.1:{plan.ports['metadata']}",
             "GCE_METADATA_IP": f"127.0.0.1:{plan.ports['metadata']}",
@@ -166,6 +167,7 @@ class Stack:
             "scheduler",
             "devstack.scheduler",
             env,
+            *("--port", str(plan.ports["scheduler"]), "--project", plan.project),
             *("--metadata-url", metadata, "--account", plan.accounts["scheduler"]),
             *(a for target in targets for a in ("--url", target)),
             *(("--every", every) if every else ()),

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,34 @@ def test_make_demo_runs_the_quickstart(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "'valid-person.json': 0, 'invalid-person.json': 1" in done.stdout
     assert "Demo complete" in done.stdout
+
+
+def test_admin_schedules_list_pause_resume_and_run_on_the_stack(cli, stack):
+    """The same google-cloud-scheduler client code as in the cloud, against the stand-in."""
+    listed = one_json_object(cli("admin", "schedules", "list", "--json").stdout)["schedules"]
+    assert {s["name"] for s in listed} == {"purge-expired", "process-purge-retries"}
+    purge = next(s for s in listed if s["name"] == "purge-expired")
+    assert purge["schedule"] == "0 * * * *" and purge["time_zone"] == "Etc/UTC"
+    assert purge["target"] == stack.env["ASSAY_PURGE_URL"]
+    assert purge["state"] == "ENABLED"
+
+    paused = one_json_object(
+        cli("admin", "schedules", "pause", "process-purge-retries", "--json").stdout
+    )
+    assert paused["schedule"]["state"] == "PAUSED"
+    listed = one_json_object(cli("admin", "schedules", "list", "--json").stdout)["schedules"]
+    assert {s["name"]: s["state"] for s in listed}["process-purge-retries"] == "PAUSED"
+    resumed = cli("admin", "schedules", "resume", "process-purge-retries")
+    assert resumed.returncode == 0 and "ENABLED" in resumed.stdout
+
+    log = stack.state / "logs" / "scheduler.log"
+    before = log.read_text().count("purge-expired -> 200")
+    assert cli("admin", "schedules", "run", "purge-expired").returncode == 0
+    deadline = time.monotonic() + 30
+    while log.read_text().count("purge-expired -> 200") == before:
+        assert time.monotonic() < deadline, "the purge function did not answer the run"
+        time.sleep(0.2)
+
+    missing = cli("admin", "schedules", "pause", "nope", "--json")
+    assert missing.returncode != 0
+    assert "no such schedule" in one_json_object(missing.stdout)["error"]
