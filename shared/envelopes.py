@@ -58,6 +58,8 @@ class OutputStatus(StrEnum):
     FAILED_VALIDATION = "failed_validation"
     FAILED_RUNTIME = "failed_runtime"
     CANCELLED = "cancelled"
+    # The validator stopped its own work at the step's timeout.
+    TIMED_OUT = "timed_out"
 
 
 class OutputFinding(Envelope):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
@@ -16,7 +17,7 @@ from shared.domain.models import ApiKey
 from shared.errors import BadRequest, NotFound
 from shared.http import guarded, json_response, parse_json, parse_model, problem
 from shared.intake import read_upload
-from shared.services import workflows
+from shared.services import runs, workflows
 from shared.services.submissions import submit
 from shared.storage.layout import UploadsLayout
 from shared.views import finding_view, run_view, submission_view, upload_view, workflow_view
@@ -44,6 +45,8 @@ URLS = Map(
         Rule("/v1/orgs/<org>/runs", endpoint="list_runs", methods=["GET"]),
         Rule("/v1/orgs/<org>/runs/<run>", endpoint="get_run", methods=["GET"]),
         Rule("/v1/orgs/<org>/runs/<run>/findings", endpoint="list_findings", methods=["GET"]),
+        Rule("/v1/orgs/<org>/runs/<run>/cancel", endpoint="cancel_run", methods=["POST"]),
+        Rule("/v1/orgs/<org>/submissions/<submission>/runs", endpoint="rerun", methods=["POST"]),
         Rule("/v1/orgs/<org>/submissions/<submission>", endpoint="get_submission", methods=["GET"]),
         Rule("/v1/orgs/<org>/uploads/<slug>/<filename>", endpoint="get_upload", methods=["GET"]),
     ],
@@ -127,6 +130,37 @@ def submit_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     }
     location = f"/v1/orgs/{key.org_id}/runs/{result.run.id}"
     return json_response(body, 202, {"Location": location})
+
+
+class RerunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Who asks, when the client acts for a person; else the API key is the caller.
+    user: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+@route("cancel_run")
+def cancel_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    repos = wiring.repositories()
+    run = runs.cancel_run(
+        repos, wiring.task_queue(), wiring.job_runner(), get_settings(), key.org_id, args["run"]
+    )
+    return json_response(run_view(run, repos.find_submission(run.submission_id)))
+
+
+@route("rerun")
+def rerun(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    raw = parse_json(request) if request.get_data() else {}
+    body = parse_model(RerunRequest, raw)
+    run, submission = runs.rerun(
+        wiring.repositories(),
+        wiring.task_queue(),
+        get_settings(),
+        key.org_id,
+        args["submission"],
+        body.user or f"api-key:{key.id}",
+    )
+    payload = {"run": run_view(run, submission), "submission": submission_view(submission)}
+    return json_response(payload, 202, {"Location": f"/v1/orgs/{key.org_id}/runs/{run.id}"})
 
 
 @route("list_runs")

@@ -74,3 +74,12 @@ class UploadStatus(StrEnum):
 
     ACCEPTED = "ACCEPTED"
     REJECTED = "REJECTED"
+
+
+class ReceiptState(StrEnum):
+    """A callback receipt: a delivery is processing it, it was recorded, or it came for
+    a run that had already ended and was refused (acknowledged, nothing kept)."""
+
+    PROCESSING = "PROCESSING"
+    DONE = "DONE"
+    REFUSED = "REFUSED"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from shared.domain.enums import (
     CloudRunJobStatus,
     ErrorCategory,
+    ReceiptState,
     RetentionPolicy,
     RunResult,
     RunState,
@@ -291,7 +292,7 @@ class CallbackReceipt(Model):
     status: str
     result_uri: str
     received_at: datetime
-    state: str = "PROCESSING"
+    state: ReceiptState = ReceiptState.PROCESSING
     owner: str = ""
     lease_expires_at: datetime | None = None
     completed_at: datetime | None = None

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.domain.enums import ReceiptState
 from shared.domain.models import (
     ApiKey,
     Artifact,
@@ -174,11 +175,13 @@ class Repositories:
     def get_submission(self, org_id: str, submission_id: str) -> Submission:
         return self._owned(SUBMISSIONS, Submission, org_id, submission_id, "submission")
 
-    def find_submission(self, submission_id: str | None) -> Submission | None:
+    def find_submission(
+        self, submission_id: str | None, transaction: Any = None
+    ) -> Submission | None:
         """The submission or None: a run must stay readable after its submission is gone."""
         if not submission_id:
             return None
-        snap = self.submission_ref(submission_id).get()
+        snap = self.submission_ref(submission_id).get(transaction=transaction)
         return from_snapshot(Submission, snap) if snap.exists else None
 
     def get_run(self, org_id: str, run_id: str) -> ValidationRun:
@@ -338,6 +341,20 @@ class Repositories:
             batch.set(collection.document(artifact.id), to_doc(artifact))
         batch.commit()
 
+    def _delete_ids(self, run_id: str, collection: str, ids: Sequence[str]) -> None:
+        folder = self.run_ref(run_id).collection(collection)
+        for start in range(0, len(ids), BATCH_LIMIT):
+            batch = self.db.batch()
+            for doc_id in ids[start : start + BATCH_LIMIT]:
+                batch.delete(folder.document(doc_id))
+            batch.commit()
+
+    def delete_findings(self, run_id: str, ids: Sequence[str]) -> None:
+        self._delete_ids(run_id, FINDINGS, ids)
+
+    def delete_artifacts(self, run_id: str, ids: Sequence[str]) -> None:
+        self._delete_ids(run_id, ARTIFACTS, ids)
+
     def transact(self, fn: Any, max_attempts: int = 10) -> Any:
         """Runs `fn(transaction)` in a transaction. Contention that outlasts the retries
         is reported as Transient (503, retry), not as an unexpected error."""
@@ -360,6 +377,17 @@ class Repositories:
     def find_receipt(self, callback_id: str, transaction: Any = None) -> CallbackReceipt | None:
         snap = self.receipt_ref(callback_id).get(transaction=transaction)
         return from_snapshot(CallbackReceipt, snap) if snap.exists else None
+
+    def close_receipt(self, callback_id: str, state: ReceiptState) -> None:
+        """Ends a receipt that is still PROCESSING (a refused or abandoned delivery)."""
+        ref = self.receipt_ref(callback_id)
+
+        def close(transaction: Any) -> None:
+            snap = ref.get(transaction=transaction)
+            if snap.exists and snap.get("state") == ReceiptState.PROCESSING.value:
+                transaction.update(ref, {"state": state.value})
+
+        self.transact(close)
 
     def idempotency_ref(self, record_id: str) -> Any:
         return self.db.collection(IDEMPOTENCY_KEYS).document(record_id)

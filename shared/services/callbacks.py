@@ -8,6 +8,7 @@ delivery that dies half way and is retried overwrites rather than duplicates the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -21,7 +22,13 @@ from shared import logs
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
-from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
+from shared.domain.enums import (
+    CloudRunJobStatus,
+    ErrorCategory,
+    ReceiptState,
+    RunStatus,
+    StepStatus,
+)
 from shared.domain.models import (
     Artifact,
     CallbackReceipt,
@@ -35,8 +42,7 @@ from shared.errors import Conflict, NotFound, Transient, Unprocessable
 from shared.ids import stable_id
 from shared.persistence.repositories import Repositories, from_snapshot, to_doc
 from shared.services.dispatch import enqueue_launch
-from shared.services.finalize import finish_run
-from shared.services.purge import queue_purge, schedule_purge
+from shared.services.finalize import Ended, after_commit, end_run
 from shared.storage import BlobNotFound, BlobStore
 from shared.storage.layout import Layout
 
@@ -47,6 +53,8 @@ log = logging.getLogger(__name__)
 class CallbackOutcome:
     replay: bool
     run: ValidationRun | None
+    # The run had already ended: acknowledged, nothing written.
+    late: bool = False
 
 
 def _read_output(
@@ -66,59 +74,60 @@ def _read_output(
     return output
 
 
-def _apply(run: ValidationRun, step: StepRun, output: OutputEnvelope | str, now: Any) -> None:
-    at = now()
+@dataclass(frozen=True)
+class Ending:
+    """How a step's result ends its run (None from `_apply`: the run goes on)."""
+
+    status: RunStatus
+    category: ErrorCategory | None = None
+    error: str | None = None
+
+
+def _apply(
+    run: ValidationRun, step: StepRun, output: OutputEnvelope | str, at: Any
+) -> Ending | None:
+    """Moves the step by its output; says whether and how the run ends."""
     step.ended_at, step.claim_expires_at = at, None
     if isinstance(output, str):
         step.move(StepStatus.FAILED)
         step.error, step.job_status = output, CloudRunJobStatus.FAILED
-        finish_run(
-            run,
-            RunStatus.FAILED,
-            at,
-            error_category=ErrorCategory.VALIDATOR_ERROR,
-            error=f"step {step.key!r}: {output}",
+        return Ending(
+            RunStatus.FAILED, ErrorCategory.VALIDATOR_ERROR, f"step {step.key!r}: {output}"
         )
-        return
     step.summary = Summary.of([f.severity for f in output.findings])
     step.validator_version = output.validator.version
     run.summary = sum((s.summary for s in run.steps), Summary())
     if output.status is OutputStatus.CANCELLED:
         step.move(StepStatus.FAILED)
         step.error, step.job_status = "cancelled", CloudRunJobStatus.CANCELLED
-        finish_run(
-            run,
-            RunStatus.CANCELED,
-            at,
-            error_category=ErrorCategory.CANCELED,
-            error=f"step {step.key!r} was cancelled",
+        return Ending(
+            RunStatus.CANCELED, ErrorCategory.CANCELED, f"step {step.key!r} was cancelled"
         )
-    elif output.status is OutputStatus.FAILED_RUNTIME:
+    if output.status is OutputStatus.TIMED_OUT:
+        step.move(StepStatus.FAILED)
+        step.error, step.job_status = output.error or "timed out", CloudRunJobStatus.FAILED
+        return Ending(
+            RunStatus.TIMED_OUT, ErrorCategory.TIMEOUT, f"step {step.key!r}: {step.error}"
+        )
+    if output.status is OutputStatus.FAILED_RUNTIME:
         step.move(StepStatus.FAILED)
         step.error, step.job_status = output.error or "validator failed", CloudRunJobStatus.FAILED
-        finish_run(
-            run,
+        return Ending(
             RunStatus.FAILED,
-            at,
-            error_category=ErrorCategory.VALIDATOR_ERROR,
-            error=f"step {step.key!r} failed to run: {step.error}",
+            ErrorCategory.VALIDATOR_ERROR,
+            f"step {step.key!r} failed to run: {step.error}",
         )
-    elif output.status is OutputStatus.FAILED_VALIDATION or step.summary.error_count:
+    step.job_status = CloudRunJobStatus.SUCCEEDED
+    if output.status is OutputStatus.FAILED_VALIDATION or step.summary.error_count:
         step.move(StepStatus.FAILED)
-        step.job_status = CloudRunJobStatus.SUCCEEDED
         step.error = f"{step.summary.error_count} error(s) found"
-        finish_run(
-            run,
+        return Ending(
             RunStatus.FAILED,
-            at,
-            error_category=ErrorCategory.VALIDATION_FAILED,
-            error=f"step {step.key!r} found {step.summary.error_count} error(s)",
+            ErrorCategory.VALIDATION_FAILED,
+            f"step {step.key!r} found {step.summary.error_count} error(s)",
         )
-    else:
-        step.move(StepStatus.PASSED)
-        step.job_status = CloudRunJobStatus.SUCCEEDED
-        if run.current_step() is None:
-            finish_run(run, RunStatus.SUCCEEDED, at)
+    step.move(StepStatus.PASSED)
+    return Ending(RunStatus.SUCCEEDED) if run.current_step() is None else None
 
 
 def _continue(queue: TaskQueue, settings: Settings, run: ValidationRun | None) -> None:
@@ -134,14 +143,10 @@ def _continue(queue: TaskQueue, settings: Settings, run: ValidationRun | None) -
 RECEIPT_LEASE = timedelta(seconds=60)
 
 
-def _acquire(
-    repos: Repositories, body: CallbackBody, run: ValidationRun, step: StepRun, now: Clock
-) -> str | None:
-    """Takes the receipt for this delivery: returns our owner token, None when the
-    callback was already processed, or raises Transient while another delivery holds it."""
-    at = now()
-    owner = uuid.uuid4().hex
-    receipt = CallbackReceipt(
+def _receipt(
+    body: CallbackBody, run: ValidationRun, step: StepRun, at: Any, owner: str
+) -> CallbackReceipt:
+    return CallbackReceipt(
         id=body.callback_id,
         org_id=run.org_id,
         run_id=run.id,
@@ -153,15 +158,24 @@ def _acquire(
         owner=owner,
         lease_expires_at=at + RECEIPT_LEASE,
     )
+
+
+def _acquire(
+    repos: Repositories, body: CallbackBody, run: ValidationRun, step: StepRun, now: Clock
+) -> str | None:
+    """Takes the receipt for this delivery: returns our owner token, None when the
+    callback was already processed, or raises Transient while another delivery holds it."""
+    at = now()
+    owner = uuid.uuid4().hex
     ref = repos.receipt_ref(body.callback_id)
     try:
-        ref.create(to_doc(receipt))
+        ref.create(to_doc(_receipt(body, run, step, at, owner)))
         return owner
     except google_exceptions.Conflict:
         pass
     snap = ref.get()
     existing = from_snapshot(CallbackReceipt, snap)
-    if existing.state == "DONE":
+    if existing.state is not ReceiptState.PROCESSING:
         return None
     busy = Transient(
         "an earlier delivery of this callback is being processed; retry shortly",
@@ -180,16 +194,27 @@ def _acquire(
     return owner
 
 
+def _finding_ids(run: ValidationRun, step: StepRun, output: OutputEnvelope) -> list[str]:
+    return [stable_id(run.id, step.order, step.attempt, i) for i in range(len(output.findings))]
+
+
+def _artifact_ids(run: ValidationRun, step: StepRun, output: OutputEnvelope) -> list[str]:
+    return [
+        stable_id(run.id, step.order, step.attempt, "artifact", a.name) for a in output.artifacts
+    ]
+
+
 def _write_results(
     repos: Repositories, run: ValidationRun, step: StepRun, output: OutputEnvelope, now: Clock
 ) -> None:
     """Findings and artifacts under deterministic ids: a retried delivery overwrites."""
     created = now()
+    ids = _finding_ids(run, step, output)
     repos.write_findings(
         run.id,
         (
             Finding(
-                id=stable_id(run.id, step.order, step.attempt, index),
+                id=ids[index],
                 org_id=run.org_id,
                 run_id=run.id,
                 step_order=step.order,
@@ -207,7 +232,7 @@ def _write_results(
             run.id,
             [
                 Artifact(
-                    id=stable_id(run.id, step.order, step.attempt, "artifact", a.name),
+                    id=artifact_id,
                     org_id=run.org_id,
                     run_id=run.id,
                     step_order=step.order,
@@ -215,9 +240,64 @@ def _write_results(
                     created_at=created,
                     **a.model_dump(),
                 )
-                for a in output.artifacts
+                for artifact_id, a in zip(
+                    _artifact_ids(run, step, output), output.artifacts, strict=True
+                )
             ],
         )
+
+
+def _withdraw_results(
+    repos: Repositories, run: ValidationRun, step: StepRun, output: OutputEnvelope | str
+) -> None:
+    """Removes what a delivery of a callback that lost the race to the run's end wrote."""
+    if isinstance(output, str):
+        return
+    repos.delete_findings(run.id, _finding_ids(run, step, output))
+    repos.delete_artifacts(run.id, _artifact_ids(run, step, output))
+
+
+def _refuse_late(
+    repos: Repositories,
+    store: BlobStore,
+    body: CallbackBody,
+    run: ValidationRun,
+    step: StepRun | None,
+) -> CallbackOutcome:
+    """A callback for a run that has ended: acknowledged, and nothing of it kept. A
+    delivery that raced the run's end may have written results before it lost; they go."""
+    if step is not None:
+        # Without an output nothing can have been written from it.
+        with contextlib.suppress(Unprocessable):
+            _withdraw_results(repos, run, step, _read_output(store, body, run, step))
+        repos.close_receipt(body.callback_id, ReceiptState.REFUSED)
+    log.info(
+        "callback for a %s run ignored",
+        run.status,
+        extra={"run_id": run.id, "callback_id": body.callback_id},
+    )
+    return CallbackOutcome(replay=False, run=run, late=True)
+
+
+def _locate(repos: Repositories, body: CallbackBody) -> tuple[ValidationRun, StepRun | None]:
+    run = repos.find_run(body.run_id)
+    if run is None:
+        raise NotFound(f"run {body.run_id!r} does not exist")
+    logs.bind(run_id=run.id, org_id=run.org_id)
+    step = next((s for s in run.steps if s.callback_id == body.callback_id), None)
+    return run, step
+
+
+def _check_fence(
+    settings: Settings, body: CallbackBody, run: ValidationRun, step: StepRun | None
+) -> StepRun:
+    if step is None or step.status is not StepStatus.RUNNING:
+        raise Conflict(f"callback_id {body.callback_id!r} is not the running attempt of any step")
+    layout = Layout(settings.storage_uri)
+    folder = layout.attempt_prefix(run.org_id, run.id, step.order, step.attempt)
+    if not layout.is_inside(body.result_uri, folder):
+        raise Unprocessable(f"result_uri must be inside this attempt's folder {folder!r}")
+    return step
 
 
 def handle_callback(
@@ -229,60 +309,82 @@ def handle_callback(
     now: Clock = utcnow,
 ) -> CallbackOutcome:
     known = repos.find_receipt(body.callback_id)
-    if known is not None and known.state == "DONE":
-        return _replay(repos, queue, settings, body)
-
-    run = repos.find_run(body.run_id)
-    if run is None:
-        raise NotFound(f"run {body.run_id!r} does not exist")
-    logs.bind(run_id=run.id, org_id=run.org_id)
-    step = next((s for s in run.steps if s.callback_id == body.callback_id), None)
-    if step is None or step.status is not StepStatus.RUNNING:
-        raise Conflict(f"callback_id {body.callback_id!r} is not the running attempt of any step")
-    layout = Layout(settings.storage_uri)
-    folder = layout.attempt_prefix(run.org_id, run.id, step.order, step.attempt)
-    if not layout.is_inside(body.result_uri, folder):
-        raise Unprocessable(f"result_uri must be inside this attempt's folder {folder!r}")
+    if known is not None and known.state is not ReceiptState.PROCESSING:
+        # Answered from the receipt's own run, whatever run_id this body names.
+        return _replay(repos, queue, settings, known.run_id)
+    run, found = _locate(repos, body)
+    if run.terminal:
+        return _refuse_late(repos, store, body, run, found)
+    step = _check_fence(settings, body, run, found)
     output = _read_output(store, body, run, step)
-
     owner = _acquire(repos, body, run, step, now)
     if owner is None:
-        return _replay(repos, queue, settings, body)
+        return _replay(repos, queue, settings, run.id)
     if not isinstance(output, str):
         _write_results(repos, run, step, output, now)
+    return record_step_result(repos, store, queue, settings, body, (run, step, output, owner), now)
 
-    def finalize(transaction: Any) -> CallbackOutcome:
+
+def record_step_result(
+    repos: Repositories,
+    store: BlobStore,
+    queue: TaskQueue,
+    settings: Settings,
+    body: CallbackBody,
+    taken: tuple[ValidationRun, StepRun, OutputEnvelope | str, str],
+    now: Clock = utcnow,
+) -> CallbackOutcome:
+    """The step's result, once: in one transaction, under the receipt this delivery holds."""
+    run, step, output, owner = taken
+
+    def finalize(transaction: Any) -> tuple[CallbackOutcome, Ended | None]:
         receipt = repos.find_receipt(body.callback_id, transaction=transaction)
-        if receipt is None or receipt.state == "DONE" or receipt.owner != owner:
-            return CallbackOutcome(replay=True, run=None)
-        current = repos.find_run(body.run_id, transaction=transaction)
+        if receipt is None or receipt.state is not ReceiptState.PROCESSING:
+            return CallbackOutcome(replay=True, run=None), None
+        if receipt.owner != owner:
+            return CallbackOutcome(replay=True, run=None), None
+        current = repos.find_run(run.id, transaction=transaction)
         if current is None:
-            raise NotFound(f"run {body.run_id!r} does not exist")
+            raise NotFound(f"run {run.id!r} does not exist")
         target = current.steps[step.order]
         if current.terminal or target.callback_id != body.callback_id:
-            raise Conflict("the run moved on while this callback was processed")
-        _apply(current, target, output, now)
-        if current.terminal:
-            schedule_purge(transaction, repos, current)
+            return CallbackOutcome(replay=False, run=current, late=True), None
+        at = now()
+        ending = _apply(current, target, output, at)
         transaction.update(
-            repos.receipt_ref(body.callback_id), {"state": "DONE", "completed_at": now()}
+            repos.receipt_ref(body.callback_id),
+            {"state": ReceiptState.DONE.value, "completed_at": at},
         )
-        transaction.set(repos.run_ref(current.id), to_doc(current))
-        return CallbackOutcome(replay=False, run=current)
+        if ending is None:
+            transaction.set(repos.run_ref(current.id), to_doc(current))
+            return CallbackOutcome(replay=False, run=current), None
+        ended = end_run(
+            transaction,
+            repos,
+            current,
+            ending.status,
+            at,
+            error_category=ending.category,
+            error=ending.error,
+        )
+        return CallbackOutcome(replay=False, run=current), ended
 
-    outcome: CallbackOutcome = repos.transact(finalize)
+    decided: tuple[CallbackOutcome, Ended | None] = repos.transact(finalize)
+    outcome, ended = decided
     if outcome.replay:
-        return _replay(repos, queue, settings, body)
+        return _replay(repos, queue, settings, run.id)
+    if outcome.late:
+        return _refuse_late(repos, store, body, outcome.run or run, step)
     _continue(queue, settings, outcome.run)
-    queue_purge(queue, settings, outcome.run)
+    after_commit(ended, queue, settings)
     log.info("callback processed", extra={"run_id": run.id, "callback_id": body.callback_id})
     return outcome
 
 
 def _replay(
-    repos: Repositories, queue: TaskQueue, settings: Settings, body: CallbackBody
+    repos: Repositories, queue: TaskQueue, settings: Settings, run_id: str
 ) -> CallbackOutcome:
-    run = repos.find_run(body.run_id)
+    run = repos.find_run(run_id)
     _continue(queue, settings, run)
-    log.info("callback replayed", extra={"run_id": body.run_id, "callback_id": body.callback_id})
+    log.info("callback replayed", extra={"run_id": run_id})
     return CallbackOutcome(replay=True, run=run)

@@ -1,21 +1,90 @@
-"""Ending a run: the one place that sets a terminal status and what follows from it."""
+"""Ending a run: the one place that sets a terminal status and what follows from it.
+
+Every way a run ends (a callback, a launch that fails for good, a cancel, a timeout,
+the reconcile pass) calls `end_run` inside the transaction that decided it. It sets the
+status, fails the step that was running, skips the steps that never ran, schedules the
+DO_NOT_STORE purge in the same transaction, writes the run, and returns what must happen
+once the transaction has committed (`after_commit`): the immediate purge and the cancel
+of an execution still running. Nothing else calls `ValidationRun.finish`.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from shared.domain.enums import ErrorCategory, RunStatus
+from shared.adapters.jobs import JobRunner
+from shared.adapters.tasks import TaskQueue
+from shared.config import Settings
+from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
+from shared.persistence.repositories import Repositories, to_doc
+from shared.services.purge import queue_purge, schedule_purge
+
+log = logging.getLogger(__name__)
+
+# What an unfinished step's job becomes when the run ends around it.
+_JOB_STATUS_ON_END = {
+    RunStatus.CANCELED: CloudRunJobStatus.CANCELLED,
+    RunStatus.TIMED_OUT: CloudRunJobStatus.CANCELLED,
+    RunStatus.FAILED: CloudRunJobStatus.FAILED,
+}
+_LIVE_JOB = (None, CloudRunJobStatus.PENDING, CloudRunJobStatus.RUNNING)
 
 
-def finish_run(
+@dataclass(frozen=True)
+class Ended:
+    """A run that ended in a transaction, and what is left to do after the commit."""
+
+    run: ValidationRun
+    cancel_execution: str | None = None
+
+
+def end_run(
+    transaction: Any,
+    repos: Repositories,
     run: ValidationRun,
     status: RunStatus,
     now: datetime,
     *,
     error_category: ErrorCategory | None = None,
     error: str | None = None,
-) -> None:
+) -> Ended:
+    cancel = None
+    for step in run.steps:
+        if step.status is not StepStatus.RUNNING:
+            continue
+        if step.execution_name and step.job_status in _LIVE_JOB:
+            cancel = step.execution_name
+        step.move(StepStatus.FAILED)
+        step.ended_at, step.claim_expires_at = now, None
+        step.job_status = _JOB_STATUS_ON_END.get(status, step.job_status)
+        step.error = step.error or error
     run.finish(status, now, error_category=error_category, error=error)
     run.output_expires_at = retain_until(run.output_retention, now)
+    schedule_purge(transaction, repos, run)
+    transaction.set(repos.run_ref(run.id), to_doc(run))
+    return Ended(run, cancel)
+
+
+def after_commit(
+    ended: Ended | None, queue: TaskQueue, settings: Settings, jobs: JobRunner | None = None
+) -> None:
+    """Best effort: a lost purge task is healed by the PurgeRetry written with the end,
+    a failed cancel by the reconcile pass (the run is terminal, the execution is not)."""
+    if ended is None:
+        return
+    queue_purge(queue, settings, ended.run)
+    if ended.cancel_execution and jobs is not None:
+        try:
+            jobs.cancel(ended.cancel_execution)
+        except Exception:
+            log.warning(
+                "could not cancel execution %s",
+                ended.cancel_execution,
+                exc_info=True,
+                extra={"run_id": ended.run.id},
+            )

@@ -24,8 +24,7 @@ from shared.domain.models import StepRun, Submission, ValidationRun
 from shared.envelopes import InputEnvelope, InputFile, LaunchTask, ValidatorRef
 from shared.errors import Conflict, Transient
 from shared.persistence.repositories import Repositories, to_doc
-from shared.services.finalize import finish_run
-from shared.services.purge import queue_purge, schedule_purge
+from shared.services.finalize import Ended, after_commit, end_run
 from shared.storage import BlobExists, BlobNotFound, BlobStore
 from shared.storage.layout import Layout
 from shared.validators_catalog import get_validator
@@ -96,8 +95,6 @@ def _update_claimed(
         if run is None or run.terminal or run.steps[order].callback_id != callback_id:
             return None
         change(run, run.steps[order])
-        if run.terminal:
-            schedule_purge(transaction, repos, run)
         transaction.set(repos.run_ref(run.id), to_doc(run))
         return run
 
@@ -194,12 +191,23 @@ def launch(
         return _update_claimed(repos, run.id, step.order, callback_id, change, now)
 
     def fail(category: ErrorCategory, message: str) -> LaunchOutcome:
-        def change(r: ValidationRun, s: StepRun) -> None:
-            s.move(StepStatus.FAILED)
-            s.error, s.ended_at, s.claim_expires_at = message, now(), None
-            finish_run(r, RunStatus.FAILED, now(), error_category=category, error=message)
+        def end(transaction: Any) -> Ended | None:
+            current = repos.find_run(run.id, transaction=transaction)
+            if current is None or current.terminal:
+                return None
+            if current.steps[step.order].callback_id != callback_id:
+                return None
+            return end_run(
+                transaction,
+                repos,
+                current,
+                RunStatus.FAILED,
+                now(),
+                error_category=category,
+                error=message,
+            )
 
-        queue_purge(queue, settings, update(change))
+        after_commit(repos.transact(end), queue, settings)
         log.error("launch failed: %s", message, extra={"run_id": run.id})
         return LaunchOutcome("launch failed", run.id)
 
@@ -233,6 +241,16 @@ def launch(
     def record(r: ValidationRun, s: StepRun) -> None:
         s.execution_name, s.job_status, s.claim_expires_at = execution.name, execution.status, None
 
-    update(record)
+    if update(record) is None:
+        # The run ended (cancelled, timed out) while the job was starting: stop it.
+        _cancel_quietly(jobs, execution.name, run.id)
+        return LaunchOutcome("run ended while launching", run.id, execution.name)
     log.info("launched %s", execution.name, extra={"run_id": run.id})
     return LaunchOutcome("launched", run.id, execution.name)
+
+
+def _cancel_quietly(jobs: JobRunner, execution_name: str, run_id: str) -> None:
+    try:
+        jobs.cancel(execution_name)
+    except Exception:
+        log.warning("could not cancel %s", execution_name, exc_info=True, extra={"run_id": run_id})

@@ -132,6 +132,34 @@ def accept(
     return Accepted(workflow, version, file_type)
 
 
+def build_run(
+    submission: Submission,
+    version: WorkflowVersion,
+    run_id: str,
+    created_at: datetime,
+    user: str | None,
+) -> ValidationRun:
+    """A new run of `submission` on its pinned workflow `version`."""
+    return ValidationRun(
+        id=run_id,
+        org_id=submission.org_id,
+        submission_id=submission.id,
+        project_id=submission.project_id,
+        user=user,
+        workflow_id=submission.workflow_id,
+        workflow_slug=submission.workflow_slug,
+        workflow_version=version.version,
+        created_at=created_at,
+        config=version.steps,
+        steps=[
+            StepRun(order=i, key=s.key, name=s.name, validator=s.validator)
+            for i, s in enumerate(version.steps)
+        ],
+        submission_retention=submission.retention_policy,
+        output_retention=version.retention.output,
+    )
+
+
 def _records(
     submitter: Submitter,
     accepted: Accepted,
@@ -169,24 +197,7 @@ def _records(
         latest_run_id=run_id,
         created_at=created_at,
     )
-    run = ValidationRun(
-        id=run_id,
-        org_id=submitter.org_id,
-        submission_id=submission_id,
-        project_id=facts.project_id,
-        user=submitter.user,
-        workflow_id=workflow.id,
-        workflow_slug=workflow.slug,
-        workflow_version=version.version,
-        created_at=created_at,
-        config=version.steps,
-        steps=[
-            StepRun(order=i, key=s.key, name=s.name, validator=s.validator)
-            for i, s in enumerate(version.steps)
-        ],
-        submission_retention=policy,
-        output_retention=version.retention.output,
-    )
+    run = build_run(submission, version, run_id, created_at, submitter.user)
     return submission, run
 
 

@@ -1,0 +1,102 @@
+"""What a user does to runs after submitting: cancel one, or run a submission again."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.adapters.jobs import JobRunner
+from shared.adapters.tasks import TaskQueue
+from shared.clock import Clock, utcnow
+from shared.config import Settings
+from shared.domain.enums import ErrorCategory, RunStatus
+from shared.domain.models import Submission, ValidationRun
+from shared.errors import Conflict, NotFound
+from shared.ids import new_id
+from shared.persistence.repositories import Repositories, to_doc
+from shared.services.dispatch import enqueue_launch
+from shared.services.finalize import Ended, after_commit, end_run
+from shared.services.submissions import build_run
+
+log = logging.getLogger(__name__)
+
+
+def cancel_run(
+    repos: Repositories,
+    queue: TaskQueue,
+    jobs: JobRunner,
+    settings: Settings,
+    org_id: str,
+    run_id: str,
+    now: Clock = utcnow,
+) -> ValidationRun:
+    """PENDING or RUNNING → CANCELED, its execution cancelled, later steps SKIPPED.
+    Cancelling a cancelled run again changes nothing; any other finished run is a 409."""
+
+    def cancel(transaction: Any) -> tuple[ValidationRun, Ended | None]:
+        run = repos.find_run(run_id, transaction=transaction)
+        if run is None or run.org_id != org_id:
+            raise NotFound(f"run {run_id!r} not found")
+        if run.status is RunStatus.CANCELED:
+            return run, None
+        if run.terminal:
+            raise Conflict(
+                f"run {run_id!r} already ended {run.status.value} ({run.result.value}); "
+                "only a PENDING or RUNNING run can be cancelled"
+            )
+        ended = end_run(
+            transaction,
+            repos,
+            run,
+            RunStatus.CANCELED,
+            now(),
+            error_category=ErrorCategory.CANCELED,
+            error="cancelled on request",
+        )
+        return run, ended
+
+    decided: tuple[ValidationRun, Ended | None] = repos.transact(cancel)
+    run, ended = decided
+    after_commit(ended, queue, settings, jobs)
+    if ended is not None:
+        log.info("run cancelled", extra={"run_id": run.id})
+    return run
+
+
+def rerun(
+    repos: Repositories,
+    queue: TaskQueue,
+    settings: Settings,
+    org_id: str,
+    submission_id: str,
+    user: str | None,
+    now: Clock = utcnow,
+) -> tuple[ValidationRun, Submission]:
+    """A new run of the same content on the submission's pinned workflow version. The
+    run holds the content against purge until it ends (the purge defers while a run of
+    the submission is active)."""
+    submission = repos.get_submission(org_id, submission_id)
+    workflow = repos.get_workflow(org_id, submission.workflow_slug)
+    version = repos.get_version(workflow, submission.workflow_version)
+    run_id = new_id()
+
+    def create(transaction: Any) -> tuple[ValidationRun, Submission]:
+        current = repos.find_submission(submission_id, transaction)
+        if current is None or current.org_id != org_id:
+            raise NotFound(f"submission {submission_id!r} not found")
+        if current.content_purged_at is not None:
+            raise Conflict(
+                f"submission {submission_id!r} has no content to run again: it was purged "
+                f"at {current.content_purged_at.isoformat()} under its retention policy "
+                f"{current.retention_policy.value}; submit the file again"
+            )
+        run = build_run(current, version, run_id, now(), user)
+        transaction.create(repos.run_ref(run.id), to_doc(run))
+        transaction.update(repos.submission_ref(current.id), {"latest_run_id": run.id})
+        current.latest_run_id = run.id
+        return run, current
+
+    created: tuple[ValidationRun, Submission] = repos.transact(create)
+    enqueue_launch(queue, settings, created[0].id, 0, 1)
+    log.info("run again", extra={"run_id": created[0].id, "submission_id": submission_id})
+    return created
