@@ -369,5 +369,40 @@ def show_run(run_id: str, org: str, as_json: bool) -> None:
         _show(run, findings)
 
 
+@runs.command("cancel")
+@click.argument("run_id")
+@click.option("--org", required=True)
+@json_option
+def cancel_run(run_id: str, org: str, as_json: bool) -> None:
+    """Cancel a PENDING or RUNNING run (its job execution is cancelled)."""
+    run = Api(as_json).call("POST", f"/v1/orgs/{org}/runs/{run_id}/cancel").json()
+    emit(as_json, {"run": run}, f"run {run['id']}: {run['status']}")
+
+
+@main.group()
+def submissions() -> None:
+    """Submitted files."""
+
+
+@submissions.command("rerun")
+@click.argument("submission_id")
+@click.option("--org", required=True)
+@click.option("--user", default=None, help="Who asks (else the API key is the caller).")
+@click.option("--wait", is_flag=True, help="Wait for the result (exit 0 PASS, 1 FAIL, 2 other).")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait.")
+@json_option
+def rerun(
+    submission_id: str, org: str, user: str | None, wait: bool, timeout: float, as_json: bool
+) -> None:
+    """Run a submission again on its pinned workflow version."""
+    api = Api(as_json)
+    body = {"user": user} if user else {}
+    answer = api.call("POST", f"/v1/orgs/{org}/submissions/{submission_id}/runs", json=body)
+    run = answer.json()["run"]
+    if wait:
+        _follow(api, org, run, timeout, as_json)
+    emit(as_json, {"run": run}, f"run {run['id']}: {run['status']}")
+
+
 if __name__ == "__main__":
     main()

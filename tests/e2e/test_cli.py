@@ -176,3 +176,41 @@ def test_admin_schedules_list_pause_resume_and_run_on_the_stack(cli, stack):
     missing = cli("admin", "schedules", "pause", "nope", "--json")
     assert missing.returncode != 0
     assert "no such schedule" in one_json_object(missing.stdout)["error"]
+
+
+def test_rerun_and_cancel(cli, account):
+    org, key = account
+    first = one_json_object(
+        cli(
+            "submit",
+            str(EXAMPLES / "invalid-person.json"),
+            "--org",
+            org,
+            "--workflow",
+            "people",
+            "--wait",
+            "--json",
+            key=key,
+        ).stdout
+    )["run"]
+    again = cli(
+        "submissions",
+        "rerun",
+        first["submission_id"],
+        "--org",
+        org,
+        "--user",
+        "grace",
+        "--wait",
+        "--json",
+        key=key,
+    )
+    assert again.returncode == 1, again.stderr  # the same content fails the same way
+    rerun = one_json_object(again.stdout)["run"]
+    assert rerun["id"] != first["id"] and rerun["user"] == "grace"
+    assert (rerun["result"], rerun["summary"]) == (first["result"], first["summary"])
+
+    finished = cli("runs", "cancel", rerun["id"], "--org", org, "--json", key=key)
+    assert finished.returncode == 2
+    refused = one_json_object(finished.stdout)
+    assert refused["status"] == 409 and "already ended FAILED" in refused["error"]
