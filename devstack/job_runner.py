@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import string
 import subprocess
 import sys
@@ -51,6 +52,18 @@ class LocalExecution:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     completed: datetime | None = None
     cancelled: bool = False
+    timed_out: bool = False
+
+    def stop(self) -> None:
+        """Stops the task's whole process group, as Cloud Run stops the container."""
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
     def view(self) -> dict[str, Any]:
         code = self.process.poll()
@@ -98,6 +111,21 @@ class Image:
         if not (job and python and folder):
             raise ValueError(f"--image takes JOB=PYTHON:FOLDER, not {spec!r}")
         return job, cls(python, Path(folder))
+
+
+def task_timeout(job: str, override: str | None) -> float:
+    """The execution's task timeout: the run's override ("600s"), else the job's own
+    timeout from infra/units.json, else Cloud Run's default of 10 minutes."""
+    if override:
+        if not re.fullmatch(r"\d+(\.\d+)?s", override):
+            raise ValueError(f"timeout must be a duration like '600s', not {override!r}")
+        return float(override[:-1])
+    from devstack import units
+
+    for spec in units.load().jobs:
+        if spec["name"] == job:
+            return float(spec["timeout_seconds"])
+    return 600.0
 
 
 def base_env() -> dict[str, str]:
@@ -166,7 +194,12 @@ class JobRunner:
             return _error(404, "NOT_FOUND", f"Job {job_path} not found")
         image = self.images.get(job, Image())
         env = {**self.env, "PYTHONPATH": str(image.folder)}
-        for override in (body.get("overrides") or {}).get("containerOverrides") or []:
+        overrides = body.get("overrides") or {}
+        try:
+            timeout = task_timeout(job, overrides.get("timeout"))
+        except ValueError as exc:
+            return _error(400, "INVALID_ARGUMENT", str(exc))
+        for override in overrides.get("containerOverrides") or []:
             for var in override.get("env") or []:
                 env[var["name"]] = var.get("value", "")
         suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
@@ -198,6 +231,9 @@ class JobRunner:
         )
         with self.lock:
             self.executions[name] = execution
+        watchdog = threading.Timer(timeout, self._expire, (execution,))
+        watchdog.daemon = True
+        watchdog.start()
         operation = {
             "name": f"{job_path.rsplit('/jobs/', 1)[0]}/operations/{suffix}",
             "metadata": execution.view(),
@@ -205,11 +241,17 @@ class JobRunner:
         }
         return _json(operation)
 
+    @staticmethod
+    def _expire(execution: LocalExecution) -> None:
+        """Past its task timeout Cloud Run stops the task and counts it failed."""
+        if execution.process.poll() is None and not execution.cancelled:
+            execution.timed_out = True
+            execution.stop()
+
     def cancel(self, execution: LocalExecution) -> Response:
         if execution.process.poll() is None:
             execution.cancelled = True
-            execution.process.terminate()
-            execution.process.wait(timeout=10)
+            execution.stop()
         return _json(
             {
                 "name": execution.name + "/cancel",

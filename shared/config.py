@@ -97,7 +97,6 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 10 * 1024 * 1024
     inline_max_bytes: int = 64 * 1024
-    validator_timeout_seconds: int = 600
     # A launch claim outlives the launch function's own timeout, so an expired claim
     # means the launch that held it is dead.
     launch_claim_seconds: int = 120

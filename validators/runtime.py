@@ -4,16 +4,23 @@ Read `input.json` from INPUT_URI, fetch the input files, run the validator, writ
 `output.json`, mint an ID token for the callback URL from the metadata server, and POST
 the callback (retrying). A validator that crashes still produces a `failed_runtime`
 output and calls back, so a run never waits on a job that died quietly.
+
+The check itself runs in a child process with the step's deadline: a validator stuck in
+C code (a catastrophic regex holds the GIL and ignores signals) is killed there, and the
+job still writes a `timed_out` output and calls back before Cloud Run's task timeout
+(the backstop) would stop the whole container without a word.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -94,6 +101,62 @@ def _fetch(envelope: InputEnvelope) -> list[tuple[InputFile, bytes]]:
     return files
 
 
+class TimedOut(Exception):
+    """The check did not finish within the step's timeout."""
+
+
+class CheckFailed(Exception):
+    """The check raised (its message is the child's `Type: message`)."""
+
+
+def own_deadline(timeout_seconds: int) -> float:
+    """Seconds the check may take: the step's timeout, less the time to write the output
+    and call back before Cloud Run stops the task at the full timeout."""
+    return max(1.0, timeout_seconds - min(30.0, timeout_seconds * 0.1))
+
+
+def _child(
+    validate: Validate, envelope: InputEnvelope, files: list[tuple[InputFile, bytes]], conn: Any
+) -> None:
+    try:
+        conn.send(("ok", validate(envelope, files)))
+    except Exception as exc:
+        log.exception("validator crashed", extra={"run_id": envelope.run_id})
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def validate_within(
+    validate: Validate,
+    envelope: InputEnvelope,
+    files: list[tuple[InputFile, bytes]],
+    seconds: float,
+) -> ValidationResult:
+    """Runs `validate` in a forked child; kills it at `seconds`. Raises TimedOut, or
+    CheckFailed carrying the child's exception."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(validate, envelope, files, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(seconds):
+            raise TimedOut(f"the check did not finish within {seconds:.0f}s")
+        kind, value = receive.recv()
+    except EOFError:
+        raise CheckFailed(f"the check's process died (exit code {child.exitcode})") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    if kind == "error":
+        raise CheckFailed(value)
+    result: ValidationResult = value
+    return result
+
+
 def run(validate: Validate, *, name: str, version: str) -> int:
     """Runs one job task; the exit code is 0 only when the result was delivered."""
     logs.configure()
@@ -109,10 +172,17 @@ def run(validate: Validate, *, name: str, version: str) -> int:
     started, clock = utcnow(), time.monotonic()
     error: str | None = None
     try:
-        result = validate(envelope, _fetch(envelope))
+        result = validate_within(
+            validate, envelope, _fetch(envelope), own_deadline(envelope.timeout_seconds)
+        )
         failed = any(f.severity is Severity.ERROR for f in result.findings)
         status = OutputStatus.FAILED_VALIDATION if failed else OutputStatus.SUCCESS
-    except Exception as exc:  # a crash is reported, not lost
+    except TimedOut as exc:
+        log.error("validator timed out", extra={"run_id": envelope.run_id})
+        result, status, error = ValidationResult(), OutputStatus.TIMED_OUT, str(exc)
+    except CheckFailed as exc:  # a crash is reported, not lost (the child logged it)
+        result, status, error = ValidationResult(), OutputStatus.FAILED_RUNTIME, str(exc)
+    except Exception as exc:  # so is a failure around the check (fetching the files)
         log.exception("validator crashed", extra={"run_id": envelope.run_id})
         result, status = ValidationResult(), OutputStatus.FAILED_RUNTIME
         error = f"{type(exc).__name__}: {exc}"
@@ -160,4 +230,4 @@ def run(validate: Validate, *, name: str, version: str) -> int:
     )
     if response.status_code >= 300:
         return 1
-    return 1 if status is OutputStatus.FAILED_RUNTIME else 0
+    return 1 if status in (OutputStatus.FAILED_RUNTIME, OutputStatus.TIMED_OUT) else 0

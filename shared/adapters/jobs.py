@@ -23,7 +23,11 @@ class Execution:
 
 
 class JobRunner(Protocol):
-    def run(self, job: str, env: dict[str, str]) -> Execution: ...
+    def run(self, job: str, env: dict[str, str], timeout_seconds: int | None = None) -> Execution:
+        """Starts an execution with `env` added; `timeout_seconds` overrides the job's
+        task timeout (Cloud Run stops the task there)."""
+        ...
+
     def get(self, execution_name: str) -> Execution: ...
     def cancel(self, execution_name: str) -> None: ...
 
@@ -84,9 +88,10 @@ class CloudRunJobs:
     def job_path(self, job: str) -> str:
         return f"projects/{self.settings.project}/locations/{self.settings.region}/jobs/{job}"
 
-    def run(self, job: str, env: dict[str, str]) -> Execution:
+    def run(self, job: str, env: dict[str, str], timeout_seconds: int | None = None) -> Execution:
         from google.api_core import exceptions
         from google.cloud import run_v2
+        from google.protobuf import duration_pb2
 
         overrides = run_v2.RunJobRequest.Overrides(
             container_overrides=[
@@ -95,6 +100,8 @@ class CloudRunJobs:
                 )
             ]
         )
+        if timeout_seconds is not None:
+            overrides.timeout = duration_pb2.Duration(seconds=timeout_seconds)
         request = run_v2.RunJobRequest(name=self.job_path(job), overrides=overrides)
         try:
             operation = self.jobs.run_job(request=request, timeout=30)

@@ -65,6 +65,8 @@ class WorkflowStep(Model):
     name: str
     validator: str
     config: dict[str, Any] = Field(default_factory=dict)
+    # Versions saved before steps had a timeout get the default.
+    timeout_seconds: int = 600
 
 
 class Retention(Model):

@@ -156,7 +156,7 @@ def _write_input(
         callback_url=settings.callback_url,
         callback_id=step.callback_id or "",
         output_uri=layout.output_envelope(run.org_id, run.id, step.order, step.attempt),
-        timeout_seconds=settings.validator_timeout_seconds,
+        timeout_seconds=run.config[step.order].timeout_seconds,
         retain_until=submission.retained_until,
     )
     input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
@@ -227,7 +227,11 @@ def launch(
         parent = logs.traceparent()
         if parent:
             env["TRACEPARENT"] = parent  # the job's lines join the run's trace
-        execution = jobs.run(get_validator(step.validator).job_name(settings.job_prefix), env)
+        execution = jobs.run(
+            get_validator(step.validator).job_name(settings.job_prefix),
+            env,
+            timeout_seconds=run.config[step.order].timeout_seconds,
+        )
     except PermanentJobError as exc:
         return fail(ErrorCategory.LAUNCH_FAILED, f"the validator job could not start: {exc}")
     except Exception as exc:

@@ -14,6 +14,8 @@ from shared.errors import Conflict, NotFound, Unprocessable
 from shared.persistence.repositories import Repositories, to_doc
 from shared.validators_catalog import ConfigError, get_validator
 
+# A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
+DEFAULT_STEP_TIMEOUT, MAX_STEP_TIMEOUT = 600, 3600
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _KEY_CHARS = re.compile(r"[^a-z0-9]+")
 
@@ -24,6 +26,7 @@ class StepIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     validator: str
     config: dict[str, Any] = Field(default_factory=dict)
+    timeout_seconds: int = DEFAULT_STEP_TIMEOUT
 
 
 class WorkflowSpec(BaseModel):
@@ -50,13 +53,24 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str]]:
             validator.check_config(step.config)
         except ConfigError as exc:
             raise Unprocessable(f"{label}: {exc}") from None
+        if not 1 <= step.timeout_seconds <= MAX_STEP_TIMEOUT:
+            raise Unprocessable(
+                f"{label}: timeout_seconds must be between 1 and {MAX_STEP_TIMEOUT}, "
+                f"not {step.timeout_seconds}"
+            )
         key = step.key or _KEY_CHARS.sub("-", step.name.lower()).strip("-")[:63] or f"step-{index}"
         if any(s.key == key for s in steps):
             raise Unprocessable(
                 f"{label}: key {key!r} is used by an earlier step; keys must differ"
             )
         steps.append(
-            WorkflowStep(key=key, name=step.name, validator=step.validator, config=step.config)
+            WorkflowStep(
+                key=key,
+                name=step.name,
+                validator=step.validator,
+                config=step.config,
+                timeout_seconds=step.timeout_seconds,
+            )
         )
         types = set(validator.file_types)
         accepted = types if accepted is None else accepted & types

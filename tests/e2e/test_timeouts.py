@@ -1,0 +1,87 @@
+"""A validator stuck on a user's catastrophic regex, on the real local stack: the step's
+timeout ends the run TIMED_OUT, the stuck process is gone, later steps are SKIPPED, and
+DO_NOT_STORE content is purged."""
+
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import wait_for
+from tests.e2e.test_retention import storage_root
+
+pytestmark = pytest.mark.e2e
+
+CATASTROPHIC = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^(a+)+$"}}}
+
+
+def _processes_reading(input_prefix: str) -> list[str]:
+    """Pids whose environment names an INPUT_URI under `input_prefix`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"INPUT_URI={input_prefix}".encode() in environ:
+            found.append(entry.name)
+    return found
+
+
+def test_a_hung_validator_times_out_and_its_content_is_purged(stack, org):
+    org_id, headers = org
+    body = {
+        "name": "Regex trap",
+        "slug": "regex-trap",
+        "steps": [
+            {
+                "name": "Pattern",
+                "validator": "json-schema",
+                "config": {"schema": CATASTROPHIC},
+                "timeout_seconds": 5,
+            },
+            {"name": "Never", "validator": "json-schema", "config": {"schema": {"type": "object"}}},
+        ],
+        "retention": {"submission": "DO_NOT_STORE", "output": "STORE_1_DAY"},
+    }
+    created = requests.post(
+        f"{stack.api}/v1/orgs/{org_id}/workflows", json=body, headers=headers, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    started = time.monotonic()
+    answer = requests.post(
+        f"{stack.api}/v1/orgs/{org_id}/workflows/regex-trap/runs",
+        data=b'{"name": "' + b"a" * 48 + b'!"}',
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.text
+    run = wait_for(stack, org_id, headers, answer.json()["run"]["id"], timeout=60)
+    elapsed = time.monotonic() - started
+
+    assert (run["status"], run["result"], run["error_category"]) == (
+        "TIMED_OUT",
+        "TIMED_OUT",
+        "TIMEOUT",
+    )
+    assert 4 <= elapsed < 30, elapsed
+    assert [s["status"] for s in run["steps"]] == ["FAILED", "SKIPPED"]
+    assert "did not finish within" in run["steps"][0]["error"]
+    prefix = f"{stack.env['ASSAY_STORAGE_URI']}/runs/{org_id}/{run['id']}/"
+    assert _processes_reading(prefix) == []
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        submission = requests.get(
+            f"{stack.api}/v1/orgs/{org_id}/submissions/{run['submission_id']}",
+            headers=headers,
+            timeout=10,
+        ).json()
+        if submission["content_purged_at"]:
+            break
+        time.sleep(0.1)
+    assert submission["content_stored"] is False and submission["content_purged_at"]
+    assert not (storage_root(stack) / "runs" / org_id / run["id"]).exists()
