@@ -32,6 +32,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 RUN = re.compile(r"^/v2/(projects/([^/]+)/locations/([^/]+)/jobs/([^/:]+)):run$")
+EXECUTIONS = re.compile(r"^/v2/(projects/[^/]+/locations/[^/]+/jobs/[^/:]+)/executions$")
 EXECUTION = re.compile(
     r"^/v2/(projects/[^/]+/locations/[^/]+/jobs/[^/]+/executions/[^/:]+)(:cancel)?$"
 )
@@ -49,6 +50,7 @@ class LocalExecution:
     process: subprocess.Popen[bytes]
     input_uri: str = ""
     folder: str = ""
+    overrides: list[dict[str, str]] = field(default_factory=list)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     completed: datetime | None = None
     cancelled: bool = False
@@ -82,6 +84,8 @@ class LocalExecution:
             "succeededCount": 1 if code == 0 and not self.cancelled else 0,
             "failedCount": 1 if code not in (None, 0) and not self.cancelled else 0,
             "cancelledCount": 1 if self.cancelled else 0,
+            # Cloud Run's execution template carries the run's env overrides.
+            "template": {"containers": [{"env": self.overrides}]},
         }
 
 
@@ -175,6 +179,15 @@ class JobRunner:
         run = RUN.match(request.path)
         if run and request.method == "POST":
             return self.run(run, json.loads(request.get_data() or b"{}"))
+        listing = EXECUTIONS.match(request.path)
+        if listing and request.method == "GET":
+            with self.lock:
+                items = [
+                    e.view()
+                    for e in self.executions.values()
+                    if e.name.startswith(listing.group(1) + "/executions/")
+                ]
+            return _json({"executions": items})
         execution = EXECUTION.match(request.path)
         if execution:
             with self.lock:
@@ -199,9 +212,11 @@ class JobRunner:
             timeout = task_timeout(job, overrides.get("timeout"))
         except ValueError as exc:
             return _error(400, "INVALID_ARGUMENT", str(exc))
+        overridden: list[dict[str, str]] = []
         for override in overrides.get("containerOverrides") or []:
             for var in override.get("env") or []:
                 env[var["name"]] = var.get("value", "")
+                overridden.append({"name": var["name"], "value": var.get("value", "")})
         suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
         name = f"{job_path}/executions/{job}-{suffix}"
         env.update(
@@ -228,6 +243,7 @@ class JobRunner:
             process=process,
             input_uri=env.get("INPUT_URI", ""),
             folder=str(image.folder),
+            overrides=overridden,
         )
         with self.lock:
             self.executions[name] = execution

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # A launch claim outlives the launch function's own timeout, so an expired claim
     # means the launch that held it is dead.
     launch_claim_seconds: int = 120
+    # A PENDING run (or a next step) not claimed this long after its launch was queued
+    # gets its launch queued again by the reconcile pass.
+    launch_grace_seconds: int = Field(default=120, ge=5)
     idempotency_ttl_hours: int = 24
 
     @field_validator(

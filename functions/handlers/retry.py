@@ -1,14 +1,16 @@
-"""`retry`: private; called every 5 minutes by Cloud Scheduler to process due
-PurgeRetry records."""
+"""`retry`: private; called every 5 minutes by Cloud Scheduler. Processes due
+PurgeRetry records, then reconciles runs whose next event is overdue."""
 
 from flask import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import wiring
 from shared.auth.id_tokens import verify_caller
+from shared.clock import utcnow
 from shared.config import get_settings
 from shared.http import guarded, json_response, parse_model
 from shared.services import purge
+from shared.services.reconcile import Context, reconcile
 
 
 class RetryRequest(BaseModel):
@@ -25,7 +27,8 @@ def handle(request: Request) -> Response:
         allowed=settings.retry_invokers,
     )
     body = parse_model(RetryRequest, request.get_json(silent=True) or {})
-    report = purge.process_retries(
-        wiring.repositories(), wiring.blob_store(), settings, batch_size=body.batch_size
-    )
-    return json_response(vars(report))
+    repos, store = wiring.repositories(), wiring.blob_store()
+    report = purge.process_retries(repos, store, settings, batch_size=body.batch_size)
+    context = Context(repos, store, wiring.task_queue(), wiring.job_runner(), settings, utcnow)
+    healed = reconcile(context, batch_size=body.batch_size)
+    return json_response({**vars(report), "reconcile": healed.as_dict()})

@@ -30,6 +30,9 @@ class JobRunner(Protocol):
 
     def get(self, execution_name: str) -> Execution: ...
     def cancel(self, execution_name: str) -> None: ...
+    def find(self, job: str, input_uri: str) -> list[Execution]:
+        """The executions of `job` started with INPUT_URI = `input_uri`."""
+        ...
 
 
 def execution_status(execution: Any) -> CloudRunJobStatus:
@@ -118,6 +121,23 @@ class CloudRunJobs:
         except (exceptions.GoogleAPICallError, exceptions.RetryError, OSError) as exc:
             raise _classify(exc, f"could not read execution {execution_name}") from exc
         return Execution(name=execution.name, status=execution_status(execution))
+
+    def find(self, job: str, input_uri: str) -> list[Execution]:
+        from google.api_core import exceptions
+
+        try:
+            listed = list(self.executions.list_executions(parent=self.job_path(job), timeout=30))
+        except (exceptions.GoogleAPICallError, exceptions.RetryError, OSError) as exc:
+            raise _classify(exc, f"could not list executions of {job}") from exc
+        return [
+            Execution(name=e.name, status=execution_status(e))
+            for e in listed
+            if any(
+                v.name == "INPUT_URI" and v.value == input_uri
+                for c in e.template.containers
+                for v in c.env
+            )
+        ]
 
     def cancel(self, execution_name: str) -> None:
         from google.api_core import exceptions

@@ -201,6 +201,8 @@ class ValidationRun(Model):
     output_retention: RetentionPolicy = RetentionPolicy.STORE_30_DAYS
     output_expires_at: datetime | None = None
     output_purged_at: datetime | None = None
+    # When the reconcile pass should look at this run (shared/domain/deadlines.py).
+    reconcile_at: datetime | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

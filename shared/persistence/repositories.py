@@ -231,6 +231,16 @@ class Repositories:
         token = encode_token(kept[-1].id) if more and kept else None
         return Page([from_snapshot(cls, s) for s in kept], token)
 
+    def runs_to_reconcile(self, at: datetime, limit: int) -> list[ValidationRun]:
+        """Runs whose next expected event is overdue at `at`, most overdue first."""
+        query = (
+            self.db.collection(RUNS)
+            .where(filter=FieldFilter("reconcile_at", "<=", at))
+            .order_by("reconcile_at")
+            .limit(limit)
+        )
+        return [from_snapshot(ValidationRun, snap) for snap in query.stream()]
+
     def runs_of_submission(
         self, submission_id: str, transaction: Any = None
     ) -> list[ValidationRun]:

@@ -22,6 +22,7 @@ from shared import logs
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
+from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import (
     CloudRunJobStatus,
     ErrorCategory,
@@ -84,7 +85,7 @@ class Ending:
 
 
 def _apply(
-    run: ValidationRun, step: StepRun, output: OutputEnvelope | str, at: Any
+    run: ValidationRun, step: StepRun, output: OutputEnvelope | str, at: Any, grace: float
 ) -> Ending | None:
     """Moves the step by its output; says whether and how the run ends."""
     step.ended_at, step.claim_expires_at = at, None
@@ -127,7 +128,10 @@ def _apply(
             f"step {step.key!r} found {step.summary.error_count} error(s)",
         )
     step.move(StepStatus.PASSED)
-    return Ending(RunStatus.SUCCEEDED) if run.current_step() is None else None
+    if run.current_step() is None:
+        return Ending(RunStatus.SUCCEEDED)
+    run.reconcile_at = launch_overdue(at, grace)  # the next step's launch is queued now
+    return None
 
 
 def _continue(queue: TaskQueue, settings: Settings, run: ValidationRun | None) -> None:
@@ -350,7 +354,7 @@ def record_step_result(
         if current.terminal or target.callback_id != body.callback_id:
             return CallbackOutcome(replay=False, run=current, late=True), None
         at = now()
-        ending = _apply(current, target, output, at)
+        ending = _apply(current, target, output, at, settings.launch_grace_seconds)
         transaction.update(
             repos.receipt_ref(body.callback_id),
             {"state": ReceiptState.DONE.value, "completed_at": at},

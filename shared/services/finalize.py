@@ -18,6 +18,7 @@ from typing import Any
 from shared.adapters.jobs import JobRunner
 from shared.adapters.tasks import TaskQueue
 from shared.config import Settings
+from shared.domain.deadlines import CANCEL_RETRY
 from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
@@ -65,6 +66,8 @@ def end_run(
         step.error = step.error or error
     run.finish(status, now, error_category=error_category, error=error)
     run.output_expires_at = retain_until(run.output_retention, now)
+    # An execution still to stop keeps the run in the reconcile pass's sight.
+    run.reconcile_at = now + CANCEL_RETRY if cancel else None
     schedule_purge(transaction, repos, run)
     transaction.set(repos.run_ref(run.id), to_doc(run))
     return Ended(run, cancel)

@@ -15,10 +15,11 @@ from datetime import timedelta
 from typing import Any
 
 from shared import logs
-from shared.adapters.jobs import JobRunner, PermanentJobError
+from shared.adapters.jobs import Execution, JobRunner, PermanentJobError
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
+from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun
 from shared.envelopes import InputEnvelope, InputFile, LaunchTask, ValidatorRef
@@ -75,6 +76,7 @@ def _claim(repos: Repositories, settings: Settings, task: LaunchTask, now: Clock
         step.attempt += 1
         step.callback_id = uuid.uuid4().hex
         step.claim_expires_at = at + timedelta(seconds=settings.launch_claim_seconds)
+        run.reconcile_at = step.claim_expires_at
         step.started_at = at
         step.error = None
         run.start(at)
@@ -83,6 +85,17 @@ def _claim(repos: Repositories, settings: Settings, task: LaunchTask, now: Clock
 
     result: _Claim | str = repos.transact(claim)
     return result
+
+
+def record_execution(run: ValidationRun, step: StepRun, execution: Execution) -> None:
+    """The step's job is running: the reconcile pass looks again once it is overdue."""
+    step.execution_name, step.job_status, step.claim_expires_at = (
+        execution.name,
+        execution.status,
+        None,
+    )
+    begun = step.started_at or run.created_at
+    run.reconcile_at = step_overdue(begun, run.config[step.order].timeout_seconds)
 
 
 def _update_claimed(
@@ -214,6 +227,7 @@ def launch(
     def release(r: ValidationRun, s: StepRun) -> None:
         s.move(StepStatus.PENDING)
         s.callback_id = s.claim_expires_at = s.started_at = None
+        r.reconcile_at = launch_overdue(now(), settings.launch_grace_seconds)
 
     submission = repos.find_submission(run.submission_id)
     try:
@@ -243,7 +257,7 @@ def launch(
         raise Transient(f"the launch could not finish: {type(exc).__name__}") from exc
 
     def record(r: ValidationRun, s: StepRun) -> None:
-        s.execution_name, s.job_status, s.claim_expires_at = execution.name, execution.status, None
+        record_execution(r, s, execution)
 
     if update(record) is None:
         # The run ended (cancelled, timed out) while the job was starting: stop it.

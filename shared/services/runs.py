@@ -90,7 +90,7 @@ def rerun(
                 f"at {current.content_purged_at.isoformat()} under its retention policy "
                 f"{current.retention_policy.value}; submit the file again"
             )
-        run = build_run(current, version, run_id, now(), user)
+        run = build_run(current, version, run_id, now(), user, settings)
         transaction.create(repos.run_ref(run.id), to_doc(run))
         transaction.update(repos.submission_ref(current.id), {"latest_run_id": run.id})
         current.latest_run_id = run.id

@@ -24,6 +24,7 @@ from shared import logs
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
+from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import RunStatus
 from shared.domain.models import (
     ApiKey,
@@ -138,6 +139,7 @@ def build_run(
     run_id: str,
     created_at: datetime,
     user: str | None,
+    settings: Settings,
 ) -> ValidationRun:
     """A new run of `submission` on its pinned workflow `version`."""
     return ValidationRun(
@@ -157,6 +159,7 @@ def build_run(
         ],
         submission_retention=submission.retention_policy,
         output_retention=version.retention.output,
+        reconcile_at=launch_overdue(created_at, settings.launch_grace_seconds),
     )
 
 
@@ -171,6 +174,7 @@ def _records(
     checksum: str,
     content: str | None,
     input_file: str | None,
+    settings: Settings,
 ) -> tuple[Submission, ValidationRun]:
     workflow, version = accepted.workflow, accepted.version
     run_id = new_id()
@@ -197,7 +201,7 @@ def _records(
         latest_run_id=run_id,
         created_at=created_at,
     )
-    run = build_run(submission, version, run_id, created_at, submitter.user)
+    run = build_run(submission, version, run_id, created_at, submitter.user, settings)
     return submission, run
 
 
@@ -306,6 +310,7 @@ def submit(
         checksum=checksum,
         content=content,
         input_file=input_file,
+        settings=settings,
     )
     marker: Marker = lambda *_: None  # noqa: E731 - no key, nothing to de-duplicate
     if record_id is not None:
@@ -389,6 +394,7 @@ def submit_stored(
         checksum=stored.checksum_sha256,
         content=None,
         input_file=stored.uri,
+        settings=settings,
     )
     try:
         _commit(repos, submission, run, marker)

@@ -118,3 +118,6 @@ def test_purge_and_retry_accept_only_their_schedulers(stack):
         retry_url, json={}, headers={"Authorization": f"Bearer {retry_token}"}, timeout=60
     )
     assert answer.status_code == 200 and "purged" in answer.json()
+    reconciled = answer.json()["reconcile"]
+    assert set(reconciled) == {"looked_at", "healed", "stopped_early", "errors"}
+    assert reconciled["errors"] == []

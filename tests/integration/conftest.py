@@ -52,3 +52,14 @@ def api(repos: Any, dispatcher: Dispatcher) -> ApiHarness:
     org, key = make_org(repos)
     client = create_app(target="api", source="functions/main.py").test_client()
     return ApiHarness(client, wiring.repositories(), org, key, dispatcher)
+
+
+@pytest.fixture
+def flow(repos: Any, dispatcher: Dispatcher) -> tuple[Any, str]:
+    """Repositories and an org, with the Cloud Tasks stand-in recording tasks."""
+    from shared import wiring
+
+    wiring.reset()
+    repos = wiring.repositories()
+    org, _ = make_org(repos)
+    return repos, org

@@ -156,6 +156,7 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "purge_retries": lambda: [r.purge_retries(s) for s in (None, *PurgeRetryState)],
         "expired_submissions": expired_submissions,
         "expired_outputs": lambda: r.expired_outputs(far, 10),
+        "runs_to_reconcile": lambda: r.runs_to_reconcile(far, 10),
     }
 
 

@@ -27,17 +27,9 @@ from shared.services.callbacks import handle_callback
 from shared.services.launches import _claim, launch
 from shared.services.submissions import IncomingFile, submit
 from shared.storage.layout import Layout
-from tests.factories import make_org, workflow_body
+from tests.factories import workflow_body
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def flow(repos, dispatcher):
-    wiring.reset()
-    repos = wiring.repositories()
-    org, _ = make_org(repos)
-    return repos, org
 
 
 def new_run(repos, org, steps=1):

@@ -1,0 +1,44 @@
+"""A stand-in validator job for the reconcile tests, run by the job runner as the
+`validator-json-schema` job with module prefix `tests.jobs.`: it misbehaves the way
+$FAKE_JOB says, so each lost-message fault can be injected with real processes.
+
+- hang: never finishes (a stuck validator);
+- fail: exits 3 without an output (a crash before anything was written);
+- silent: validates for real and writes output.json, then exits 0 without calling back
+  (a lost callback).
+"""
+
+import os
+import sys
+import time
+
+from shared.clock import utcnow
+from shared.envelopes import InputEnvelope, OutputEnvelope, OutputStatus, Timing, ValidatorRef
+from shared.storage import open_store
+from validators.json_schema.validator import validate
+from validators.runtime import _fetch
+
+behaviour = os.environ.get("FAKE_JOB", "hang")
+if behaviour == "hang":
+    time.sleep(3600)
+if behaviour == "fail":
+    sys.exit(3)
+
+uri = os.environ["INPUT_URI"]
+store = open_store(uri)
+envelope = InputEnvelope.model_validate_json(store.read_bytes(uri))
+result = validate(envelope, _fetch(envelope))
+failed = any(f.severity == "ERROR" for f in result.findings)
+now = utcnow()
+output = OutputEnvelope(
+    run_id=envelope.run_id,
+    org_id=envelope.org_id,
+    step_order=envelope.step_order,
+    attempt=envelope.attempt,
+    callback_id=envelope.callback_id,
+    status=OutputStatus.FAILED_VALIDATION if failed else OutputStatus.SUCCESS,
+    findings=result.findings,
+    timing=Timing(started_at=now, ended_at=now, duration_ms=0),
+    validator=ValidatorRef(name="json-schema", version="fake"),
+)
+store.write_bytes(envelope.output_uri, output.model_dump_json().encode(), create_only=True)
