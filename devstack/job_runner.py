@@ -56,6 +56,20 @@ class LocalExecution:
     cancelled: bool = False
     timed_out: bool = False
 
+    def conditions(self, code: int | None) -> list[dict[str, str]]:
+        """Cloud Run's Completed condition, with its message when the task failed."""
+        if code is None:
+            return []
+        if self.cancelled:
+            message = "The execution was cancelled."
+        elif self.timed_out:
+            message = "Task 0 timed out: it ran past its task timeout and was stopped."
+        elif code:
+            message = f"Task 0 failed with exit code {code}."
+        else:
+            return [{"type": "Completed", "state": "CONDITION_SUCCEEDED"}]
+        return [{"type": "Completed", "state": "CONDITION_FAILED", "message": message}]
+
     def stop(self) -> None:
         """Stops the task's whole process group, as Cloud Run stops the container."""
         if self.process.poll() is not None:
@@ -84,6 +98,7 @@ class LocalExecution:
             "succeededCount": 1 if code == 0 and not self.cancelled else 0,
             "failedCount": 1 if code not in (None, 0) and not self.cancelled else 0,
             "cancelledCount": 1 if self.cancelled else 0,
+            "conditions": self.conditions(code),
             # Cloud Run's execution template carries the run's env overrides.
             "template": {"containers": [{"env": self.overrides}]},
         }
@@ -256,6 +271,13 @@ class JobRunner:
             "done": False,
         }
         return _json(operation)
+
+    def stop_all(self) -> None:
+        """Stops every execution still running (the stand-in is going away)."""
+        with self.lock:
+            running = list(self.executions.values())
+        for execution in running:
+            execution.stop()
 
     @staticmethod
     def _expire(execution: LocalExecution) -> None:

@@ -59,6 +59,7 @@ class ThreadServer:
     def __init__(self, app: Any) -> None:
         from werkzeug.serving import make_server
 
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = make_server("127.0.0.1", self.port, app, threaded=True)
@@ -67,6 +68,10 @@ class ThreadServer:
 
     def close(self) -> None:
         self.server.shutdown()
+        # A stand-in that runs processes (the job runner) stops them with itself.
+        stop_all = getattr(self.app, "stop_all", None)
+        if stop_all is not None:
+            stop_all()
 
 
 @pytest.fixture

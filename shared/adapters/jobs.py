@@ -20,6 +20,8 @@ class PermanentJobError(Exception):
 class Execution:
     name: str
     status: CloudRunJobStatus
+    # What Cloud Run says went wrong (the failed condition's message), if anything.
+    error: str | None = None
 
 
 class JobRunner(Protocol):
@@ -47,6 +49,13 @@ def execution_status(execution: Any) -> CloudRunJobStatus:
     if execution.running_count:
         return CloudRunJobStatus.RUNNING
     return CloudRunJobStatus.PENDING
+
+
+def execution_error(execution: Any) -> str | None:
+    for condition in execution.conditions:
+        if condition.state.name == "CONDITION_FAILED" and condition.message:
+            return str(condition.message)
+    return None
 
 
 def _classify(exc: Exception, what: str) -> Exception:
@@ -120,7 +129,11 @@ class CloudRunJobs:
             execution = self.executions.get_execution(name=execution_name, timeout=30)
         except (exceptions.GoogleAPICallError, exceptions.RetryError, OSError) as exc:
             raise _classify(exc, f"could not read execution {execution_name}") from exc
-        return Execution(name=execution.name, status=execution_status(execution))
+        return Execution(
+            name=execution.name,
+            status=execution_status(execution),
+            error=execution_error(execution),
+        )
 
     def find(self, job: str, input_uri: str) -> list[Execution]:
         from google.api_core import exceptions

@@ -232,7 +232,8 @@ def _overdue_execution(ctx: Context, run: ValidationRun, step: StepRun) -> Heale
         RunStatus.FAILED,
         ErrorCategory.VALIDATOR_ERROR,
         f"step {step.key!r}: the validator job's execution {execution.name} ended "
-        f"{execution.status.value} without reporting a result",
+        f"{execution.status.value} without reporting a result"
+        + (f": {execution.error}" if execution.error else ""),
     )
     after_commit(ended, ctx.queue, ctx.settings, ctx.jobs)
     return Healed.FAILED if ended else Healed.NOTHING

@@ -223,12 +223,15 @@ def test_concurrent_duplicates_with_one_idempotency_key_make_one_run(api):
             data=VALID,
             headers=api.headers(**{"Content-Type": "application/json", "Idempotency-Key": "same"}),
         )
-        return response.status_code, response.get_json()["run"]["id"]
+        body = response.get_json()
+        return response.status_code, body["run"]["id"], body["submission"]
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(attempt, range(8)))
-    assert {status for status, _ in answers} == {202}
-    assert len({run_id for _, run_id in answers}) == 1
+    assert {status for status, _, _ in answers} == {202}
+    assert len({run_id for _, run_id, _ in answers}) == 1
+    # Every answer names the same submission, identically.
+    assert all(submission == answers[0][2] for _, _, submission in answers)
     assert len(api.repos.list_runs(api.org).items) == 1
 
 

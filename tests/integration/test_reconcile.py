@@ -6,7 +6,7 @@ the right terminal state within two passes, and each test checks the documents."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,15 @@ from tests.factories import make_org, workflow_body
 from tests.integration.test_flows import callback
 from tests.integration.test_jobs_adapter import settle
 
+RUNNERS: list[JobRunner] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_jobs() -> Iterator[None]:
+    yield
+    while RUNNERS:
+        RUNNERS.pop().stop_all()
+
 
 def fake_jobs(serve: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, behaviour: str) -> Any:
     runner = JobRunner(
@@ -38,6 +47,7 @@ def fake_jobs(serve: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, behav
             **{k: v for k, v in __import__("os").environ.items() if k.startswith("FIRESTORE")},
         },
     )
+    RUNNERS.append(runner)
     server = serve(runner)
     monkeypatch.setenv("ASSAY_JOBS_ENDPOINT", server.url)
     wiring.reset()
@@ -161,6 +171,7 @@ def test_an_execution_that_fails_without_a_result_fails_the_run(
         "VALIDATOR_ERROR",
     )
     assert outcome.execution_name in stored.error and "without reporting a result" in stored.error
+    assert stored.error.endswith("Task 0 failed with exit code 3.")  # Cloud Run's own words
     assert [s.status for s in stored.steps] == ["FAILED", "SKIPPED"]
 
 

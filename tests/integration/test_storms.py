@@ -5,6 +5,7 @@ delivered many times at once takes effect once."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,7 +68,9 @@ def _another_run(repos: Any, org: str) -> Any:
 
 
 @pytest.fixture
-def hanging_jobs(serve: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> JobRunner:
+def hanging_jobs(
+    serve: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[JobRunner]:
     runner = JobRunner(
         tmp_path / "job-logs",
         job_prefix="validator-",
@@ -76,7 +79,8 @@ def hanging_jobs(serve: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     )
     monkeypatch.setenv("ASSAY_JOBS_ENDPOINT", serve(runner).url)
     wiring.reset()
-    return runner
+    yield runner
+    runner.stop_all()
 
 
 def test_each_launch_task_delivered_three_times_at_once_starts_one_execution(
@@ -96,20 +100,16 @@ def test_each_launch_task_delivered_three_times_at_once_starts_one_execution(
 
     with ThreadPoolExecutor(30) as pool:
         outcomes = list(pool.map(launch_once, [r.id for r in runs for _ in range(3)]))
-    try:
-        assert outcomes.count("launched") == 10
-        assert set(outcomes) == {"launched", "already launched"}
-        assert len(hanging_jobs.executions) == 10
-        for run in runs:
-            step = repos.get_run(org, run.id).steps[0]
-            assert step.status == "RUNNING" and step.attempt == 1
-            assert step.execution_name in hanging_jobs.executions
-        # Redelivered later, each finds its step launched and does nothing.
-        assert {do_launch(r.id).outcome for r in runs} == {"already launched"}
-        assert len(hanging_jobs.executions) == 10
-    finally:
-        for name in list(hanging_jobs.executions):
-            wiring.job_runner().cancel(name)
+    assert outcomes.count("launched") == 10
+    assert set(outcomes) == {"launched", "already launched"}
+    assert len(hanging_jobs.executions) == 10
+    for run in runs:
+        step = repos.get_run(org, run.id).steps[0]
+        assert step.status == "RUNNING" and step.attempt == 1
+        assert step.execution_name in hanging_jobs.executions
+    # Redelivered later, each finds its step launched and does nothing.
+    assert {do_launch(r.id).outcome for r in runs} == {"already launched"}
+    assert len(hanging_jobs.executions) == 10
 
 
 def test_a_callback_that_dies_half_way_is_finished_once_by_its_redelivery(flow: Any) -> None:
