@@ -24,6 +24,9 @@ from shared.errors import Forbidden, Transient, Unauthorized
 GOOGLE_ISSUERS = frozenset({"https://accounts.google.com", "accounts.google.com"})
 CLOCK_SKEW_SECONDS = 10
 CERTS_TTL_SECONDS = 300
+# A token naming an unknown key refetches the certificates at most this often, so a
+# stream of made-up key ids cannot turn into a stream of requests to Google.
+CERTS_MIN_REFRESH_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,8 @@ class Caller:
 
 
 class _CertCache:
-    """Certificates by URL, refreshed after a TTL or when a token names an unknown key."""
+    """Certificates by URL, refreshed after a TTL or when a token names an unknown key
+    (at most once a minute)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -44,8 +48,11 @@ class _CertCache:
     def get(self, url: str, *, refresh: bool = False) -> dict[str, str]:
         with self._lock:
             cached = self._certs.get(url)
-            if cached and not refresh and time.monotonic() - cached[0] < CERTS_TTL_SECONDS:
-                return cached[1]
+            if cached:
+                age = time.monotonic() - cached[0]
+                fresh_enough = CERTS_MIN_REFRESH_SECONDS if refresh else CERTS_TTL_SECONDS
+                if age < fresh_enough:
+                    return cached[1]
             if self._session is None:
                 self._session = requests.Session()
             try:

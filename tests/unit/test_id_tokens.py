@@ -102,3 +102,52 @@ def test_fetch_id_token_works_unchanged_against_the_metadata_server(metadata, se
     finally:
         monkeypatch.undo()
         importlib.reload(_metadata)
+
+
+def test_unknown_key_ids_refresh_the_certificates_at_most_once_a_minute(serve, monkeypatch):
+    """Made-up key ids cannot be used to hammer the certificates endpoint."""
+    from google.auth import crypt, jwt
+
+    from shared.auth import id_tokens
+
+    server = MetadataServer([EMAIL], EMAIL, "p")
+    fetches = []
+
+    def counting(environ, start_response):
+        if environ["PATH_INFO"].endswith("/certs"):
+            fetches.append(time.monotonic())
+        return server(environ, start_response)
+
+    certs = f"{serve(counting).url}/oauth2/v1/certs"
+    monkeypatch.setattr(id_tokens, "_CACHE", id_tokens._CertCache())
+    clock = [1000.0]
+    monkeypatch.setattr(id_tokens.time, "monotonic", lambda: clock[0])
+    assert verify(server.minter.mint(EMAIL, AUDIENCE), certs).email == EMAIL
+    assert len(fetches) == 1
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    for i in range(200):
+        signer = crypt.RSASigner.from_string(pem, key_id=f"made-up-{i}")
+        forged = jwt.encode(
+            signer, {"iss": "https://accounts.google.com", "aud": AUDIENCE}
+        ).decode()
+        with pytest.raises(Unauthorized):
+            verify(forged, certs)
+    assert len(fetches) == 1  # fetched a moment ago: 200 unknown key ids, no refetch
+
+    clock[0] += 30
+    with pytest.raises(Unauthorized):
+        verify(forged, certs)
+    assert len(fetches) == 1  # still within the minute
+    clock[0] += 31
+    for _ in range(50):
+        with pytest.raises(Unauthorized):
+            verify(forged, certs)
+    assert len(fetches) == 2  # a minute on: one refetch for all 50
+    assert verify(server.minter.mint(EMAIL, AUDIENCE), certs).email == EMAIL
+    assert len(fetches) == 2
