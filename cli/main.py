@@ -8,6 +8,7 @@ import mimetypes
 import os
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -98,20 +99,100 @@ def create_org(name: str, as_json: bool) -> None:
     emit(as_json, {"id": org.id, "name": org.name}, org.id)
 
 
+def _duration(value: str | None) -> timedelta | None:
+    """`90d`, `12h` or `30m`."""
+    if value is None:
+        return None
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    number, unit = value[:-1], value[-1:]
+    if unit not in units or not number.isdigit() or int(number) < 1:
+        raise click.BadParameter(
+            f"{value!r}: use a whole number of days, hours or minutes: 90d, 12h, 30m"
+        )
+    return timedelta(**{units[unit]: int(number)})
+
+
 @admin.command("create-key")
 @click.option("--org", required=True)
 @click.option("--name", default="default")
+@click.option("--expires-in", default=None, help="e.g. 90d, 12h, 30m (default: never).")
 @json_option
-def create_key(org: str, name: str, as_json: bool) -> None:
+def create_key(org: str, name: str, expires_in: str | None, as_json: bool) -> None:
     """Create an API key for ORG and print it (it is shown only this once)."""
     from shared.auth.api_keys import issue_key
+    from shared.clock import utcnow
+    from shared.errors import NotFound
+
+    lifetime = _duration(expires_in)
+    expires_at = utcnow() + lifetime if lifetime else None
+    try:
+        record, key = issue_key(_repos(), org, name, expires_at=expires_at)
+    except NotFound as exc:
+        fail(as_json, exc.detail, 2)
+    payload = {"id": record.id, "org_id": org, "name": name, "key": key, "expires_at": expires_at}
+    emit(as_json, payload, key)
+
+
+def _key_view(key: Any) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
+        "expires_at": key.expires_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+@admin.command("list-keys")
+@click.option("--org", required=True)
+@json_option
+def list_keys(org: str, as_json: bool) -> None:
+    """ORG's API keys: name, prefix, created, last used, expiry; never the secret."""
+    from shared.auth.api_keys import list_keys as keys_of
     from shared.errors import NotFound
 
     try:
-        record, key = issue_key(_repos(), org, name)
+        views = [_key_view(k) for k in keys_of(_repos(), org)]
     except NotFound as exc:
         fail(as_json, exc.detail, 2)
-    emit(as_json, {"id": record.id, "org_id": org, "name": name, "key": key}, key)
+    if as_json:
+        emit(True, {"keys": views})
+        return
+    table = Table("id", "name", "prefix", "created", "last used", "expires", "revoked")
+    for v in views:
+        table.add_row(
+            *(
+                str(v[k] or "-")
+                for k in (
+                    "id",
+                    "name",
+                    "prefix",
+                    "created_at",
+                    "last_used_at",
+                    "expires_at",
+                    "revoked_at",
+                )
+            )
+        )
+    out.print(table)
+
+
+@admin.command("revoke-key")
+@click.argument("key_id")
+@click.option("--org", required=True)
+@json_option
+def revoke_key(key_id: str, org: str, as_json: bool) -> None:
+    """Revoke KEY_ID of ORG: every request with it is a 401 from now on."""
+    from shared.auth.api_keys import revoke_key as revoke
+    from shared.errors import NotFound
+
+    try:
+        key = revoke(_repos(), org, key_id)
+    except NotFound as exc:
+        fail(as_json, exc.detail, 2)
+    emit(as_json, {"key": _key_view(key)}, f"revoked {key.id} at {key.revoked_at}")
 
 
 @admin.command("purge-retries")

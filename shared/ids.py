@@ -12,6 +12,11 @@ def new_id(length: int = 20) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
+def is_new_id(value: str, length: int = 20) -> bool:
+    """Whether `value` has the shape new_id gives (checked before it names a document)."""
+    return len(value) == length and all(c in _ALPHABET for c in value)
+
+
 def stable_id(*parts: object, length: int = 32) -> str:
     """The same parts always give the same id, so a retried write lands on the same
     document instead of adding a second one."""

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.clock import Clock, utcnow
 from shared.domain.models import ApiKey
 from shared.errors import NotFound, Unauthorized
-from shared.ids import new_id
+from shared.ids import is_new_id, new_id
 from shared.persistence.repositories import Repositories
 
+log = logging.getLogger(__name__)
+
 PREFIX = "assay"
+# `last_used_at` is written at most this often per key: no Firestore write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def _digest(secret: str) -> str:
@@ -54,13 +59,37 @@ def authenticate(repos: Repositories, authorization: str | None, now: Clock = ut
         raise Unauthorized("the Authorization header must be 'Bearer <key>'")
     prefix, _, rest = token.strip().partition("_")
     key_id, _, secret = rest.partition("_")
-    if prefix != PREFIX or not key_id or not secret:
+    if prefix != PREFIX or not is_new_id(key_id) or not secret:
         raise Unauthorized("the API key is malformed: expected 'assay_<id>_<secret>'")
     record = repos.get_api_key(key_id)
     if record is None or not hmac.compare_digest(record.secret_sha256, _digest(secret)):
         raise Unauthorized("the API key is not valid")
     if record.revoked_at is not None:
         raise Unauthorized("the API key has been revoked")
-    if record.expires_at is not None and record.expires_at <= now():
+    at = now()
+    if record.expires_at is not None and record.expires_at <= at:
         raise Unauthorized("the API key has expired")
+    if record.last_used_at is None or at - record.last_used_at >= LAST_USED_RESOLUTION:
+        _touch(repos, record, at)
     return record
+
+
+def _touch(repos: Repositories, record: ApiKey, at: datetime) -> None:
+    """Best effort: a failed bookkeeping write must not fail the request."""
+    try:
+        repos.touch_api_key(record.id, at)
+        record.last_used_at = at
+    except Exception:
+        log.warning("could not record the key's last use", exc_info=True)
+
+
+def list_keys(repos: Repositories, org_id: str) -> list[ApiKey]:
+    if repos.get_org(org_id) is None:
+        raise NotFound(f"organization {org_id!r} does not exist")
+    return repos.list_api_keys(org_id)
+
+
+def revoke_key(repos: Repositories, org_id: str, key_id: str, now: Clock = utcnow) -> ApiKey:
+    if not is_new_id(key_id):
+        raise NotFound(f"API key {key_id!r} not found")
+    return repos.revoke_api_key(org_id, key_id, now())

@@ -58,6 +58,13 @@ class ApiKey(Model):
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    # Written at most once a minute per key, not on every request.
+    last_used_at: datetime | None = None
+
+    @property
+    def prefix(self) -> str:
+        """The part of the key that is not secret, to recognize it by."""
+        return f"assay_{self.id}_"
 
 
 class WorkflowStep(Model):

@@ -124,6 +124,31 @@ class Repositories:
     def save_api_key(self, key: ApiKey) -> None:
         self.db.collection(API_KEYS).document(key.id).set(to_doc(key))
 
+    def list_api_keys(self, org_id: str) -> list[ApiKey]:
+        query = self.db.collection(API_KEYS).where(filter=FieldFilter("org_id", "==", org_id))
+        keys = [from_snapshot(ApiKey, snap) for snap in query.stream()]
+        return sorted(keys, key=lambda k: k.created_at)
+
+    def touch_api_key(self, key_id: str, at: datetime) -> None:
+        self.db.collection(API_KEYS).document(key_id).update({"last_used_at": at})
+
+    def revoke_api_key(self, org_id: str, key_id: str, at: datetime) -> ApiKey:
+        """Revokes the key (the first revocation's time stands). Another org's key is a 404."""
+        ref = self.db.collection(API_KEYS).document(key_id)
+
+        def revoke(transaction: Any) -> ApiKey:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists or snap.get("org_id") != org_id:
+                raise NotFound(f"API key {key_id!r} not found")
+            key = from_snapshot(ApiKey, snap)
+            if key.revoked_at is None:
+                key.revoked_at = at
+                transaction.update(ref, {"revoked_at": at})
+            return key
+
+        revoked: ApiKey = self.transact(revoke)
+        return revoked
+
     # -- workflows -------------------------------------------------------------
     @staticmethod
     def workflow_id(org_id: str, slug: str) -> str:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.e2e.conftest import ROOT
 
@@ -214,3 +215,32 @@ def test_rerun_and_cancel(cli, account):
     assert finished.returncode == 2
     refused = one_json_object(finished.stdout)
     assert refused["status"] == 409 and "already ended FAILED" in refused["error"]
+
+
+def test_key_lifecycle_from_the_cli(cli, stack, account):
+    org, _ = account
+    made = one_json_object(
+        cli(
+            "admin", "create-key", "--org", org, "--name", "ci", "--expires-in", "90d", "--json"
+        ).stdout
+    )
+    key = made["key"]
+    assert made["expires_at"] and made["name"] == "ci"
+    runs_url = f"{stack.api}/v1/orgs/{org}/runs"
+    assert (
+        requests.get(runs_url, headers={"Authorization": f"Bearer {key}"}, timeout=10).status_code
+        == 200
+    )
+
+    listed = one_json_object(cli("admin", "list-keys", "--org", org, "--json").stdout)["keys"]
+    mine = next(k for k in listed if k["id"] == made["id"])
+    assert mine["prefix"] == f"assay_{made['id']}_" and mine["last_used_at"] and mine["expires_at"]
+    table = cli("admin", "list-keys", "--org", org)
+    secret = key.rsplit("_", 1)[1]
+    assert secret not in table.stdout and secret not in json.dumps(listed)
+
+    revoked = cli("admin", "revoke-key", made["id"], "--org", org, "--json")
+    assert revoked.returncode == 0 and one_json_object(revoked.stdout)["key"]["revoked_at"]
+    answer = requests.get(runs_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert answer.status_code == 401 and "revoked" in answer.json()["detail"]
+    assert cli("admin", "create-key", "--org", org, "--expires-in", "soon").returncode != 0
