@@ -318,6 +318,11 @@ def handle_callback(
         return _replay(repos, queue, settings, known.run_id)
     run, found = _locate(repos, body)
     if run.terminal:
+        # Read after the run: had this callback ended it, its receipt says DONE by now
+        # (the same transaction), and a concurrent duplicate is a replay, not late.
+        again = repos.find_receipt(body.callback_id)
+        if again is not None and again.state is ReceiptState.DONE:
+            return _replay(repos, queue, settings, again.run_id)
         return _refuse_late(repos, store, body, run, found)
     step = _check_fence(settings, body, run, found)
     output = _read_output(store, body, run, step)

@@ -25,9 +25,12 @@ from tests.integration.test_reconcile import do_launch
 
 def deliver(body: Any) -> str:
     try:
-        return "replay" if callback(body).replay else "processed"
+        outcome = callback(body)
     except Transient:
         return "busy"  # 503: the validator's retry gets the replay
+    if outcome.late:
+        return "late"  # must not happen: the run ended by this very callback
+    return "replay" if outcome.replay else "processed"
 
 
 def test_fifty_runs_each_called_back_ten_times_at_once(flow: Any) -> None:
@@ -41,6 +44,7 @@ def test_fifty_runs_each_called_back_ten_times_at_once(flow: Any) -> None:
     with ThreadPoolExecutor(32) as pool:
         outcomes = list(pool.map(deliver, deliveries))
     assert outcomes.count("processed") == 50
+    assert set(outcomes) <= {"processed", "replay", "busy"}
     for index, (run, _) in enumerate(bodies):
         stored = repos.get_run(org, run.id)
         expected = index % 7
@@ -137,3 +141,27 @@ def test_a_callback_that_dies_half_way_is_finished_once_by_its_redelivery(flow: 
     stored = repos.get_run(org, run.id)
     assert (stored.status, stored.summary.error_count) == ("FAILED", 7)
     assert callback(body).replay is True and repos.count_findings(run.id) == 7
+
+
+def test_a_duplicate_that_read_the_receipt_before_the_first_finished_is_a_replay(
+    flow: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving the storm above can hit: B reads no receipt, A finalizes the run,
+    B reads the run (ended). B must answer as a replay and leave A's findings alone."""
+    repos, org = flow
+    run = new_run(repos, org)
+    body = write_output(run, claimed(repos, run), findings=4)
+    assert callback(body).replay is False  # A
+    real = repos.find_receipt
+    calls = []
+
+    def stale_first_read(callback_id: str, transaction: Any = None) -> Any:
+        calls.append(callback_id)
+        return None if len(calls) == 1 else real(callback_id, transaction=transaction)
+
+    monkeypatch.setattr(repos, "find_receipt", stale_first_read)
+    outcome = callbacks.handle_callback(
+        repos, wiring.blob_store(), wiring.task_queue(), get_settings(), body
+    )
+    assert (outcome.replay, outcome.late) == (True, False)
+    assert repos.count_findings(run.id) == 4
