@@ -51,6 +51,8 @@ class InputEnvelope(Envelope):
     timeout_seconds: int
     # When what the job writes may go (its objects' customTime); None: kept permanently.
     retain_until: datetime | None = None
+    # DO_NOT_STORE: findings must say what failed and where, never quote the content.
+    redact_values: bool = False
 
 
 class OutputStatus(StrEnum):

@@ -20,7 +20,7 @@ from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.domain.deadlines import launch_overdue, step_overdue
-from shared.domain.enums import ErrorCategory, RunStatus, StepStatus
+from shared.domain.enums import ErrorCategory, RetentionPolicy, RunStatus, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun
 from shared.envelopes import InputEnvelope, InputFile, LaunchTask, ValidatorRef
 from shared.errors import Conflict, Transient
@@ -171,6 +171,7 @@ def _write_input(
         output_uri=layout.output_envelope(run.org_id, run.id, step.order, step.attempt),
         timeout_seconds=run.config[step.order].timeout_seconds,
         retain_until=submission.retained_until,
+        redact_values=run.submission_retention is RetentionPolicy.DO_NOT_STORE,
     )
     input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
     store.write_bytes(

@@ -65,3 +65,48 @@ def test_config_checks_refuse_an_invalid_schema():
         spec.check_config({"schema": {}, "draft": "3"})
     with pytest.raises(ConfigError, match="unknown validator"):
         get_validator("nope")
+
+
+SECRET_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "ssn": {"type": "integer"},
+        "code": {"type": "string", "pattern": "^[0-9]+$"},
+        "tags": {"type": "array", "items": {"enum": ["a", "b"]}},
+    },
+    "additionalProperties": False,
+}
+SECRET_FILE = (
+    b'{"ssn": "SSN 123-45-6789", "code": "SSN 123-45-6789", "tags": ["SSN 123-45-6789"],'
+    b' "SSN 123-45-6789": 1}'
+)
+
+
+def test_redacted_findings_say_what_and_where_but_never_quote_the_file():
+    from validators.json_schema.validator import check
+
+    findings = check({"schema": SECRET_SCHEMA}, SECRET_FILE, redact=True)
+    assert {f.code for f in findings} == {
+        "schema.type",
+        "schema.pattern",
+        "schema.enum",
+        "schema.additionalProperties",
+    }
+    assert all("123-45-6789" not in f.message for f in findings)
+    by_code = {f.code: f for f in findings}
+    assert by_code["schema.type"].message == "the value at /ssn does not satisfy 'type' 'integer'"
+    assert by_code["schema.type"].path == "/ssn"
+    assert by_code["schema.pattern"].message.endswith("'pattern' '^[0-9]+$'")
+    assert by_code["schema.additionalProperties"].message == (
+        "the value at the document root does not satisfy 'additionalProperties' False"
+    )
+
+
+def test_unredacted_messages_may_quote_but_are_bounded():
+    from validators.json_schema.validator import MAX_MESSAGE, check
+
+    plain = check({"schema": SECRET_SCHEMA}, SECRET_FILE)
+    assert any("123-45-6789" in f.message for f in plain)  # jsonschema's own words
+    huge = b'{"ssn": "' + b"x" * 10_000 + b'"}'
+    (finding,) = check({"schema": SECRET_SCHEMA}, huge)
+    assert len(finding.message) == MAX_MESSAGE and finding.message.endswith("…")

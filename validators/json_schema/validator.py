@@ -1,4 +1,10 @@
-"""Checks a JSON file against the step's schema; every violation is a finding."""
+"""Checks a JSON file against the step's schema; every violation is a finding.
+
+jsonschema's own messages quote the submitted value (`'SSN 123-45-6789' is not of type
+'integer'`). Under DO_NOT_STORE a finding says what failed and where instead: the
+keyword, the JSON Pointer, and what the schema expected (schema text, never the file's);
+under the other policies the message is kept, cut to MAX_MESSAGE characters.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,32 @@ def json_pointer(parts: object) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)  # type: ignore[attr-defined]
 
 
-def check(config: dict[str, object], data: bytes) -> list[OutputFinding]:
+MAX_MESSAGE = 300
+_MAX_EXPECTED = 80
+
+
+def _expected(value: object) -> str:
+    """What the schema asked for, shown when it is short (it is the schema's text)."""
+    if isinstance(value, (dict, list)):
+        return ""
+    shown = repr(value)
+    return f" {shown}" if len(shown) <= _MAX_EXPECTED else ""
+
+
+def redacted_message(keyword: str, expected: object, pointer: str) -> str:
+    where = pointer or "the document root"
+    return f"the value at {where} does not satisfy '{keyword}'{_expected(expected)}"
+
+
+def _message(error: object, redact: bool, pointer: str) -> str:
+    keyword = str(getattr(error, "validator", ""))
+    if redact:
+        return redacted_message(keyword, getattr(error, "validator_value", None), pointer)
+    text = str(getattr(error, "message", ""))
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def check(config: dict[str, object], data: bytes, *, redact: bool = False) -> list[OutputFinding]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -52,7 +83,7 @@ def check(config: dict[str, object], data: bytes) -> list[OutputFinding]:
         OutputFinding(
             severity=Severity.ERROR,
             code=f"schema.{error.validator}",
-            message=error.message,
+            message=_message(error, redact, json_pointer(error.absolute_path)),
             path=json_pointer(error.absolute_path),
         )
         for error in errors
@@ -62,5 +93,5 @@ def check(config: dict[str, object], data: bytes) -> list[OutputFinding]:
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
     findings: list[OutputFinding] = []
     for _, data in files:
-        findings.extend(check(envelope.config, data))
+        findings.extend(check(envelope.config, data, redact=envelope.redact_values))
     return ValidationResult(findings=findings, metrics={"files": len(files)})
