@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flask import Request, Response
+from google.api_core import exceptions as google_exceptions
 from pydantic import BaseModel, ValidationError
 
 from shared import logs
@@ -43,14 +44,27 @@ def validation_detail(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def loads(raw: bytes | str, what: str = "the request body") -> Any:
+    """JSON from a request, or a BadRequest saying why not: invalid, nested too deeply
+    for the parser, or holding text that is not Unicode (a lone surrogate "\ud800"
+    parses, then fails wherever it is stored or sent)."""
+    try:
+        value = json.loads(raw)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise BadRequest(f"{what} is nested too deeply") from None
+    except UnicodeError:
+        raise BadRequest(f"{what} holds text that is not valid Unicode") from None
+    except ValueError as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from exc
+    return value
+
+
 def parse_json(request: Request) -> Any:
     raw = request.get_data(cache=True)
     if not raw:
         raise BadRequest("the request body is empty; send a JSON object")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
+    return loads(raw)
 
 
 def parse_model(model: type[M], data: Any) -> M:
@@ -69,6 +83,11 @@ def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Respo
             return handler(request)
         except AssayError as exc:
             return problem(exc.status, exc.title, exc.detail, exc.headers)
+        except google_exceptions.InvalidArgument as exc:
+            # The database refused what a request carried (a safety net behind the
+            # checks at the edge): the caller's data, so a 422, not our 500.
+            log.warning("Firestore refused the request's data: %s", exc.message)
+            return problem(422, "Unprocessable", "the request holds data that cannot be stored")
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})
             return problem(500, "Internal error", "an unexpected error occurred; it was logged")

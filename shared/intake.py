@@ -13,6 +13,7 @@ from flask import Request
 
 from shared.errors import BadRequest, PayloadTooLarge, Unprocessable
 from shared.files import media_type
+from shared.http import loads
 from shared.services.submissions import IncomingFile
 
 ENVELOPE_KEYS = frozenset(
@@ -30,10 +31,7 @@ def _metadata(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise BadRequest(f"metadata is not valid JSON: {exc}") from exc
+        value = loads(value, "metadata")
     if not isinstance(value, dict):
         raise Unprocessable("metadata must be a JSON object")
     return value
@@ -103,14 +101,14 @@ def read_upload(request: Request, max_bytes: int) -> IncomingFile:
     if declared == "application/json":
         try:
             parsed = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            parsed = None  # not JSON at all: it is the file, and the validator will say so
+        except (ValueError, RecursionError):
+            parsed = None  # not JSON we can read: it is the file; the validator will say so
         if (
             isinstance(parsed, dict)
             and isinstance(parsed.get("content"), str)
             and set(parsed) <= ENVELOPE_KEYS
         ):
-            return _envelope(parsed)
+            return _envelope(loads(data, "the envelope"))
     filename = request.headers.get("X-Filename") or None
     return IncomingFile(
         data=data,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from flask import Request, Response
@@ -13,9 +14,11 @@ from werkzeug.routing import Map, Rule
 from shared import wiring
 from shared.auth.api_keys import authenticate
 from shared.config import get_settings
+from shared.domain.enums import RunStatus
 from shared.domain.models import ApiKey
 from shared.errors import BadRequest, NotFound
 from shared.http import guarded, json_response, parse_json, parse_model, problem
+from shared.ids import is_new_id
 from shared.intake import read_upload
 from shared.services import runs, workflows
 from shared.services.submissions import submit
@@ -54,12 +57,17 @@ URLS = Map(
 )
 
 
+def _whole(raw: str) -> bool:
+    """ASCII digits, short enough for int(): '²' and a 5,000-digit number are not."""
+    return 0 < len(raw) <= 18 and raw.isascii() and raw.isdigit()
+
+
 def _limit(request: Request, default: int, most: int) -> int:
     raw = request.args.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise BadRequest(f"limit must be a whole number from 1 to {most}, not {raw!r}")
+    if not _whole(raw) or not 1 <= int(raw) <= most:
+        raise BadRequest(f"limit must be a whole number from 1 to {most}, not {raw[:64]!r}")
     return int(raw)
 
 
@@ -67,8 +75,8 @@ def _version_arg(request: Request) -> int | None:
     raw = request.args.get("version")
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise BadRequest(f"version must be a positive whole number, not {raw!r}")
+    if not _whole(raw) or int(raw) < 1:
+        raise BadRequest(f"version must be a positive whole number, not {raw[:64]!r}")
     return int(raw)
 
 
@@ -163,13 +171,28 @@ def rerun(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     return json_response(payload, 202, {"Location": f"/v1/orgs/{key.org_id}/runs/{run.id}"})
 
 
+def _status_arg(request: Request) -> str | None:
+    raw = request.args.get("status") or None
+    if raw is not None and raw.upper() not in RunStatus.__members__:
+        allowed = ", ".join(RunStatus)
+        raise BadRequest(f"status must be one of {allowed}, not {raw[:64]!r}")
+    return raw.upper() if raw else None
+
+
+def _workflow_arg(request: Request) -> str | None:
+    raw = request.args.get("workflow") or None
+    if raw is not None and re.fullmatch(workflows.SLUG, raw) is None:
+        raise BadRequest(f"workflow must be a workflow slug, not {raw[:64]!r}")
+    return raw
+
+
 @route("list_runs")
 def list_runs(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
     page = repos.list_runs(
         key.org_id,
-        status=request.args.get("status") or None,
-        workflow=request.args.get("workflow") or None,
+        status=_status_arg(request),
+        workflow=_workflow_arg(request),
         limit=_limit(request, 50, 200),
         page_token=request.args.get("page_token") or None,
     )
@@ -211,8 +234,8 @@ def get_submission(request: Request, key: ApiKey, args: dict[str, str]) -> Respo
 def get_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     """What the upload trigger made of one object generation; 404 until it has seen it."""
     raw = request.args.get("generation", "")
-    if not raw.isdigit():
-        raise BadRequest(f"generation must be the object's generation number, not {raw!r}")
+    if not _whole(raw):
+        raise BadRequest(f"generation must be the object's generation number, not {raw[:64]!r}")
     layout = UploadsLayout(get_settings().uploads_uri)
     name = layout.object_name(key.org_id, args["slug"], args["filename"])
     repos = wiring.repositories()
@@ -239,5 +262,22 @@ def handle(request: Request) -> Response:
     key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
     if key.org_id != args["org"]:
         # Another org's objects are indistinguishable from missing ones.
-        raise NotFound(f"organization {args['org']!r} does not exist or is not yours")
-    return ROUTES[endpoint](request, key, {k: str(v) for k, v in args.items()})
+        raise NotFound(f"organization {args['org'][:64]!r} does not exist or is not yours")
+    checked = {k: str(v) for k, v in args.items()}
+    _check_path(checked)
+    return ROUTES[endpoint](request, key, checked)
+
+
+_PATH_SHAPES: dict[str, tuple[Callable[[str], bool], str]] = {
+    "run": (is_new_id, "run"),
+    "submission": (is_new_id, "submission"),
+    "slug": (lambda v: re.fullmatch(workflows.SLUG, v) is not None, "workflow"),
+}
+
+
+def _check_path(args: dict[str, str]) -> None:
+    """An id that is not the shape of one never reaches Firestore: it names nothing."""
+    for name, value in args.items():
+        shape = _PATH_SHAPES.get(name)
+        if shape is not None and not shape[0](value):
+            raise NotFound(f"there is no {shape[1]} {value[:64]!r}")

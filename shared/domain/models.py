@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    computed_field,
+)
 
 from shared.domain.enums import (
     CloudRunJobStatus,
@@ -28,6 +37,29 @@ from shared.domain.state import (
     derive_state,
     is_terminal,
 )
+
+# Stored documents are dumped with this context (repositories.to_doc).
+FIRESTORE = {"firestore": True}
+
+
+def _from_stored(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _to_stored(value: Any, info: SerializationInfo) -> Any:
+    if info.context and info.context.get("firestore"):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+# A user's free-form JSON (a step's config, a submission's metadata). Firestore refuses
+# some of what JSON allows (keys like "__meta__" or "", maps nested deeper than 20), so
+# it is stored as one JSON string, and any JSON the user sends round-trips.
+JsonObject = Annotated[
+    dict[str, Any],
+    BeforeValidator(_from_stored),
+    PlainSerializer(_to_stored, when_used="always"),
+]
 
 
 class Model(BaseModel):
@@ -71,7 +103,7 @@ class WorkflowStep(Model):
     key: str
     name: str
     validator: str
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
     # Versions saved before steps had a timeout get the default.
     timeout_seconds: int = 600
 
@@ -122,7 +154,7 @@ class Submission(Model):
     file_type: str
     size_bytes: int
     checksum_sha256: str
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
     retention_policy: RetentionPolicy
     expires_at: datetime | None = None
     content_purged_at: datetime | None = None

@@ -15,6 +15,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.domain.enums import ReceiptState
 from shared.domain.models import (
+    FIRESTORE,
     ApiKey,
     Artifact,
     CallbackReceipt,
@@ -32,7 +33,7 @@ from shared.domain.models import (
     WorkflowVersion,
 )
 from shared.errors import BadRequest, NotFound, Transient
-from shared.ids import stable_id
+from shared.ids import is_doc_id, stable_id
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -56,7 +57,7 @@ BATCH_LIMIT = 500
 
 
 def to_doc(model: Model) -> dict[str, Any]:
-    return model.model_dump(mode="python", exclude={"id"})
+    return model.model_dump(mode="python", exclude={"id"}, context=FIRESTORE)
 
 
 def from_snapshot(cls: type[M], snap: Any) -> M:
@@ -74,7 +75,7 @@ def decode_token(token: str) -> str:
     try:
         return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"page_token {token!r} is not a token this API issued") from exc
+        raise BadRequest(f"page_token {token[:64]!r} is not a token this API issued") from exc
 
 
 @dataclass
@@ -244,9 +245,9 @@ class Repositories:
         if not token:
             return query
         doc_id = decode_token(token)
-        snap = self.db.document(f"{collection_path}/{doc_id}").get() if "/" not in doc_id else None
+        snap = self.db.document(f"{collection_path}/{doc_id}").get() if is_doc_id(doc_id) else None
         if snap is None or not snap.exists or snap.get("org_id") != org_id:
-            raise BadRequest(f"page_token {token!r} is not a token this API issued")
+            raise BadRequest(f"page_token {token[:64]!r} is not a token this API issued")
         return query.start_after(snap)
 
     @staticmethod

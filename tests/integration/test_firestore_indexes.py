@@ -21,6 +21,7 @@ from shared.clock import utcnow
 from shared.config import get_settings
 from shared.domain.enums import Severity
 from shared.domain.models import Finding, PurgeRetryState
+from shared.ids import stable_id
 from shared.persistence.repositories import Repositories
 from shared.services import workflows
 from shared.services.submissions import IncomingFile, submit
@@ -96,7 +97,7 @@ class World:
             self.run,
             [
                 Finding(
-                    id=f"f{i}",
+                    id=stable_id(self.run, 0, 1, i),
                     org_id=self.org,
                     run_id=self.run,
                     step_order=0,
