@@ -12,7 +12,7 @@ from google.api_core import exceptions as google_exceptions
 from pydantic import BaseModel, ValidationError
 
 from shared import logs
-from shared.errors import AssayError, BadRequest, Unprocessable
+from shared.errors import AssayError, BadRequest, PayloadTooLarge, Unprocessable
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -60,8 +60,23 @@ def loads(raw: bytes | str, what: str = "the request body") -> Any:
     return value
 
 
+# A JSON request body (a workflow, a re-run) is read up to this many bytes and refused
+# beyond, whether it declares its length or arrives chunked.
+MAX_JSON_BODY = 2 * 1024 * 1024
+
+
+def read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"the request body is {declared} bytes; at most {limit} are accepted")
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the request body is over {limit} bytes, the most accepted")
+    return bytes(data)
+
+
 def parse_json(request: Request) -> Any:
-    raw = request.get_data(cache=True)
+    raw = read_body(request)
     if not raw:
         raise BadRequest("the request body is empty; send a JSON object")
     return loads(raw)

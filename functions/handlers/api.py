@@ -17,7 +17,7 @@ from shared.config import get_settings
 from shared.domain.enums import RunStatus
 from shared.domain.models import ApiKey
 from shared.errors import BadRequest, NotFound
-from shared.http import guarded, json_response, parse_json, parse_model, problem
+from shared.http import guarded, json_response, loads, parse_json, parse_model, problem, read_body
 from shared.ids import is_new_id
 from shared.intake import read_upload
 from shared.services import runs, workflows
@@ -157,8 +157,8 @@ def cancel_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
 
 @route("rerun")
 def rerun(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    raw = parse_json(request) if request.get_data() else {}
-    body = parse_model(RerunRequest, raw)
+    raw = read_body(request)
+    body = parse_model(RerunRequest, loads(raw) if raw else {})
     run, submission = runs.rerun(
         wiring.repositories(),
         wiring.task_queue(),

@@ -232,3 +232,26 @@ def test_metadata_with_keys_firestore_refuses_round_trips(api: Any) -> None:
     assert answer.status_code == 202, answer.get_json()
     submission = api.get(f"/v1/orgs/{api.org}/submissions/{answer.get_json()['submission']['id']}")
     assert submission.get_json()["metadata"] == metadata
+
+
+def test_an_oversized_body_is_a_413_declared_or_chunked(api: Any, serve: Any) -> None:
+    """Over real HTTP: a body is refused at the cap whether it states its length or not."""
+    import requests
+    from functions_framework import create_app
+
+    from shared.http import MAX_JSON_BODY
+
+    server = serve(create_app(target="api", source="functions/main.py"))
+    url = f"{server.url}/v1/orgs/{api.org}/workflows"
+    headers = api.headers(**{"Content-Type": "application/json"})
+    big = b" " * (MAX_JSON_BODY + 1)
+    declared = requests.post(url, data=big, headers=headers, timeout=30)
+    assert declared.status_code == 413 and "at most" in declared.json()["detail"]
+
+    def chunks() -> Any:
+        for _ in range(MAX_JSON_BODY // 65536 + 2):
+            yield b" " * 65536
+
+    chunked = requests.post(url, data=chunks(), headers=headers, timeout=30)
+    assert chunked.status_code == 413 and "over" in chunked.json()["detail"]
+    assert chunked.headers["Content-Type"] == "application/problem+json"
