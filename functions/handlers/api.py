@@ -58,8 +58,8 @@ URLS = Map(
 
 
 def _whole(raw: str) -> bool:
-    """ASCII digits, short enough for int(): '²' and a 5,000-digit number are not."""
-    return 0 < len(raw) <= 18 and raw.isascii() and raw.isdigit()
+    """ASCII digits, at most an int64 (a generation): "²" or 5,000 digits are not."""
+    return 0 < len(raw) <= 20 and raw.isascii() and raw.isdigit()
 
 
 def _limit(request: Request, default: int, most: int) -> int:
