@@ -53,6 +53,14 @@ def _body(request: Request, limit: int) -> bytes:
     return data
 
 
+def _is_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def _envelope(body: dict[str, Any]) -> IncomingFile:
     content = body["content"]
     encoding = body.get("content_encoding")
@@ -67,6 +75,9 @@ def _envelope(body: dict[str, Any]) -> IncomingFile:
         data = content.encode("utf-8")
     filename = _optional_str(body.get("filename"), "filename")
     content_type = _optional_str(body.get("content_type"), "content_type")
+    if filename is None and content_type is None and _is_json(data):
+        # `{"content": "..."}` alone: JSON content is a JSON file.
+        content_type = "application/json"
     return IncomingFile(
         data=data,
         filename=filename,

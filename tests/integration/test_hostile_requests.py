@@ -255,3 +255,16 @@ def test_an_oversized_body_is_a_413_declared_or_chunked(api: Any, serve: Any) ->
     chunked = requests.post(url, data=chunks(), headers=headers, timeout=30)
     assert chunked.status_code == 413 and "over" in chunked.json()["detail"]
     assert chunked.headers["Content-Type"] == "application/problem+json"
+
+
+def test_an_envelope_with_only_json_content_is_a_json_file(api: Any) -> None:
+    assert api.post(f"/v1/orgs/{api.org}/workflows", json=workflow_body()).status_code == 201
+    answer = api.post(
+        f"/v1/orgs/{api.org}/workflows/people/runs", json={"content": '{"name": "Ada"}'}
+    )
+    assert answer.status_code == 202, answer.get_json()
+    submission = answer.get_json()["submission"]
+    assert (submission["file_type"], submission["content_type"]) == ("json", "application/json")
+    # Content that is not JSON, with nothing else said, is not taken for JSON.
+    refused = api.post(f"/v1/orgs/{api.org}/workflows/people/runs", json={"content": "name: Ada"})
+    assert refused.status_code == 415

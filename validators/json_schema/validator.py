@@ -9,6 +9,7 @@ under the other policies the message is kept, cut to MAX_MESSAGE characters.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputFinding
@@ -22,6 +23,107 @@ def json_pointer(parts: object) -> str:
 
 
 MAX_MESSAGE = 300
+# Deeper than this a document is refused before checking (Python's parser and the
+# checker both recurse; a 100,000-deep file must be a finding, not a crashed job).
+MAX_DEPTH = 500
+# Python refuses to convert longer integers (sys.get_int_max_str_digits).
+MAX_INT_DIGITS = 4300
+
+
+class _Refused(ValueError):
+    def __init__(self, code: str, message: str, at: int) -> None:
+        super().__init__(message)
+        self.code, self.message, self.at = code, message, at
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _finding(code: str, message: str, text: str, index: int) -> OutputFinding:
+    line, column = _position(text, index)
+    return OutputFinding(
+        severity=Severity.ERROR, code=code, message=message, line=line, column=column
+    )
+
+
+def _scan(text: str) -> None:
+    """One pass outside strings: nesting depth, NaN/Infinity and over-long integers."""
+    depth, index, size = 0, 0, len(text)
+    while index < size:
+        char = text[index]
+        if char == '"':
+            index += 1
+            while index < size and text[index] != '"':
+                index += 2 if text[index] == "\\" else 1
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Refused(
+                    "too_deep", f"the document is nested deeper than {MAX_DEPTH} levels", index
+                )
+        elif char in "]}":
+            depth -= 1
+        elif char in "NI" and text.startswith(("NaN", "Infinity"), index):
+            word = "NaN" if char == "N" else "Infinity"
+            raise _Refused("not_json", f"{word} is not JSON (RFC 8259 has no such number)", index)
+        elif char.isdigit():
+            end = index
+            while end < size and text[end].isdigit():
+                end += 1
+            if end - index > MAX_INT_DIGITS:
+                raise _Refused(
+                    "number_too_long",
+                    f"a number with {end - index} digits; at most {MAX_INT_DIGITS} are read",
+                    index,
+                )
+            index = end
+            continue
+        index += 1
+
+
+def _no_duplicates(text: str) -> Any:
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen:
+                raise _Refused(
+                    "duplicate_key",
+                    f"the key {key!r} appears twice in one object",
+                    _second(text, key),
+                )
+            seen[key] = value
+        return seen
+
+    return pairs
+
+
+def _second(text: str, key: str) -> int:
+    """Where the repeated key is written the second time (for its line and column)."""
+    needle = json.dumps(key)
+    first = text.find(needle)
+    second = text.find(needle, first + 1) if first >= 0 else -1
+    return max(second, 0)
+
+
+def _parse(text: str) -> tuple[Any, OutputFinding | None]:
+    """The document, or why it cannot be checked as one (a finding with line, column)."""
+    try:
+        _scan(text)
+        return json.loads(text, object_pairs_hook=_no_duplicates(text)), None
+    except _Refused as refused:
+        return None, _finding(refused.code, refused.message, text, refused.at)
+    except json.JSONDecodeError as exc:
+        return None, OutputFinding(
+            severity=Severity.ERROR,
+            code="invalid_json",
+            message=f"the file is not valid JSON: {exc.msg}",
+            line=exc.lineno,
+            column=exc.colno,
+        )
+
+
 _MAX_EXPECTED = 80
 
 
@@ -61,24 +163,18 @@ def check(config: dict[str, object], data: bytes, *, redact: bool = False) -> li
                 column=column,
             )
         ]
-    try:
-        instance = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [
-            OutputFinding(
-                severity=Severity.ERROR,
-                code="invalid_json",
-                message=f"the file is not valid JSON: {exc.msg}",
-                line=exc.lineno,
-                column=exc.colno,
-            )
-        ]
+    instance, problem = _parse(text)
+    if problem is not None:
+        return [problem]
     cls = validator_class(config)
     validator = cls(config["schema"], format_checker=cls.FORMAT_CHECKER)
-    errors = sorted(
-        validator.iter_errors(instance),
-        key=lambda e: ([str(p) for p in e.absolute_path], e.validator),
-    )
+    try:
+        errors = sorted(
+            validator.iter_errors(instance),
+            key=lambda e: ([str(p) for p in e.absolute_path], e.validator),
+        )
+    except RecursionError:
+        return [_finding("too_deep", "the document is nested too deeply to check", text, 0)]
     return [
         OutputFinding(
             severity=Severity.ERROR,
