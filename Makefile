@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .tools
 TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard tools/*.txt))
 
-.PHONY: install tools stage demo up test lint typecheck unit integration e2e clean
+.PHONY: install tools stage openapi demo up test lint typecheck unit integration e2e clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ tools: $(TOOL_STAMPS)
 # The folder Cloud Functions deploys: main.py at its root, the product, exact pins.
 stage: install
 	$(BIN)/python tools/stage.py build/functions
+
+# docs/openapi.json, the API's contract, from the models (a test keeps it current).
+openapi: install
+	$(BIN)/python tools/openapi.py
 
 up: install
 	$(BIN)/python -m devstack.stack

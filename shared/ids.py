@@ -5,6 +5,7 @@ import secrets
 import string
 
 _ALPHABET = string.ascii_letters + string.digits
+ID_PATTERN = r"^[A-Za-z0-9]{20}$"
 
 
 def new_id(length: int = 20) -> str:

@@ -40,6 +40,7 @@ def route(name: str) -> Callable[[Handler], Handler]:
 URLS = Map(
     [
         Rule("/healthz", endpoint="health", methods=["GET"]),
+        Rule("/v1/openapi.json", endpoint="openapi", methods=["GET"]),
         Rule("/v1/orgs/<org>/workflows", endpoint="list_workflows", methods=["GET"]),
         Rule("/v1/orgs/<org>/workflows", endpoint="create_workflow", methods=["POST"]),
         Rule("/v1/orgs/<org>/workflows/<slug>", endpoint="get_workflow", methods=["GET"]),
@@ -259,6 +260,10 @@ def handle(request: Request) -> Response:
         )
     if endpoint == "health":
         return json_response({"status": "ok"})
+    if endpoint == "openapi":
+        from shared.openapi import rendered
+
+        return Response(rendered(), mimetype="application/json")
     key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
     if key.org_id != args["org"]:
         # Another org's objects are indistinguishable from missing ones.

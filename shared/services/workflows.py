@@ -6,16 +6,27 @@ import re
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from shared.clock import Clock, utcnow
 from shared.domain.models import Retention, Workflow, WorkflowStep, WorkflowVersion
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.json_schema_drafts import DRAFTS
 from shared.persistence.repositories import Repositories, to_doc
-from shared.validators_catalog import ConfigError, get_validator
+from shared.validators_catalog import CATALOG, ConfigError, get_validator
 
 # A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
 DEFAULT_STEP_TIMEOUT, MAX_STEP_TIMEOUT = 600, 3600
+# The contract's description of a step's config (only json-schema exists so far; the
+# catalog's check_config is what decides).
+CONFIG_SCHEMA: dict[str, JsonValue] = {
+    "properties": {
+        "schema": {"type": ["object", "boolean"], "description": "The JSON Schema"},
+        "draft": {"enum": list[JsonValue](sorted(DRAFTS))},
+    },
+    "required": ["schema"],
+    "additionalProperties": False,
+}
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _KEY_CHARS = re.compile(r"[^a-z0-9]+")
 
@@ -24,9 +35,12 @@ class StepIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     name: str = Field(min_length=1, max_length=200)
-    validator: str
-    config: dict[str, Any] = Field(default_factory=dict)
-    timeout_seconds: int = DEFAULT_STEP_TIMEOUT
+    validator: str = Field(json_schema_extra={"enum": list[JsonValue](sorted(CATALOG))})
+    config: dict[str, Any] = Field(default_factory=dict, json_schema_extra=CONFIG_SCHEMA)
+    timeout_seconds: int = Field(
+        default=DEFAULT_STEP_TIMEOUT,
+        json_schema_extra={"minimum": 1, "maximum": MAX_STEP_TIMEOUT},
+    )
 
 
 class WorkflowSpec(BaseModel):

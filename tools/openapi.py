@@ -1,0 +1,21 @@
+"""Writes docs/openapi.json from the models (`make openapi`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shared.openapi import rendered  # noqa: E402
+
+
+def main() -> None:
+    target = ROOT / "docs" / "openapi.json"
+    target.write_text(rendered())
+    print(f"wrote {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
