@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # longer), leaving the rest for the next tick.
     purge_deadline_seconds: float = 540
 
+    # Per API key and per instance of the api function (shared/auth/rate_limit.py).
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    rate_limit_burst: int = Field(default=120, ge=1)
     max_upload_bytes: int = 10 * 1024 * 1024
     inline_max_bytes: int = 64 * 1024
     # A launch claim outlives the launch function's own timeout, so an expired claim

@@ -54,6 +54,11 @@ class Unprocessable(AssayError):
     title = "Unprocessable request"
 
 
+class TooManyRequests(AssayError):
+    status = 429
+    title = "Too many requests"
+
+
 class Transient(AssayError):
     """Something outside Assay failed in a way that a retry may fix."""
 

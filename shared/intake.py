@@ -21,6 +21,8 @@ ENVELOPE_KEYS = frozenset(
 )
 # Base64 and multipart framing make the request larger than the file it carries.
 _FRAMING_SLACK = 64 * 1024
+# Metadata is kept with the submission for as long as its record (not its content).
+MAX_METADATA_BYTES = 16 * 1024
 
 
 def _guess_type(filename: str | None) -> str:
@@ -34,6 +36,9 @@ def _metadata(value: Any) -> dict[str, Any]:
         value = loads(value, "metadata")
     if not isinstance(value, dict):
         raise Unprocessable("metadata must be a JSON object")
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > MAX_METADATA_BYTES:
+        raise Unprocessable(f"metadata is {size} bytes of JSON; at most {MAX_METADATA_BYTES}")
     return value
 
 

@@ -36,6 +36,7 @@ PROBLEMS = {
     "413": "The body is over its size cap",
     "415": "A file type the workflow does not accept",
     "422": "Well-formed but not acceptable; the detail names the field",
+    "429": "This API key is over its rate limit; retry after Retry-After seconds",
     "503": "A dependency is unavailable; retry (after Retry-After)",
 }
 

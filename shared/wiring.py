@@ -11,6 +11,7 @@ from shared.config import get_settings
 if TYPE_CHECKING:
     from shared.adapters.jobs import JobRunner
     from shared.adapters.tasks import TaskQueue
+    from shared.auth.rate_limit import RateLimiter
     from shared.persistence.repositories import Repositories
     from shared.storage import BlobStore
 
@@ -37,6 +38,14 @@ def task_queue() -> TaskQueue:
 
 
 @lru_cache(maxsize=1)
+def rate_limiter() -> RateLimiter:
+    from shared.auth.rate_limit import RateLimiter
+
+    settings = get_settings()
+    return RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+
+
+@lru_cache(maxsize=1)
 def job_runner() -> JobRunner:
     from shared.adapters.jobs import get_job_runner
 
@@ -48,6 +57,15 @@ def reset() -> None:
     from shared.persistence.firestore import get_client
     from shared.storage import _store
 
-    caches = (repositories, blob_store, task_queue, job_runner, get_settings, get_client, _store)
+    caches = (
+        repositories,
+        blob_store,
+        task_queue,
+        job_runner,
+        rate_limiter,
+        get_settings,
+        get_client,
+        _store,
+    )
     for cached in caches:
         cached.cache_clear()

@@ -265,6 +265,7 @@ def handle(request: Request) -> Response:
 
         return Response(rendered(), mimetype="application/json")
     key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
+    wiring.rate_limiter().take(key.id)
     if key.org_id != args["org"]:
         # Another org's objects are indistinguishable from missing ones.
         raise NotFound(f"organization {args['org'][:64]!r} does not exist or is not yours")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -17,6 +18,9 @@ from shared.validators_catalog import CATALOG, ConfigError, get_validator
 
 # A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
 DEFAULT_STEP_TIMEOUT, MAX_STEP_TIMEOUT = 600, 3600
+# A step's config as JSON (the workflow version, every run's copy, and the input
+# envelope carry it; Firestore documents hold at most 1 MiB).
+MAX_STEP_CONFIG_BYTES = 128 * 1024
 # The contract's description of a step's config (only json-schema exists so far; the
 # catalog's check_config is what decides).
 CONFIG_SCHEMA: dict[str, JsonValue] = {
@@ -67,6 +71,11 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str]]:
             validator.check_config(step.config)
         except ConfigError as exc:
             raise Unprocessable(f"{label}: {exc}") from None
+        size = len(json.dumps(step.config, ensure_ascii=False).encode())
+        if size > MAX_STEP_CONFIG_BYTES:
+            raise Unprocessable(
+                f"{label}: config is {size} bytes of JSON; at most {MAX_STEP_CONFIG_BYTES}"
+            )
         if not 1 <= step.timeout_seconds <= MAX_STEP_TIMEOUT:
             raise Unprocessable(
                 f"{label}: timeout_seconds must be between 1 and {MAX_STEP_TIMEOUT}, "

@@ -268,3 +268,21 @@ def test_an_envelope_with_only_json_content_is_a_json_file(api: Any) -> None:
     # Content that is not JSON, with nothing else said, is not taken for JSON.
     refused = api.post(f"/v1/orgs/{api.org}/workflows/people/runs", json={"content": "name: Ada"})
     assert refused.status_code == 415
+
+
+def test_oversized_metadata_and_config_are_422s_naming_the_field(api: Any) -> None:
+    from shared.intake import MAX_METADATA_BYTES
+    from shared.services.workflows import MAX_STEP_CONFIG_BYTES
+
+    body = workflow_body(steps=2)
+    body["steps"][1]["config"] = {"schema": {"description": "x" * MAX_STEP_CONFIG_BYTES}}
+    _problem(
+        api.post(f"/v1/orgs/{api.org}/workflows", json=body),
+        422,
+        "steps[1] ('Schema 1'): config is",
+    )
+    assert api.post(f"/v1/orgs/{api.org}/workflows", json=workflow_body()).status_code == 201
+    envelope = {"content": "{}", "metadata": {"notes": "y" * MAX_METADATA_BYTES}}
+    answer = api.post(f"/v1/orgs/{api.org}/workflows/people/runs", json=envelope)
+    _problem(answer, 422, "metadata is")
+    assert api.repos.list_runs(api.org).items == []  # nothing half-written
