@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.json_schema_drafts import DraftError, validator_class
+from shared.json_schema_drafts import DraftError, unresolved_refs, validator_class
 
 
 class ConfigError(ValueError):
@@ -46,6 +46,13 @@ def _check_json_schema(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"config.schema is not a valid JSON Schema at {where}: {exc.message}"
         ) from None
+    unresolved = unresolved_refs(schema)
+    if unresolved:
+        pointer, ref = unresolved[0]
+        raise ConfigError(
+            f"config.schema{pointer} = {ref[:200]!r} does not resolve within the schema "
+            "(references to other documents are not fetched)"
+        )
 
 
 CATALOG: dict[str, ValidatorSpec] = {

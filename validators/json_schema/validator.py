@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from referencing.exceptions import Unresolvable
+
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputFinding
-from shared.json_schema_drafts import validator_class
+from shared.json_schema_drafts import no_retrieval, validator_class
 from validators.runtime import ValidationResult
 
 
@@ -167,7 +169,7 @@ def check(config: dict[str, object], data: bytes, *, redact: bool = False) -> li
     if problem is not None:
         return [problem]
     cls = validator_class(config)
-    validator = cls(config["schema"], format_checker=cls.FORMAT_CHECKER)
+    validator = cls(config["schema"], format_checker=cls.FORMAT_CHECKER, registry=no_retrieval())
     try:
         errors = sorted(
             validator.iter_errors(instance),
@@ -175,6 +177,8 @@ def check(config: dict[str, object], data: bytes, *, redact: bool = False) -> li
         )
     except RecursionError:
         return [_finding("too_deep", "the document is nested too deeply to check", text, 0)]
+    except Unresolvable as exc:  # saved before references were checked at save time
+        return [_finding("unresolvable_ref", f"the schema's $ref does not resolve: {exc}", text, 0)]
     return [
         OutputFinding(
             severity=Severity.ERROR,
