@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import mimetypes
 from typing import Any
@@ -92,11 +93,26 @@ def _envelope(body: dict[str, Any]) -> IncomingFile:
     )
 
 
+def _bounded_form(request: Request, limit: int) -> Request:
+    """A chunked multipart body (no Content-Length) is read up to `limit` before the form
+    parser sees it, so the parser never spools an unbounded stream."""
+    if request.content_length is not None:
+        return request
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the request is over the {limit // 2}-byte limit")
+    environ = {**request.environ, "wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))}
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ["wsgi.input_terminated"] = False
+    return Request(environ)
+
+
 def read_upload(request: Request, max_bytes: int) -> IncomingFile:
     declared = media_type(request.content_type)
     if declared == "multipart/form-data":
         if request.content_length is not None and request.content_length > max_bytes * 2:
             raise PayloadTooLarge(f"the request is over the {max_bytes}-byte limit")
+        request = _bounded_form(request, max_bytes * 2)
         upload = request.files.get("file")
         if upload is None:
             raise BadRequest("a multipart submission needs a field named 'file'")

@@ -286,3 +286,54 @@ def test_oversized_metadata_and_config_are_422s_naming_the_field(api: Any) -> No
     answer = api.post(f"/v1/orgs/{api.org}/workflows/people/runs", json=envelope)
     _problem(answer, 422, "metadata is")
     assert api.repos.list_runs(api.org).items == []  # nothing half-written
+
+
+def test_a_chunked_multipart_body_over_the_cap_is_a_413(
+    api: Any, serve: Any, monkeypatch: Any
+) -> None:
+    import requests
+    from functions_framework import create_app
+
+    from shared import wiring
+
+    monkeypatch.setenv("ASSAY_MAX_UPLOAD_BYTES", "100000")
+    wiring.reset()
+    assert api.post(f"/v1/orgs/{api.org}/workflows", json=workflow_body()).status_code == 201
+    server = serve(create_app(target="api", source="functions/main.py"))
+    boundary = "xyz"
+
+    def chunks() -> Any:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.json"\r\n'
+            "Content-Type: application/json\r\n\r\n"
+        ).encode()
+        for _ in range(10):
+            yield b" " * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    answer = requests.post(
+        f"{server.url}/v1/orgs/{api.org}/workflows/people/runs",
+        data=chunks(),
+        headers={**api.headers(), "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=30,
+    )
+    assert answer.status_code == 413, answer.text
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert api.repos.list_runs(api.org).items == []
+
+    def small() -> Any:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.json"\r\n'
+            "Content-Type: application/json\r\n\r\n"
+        ).encode()
+        yield b'{"name": "Ada"}'
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    accepted = requests.post(
+        f"{server.url}/v1/orgs/{api.org}/workflows/people/runs",
+        data=small(),
+        headers={**api.headers(), "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=30,
+    )
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["submission"]["original_filename"] == "a.json"
