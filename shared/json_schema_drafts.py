@@ -81,3 +81,57 @@ def unresolved_refs(schema: Any) -> list[tuple[str, str]]:
 
     walk(schema, base, "")
     return missing
+
+
+# Keywords only one of the two supported drafts knows (as that draft spells them).
+_ONLY_DRAFT_7 = ("dependencies", "definitions", "additionalItems")
+_ONLY_2020_12 = (
+    "$defs",
+    "prefixItems",
+    "dependentRequired",
+    "dependentSchemas",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+)
+
+
+def _keywords(node: Any, found: set[str]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _keywords(item, found)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            found.add(key)
+            if key == "items" and isinstance(value, list):
+                found.add("items[]")  # array-form items: draft 7's tuple validation
+            if key not in ("enum", "const", "examples", "default"):
+                _keywords(value, found)
+
+
+def draft_warnings(config: dict[str, Any]) -> list[str]:
+    """A schema validated under one draft but written in the other's keywords is almost
+    always a mistake that passes silently (the other draft's keywords are ignored)."""
+    schema = config.get("schema")
+    if not isinstance(schema, dict):
+        return []
+    declared = config.get("draft") or (
+        "7" if "draft-07" in str(schema.get("$schema", "")) else None
+    )
+    used: set[str] = set()
+    _keywords(schema, used)
+    if declared in (None, "2020-12"):
+        foreign = sorted(k for k in (*_ONLY_DRAFT_7, "items[]") if k in used)
+        if foreign:
+            how = "2020-12 (the default)" if declared is None else "2020-12"
+            return [
+                f"the schema is checked as draft {how} but uses {foreign}, which only draft 7 "
+                'reads: set `draft: "7"` or a `$schema`, or rewrite them'
+            ]
+    if declared == "7":
+        foreign = sorted(k for k in _ONLY_2020_12 if k in used)
+        if foreign:
+            return [
+                f"the schema is checked as draft 7 but uses {foreign}, which only draft "
+                "2020-12 reads: they are ignored"
+            ]
+    return []

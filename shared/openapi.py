@@ -81,6 +81,7 @@ def _views() -> dict[str, Any]:
                         "steps": {"type": "array", "items": _ref("WorkflowStep")},
                         "retention": _ref("Retention"),
                         "allowed_file_types": {"type": "array", "items": {"type": "string"}},
+                        "warnings": {"type": "array", "items": {"type": "string"}},
                         "version_created_at": {"type": "string", "format": "date-time"},
                     },
                 },

@@ -8,7 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.json_schema_drafts import DraftError, unresolved_refs, validator_class
+from shared.json_schema_drafts import (
+    DraftError,
+    draft_warnings,
+    unresolved_refs,
+    validator_class,
+)
 
 
 class ConfigError(ValueError):
@@ -20,18 +25,30 @@ class ValidatorSpec:
     name: str
     version: str
     file_types: frozenset[str]
-    check_config: Callable[[dict[str, Any]], None]
+    # Raises ConfigError for a config the validator cannot use; returns warnings about
+    # one it can (shown with the workflow version).
+    check_config: Callable[[dict[str, Any]], list[str]]
 
     def job_name(self, prefix: str) -> str:
         return f"{prefix}{self.name}"
 
 
-def _check_json_schema(config: dict[str, Any]) -> None:
+# json-schema's options: `schema` (required), `draft` ("2020-12" or "7"; else the
+# schema's `$schema`, else 2020-12) and `format_assertion` (default true: `format` is
+# checked, e.g. an invalid "email" is an ERROR; false: formats are annotations only).
+JSON_SCHEMA_OPTIONS = ("schema", "draft", "format_assertion")
+
+
+def _check_json_schema(config: dict[str, Any]) -> list[str]:
     import jsonschema
 
-    unknown = set(config) - {"schema", "draft"}
+    unknown = set(config) - set(JSON_SCHEMA_OPTIONS)
     if unknown:
-        raise ConfigError(f"unknown config keys {sorted(unknown)}; allowed: 'schema', 'draft'")
+        raise ConfigError(
+            f"unknown config keys {sorted(unknown)}; allowed: {list(JSON_SCHEMA_OPTIONS)}"
+        )
+    if not isinstance(config.get("format_assertion", True), bool):
+        raise ConfigError("config.format_assertion must be true or false")
     schema = config.get("schema")
     if not isinstance(schema, (dict, bool)):
         raise ConfigError("config.schema is required and must be a JSON Schema object")
@@ -53,6 +70,7 @@ def _check_json_schema(config: dict[str, Any]) -> None:
             f"config.schema{pointer} = {ref[:200]!r} does not resolve within the schema "
             "(references to other documents are not fetched)"
         )
+    return draft_warnings(config)
 
 
 CATALOG: dict[str, ValidatorSpec] = {

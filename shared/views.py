@@ -44,7 +44,9 @@ def workflow_view(workflow: Workflow, version: WorkflowVersion) -> dict[str, Any
     data = workflow.model_dump(mode="json")
     data["version"] = version.version
     data.update(
-        version.model_dump(mode="json", include={"steps", "retention", "allowed_file_types"})
+        version.model_dump(
+            mode="json", include={"steps", "retention", "allowed_file_types", "warnings"}
+        )
     )
     data["version_created_at"] = version.model_dump(mode="json")["created_at"]
     return data

@@ -134,6 +134,8 @@ class WorkflowVersion(Model):
     steps: list[WorkflowStep]
     retention: Retention
     allowed_file_types: list[str]
+    # What saving the version noticed but accepted (a schema in another draft's words).
+    warnings: list[str] = Field(default_factory=list)
     created_at: datetime
 
 

@@ -27,6 +27,10 @@ CONFIG_SCHEMA: dict[str, JsonValue] = {
     "properties": {
         "schema": {"type": ["object", "boolean"], "description": "The JSON Schema"},
         "draft": {"enum": list[JsonValue](sorted(DRAFTS))},
+        "format_assertion": {
+            "type": "boolean",
+            "description": "Check `format` (default true); false: formats only annotate",
+        },
     },
     "required": ["schema"],
     "additionalProperties": False,
@@ -61,14 +65,15 @@ class WorkflowCreate(WorkflowSpec):
     slug: str = Field(pattern=SLUG)
 
 
-def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str]]:
+def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str], list[str]]:
     steps: list[WorkflowStep] = []
+    warnings: list[str] = []
     accepted: set[str] | None = None
     for index, step in enumerate(spec.steps):
         label = f"steps[{index}] ({step.name!r})"
         try:
             validator = get_validator(step.validator)
-            validator.check_config(step.config)
+            warnings += [f"{label}: {w}" for w in validator.check_config(step.config)]
         except ConfigError as exc:
             raise Unprocessable(f"{label}: {exc}") from None
         size = len(json.dumps(step.config, ensure_ascii=False).encode())
@@ -108,11 +113,11 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str]]:
         allowed = sorted(set(spec.allowed_file_types))
     if not allowed:
         raise Unprocessable("no file type is accepted by every step of this workflow")
-    return steps, allowed
+    return steps, allowed, warnings
 
 
 def _version(workflow: Workflow, number: int, spec: WorkflowSpec, now: Clock) -> WorkflowVersion:
-    steps, allowed = _steps(spec)
+    steps, allowed, warnings = _steps(spec)
     return WorkflowVersion(
         workflow_id=workflow.id,
         org_id=workflow.org_id,
@@ -122,6 +127,7 @@ def _version(workflow: Workflow, number: int, spec: WorkflowSpec, now: Clock) ->
         steps=steps,
         retention=spec.retention,
         allowed_file_types=allowed,
+        warnings=warnings,
         created_at=now(),
     )
 

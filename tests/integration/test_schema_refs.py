@@ -87,3 +87,39 @@ def test_the_job_fetches_nothing_even_for_a_schema_saved_before_the_check(listen
     (finding,) = check({"schema": schema}, b'{"a": 1}')
     assert finding.code == "unresolvable_ref" and finding.severity == "ERROR"
     assert hits == []
+
+
+def test_a_schema_in_another_drafts_words_is_saved_with_a_warning(api: Any) -> None:
+    looks_7 = {"definitions": {"n": {"type": "string"}}, "dependencies": {"a": ["b"]}}
+    answer = _save(api, looks_7)
+    assert answer.status_code == 201
+    (warning,) = answer.get_json()["warnings"]
+    assert warning.startswith("steps[1] ('Schema 1'): the schema is checked as draft 2020-12")
+    assert "['definitions', 'dependencies']" in warning and "draft 7" in warning
+    again = api.get(f"/v1/orgs/{api.org}/workflows/people").get_json()
+    assert again["warnings"] == [warning]
+
+    body = workflow_body()
+    body["steps"][0]["config"] = {"schema": {"$defs": {"n": {}}}, "draft": "7"}
+    updated = api.client.put(
+        f"/v1/orgs/{api.org}/workflows/people", json=body, headers=api.headers()
+    )
+    assert "checked as draft 7 but uses ['$defs']" in updated.get_json()["warnings"][0]
+    body["steps"][0]["config"] = {"schema": {"type": "object"}}
+    clean = api.client.put(f"/v1/orgs/{api.org}/workflows/people", json=body, headers=api.headers())
+    assert clean.get_json()["warnings"] == []
+
+
+def test_format_assertion_is_a_step_option() -> None:
+    schema = {"properties": {"email": {"type": "string", "format": "email"}}}
+    data = b'{"email": "not an address"}'
+    (finding,) = check({"schema": schema}, data)
+    assert finding.code == "schema.format" and finding.path == "/email"
+    assert check({"schema": schema, "format_assertion": False}, data) == []
+
+
+def test_format_assertion_must_be_a_boolean(api: Any) -> None:
+    body = workflow_body()
+    body["steps"][0]["config"]["format_assertion"] = "yes"
+    answer = api.post(f"/v1/orgs/{api.org}/workflows", json=body)
+    assert answer.status_code == 422 and "format_assertion" in answer.get_json()["detail"]
