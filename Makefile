@@ -25,7 +25,17 @@ $(TOOLS)/%/.installed-stamp: tools/%.txt
 	$(TOOLS)/$*/bin/python -m pip install -q --disable-pip-version-check -r $<
 	touch $@
 
-tools: $(TOOL_STAMPS)
+# The official JSON-Schema-Test-Suite, as the pinned jsonschema's sdist ships it.
+SUITE := $(TOOLS)/json-schema-test-suite/.installed-stamp
+$(SUITE): constraints.txt
+	rm -rf $(TOOLS)/json-schema-test-suite && mkdir -p $(TOOLS)/json-schema-test-suite/dl
+	$(PYTHON) -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+		"$$(grep '^jsonschema==' constraints.txt)" -d $(TOOLS)/json-schema-test-suite/dl
+	tar xzf $(TOOLS)/json-schema-test-suite/dl/jsonschema-*.tar.gz -C $(TOOLS)/json-schema-test-suite \
+		--strip-components=2 --wildcards '*/json/tests/*'
+	touch $@
+
+tools: $(TOOL_STAMPS) $(SUITE)
 
 # The folder Cloud Functions deploys: main.py at its root, the product, exact pins.
 stage: install
