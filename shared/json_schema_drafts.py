@@ -22,13 +22,16 @@ def validator_class(config: dict[str, Any]) -> Any:
 
     draft = config.get("draft")
     schema = config.get("schema")
-    if draft is None and isinstance(schema, dict) and "$schema" in schema:
-        return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     if draft in (None, "2020-12"):
-        return jsonschema.Draft202012Validator
-    if draft == "7":
-        return jsonschema.Draft7Validator
-    raise DraftError(f"draft must be one of {sorted(DRAFTS)}, not {draft!r}")
+        chosen = jsonschema.Draft202012Validator
+    elif draft == "7":
+        chosen = jsonschema.Draft7Validator
+    else:
+        raise DraftError(f"draft must be one of {sorted(DRAFTS)}, not {draft!r}")
+    # The schema's own `$schema` wins, then the step's `draft`, then 2020-12.
+    if isinstance(schema, dict) and "$schema" in schema:
+        return jsonschema.validators.validator_for(schema, default=chosen)
+    return chosen
 
 
 # The base URI of a schema without its own `$id`.

@@ -110,3 +110,14 @@ def test_unredacted_messages_may_quote_but_are_bounded():
     huge = b'{"ssn": "' + b"x" * 10_000 + b'"}'
     (finding,) = check({"schema": SECRET_SCHEMA}, huge)
     assert len(finding.message) == MAX_MESSAGE and finding.message.endswith("…")
+
+
+def test_the_schemas_own_dialect_wins_then_the_steps_draft_then_2020_12():
+    import jsonschema
+
+    from shared.json_schema_drafts import validator_class
+
+    seven = {"$schema": "http://json-schema.org/draft-07/schema#"}
+    assert validator_class({"schema": seven, "draft": "2020-12"}) is jsonschema.Draft7Validator
+    assert validator_class({"schema": {}, "draft": "7"}) is jsonschema.Draft7Validator
+    assert validator_class({"schema": {}}) is jsonschema.Draft202012Validator
