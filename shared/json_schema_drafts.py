@@ -117,9 +117,9 @@ def draft_warnings(config: dict[str, Any]) -> list[str]:
     schema = config.get("schema")
     if not isinstance(schema, dict):
         return []
-    declared = config.get("draft") or (
-        "7" if "draft-07" in str(schema.get("$schema", "")) else None
-    )
+    dialect = str(schema.get("$schema", ""))
+    declared = "7" if "draft-07" in dialect else "2020-12" if "2020-12" in dialect else None
+    declared = declared or config.get("draft")
     used: set[str] = set()
     _keywords(schema, used)
     if declared in (None, "2020-12"):
