@@ -102,10 +102,16 @@ class OutputEnvelope(Envelope):
     error: str | None = None
 
 
+# The shapes of Assay's ids, checked before an id names a document (a private function's
+# caller is authenticated, but its body is still input).
+RUN_ID = r"^[A-Za-z0-9]{20}$"
+CALLBACK_ID = r"^[0-9a-f]{32}$"
+
+
 class CallbackBody(Envelope):
     schema_version: Literal["assay.callback/1"] = CALLBACK_SCHEMA_VERSION
-    run_id: str
-    callback_id: str
+    run_id: str = Field(pattern=RUN_ID)
+    callback_id: str = Field(pattern=CALLBACK_ID)
     status: OutputStatus
     result_uri: str
 
@@ -113,6 +119,6 @@ class CallbackBody(Envelope):
 class LaunchTask(Envelope):
     """The body of a task on the `launches` queue."""
 
-    run_id: str
-    step_order: int
-    attempt: int
+    run_id: str = Field(pattern=RUN_ID)
+    step_order: int = Field(ge=0, le=100)
+    attempt: int = Field(ge=1)

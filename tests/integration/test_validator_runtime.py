@@ -48,7 +48,7 @@ def harness(serve, tmp_path, monkeypatch):
     import hashlib
 
     envelope = InputEnvelope(
-        run_id="r",
+        run_id="R" * 20,
         org_id="o",
         step_order=0,
         step_key="k",
@@ -65,7 +65,7 @@ def harness(serve, tmp_path, monkeypatch):
             )
         ],
         callback_url=callback.url,
-        callback_id="cb-1",
+        callback_id="c" * 32,
         output_uri=(tmp_path / "runs/o/r/steps/0/1/output.json").as_uri(),
         timeout_seconds=60,
     )
@@ -88,12 +88,12 @@ def test_findings_are_written_and_called_back_with_an_id_token(harness):
     assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 0
     output = read_output(envelope)
     assert (output.status, [f.path for f in output.findings]) == ("failed_validation", ["/name"])
-    assert output.callback_id == "cb-1" and output.timing.ended_at <= datetime.now(UTC)
+    assert output.callback_id == "c" * 32 and output.timing.ended_at <= datetime.now(UTC)
     [(authorization, body)] = received
     assert body == {
         "schema_version": "assay.callback/1",
-        "run_id": "r",
-        "callback_id": "cb-1",
+        "run_id": "R" * 20,
+        "callback_id": "c" * 32,
         "status": "failed_validation",
         "result_uri": envelope.output_uri,
     }

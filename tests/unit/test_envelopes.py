@@ -8,6 +8,7 @@ from shared.envelopes import (
     CallbackBody,
     InputEnvelope,
     InputFile,
+    LaunchTask,
     OutputEnvelope,
     OutputFinding,
     OutputStatus,
@@ -84,7 +85,21 @@ def test_output_carries_findings_and_status() -> None:
 
 
 def test_callback_body_has_a_schema_version_and_known_statuses() -> None:
-    body = CallbackBody(run_id="r", callback_id="c", status="success", result_uri="file:///o")
+    body = CallbackBody(
+        run_id="r" * 20, callback_id="c" * 32, status="success", result_uri="file:///o"
+    )
     assert json.loads(body.model_dump_json())["schema_version"] == "assay.callback/1"
     with pytest.raises(ValidationError):
-        CallbackBody(run_id="r", callback_id="c", status="great", result_uri="file:///o")
+        CallbackBody(run_id="r" * 20, callback_id="c" * 32, status="great", result_uri="file:///o")
+
+
+@pytest.mark.parametrize("bad", ["__x__", ".", "..", "", "a/b", "r" * 21])
+def test_ids_in_private_bodies_must_have_an_ids_shape(bad):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        CallbackBody(run_id=bad, callback_id="c" * 32, status="success", result_uri="file:///o")
+    with pytest.raises(ValidationError):
+        CallbackBody(run_id="r" * 20, callback_id=bad, status="success", result_uri="file:///o")
+    with pytest.raises(ValidationError):
+        LaunchTask(run_id=bad, step_order=0, attempt=1)
