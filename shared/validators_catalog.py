@@ -73,12 +73,40 @@ def _check_json_schema(config: dict[str, Any]) -> list[str]:
     return draft_warnings(config)
 
 
+def _check_xml_schema(config: dict[str, Any]) -> list[str]:
+    from shared.xml_schemas import SCHEMA_TYPES, XmlRefused, compile_schema
+
+    unknown = set(config) - {"schema_type", "schema"}
+    if unknown:
+        raise ConfigError(
+            f"unknown config keys {sorted(unknown)}; allowed: 'schema_type', 'schema'"
+        )
+    schema_type, schema = config.get("schema_type"), config.get("schema")
+    if schema_type not in SCHEMA_TYPES:
+        raise ConfigError(
+            f"config.schema_type must be one of {list(SCHEMA_TYPES)}, not {schema_type!r}"
+        )
+    if not isinstance(schema, str):
+        raise ConfigError("config.schema is required: the schema's text")
+    try:
+        compile_schema(schema_type, schema)
+    except XmlRefused as exc:
+        raise ConfigError(f"config.schema: {exc.message}") from None
+    return []
+
+
 CATALOG: dict[str, ValidatorSpec] = {
     "json-schema": ValidatorSpec(
         name="json-schema",
         version="1.0.0",
         file_types=frozenset({"json"}),
         check_config=_check_json_schema,
+    ),
+    "xml-schema": ValidatorSpec(
+        name="xml-schema",
+        version="1.0.0",
+        file_types=frozenset({"xml"}),
+        check_config=_check_xml_schema,
     ),
 }
 

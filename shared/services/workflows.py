@@ -24,16 +24,30 @@ MAX_STEP_CONFIG_BYTES = 128 * 1024
 # The contract's description of a step's config (only json-schema exists so far; the
 # catalog's check_config is what decides).
 CONFIG_SCHEMA: dict[str, JsonValue] = {
-    "properties": {
-        "schema": {"type": ["object", "boolean"], "description": "The JSON Schema"},
-        "draft": {"enum": list[JsonValue](sorted(DRAFTS))},
-        "format_assertion": {
-            "type": "boolean",
-            "description": "Check `format` (default true); false: formats only annotate",
+    "anyOf": [
+        {
+            "title": "json-schema",
+            "properties": {
+                "schema": {"type": ["object", "boolean"], "description": "The JSON Schema"},
+                "draft": {"enum": list[JsonValue](sorted(DRAFTS))},
+                "format_assertion": {
+                    "type": "boolean",
+                    "description": "Check `format` (default true); false: formats only annotate",
+                },
+            },
+            "required": ["schema"],
+            "additionalProperties": False,
         },
-    },
-    "required": ["schema"],
-    "additionalProperties": False,
+        {
+            "title": "xml-schema",
+            "properties": {
+                "schema_type": {"enum": ["dtd", "relaxng", "schematron", "xsd"]},
+                "schema": {"type": "string", "description": "The schema's text"},
+            },
+            "required": ["schema_type", "schema"],
+            "additionalProperties": False,
+        },
+    ]
 }
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _KEY_CHARS = re.compile(r"[^a-z0-9]+")

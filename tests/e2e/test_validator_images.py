@@ -6,6 +6,7 @@ that Python, end to end: submit → launch → the job → callback → result."
 from __future__ import annotations
 
 import json
+import mimetypes
 import os
 import subprocess
 import sys
@@ -28,6 +29,11 @@ SAMPLES = {
         "examples/people.workflow.json",
         "examples/valid-person.json",
         "examples/invalid-person.json",
+    ),
+    "validator-xml-schema": (
+        "examples/orders.workflow.json",
+        "examples/valid-order.xml",
+        "examples/invalid-order.xml",
     ),
 }
 # What is Assay's own but no job's business.
@@ -83,13 +89,17 @@ def test_the_image_runs_a_job_end_to_end(image, tmp_path):
             tmp_path, "workflows", "apply", workflow, "--org", org, "--json", key=key["key"]
         )
         slug = json.loads(applied.stdout)["slug"]
-        headers = {"Authorization": f"Bearer {key['key']}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {key['key']}"}
         results = []
         for sample in (good, bad):
             answer = requests.post(
                 f"{stack.api}/v1/orgs/{org}/workflows/{slug}/runs",
                 data=(ROOT / sample).read_bytes(),
-                headers={**headers, "X-Filename": Path(sample).name},
+                headers={
+                    **headers,
+                    "X-Filename": Path(sample).name,
+                    "Content-Type": mimetypes.guess_type(sample)[0] or "application/octet-stream",
+                },
                 timeout=30,
             )
             assert answer.status_code == 202, answer.text

@@ -1,0 +1,106 @@
+"""Checks an XML file against the step's schema; every violation is a finding with its
+line, column and an XPath to the element.
+
+Parsing is hardened (shared/xml_schemas.py): a file that declares entities, the way a
+billion-laughs or XXE file does, is one ERROR finding and is never expanded. Under
+DO_NOT_STORE a finding names the rule that failed and where, never the file's text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.domain.enums import Severity
+from shared.envelopes import InputEnvelope, InputFile, OutputFinding
+from shared.xml_schemas import XmlRefused, compile_schema, parse
+from validators.runtime import ValidationResult
+
+MAX_MESSAGE = 300
+SVRL = "{http://purl.oclc.org/dsdl/svrl}"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def _line_of(tree: Any, path: str | None) -> int | None:
+    if not path:
+        return None
+    try:
+        found = tree.xpath(path)
+    except Exception:  # noqa: BLE001 - a report's location we cannot evaluate has no line
+        return None
+    return found[0].sourceline if found and hasattr(found[0], "sourceline") else None
+
+
+def _schema_findings(
+    schema_type: str, validator: Any, tree: Any, redact: bool
+) -> list[OutputFinding]:
+    findings = []
+    for entry in validator.error_log:
+        path = getattr(entry, "path", None) or None
+        message = (
+            f"the document does not satisfy the {schema_type} schema ({entry.type_name})"
+            if redact
+            else _cut(entry.message)
+        )
+        findings.append(
+            OutputFinding(
+                severity=Severity.ERROR,
+                code=f"{schema_type}.{entry.type_name.lower()}",
+                message=message,
+                path=path,
+                line=entry.line or None,
+                column=entry.column or None,
+            )
+        )
+    return findings
+
+
+def _schematron_findings(validator: Any, tree: Any, redact: bool) -> list[OutputFinding]:
+    findings = []
+    report = validator.validation_report
+    for failed in report.iter(f"{SVRL}failed-assert", f"{SVRL}successful-report"):
+        location = failed.get("location")
+        rule = failed.get("id") or failed.get("test") or "assertion"
+        text = " ".join((failed.findtext(f"{SVRL}text") or "").split())
+        severity = Severity.ERROR if failed.tag.endswith("failed-assert") else Severity.WARNING
+        findings.append(
+            OutputFinding(
+                severity=severity,
+                code="schematron." + ("assert" if severity is Severity.ERROR else "report"),
+                message=f"schematron rule {rule!r} failed" if redact else _cut(text or rule),
+                path=location,
+                line=_line_of(tree, location),
+            )
+        )
+    return findings
+
+
+def check(config: dict[str, Any], data: bytes, *, redact: bool = False) -> list[OutputFinding]:
+    schema_type = str(config.get("schema_type", ""))
+    try:
+        validator = compile_schema(schema_type, str(config.get("schema", "")))
+        tree = parse(data)
+    except XmlRefused as refused:
+        return [
+            OutputFinding(
+                severity=Severity.ERROR,
+                code="xml.refused",
+                message=refused.message,
+                line=refused.line,
+                column=refused.column,
+            )
+        ]
+    valid = validator.validate(tree)
+    if schema_type == "schematron":
+        # Successful reports are findings (WARNING) even when every assertion holds.
+        return _schematron_findings(validator, tree, redact)
+    return [] if valid else _schema_findings(schema_type, validator, tree, redact)
+
+
+def validate(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+    findings: list[OutputFinding] = []
+    for _, data in files:
+        findings.extend(check(envelope.config, data, redact=envelope.redact_values))
+    return ValidationResult(findings=findings, metrics={"files": len(files)})
