@@ -304,6 +304,8 @@ def _show(run: dict[str, Any], findings: list[dict[str, Any]]) -> None:
             + (f" — {step['error']}" if step.get("error") else ""),
             highlight=False,
         )
+        for name, value in sorted((step.get("metrics") or {}).items()):
+            out.print(f"    {name} = {value}", highlight=False)
     if run.get("error"):
         out.print(f"error: {run['error']}", highlight=False)
     if findings:

@@ -17,6 +17,7 @@ from pydantic import (
     computed_field,
 )
 
+from shared.assertions import Assertion
 from shared.domain.enums import (
     CloudRunJobStatus,
     ErrorCategory,
@@ -106,6 +107,8 @@ class WorkflowStep(Model):
     config: JsonObject = Field(default_factory=dict)
     # Versions saved before steps had a timeout get the default.
     timeout_seconds: int = 600
+    # CEL over the step's metrics (shared/assertions.py), checked by the callback.
+    assertions: list[Assertion] = Field(default_factory=list)
 
 
 class Retention(Model):
@@ -209,6 +212,8 @@ class StepRun(Model):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     summary: Summary = Field(default_factory=Summary)
+    # What the validator measured (named with their unit), as its output reported them.
+    metrics: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
 
     def move(self, target: StepStatus) -> None:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from shared import logs
 from shared.adapters.tasks import TaskQueue
+from shared.assertions import evaluate
 from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.domain.deadlines import launch_overdue
@@ -38,7 +39,7 @@ from shared.domain.models import (
     Summary,
     ValidationRun,
 )
-from shared.envelopes import CallbackBody, OutputEnvelope, OutputStatus
+from shared.envelopes import CallbackBody, OutputEnvelope, OutputFinding, OutputStatus
 from shared.errors import Conflict, NotFound, Transient, Unprocessable
 from shared.ids import stable_id
 from shared.persistence.repositories import Repositories, from_snapshot, to_doc
@@ -96,6 +97,7 @@ def _apply(
             RunStatus.FAILED, ErrorCategory.VALIDATOR_ERROR, f"step {step.key!r}: {output}"
         )
     step.summary = Summary.of([f.severity for f in output.findings])
+    step.metrics = dict(output.metrics)
     step.validator_version = output.validator.version
     run.summary = sum((s.summary for s in run.steps), Summary())
     if output.status is OutputStatus.CANCELLED:
@@ -292,6 +294,20 @@ def _locate(repos: Repositories, body: CallbackBody) -> tuple[ValidationRun, Ste
     return run, step
 
 
+def _with_assertions(
+    output: OutputEnvelope | str, run: ValidationRun, step: StepRun
+) -> OutputEnvelope | str:
+    """The step's assertions, evaluated on the output's metrics, join its findings: the
+    same for every delivery, so a retry writes the same documents."""
+    if isinstance(output, str):
+        return output
+    failed = evaluate(run.config[step.order].assertions, output.metrics)
+    if not failed:
+        return output
+    extra = [OutputFinding.model_validate(f) for f in failed]
+    return output.model_copy(update={"findings": [*output.findings, *extra]})
+
+
 def _check_fence(
     settings: Settings, body: CallbackBody, run: ValidationRun, step: StepRun | None
 ) -> StepRun:
@@ -325,7 +341,7 @@ def handle_callback(
             return _replay(repos, queue, settings, again.run_id)
         return _refuse_late(repos, store, body, run, found)
     step = _check_fence(settings, body, run, found)
-    output = _read_output(store, body, run, step)
+    output = _with_assertions(_read_output(store, body, run, step), run, step)
     owner = _acquire(repos, body, run, step, now)
     if owner is None:
         return _replay(repos, queue, settings, run.id)

@@ -9,6 +9,7 @@ from typing import Any
 from google.api_core import exceptions as google_exceptions
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from shared.assertions import MAX_ASSERTIONS, Assertion, InvalidAssertion, compile_expr
 from shared.clock import Clock, utcnow
 from shared.domain.models import Retention, Workflow, WorkflowStep, WorkflowVersion
 from shared.errors import Conflict, NotFound, Unprocessable
@@ -63,6 +64,7 @@ class StepIn(BaseModel):
         default=DEFAULT_STEP_TIMEOUT,
         json_schema_extra={"minimum": 1, "maximum": MAX_STEP_TIMEOUT},
     )
+    assertions: list[Assertion] = Field(default_factory=list, max_length=MAX_ASSERTIONS)
 
 
 class WorkflowSpec(BaseModel):
@@ -100,6 +102,11 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str], list[str]
                 f"{label}: timeout_seconds must be between 1 and {MAX_STEP_TIMEOUT}, "
                 f"not {step.timeout_seconds}"
             )
+        for number, assertion in enumerate(step.assertions):
+            try:
+                compile_expr(assertion.expr)
+            except InvalidAssertion as exc:
+                raise Unprocessable(f"{label}.assertions[{number}]: {exc}") from None
         key = step.key or _KEY_CHARS.sub("-", step.name.lower()).strip("-")[:63] or f"step-{index}"
         if any(s.key == key for s in steps):
             raise Unprocessable(
@@ -112,6 +119,7 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str], list[str]
                 validator=step.validator,
                 config=step.config,
                 timeout_seconds=step.timeout_seconds,
+                assertions=step.assertions,
             )
         )
         types = set(validator.file_types)

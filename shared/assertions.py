@@ -1,0 +1,79 @@
+"""Assertions on a step's metrics, in CEL (Common Expression Language, with cel-python):
+`metrics.site_eui_kwh_m2 < 250.0`. Compiled when the workflow is saved (an expression
+that does not compile is a 422 naming the step and the assertion); evaluated by the
+callback on the metrics the validator reported, so a false one is a finding
+(`assertion.failed`) stored with the step's other findings, and one that names a metric
+the run did not produce is a finding too, never a crash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.enums import Severity
+
+MAX_ASSERTIONS = 50
+
+
+class Assertion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expr: str = Field(min_length=1, max_length=1000)
+    severity: Severity = Severity.ERROR
+    message: str = Field(min_length=1, max_length=500)
+
+
+class InvalidAssertion(ValueError):
+    """An assertion that does not compile."""
+
+
+def compile_expr(expr: str) -> Any:
+    import celpy
+    from celpy.celparser import CELParseError
+
+    environment = celpy.Environment()
+    try:
+        return environment.program(environment.compile(expr))
+    except CELParseError as exc:
+        raise InvalidAssertion(f"does not compile: {' '.join(str(exc).split())[:300]}") from None
+
+
+def evaluate(assertions: list[Assertion], metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The findings (as output.json findings) of the assertions that do not hold."""
+    if not assertions:
+        return []
+    from celpy.adapter import json_to_cel
+    from celpy.celtypes import BoolType
+    from celpy.evaluation import CELEvalError
+
+    activation = {"metrics": json_to_cel(metrics)}
+    findings = []
+    for index, assertion in enumerate(assertions):
+        where = f"assertions[{index}]"
+        try:
+            value = compile_expr(assertion.expr).evaluate(activation)
+        except (CELEvalError, InvalidAssertion) as exc:
+            value = exc
+        if isinstance(value, (CELEvalError, InvalidAssertion)):
+            # A metric the run did not produce, a type mismatch: a finding, not a crash.
+            why = f"{assertion.expr!r} could not be evaluated: {_reason(value)}"
+            findings.append(_finding(assertion.severity, "assertion.error", where, why))
+        elif not isinstance(value, (bool, BoolType)):
+            why = f"{assertion.expr!r} is not true or false: it gives {value!r}"
+            findings.append(_finding(assertion.severity, "assertion.error", where, why))
+        elif not bool(value):
+            findings.append(
+                _finding(assertion.severity, "assertion.failed", where, assertion.message)
+            )
+    return findings
+
+
+def _reason(exc: Any) -> str:
+    args = getattr(exc, "args", ())
+    text = str(args[0]) if args else str(exc)
+    return text[:200]
+
+
+def _finding(severity: Severity, code: str, path: str, message: str) -> dict[str, Any]:
+    return {"severity": severity, "code": code, "message": message, "path": path}

@@ -1,0 +1,98 @@
+"""Assertions in CEL over a step's metrics: compiled at save (422 naming the step and
+the assertion), evaluated by the callback on the output's metrics (a false one is an
+`assertion.failed` finding with its severity; a missing metric is a finding, not a
+crash), and the metrics kept on the step run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import wiring
+from shared.config import get_settings
+from shared.envelopes import CallbackBody, OutputEnvelope, OutputStatus, Timing, ValidatorRef
+from shared.storage.layout import Layout
+from tests.factories import workflow_body
+from tests.integration.test_flows import NOW, callback, claimed
+
+
+def _workflow(api: Any, assertions: list[dict[str, Any]]) -> Any:
+    body = workflow_body()
+    body["steps"][0]["assertions"] = assertions
+    return api.post(f"/v1/orgs/{api.org}/workflows", json=body)
+
+
+def _run_with_metrics(api: Any, metrics: dict[str, Any]) -> Any:
+    answer = api.post(
+        f"/v1/orgs/{api.org}/workflows/people/runs",
+        data=b'{"name": "Ada"}',
+        headers={"Content-Type": "application/json"},
+    )
+    repos = wiring.repositories()
+    run = repos.get_run(api.org, answer.get_json()["run"]["id"])
+    step = claimed(repos, run)
+    uri = Layout(get_settings().storage_uri).output_envelope(run.org_id, run.id, 0, step.attempt)
+    output = OutputEnvelope(
+        run_id=run.id,
+        org_id=run.org_id,
+        step_order=0,
+        attempt=step.attempt,
+        callback_id=step.callback_id,
+        status=OutputStatus.SUCCESS,
+        findings=[],
+        metrics=metrics,
+        timing=Timing(started_at=NOW, ended_at=NOW, duration_ms=1),
+        validator=ValidatorRef(name="json-schema", version="1"),
+    )
+    wiring.blob_store().write_bytes(uri, output.model_dump_json().encode())
+    callback(
+        CallbackBody(run_id=run.id, callback_id=step.callback_id, status="success", result_uri=uri)
+    )
+    stored = api.get(f"/v1/orgs/{api.org}/runs/{run.id}").get_json()
+    findings = api.get(f"/v1/orgs/{api.org}/runs/{run.id}/findings").get_json()["items"]
+    return stored, findings
+
+
+def test_an_assertion_that_does_not_compile_is_a_422_naming_it(api: Any) -> None:
+    answer = _workflow(
+        api,
+        [
+            {"expr": "metrics.files == 1", "message": "one file"},
+            {"expr": "metrics.files >=", "message": "broken"},
+        ],
+    )
+    assert answer.status_code == 422
+    detail = answer.get_json()["detail"]
+    assert "steps[0] ('Schema 0').assertions[1]: does not compile" in detail
+
+
+def test_true_false_and_unknown_metric_assertions(api: Any) -> None:
+    created = _workflow(
+        api,
+        [
+            {"expr": "metrics.files == 1", "message": "one file"},
+            {"expr": "metrics.eui_kwh_m2 < 250.0", "severity": "ERROR", "message": "EUI too high"},
+            {"expr": "metrics.unmet_hours <= 300.0", "severity": "WARNING", "message": "unmet"},
+        ],
+    )
+    assert created.status_code == 201, created.get_json()
+    run, findings = _run_with_metrics(api, {"files": 1, "eui_kwh_m2": 312.5})
+    assert (run["status"], run["result"]) == ("FAILED", "FAIL")
+    assert run["steps"][0]["metrics"] == {"files": 1, "eui_kwh_m2": 312.5}
+    by_path = {f["path"]: f for f in findings}
+    assert set(by_path) == {"assertions[1]", "assertions[2]"}
+    assert (by_path["assertions[1]"]["code"], by_path["assertions[1]"]["severity"]) == (
+        "assertion.failed",
+        "ERROR",
+    )
+    assert by_path["assertions[1]"]["message"] == "EUI too high"
+    assert by_path["assertions[2]"]["code"] == "assertion.error"
+    assert by_path["assertions[2]"]["severity"] == "WARNING"
+    assert "unmet_hours" in by_path["assertions[2]"]["message"]
+
+
+def test_assertions_that_hold_leave_the_run_passing(api: Any) -> None:
+    assert (
+        _workflow(api, [{"expr": "metrics.files == 1", "message": "one file"}]).status_code == 201
+    )
+    run, findings = _run_with_metrics(api, {"files": 1})
+    assert (run["result"], findings) == ("PASS", [])
