@@ -130,6 +130,25 @@ def _views() -> dict[str, Any]:
             "properties": {"user": {"type": "string", "minLength": 1, "maxLength": 200}},
         },
         "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
+        "ValidatorList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "version", "file_types", "config_schema"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "version": {"type": "string"},
+                            "file_types": {"type": "array", "items": {"type": "string"}},
+                            "config_schema": {"type": "object"},
+                        },
+                    },
+                }
+            },
+        },
     }
 
 
@@ -295,6 +314,14 @@ def _paths() -> dict[str, Any]:
                 "security": [],
                 "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.1 document")},
             }
+        },
+        "/v1/validators": {
+            "get": _operation(
+                "listValidators",
+                "Every validator: version, file types, the JSON Schema of its step config",
+                [],
+                ("200", _json(_ref("ValidatorList"), "The catalog")),
+            ),
         },
         "/v1/orgs/{org}/workflows": {
             "get": _operation(

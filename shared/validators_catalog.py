@@ -28,6 +28,20 @@ class ValidatorSpec:
     # Raises ConfigError for a config the validator cannot use; returns warnings about
     # one it can (shown with the workflow version).
     check_config: Callable[[dict[str, Any]], list[str]]
+    # The JSON Schema of a step's config: GET /v1/validators shows it, and a config that
+    # does not match it is refused before check_config looks deeper.
+    config_schema: dict[str, Any]
+
+    def check(self, config: dict[str, Any]) -> list[str]:
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft202012Validator(self.config_schema).iter_errors(config)
+        )
+        if error is not None:
+            where = "".join(f"/{p}" for p in error.absolute_path)
+            raise ConfigError(f"config{where}: {error.message[:300]}")
+        return self.check_config(config)
 
     def job_name(self, prefix: str) -> str:
         return f"{prefix}{self.name}"
@@ -101,12 +115,34 @@ CATALOG: dict[str, ValidatorSpec] = {
         version="1.0.0",
         file_types=frozenset({"json"}),
         check_config=_check_json_schema,
+        config_schema={
+            "type": "object",
+            "properties": {
+                "schema": {"type": ["object", "boolean"], "description": "The JSON Schema"},
+                "draft": {"enum": ["2020-12", "7"]},
+                "format_assertion": {
+                    "type": "boolean",
+                    "description": "Check `format` (default true); false: formats only annotate",
+                },
+            },
+            "required": ["schema"],
+            "additionalProperties": False,
+        },
     ),
     "xml-schema": ValidatorSpec(
         name="xml-schema",
         version="1.0.0",
         file_types=frozenset({"xml"}),
         check_config=_check_xml_schema,
+        config_schema={
+            "type": "object",
+            "properties": {
+                "schema_type": {"enum": ["dtd", "relaxng", "schematron", "xsd"]},
+                "schema": {"type": "string", "description": "The schema's text"},
+            },
+            "required": ["schema_type", "schema"],
+            "additionalProperties": False,
+        },
     ),
 }
 

@@ -41,6 +41,7 @@ URLS = Map(
     [
         Rule("/healthz", endpoint="health", methods=["GET"]),
         Rule("/v1/openapi.json", endpoint="openapi", methods=["GET"]),
+        Rule("/v1/validators", endpoint="list_validators", methods=["GET"]),
         Rule("/v1/orgs/<org>/workflows", endpoint="list_workflows", methods=["GET"]),
         Rule("/v1/orgs/<org>/workflows", endpoint="create_workflow", methods=["POST"]),
         Rule("/v1/orgs/<org>/workflows/<slug>", endpoint="get_workflow", methods=["GET"]),
@@ -187,6 +188,22 @@ def _workflow_arg(request: Request) -> str | None:
     return raw
 
 
+@route("list_validators")
+def list_validators(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.validators_catalog import CATALOG
+
+    items = [
+        {
+            "name": spec.name,
+            "version": spec.version,
+            "file_types": sorted(spec.file_types),
+            "config_schema": spec.config_schema,
+        }
+        for _, spec in sorted(CATALOG.items())
+    ]
+    return json_response({"items": items})
+
+
 @route("list_runs")
 def list_runs(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
@@ -266,7 +283,7 @@ def handle(request: Request) -> Response:
         return Response(rendered(), mimetype="application/json")
     key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
     wiring.rate_limiter().take(key.id)
-    if key.org_id != args["org"]:
+    if "org" in args and key.org_id != args["org"]:
         # Another org's objects are indistinguishable from missing ones.
         raise NotFound(f"organization {args['org'][:64]!r} does not exist or is not yours")
     checked = {k: str(v) for k, v in args.items()}

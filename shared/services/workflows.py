@@ -13,7 +13,6 @@ from shared.assertions import MAX_ASSERTIONS, Assertion, InvalidAssertion, compi
 from shared.clock import Clock, utcnow
 from shared.domain.models import Retention, Workflow, WorkflowStep, WorkflowVersion
 from shared.errors import Conflict, NotFound, Unprocessable
-from shared.json_schema_drafts import DRAFTS
 from shared.persistence.repositories import Repositories, to_doc
 from shared.validators_catalog import CATALOG, ConfigError, get_validator
 
@@ -22,33 +21,10 @@ DEFAULT_STEP_TIMEOUT, MAX_STEP_TIMEOUT = 600, 3600
 # A step's config as JSON (the workflow version, every run's copy, and the input
 # envelope carry it; Firestore documents hold at most 1 MiB).
 MAX_STEP_CONFIG_BYTES = 128 * 1024
-# The contract's description of a step's config (only json-schema exists so far; the
-# catalog's check_config is what decides).
+# The contract's description of a step's config: one schema per validator, from the
+# catalog (which also refuses a config that does not match it).
 CONFIG_SCHEMA: dict[str, JsonValue] = {
-    "anyOf": [
-        {
-            "title": "json-schema",
-            "properties": {
-                "schema": {"type": ["object", "boolean"], "description": "The JSON Schema"},
-                "draft": {"enum": list[JsonValue](sorted(DRAFTS))},
-                "format_assertion": {
-                    "type": "boolean",
-                    "description": "Check `format` (default true); false: formats only annotate",
-                },
-            },
-            "required": ["schema"],
-            "additionalProperties": False,
-        },
-        {
-            "title": "xml-schema",
-            "properties": {
-                "schema_type": {"enum": ["dtd", "relaxng", "schematron", "xsd"]},
-                "schema": {"type": "string", "description": "The schema's text"},
-            },
-            "required": ["schema_type", "schema"],
-            "additionalProperties": False,
-        },
-    ]
+    "anyOf": [{"title": name, **spec.config_schema} for name, spec in sorted(CATALOG.items())]
 }
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _KEY_CHARS = re.compile(r"[^a-z0-9]+")
@@ -89,7 +65,7 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str], list[str]
         label = f"steps[{index}] ({step.name!r})"
         try:
             validator = get_validator(step.validator)
-            warnings += [f"{label}: {w}" for w in validator.check_config(step.config)]
+            warnings += [f"{label}: {w}" for w in validator.check(step.config)]
         except ConfigError as exc:
             raise Unprocessable(f"{label}: {exc}") from None
         size = len(json.dumps(step.config, ensure_ascii=False).encode())

@@ -96,3 +96,19 @@ def test_assertions_that_hold_leave_the_run_passing(api: Any) -> None:
     )
     run, findings = _run_with_metrics(api, {"files": 1})
     assert (run["result"], findings) == ("PASS", [])
+
+
+def test_the_catalog_lists_each_validator_with_the_schema_that_guards_its_config(api: Any) -> None:
+    items = api.get("/v1/validators").get_json()["items"]
+    assert [v["name"] for v in items] == ["json-schema", "xml-schema"]
+    xml = items[1]
+    assert xml["file_types"] == ["xml"] and xml["config_schema"]["required"] == [
+        "schema_type",
+        "schema",
+    ]
+    body = workflow_body()
+    body["steps"][0] = {"name": "X", "validator": "xml-schema", "config": {"schema_type": "xsd"}}
+    refused = api.post(f"/v1/orgs/{api.org}/workflows", json=body)
+    assert refused.status_code == 422
+    assert "'schema' is a required property" in refused.get_json()["detail"]
+    assert api.client.get("/v1/validators").status_code == 401
