@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .tools
 TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard tools/*.txt))
 
-.PHONY: install tools stage openapi demo up test lint typecheck unit integration e2e clean
+.PHONY: install tools examples stage openapi demo up test lint typecheck unit integration e2e clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ $(SUITE): constraints.txt
 	touch $@
 
 tools: $(TOOL_STAMPS) $(SUITE)
+
+# The example FMUs, built from Python classes with pythonfmu (not committed: binaries).
+FMUS := examples/Tank.fmu examples/TankFailing.fmu
+examples/Tank.fmu: examples/tank.py $(STAMP)
+	$(BIN)/pythonfmu build -f $< -d examples
+examples/TankFailing.fmu: examples/tank_failing.py $(STAMP)
+	$(BIN)/pythonfmu build -f $< -d examples
+
+examples: $(FMUS)
 
 # The folder Cloud Functions deploys: main.py at its root, the product, exact pins.
 stage: install
@@ -67,7 +76,7 @@ integration: install tools
 e2e: install tools
 	$(BIN)/pytest -q tests/e2e
 
-test: lint typecheck tools
+test: lint typecheck tools examples
 	$(BIN)/pytest -q -ra tests
 
 clean:

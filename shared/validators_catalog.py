@@ -109,6 +109,18 @@ def _check_xml_schema(config: dict[str, Any]) -> list[str]:
     return []
 
 
+MAX_FMU_STEPS = 1_000_000
+
+
+def _check_fmu(config: dict[str, Any]) -> list[str]:
+    start, stop, step = config.get("start_time", 0.0), config["stop_time"], config["step_size"]
+    if stop <= start:
+        raise ConfigError(f"config.stop_time ({stop}) must be after config.start_time ({start})")
+    if (stop - start) / step > MAX_FMU_STEPS:
+        raise ConfigError(f"config: more than {MAX_FMU_STEPS} steps; use a larger step_size")
+    return []
+
+
 CATALOG: dict[str, ValidatorSpec] = {
     "json-schema": ValidatorSpec(
         name="json-schema",
@@ -126,6 +138,39 @@ CATALOG: dict[str, ValidatorSpec] = {
                 },
             },
             "required": ["schema"],
+            "additionalProperties": False,
+        },
+    ),
+    "fmu": ValidatorSpec(
+        name="fmu",
+        version="1.0.0",
+        file_types=frozenset({"fmu"}),
+        check_config=_check_fmu,
+        config_schema={
+            "type": "object",
+            "properties": {
+                "start_time": {"type": "number", "default": 0},
+                "stop_time": {"type": "number"},
+                "step_size": {"type": "number", "exclusiveMinimum": 0},
+                "inputs": {
+                    "type": "object",
+                    "additionalProperties": {"type": "number"},
+                    "description": "Input variable -> constant value",
+                },
+                "parameters": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["number", "boolean", "string"]},
+                    "description": "Parameter -> start value",
+                },
+                "outputs": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "maxItems": 100,
+                    "description": "Variables to record; each gives <name>_final/_min/_max",
+                },
+            },
+            "required": ["stop_time", "step_size", "outputs"],
             "additionalProperties": False,
         },
     ),

@@ -30,6 +30,11 @@ SAMPLES = {
         "examples/valid-person.json",
         "examples/invalid-person.json",
     ),
+    "validator-fmu": (
+        "examples/tank.workflow.json",
+        "examples/Tank.fmu",
+        "examples/TankFailing.fmu",
+    ),
     "validator-xml-schema": (
         "examples/orders.workflow.json",
         "examples/valid-order.xml",
