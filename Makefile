@@ -57,7 +57,7 @@ openapi: install
 up: install
 	$(BIN)/python -m devstack.stack
 
-demo: install
+demo: install examples
 	$(BIN)/python -m devstack.demo
 
 lint: install

@@ -1,5 +1,6 @@
 """`make demo`: start the local stack, create an org, a key and a json-schema workflow,
-submit a valid and an invalid example with the `assay` CLI, show each result, stop."""
+submit a valid and an invalid example for each validator (JSON, XML, FMU) with the
+`assay` CLI, show each result, stop."""
 
 from __future__ import annotations
 
@@ -54,6 +55,15 @@ def assay(state: Path, *args: str, check: bool = True) -> tuple[int, str]:
     return done.returncode, done.stdout
 
 
+# Each example workflow with a file that passes (exit 0) and one that fails (exit 1).
+DEMOS = (
+    ("people.workflow.json", "people", ("valid-person.json", "invalid-person.json")),
+    ("orders.workflow.json", "orders", ("valid-order.xml", "invalid-order.xml")),
+    ("tank.workflow.json", "tank", ("Tank.fmu", "TankFailing.fmu")),
+)
+EXPECTED = {samples[0]: 0 for _, _, samples in DEMOS} | {samples[1]: 1 for _, _, samples in DEMOS}
+
+
 def main() -> int:
     reason = firestore_emulator.missing()
     if reason:
@@ -68,31 +78,26 @@ def main() -> int:
         _, out = assay(state, "admin", "create-key", "--org", org, "--name", "demo", "--json")
         os.environ["ASSAY_API_KEY"] = json.loads(out)["key"]
         print(f"Created organization {org} and an API key.")
-        _, out = assay(
-            state, "workflows", "apply", str(EXAMPLES / "people.workflow.json"), "--org", org
-        )
-        print(out.strip())
         results = {}
-        for example in ("valid-person.json", "invalid-person.json"):
-            print(f"\n$ assay submit examples/{example} --org {org} --workflow people --wait")
-            code, out = assay(
-                state,
-                "submit",
-                str(EXAMPLES / example),
-                "--org",
-                org,
-                "--workflow",
-                "people",
-                "--wait",
-                check=False,
-            )
-            print(out.rstrip())
-            results[example] = code
+        for workflow, slug, samples in DEMOS:
+            _, out = assay(state, "workflows", "apply", str(EXAMPLES / workflow), "--org", org)
+            print(out.strip())
+            for example in samples:
+                print(f"\n$ assay submit examples/{example} --org {org} --workflow {slug} --wait")
+                code, out = assay(
+                    state,
+                    "submit",
+                    str(EXAMPLES / example),
+                    *("--org", org, "--workflow", slug, "--wait"),
+                    check=False,
+                )
+                print(out.rstrip())
+                results[example] = code
         print(f"\nexit codes: {results}")
-        if results != {"valid-person.json": 0, "invalid-person.json": 1}:
-            print("the demo did not give PASS then FAIL", file=sys.stderr)
+        if results != EXPECTED:
+            print(f"the demo did not give {EXPECTED}", file=sys.stderr)
             return 1
-        print("Demo complete: the valid file passed, the invalid one failed with findings.")
+        print("Demo complete: each valid file passed, each invalid one failed with findings.")
         return 0
     finally:
         print("Stopping the local stack…", flush=True)
