@@ -98,6 +98,7 @@ locals {
   content_bucket = google_storage_bucket.unit["content"].name
   runs_prefix    = "projects/_/buckets/${local.content_bucket}/objects/runs/"
   subs_prefix    = "projects/_/buckets/${local.content_bucket}/objects/submissions/"
+  res_prefix     = "projects/_/buckets/${local.content_bucket}/objects/resources/"
 }
 
 # The worker launches (copies into bundles), reads outputs and purges (lists and
@@ -116,15 +117,15 @@ resource "google_storage_bucket_iam_member" "worker_uploads" {
   member = "serviceAccount:${google_service_account.identity["worker"].email}"
 }
 
-# The API stores submitted files, and only those.
+# The API stores submitted files and workflow resources, and only those.
 resource "google_storage_bucket_iam_member" "api_submissions" {
   bucket = local.content_bucket
   role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.identity["api"].email}"
 
   condition {
-    title      = "submissions-only"
-    expression = "resource.name.startsWith(\"${local.subs_prefix}\")"
+    title      = "submissions-and-resources"
+    expression = "resource.name.startsWith(\"${local.subs_prefix}\") || resource.name.startsWith(\"${local.res_prefix}\")"
   }
 }
 

@@ -53,6 +53,8 @@ class InputEnvelope(Envelope):
     retain_until: datetime | None = None
     # DO_NOT_STORE: findings must say what failed and where, never quote the content.
     redact_values: bool = False
+    # The workflow resources the step's config names (copied into the run's bundle).
+    resources: list[InputFile] = Field(default_factory=list)
 
 
 class OutputStatus(StrEnum):

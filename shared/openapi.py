@@ -21,6 +21,7 @@ from shared.domain.models import (
     WorkflowStep,
 )
 from shared.ids import ID_PATTERN
+from shared.services.resources import NAME as RESOURCE_NAME
 from shared.services.workflows import SLUG, WorkflowCreate, WorkflowSpec
 
 REF = "#/components/schemas/{model}"
@@ -130,6 +131,24 @@ def _views() -> dict[str, Any]:
             "properties": {"user": {"type": "string", "minLength": 1, "maxLength": 200}},
         },
         "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
+        "ResourceView": {
+            "type": "object",
+            "required": ["name", "sha256", "size_bytes", "content_type", "created_at"],
+            "properties": {
+                "name": {"type": "string"},
+                "workflow_slug": {"type": "string"},
+                "sha256": {"type": "string"},
+                "size_bytes": {"type": "integer"},
+                "content_type": {"type": "string"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "new_version": {"type": ["integer", "null"]},
+            },
+        },
+        "ResourceList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": _ref("ResourceView")}},
+        },
         "ValidatorList": {
             "type": "object",
             "required": ["items"],
@@ -371,6 +390,47 @@ def _paths() -> dict[str, Any]:
                 ("202", _json(_ref("Submitted"), "Accepted; Location names the run")),
                 body=SUBMIT_BODY,
                 links=_links_from_run("/run/id"),
+            ),
+        },
+        "/v1/orgs/{org}/workflows/{slug}/resources": {
+            "get": _operation(
+                "listResources",
+                "The workflow's resources (name, checksum, size)",
+                [org, slug],
+                ("200", _json(_ref("ResourceList"), "The resources")),
+            ),
+            "post": _operation(
+                "uploadResource",
+                "Upload or replace a resource (multipart `file`, `name`); a replacement the "
+                "latest version uses saves a new version",
+                [org, slug],
+                (
+                    "201",
+                    _json(_ref("ResourceView"), "Stored; new_version names a re-pinned version"),
+                ),
+                body={
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "name": {"type": "string", "pattern": RESOURCE_NAME},
+                                },
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        "/v1/orgs/{org}/workflows/{slug}/resources/{name}": {
+            "delete": _operation(
+                "deleteResource",
+                "Delete a resource (versions that pinned it keep their copy)",
+                [org, slug, _path_param("name", RESOURCE_NAME, "The resource's name.")],
+                ("204", {"description": "Deleted"}),
             ),
         },
         "/v1/orgs/{org}/runs": {

@@ -32,7 +32,9 @@ class ValidatorSpec:
     # does not match it is refused before check_config looks deeper.
     config_schema: dict[str, Any]
 
-    def check(self, config: dict[str, Any]) -> list[str]:
+    def check(self, config: dict[str, Any], resolved: dict[str, Any] | None = None) -> list[str]:
+        """`config` against config_schema, then the validator's own checks on `resolved`
+        (the config with its named resources read in), or on `config`."""
         import jsonschema
 
         error = jsonschema.exceptions.best_match(
@@ -41,7 +43,7 @@ class ValidatorSpec:
         if error is not None:
             where = "".join(f"/{p}" for p in error.absolute_path)
             raise ConfigError(f"config{where}: {error.message[:300]}")
-        return self.check_config(config)
+        return self.check_config(resolved if resolved is not None else config)
 
     def job_name(self, prefix: str) -> str:
         return f"{prefix}{self.name}"
@@ -184,8 +186,13 @@ CATALOG: dict[str, ValidatorSpec] = {
             "properties": {
                 "schema_type": {"enum": ["dtd", "relaxng", "schematron", "xsd"]},
                 "schema": {"type": "string", "description": "The schema's text"},
+                "schema_resource": {
+                    "type": "string",
+                    "description": "The name of a workflow resource holding the schema",
+                },
             },
-            "required": ["schema_type", "schema"],
+            "required": ["schema_type"],
+            "oneOf": [{"required": ["schema"]}, {"required": ["schema_resource"]}],
             "additionalProperties": False,
         },
     ),

@@ -11,6 +11,8 @@ from shared.domain.models import (
     UploadEvent,
     ValidationRun,
     Workflow,
+    WorkflowResource,
+    WorkflowStep,
     WorkflowVersion,
 )
 
@@ -28,10 +30,18 @@ def submission_view(submission: Submission | None) -> dict[str, Any] | None:
     return data
 
 
+def _step_config(step: WorkflowStep) -> dict[str, Any]:
+    """A step as saved; resource pins without their storage address."""
+    data = step.model_dump(mode="json")
+    for pin in data.get("resources", {}).values():
+        pin.pop("uri", None)
+    return data
+
+
 def run_view(run: ValidationRun, submission: Submission | None) -> dict[str, Any]:
     data = run.model_dump(mode="json", exclude={"steps", "config"})
     data["steps"] = [s.model_dump(mode="json", exclude=_STEP_HIDDEN) for s in run.steps]
-    data["config"] = [c.model_dump(mode="json") for c in run.config]
+    data["config"] = [_step_config(c) for c in run.config]
     data["submission"] = submission_view(submission)
     return data
 
@@ -44,12 +54,15 @@ def workflow_view(workflow: Workflow, version: WorkflowVersion) -> dict[str, Any
     data = workflow.model_dump(mode="json")
     data["version"] = version.version
     data.update(
-        version.model_dump(
-            mode="json", include={"steps", "retention", "allowed_file_types", "warnings"}
-        )
+        version.model_dump(mode="json", include={"retention", "allowed_file_types", "warnings"})
     )
+    data["steps"] = [_step_config(s) for s in version.steps]
     data["version_created_at"] = version.model_dump(mode="json")["created_at"]
     return data
+
+
+def resource_view(resource: WorkflowResource) -> dict[str, Any]:
+    return resource.model_dump(mode="json", exclude={"id", "uri", "org_id"})
 
 
 def upload_view(event: UploadEvent) -> dict[str, Any]:

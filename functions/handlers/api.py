@@ -20,10 +20,17 @@ from shared.errors import BadRequest, NotFound
 from shared.http import guarded, json_response, loads, parse_json, parse_model, problem, read_body
 from shared.ids import is_new_id
 from shared.intake import read_upload
-from shared.services import runs, workflows
+from shared.services import resources, runs, workflows
 from shared.services.submissions import submit
 from shared.storage.layout import UploadsLayout
-from shared.views import finding_view, run_view, submission_view, upload_view, workflow_view
+from shared.views import (
+    finding_view,
+    resource_view,
+    run_view,
+    submission_view,
+    upload_view,
+    workflow_view,
+)
 
 Handler = Callable[[Request, ApiKey, dict[str, str]], Response]
 ROUTES: dict[str, Handler] = {}
@@ -47,6 +54,21 @@ URLS = Map(
         Rule("/v1/orgs/<org>/workflows/<slug>", endpoint="get_workflow", methods=["GET"]),
         Rule("/v1/orgs/<org>/workflows/<slug>", endpoint="update_workflow", methods=["PUT"]),
         Rule("/v1/orgs/<org>/workflows/<slug>/runs", endpoint="submit", methods=["POST"]),
+        Rule(
+            "/v1/orgs/<org>/workflows/<slug>/resources",
+            endpoint="list_resources",
+            methods=["GET"],
+        ),
+        Rule(
+            "/v1/orgs/<org>/workflows/<slug>/resources",
+            endpoint="upload_resource",
+            methods=["POST"],
+        ),
+        Rule(
+            "/v1/orgs/<org>/workflows/<slug>/resources/<name>",
+            endpoint="delete_resource",
+            methods=["DELETE"],
+        ),
         Rule("/v1/orgs/<org>/runs", endpoint="list_runs", methods=["GET"]),
         Rule("/v1/orgs/<org>/runs/<run>", endpoint="get_run", methods=["GET"]),
         Rule("/v1/orgs/<org>/runs/<run>/findings", endpoint="list_findings", methods=["GET"]),
@@ -85,7 +107,10 @@ def _version_arg(request: Request) -> int | None:
 @route("create_workflow")
 def create_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     body = parse_model(workflows.WorkflowCreate, parse_json(request))
-    workflow, version = workflows.create_workflow(wiring.repositories(), key.org_id, body)
+    book = _book(key, body.slug)
+    workflow, version = workflows.create_workflow(
+        wiring.repositories(), key.org_id, body, book=book
+    )
     location = f"/v1/orgs/{key.org_id}/workflows/{workflow.slug}"
     return json_response(workflow_view(workflow, version), 201, {"Location": location})
 
@@ -99,9 +124,51 @@ def update_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
         data.pop("slug", None)
     body = parse_model(workflows.WorkflowSpec, data)
     workflow, version = workflows.update_workflow(
-        wiring.repositories(), key.org_id, args["slug"], body
+        wiring.repositories(), key.org_id, args["slug"], body, book=_book(key, args["slug"])
     )
     return json_response(workflow_view(workflow, version))
+
+
+def _book(key: ApiKey, slug: str) -> resources.ResourceBook:
+    return resources.ResourceBook(wiring.repositories(), wiring.blob_store(), key.org_id, slug)
+
+
+@route("upload_resource")
+def upload_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    """multipart: `file`, and `name` (default: the file's name). Replacing a resource the
+    latest version uses saves a new version pinned to the new content."""
+    settings = get_settings()
+    incoming = read_upload(request, resources.MAX_RESOURCE_BYTES)
+    name = request.form.get("name") or incoming.filename or ""
+    repos = wiring.repositories()
+    resource = resources.upload(
+        repos,
+        wiring.blob_store(),
+        settings,
+        key.org_id,
+        args["slug"],
+        name,
+        incoming.data,
+        incoming.content_type,
+    )
+    version = workflows.repin(repos, key.org_id, args["slug"], name, _book(key, args["slug"]))
+    body = {**resource_view(resource), "new_version": version.version if version else None}
+    location = f"/v1/orgs/{key.org_id}/workflows/{args['slug']}/resources/{resource.name}"
+    return json_response(body, 201, {"Location": location})
+
+
+@route("list_resources")
+def list_resources(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    repos = wiring.repositories()
+    repos.get_workflow(key.org_id, args["slug"])
+    items = [resource_view(r) for r in repos.list_resources(key.org_id, args["slug"])]
+    return json_response({"items": items})
+
+
+@route("delete_resource")
+def delete_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    resources.remove(wiring.repositories(), key.org_id, args["slug"], args["name"])
+    return Response(status=204)
 
 
 @route("list_workflows")

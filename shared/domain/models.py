@@ -100,6 +100,15 @@ class ApiKey(Model):
         return f"assay_{self.id}_"
 
 
+class ResourcePin(Model):
+    """A workflow resource as a version uses it: its content, by checksum."""
+
+    sha256: str
+    uri: str
+    size_bytes: int
+    content_type: str
+
+
 class WorkflowStep(Model):
     key: str
     name: str
@@ -109,6 +118,8 @@ class WorkflowStep(Model):
     timeout_seconds: int = 600
     # CEL over the step's metrics (shared/assertions.py), checked by the callback.
     assertions: list[Assertion] = Field(default_factory=list)
+    # The workflow resources the config names, pinned when the version was saved.
+    resources: dict[str, ResourcePin] = Field(default_factory=dict)
 
 
 class Retention(Model):
@@ -381,6 +392,30 @@ class PurgeRetry(Model):
     last_error: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class WorkflowResource(Model):
+    """A file steps of a workflow reference by name (a schema, a weather file). Its
+    content lives at a content-addressed path, so a version's pin stays readable after
+    the resource is replaced."""
+
+    id: str
+    org_id: str
+    workflow_slug: str
+    name: str
+    sha256: str
+    uri: str
+    size_bytes: int
+    content_type: str
+    created_at: datetime
+
+    def pin(self) -> ResourcePin:
+        return ResourcePin(
+            sha256=self.sha256,
+            uri=self.uri,
+            size_bytes=self.size_bytes,
+            content_type=self.content_type,
+        )
 
 
 class UploadEvent(Model):

@@ -30,6 +30,7 @@ from shared.domain.models import (
     UploadEvent,
     ValidationRun,
     Workflow,
+    WorkflowResource,
     WorkflowVersion,
 )
 from shared.errors import BadRequest, NotFound, Transient
@@ -51,6 +52,7 @@ CALLBACK_RECEIPTS = "callback_receipts"
 IDEMPOTENCY_KEYS = "idempotency_keys"
 PURGE_RETRIES = "purge_retries"
 UPLOAD_EVENTS = "upload_events"
+RESOURCES = "workflow_resources"
 
 # Firestore commits at most 500 writes at once.
 BATCH_LIMIT = 500
@@ -440,6 +442,35 @@ class Repositories:
     @staticmethod
     def upload_event_id(bucket: str, name: str, generation: int) -> str:
         return stable_id(bucket, name, generation)
+
+    # -- workflow resources ----------------------------------------------------------
+    def resource_ref(self, org_id: str, slug: str, name: str) -> Any:
+        return self.db.collection(RESOURCES).document(stable_id(org_id, slug, name))
+
+    def find_resource(self, org_id: str, slug: str, name: str) -> WorkflowResource | None:
+        snap = self.resource_ref(org_id, slug, name).get()
+        return from_snapshot(WorkflowResource, snap) if snap.exists else None
+
+    def save_resource(self, resource: WorkflowResource) -> None:
+        self.resource_ref(resource.org_id, resource.workflow_slug, resource.name).set(
+            to_doc(resource)
+        )
+
+    def delete_resource(self, org_id: str, slug: str, name: str) -> bool:
+        ref = self.resource_ref(org_id, slug, name)
+        if not ref.get().exists:
+            return False
+        ref.delete()
+        return True
+
+    def list_resources(self, org_id: str, slug: str) -> list[WorkflowResource]:
+        query = (
+            self.db.collection(RESOURCES)
+            .where(filter=FieldFilter("org_id", "==", org_id))
+            .where(filter=FieldFilter("workflow_slug", "==", slug))
+        )
+        found = [from_snapshot(WorkflowResource, snap) for snap in query.stream()]
+        return sorted(found, key=lambda r: r.name)
 
     def upload_event_ref(self, event_id: str) -> Any:
         return self.db.collection(UPLOAD_EVENTS).document(event_id)

@@ -8,6 +8,7 @@ until the claim either records an execution or expires.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -139,6 +140,28 @@ def _copy_into_bundle(
     return target
 
 
+def _copy_resources(
+    store: BlobStore, layout: Layout, run: ValidationRun, step: StepRun
+) -> list[InputFile]:
+    """The step's pinned resources, copied into the run's bundle: the job reads only
+    there (its account sees nothing outside runs/)."""
+    copied = []
+    for name, pin in sorted(run.config[step.order].resources.items()):
+        target = layout.bundle_resource(run.org_id, run.id, name)
+        with contextlib.suppress(BlobExists):  # an earlier attempt copied it
+            store.copy(pin.uri, target, create_only=True)
+        copied.append(
+            InputFile(
+                name=name,
+                uri=target,
+                sha256=pin.sha256,
+                size_bytes=pin.size_bytes,
+                content_type=pin.content_type,
+            )
+        )
+    return copied
+
+
 def _write_input(
     store: BlobStore,
     layout: Layout,
@@ -172,6 +195,7 @@ def _write_input(
         timeout_seconds=run.config[step.order].timeout_seconds,
         retain_until=submission.retained_until,
         redact_values=run.submission_retention is RetentionPolicy.DO_NOT_STORE,
+        resources=_copy_resources(store, layout, run, step),
     )
     input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
     store.write_bytes(

@@ -11,9 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from shared.assertions import MAX_ASSERTIONS, Assertion, InvalidAssertion, compile_expr
 from shared.clock import Clock, utcnow
-from shared.domain.models import Retention, Workflow, WorkflowStep, WorkflowVersion
+from shared.domain.models import (
+    ResourcePin,
+    Retention,
+    Workflow,
+    WorkflowStep,
+    WorkflowVersion,
+)
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.persistence.repositories import Repositories, to_doc
+from shared.services.resources import RESOURCE_FIELDS, ResourceBook
 from shared.validators_catalog import CATALOG, ConfigError, get_validator
 
 # A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
@@ -57,15 +64,44 @@ class WorkflowCreate(WorkflowSpec):
     slug: str = Field(pattern=SLUG)
 
 
-def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str], list[str]]:
+def _pin_resources(
+    step: StepIn, label: str, book: ResourceBook | None
+) -> tuple[dict[str, ResourcePin], dict[str, Any] | None]:
+    """The resources the step's config names, pinned, and the config with their text in
+    place of the names (for the validator's checks); (empty, None) when it names none."""
+    pins: dict[str, ResourcePin] = {}
+    resolved: dict[str, Any] | None = None
+    for field in RESOURCE_FIELDS.get(step.validator, ()):
+        name = step.config.get(field)
+        if not isinstance(name, str):
+            continue
+        if book is None:
+            raise Unprocessable(f"{label}: config.{field}: resources cannot be used here")
+        try:
+            pin = book.pin(name)
+            text = book.read(pin).decode("utf-8")
+        except NotFound as exc:
+            raise Unprocessable(f"{label}: config.{field}: {exc.detail}") from None
+        except UnicodeDecodeError:
+            raise Unprocessable(f"{label}: config.{field}: {name!r} is not UTF-8 text") from None
+        pins[name] = pin
+        resolved = {k: v for k, v in (resolved or step.config).items() if k != field}
+        resolved["schema"] = text
+    return pins, resolved
+
+
+def _steps(
+    spec: WorkflowSpec, book: ResourceBook | None = None
+) -> tuple[list[WorkflowStep], list[str], list[str]]:
     steps: list[WorkflowStep] = []
     warnings: list[str] = []
     accepted: set[str] | None = None
     for index, step in enumerate(spec.steps):
         label = f"steps[{index}] ({step.name!r})"
+        pins, resolved = _pin_resources(step, label, book)
         try:
             validator = get_validator(step.validator)
-            warnings += [f"{label}: {w}" for w in validator.check(step.config)]
+            warnings += [f"{label}: {w}" for w in validator.check(step.config, resolved)]
         except ConfigError as exc:
             raise Unprocessable(f"{label}: {exc}") from None
         size = len(json.dumps(step.config, ensure_ascii=False).encode())
@@ -96,6 +132,7 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str], list[str]
                 config=step.config,
                 timeout_seconds=step.timeout_seconds,
                 assertions=step.assertions,
+                resources=pins,
             )
         )
         types = set(validator.file_types)
@@ -114,8 +151,14 @@ def _steps(spec: WorkflowSpec) -> tuple[list[WorkflowStep], list[str], list[str]
     return steps, allowed, warnings
 
 
-def _version(workflow: Workflow, number: int, spec: WorkflowSpec, now: Clock) -> WorkflowVersion:
-    steps, allowed, warnings = _steps(spec)
+def _version(
+    workflow: Workflow,
+    number: int,
+    spec: WorkflowSpec,
+    now: Clock,
+    book: ResourceBook | None = None,
+) -> WorkflowVersion:
+    steps, allowed, warnings = _steps(spec, book)
     return WorkflowVersion(
         workflow_id=workflow.id,
         org_id=workflow.org_id,
@@ -131,7 +174,11 @@ def _version(workflow: Workflow, number: int, spec: WorkflowSpec, now: Clock) ->
 
 
 def create_workflow(
-    repos: Repositories, org_id: str, body: WorkflowCreate, now: Clock = utcnow
+    repos: Repositories,
+    org_id: str,
+    body: WorkflowCreate,
+    now: Clock = utcnow,
+    book: ResourceBook | None = None,
 ) -> tuple[Workflow, WorkflowVersion]:
     created = now()
     workflow = Workflow(
@@ -143,7 +190,7 @@ def create_workflow(
         created_at=created,
         updated_at=created,
     )
-    version = _version(workflow, 1, body, now)
+    version = _version(workflow, 1, body, now, book)
 
     exists = Conflict(f"workflow {body.slug!r} already exists; PUT it to add a version")
     batch = repos.db.batch()
@@ -157,14 +204,19 @@ def create_workflow(
 
 
 def update_workflow(
-    repos: Repositories, org_id: str, slug: str, body: WorkflowSpec, now: Clock = utcnow
+    repos: Repositories,
+    org_id: str,
+    slug: str,
+    body: WorkflowSpec,
+    now: Clock = utcnow,
+    book: ResourceBook | None = None,
 ) -> tuple[Workflow, WorkflowVersion]:
     def write(transaction: Any) -> tuple[Workflow, WorkflowVersion]:
         workflow = repos.find_workflow(org_id, slug, transaction=transaction)
         if workflow is None:
             raise NotFound(f"workflow {slug!r} does not exist in organization {org_id!r}")
         number = workflow.latest_version + 1
-        version = _version(workflow, number, body, now)
+        version = _version(workflow, number, body, now, book)
         workflow = workflow.model_copy(
             update={"latest_version": number, "name": body.name, "updated_at": version.created_at}
         )
@@ -175,3 +227,33 @@ def update_workflow(
 
     result: tuple[Workflow, WorkflowVersion] = repos.transact(write)
     return result
+
+
+def repin(
+    repos: Repositories, org_id: str, slug: str, name: str, book: ResourceBook
+) -> WorkflowVersion | None:
+    """After resource `name` changed: a new version of the workflow pinned to its new
+    content, if the latest version uses it (else None)."""
+    workflow = repos.get_workflow(org_id, slug)
+    latest = repos.get_version(workflow)
+    current = book.pin(name)
+    stale = [s for s in latest.steps if name in s.resources and s.resources[name] != current]
+    if not stale:
+        return None
+    spec = WorkflowSpec(
+        name=latest.name,
+        steps=[
+            StepIn(
+                key=s.key,
+                name=s.name,
+                validator=s.validator,
+                config=s.config,
+                timeout_seconds=s.timeout_seconds,
+                assertions=s.assertions,
+            )
+            for s in latest.steps
+        ],
+        retention=latest.retention,
+        allowed_file_types=latest.allowed_file_types,
+    )
+    return update_workflow(repos, org_id, slug, spec, book=book)[1]

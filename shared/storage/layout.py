@@ -22,6 +22,12 @@ class Layout:
     def submission_file(self, org_id: str, submission_id: str, filename: str) -> str:
         return f"{self.root}/submissions/{org_id}/{submission_id}/{safe_filename(filename)}"
 
+    def resource_file(self, org_id: str, slug: str, name: str, sha256: str) -> str:
+        return f"{self.root}/resources/{org_id}/{slug}/{safe_filename(name)}/{sha256}"
+
+    def bundle_resource(self, org_id: str, run_id: str, name: str) -> str:
+        return self.run_prefix(org_id, run_id) + f"resources/{safe_filename(name)}"
+
     def run_prefix(self, org_id: str, run_id: str) -> str:
         return f"{self.root}/runs/{org_id}/{run_id}/"
 

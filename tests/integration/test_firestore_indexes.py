@@ -159,6 +159,7 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "expired_outputs": lambda: r.expired_outputs(far, 10),
         "runs_to_reconcile": lambda: r.runs_to_reconcile(far, 10),
         "list_api_keys": lambda: r.list_api_keys(org),
+        "list_resources": lambda: r.list_resources(org, "people"),
     }
 
 

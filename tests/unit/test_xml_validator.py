@@ -149,3 +149,47 @@ def test_schemas_that_reach_out_or_do_not_compile_are_refused_at_save(listener: 
             spec.check_config(config)
     assert hits == []
     assert spec.check_config({"schema_type": "xsd", "schema": XSD}) == []
+
+
+def test_the_job_reads_a_schema_resource_from_the_bundle(tmp_path: Path) -> None:
+    import hashlib
+
+    from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
+    from validators.xml_schema.validator import validate
+
+    copy = tmp_path / "runs" / "resources" / "order.xsd"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(XSD)
+
+    def envelope(sha: str) -> InputEnvelope:
+        return InputEnvelope(
+            run_id="R" * 20,
+            org_id="o",
+            step_order=0,
+            step_key="s",
+            attempt=1,
+            validator=ValidatorRef(name="xml-schema", version="1"),
+            config={"schema_type": "xsd", "schema_resource": "order.xsd"},
+            files=[],
+            callback_url="http://127.0.0.1:9",
+            callback_id="c" * 32,
+            output_uri=(tmp_path / "out.json").as_uri(),
+            timeout_seconds=60,
+            resources=[
+                InputFile(
+                    name="order.xsd",
+                    uri=copy.as_uri(),
+                    sha256=sha,
+                    size_bytes=1,
+                    content_type="application/xml",
+                )
+            ],
+        )
+
+    item = InputFile(
+        name="o.xml", uri="file:///x", sha256="0" * 64, size_bytes=1, content_type="application/xml"
+    )
+    good = validate(envelope(hashlib.sha256(XSD.encode()).hexdigest()), [(item, BAD)])
+    assert {f.line for f in good.findings} == {2, 3}
+    with pytest.raises(ValueError, match="checksum does not match"):
+        validate(envelope("0" * 64), [(item, BAD)])

@@ -8,10 +8,12 @@ DO_NOT_STORE a finding names the rule that failed and where, never the file's te
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputFinding
+from shared.storage import open_store
 from shared.xml_schemas import XmlRefused, compile_schema, parse
 from validators.runtime import ValidationResult
 
@@ -99,8 +101,24 @@ def check(config: dict[str, Any], data: bytes, *, redact: bool = False) -> list[
     return [] if valid else _schema_findings(schema_type, validator, tree, redact)
 
 
+def _schema_text(envelope: InputEnvelope) -> dict[str, Any]:
+    """The config with the schema's text, read from its workflow resource if it names one
+    (the copy in the run's bundle, checked against the checksum the version pinned)."""
+    name = envelope.config.get("schema_resource")
+    if not isinstance(name, str):
+        return envelope.config
+    resource = next((r for r in envelope.resources if r.name == name), None)
+    if resource is None:
+        raise ValueError(f"the input names no resource {name!r}")
+    data = open_store(resource.uri).read_bytes(resource.uri)
+    if hashlib.sha256(data).hexdigest() != resource.sha256:
+        raise ValueError(f"resource {name!r}: checksum does not match the version's pin")
+    return {**envelope.config, "schema": data.decode("utf-8")}
+
+
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
     findings: list[OutputFinding] = []
+    config = _schema_text(envelope)
     for _, data in files:
-        findings.extend(check(envelope.config, data, redact=envelope.redact_values))
+        findings.extend(check(config, data, redact=envelope.redact_values))
     return ValidationResult(findings=findings, metrics={"files": len(files)})

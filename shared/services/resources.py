@@ -1,0 +1,86 @@
+"""Workflow resources: files a step needs besides the submission (an XSD, a Schematron),
+uploaded once to the workflow and named from step configs. A version pins each
+resource's checksum when it is saved; replacing a resource that the latest version uses
+saves a new version pinned to the new content (older versions keep theirs)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from dataclasses import dataclass
+
+from shared.clock import Clock, utcnow
+from shared.config import Settings
+from shared.domain.models import ResourcePin, WorkflowResource
+from shared.errors import NotFound, PayloadTooLarge, Unprocessable
+from shared.persistence.repositories import Repositories
+from shared.storage import BlobExists, BlobStore
+from shared.storage.layout import Layout
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+MAX_RESOURCE_BYTES = 10 * 1024 * 1024
+# Step config keys that name a resource, by validator.
+RESOURCE_FIELDS = {"xml-schema": ("schema_resource",)}
+
+
+@dataclass
+class ResourceBook:
+    """What saving a workflow needs: each named resource's pin, and its bytes to check
+    the config with."""
+
+    repos: Repositories
+    store: BlobStore
+    org_id: str
+    slug: str
+
+    def pin(self, name: str) -> ResourcePin:
+        found = self.repos.find_resource(self.org_id, self.slug, name)
+        if found is None:
+            raise NotFound(f"workflow {self.slug!r} has no resource {name!r}; upload it first")
+        return found.pin()
+
+    def read(self, pin: ResourcePin) -> bytes:
+        return self.store.read_bytes(pin.uri)
+
+
+def upload(
+    repos: Repositories,
+    store: BlobStore,
+    settings: Settings,
+    org_id: str,
+    slug: str,
+    name: str,
+    data: bytes,
+    content_type: str,
+    now: Clock = utcnow,
+) -> WorkflowResource:
+    if re.fullmatch(NAME, name) is None:
+        raise Unprocessable(f"name must match {NAME}, not {name[:64]!r}")
+    if len(data) > MAX_RESOURCE_BYTES:
+        raise PayloadTooLarge(f"a resource is at most {MAX_RESOURCE_BYTES} bytes")
+    repos.get_workflow(org_id, slug)  # 404 for another org's or a missing workflow
+    digest = hashlib.sha256(data).hexdigest()
+    uri = Layout(settings.storage_uri).resource_file(org_id, slug, name, digest)
+    # Content-addressed: the same content uploaded before is already there.
+    with contextlib.suppress(BlobExists):
+        store.write_bytes(uri, data, content_type, create_only=True)
+    resource = WorkflowResource(
+        id="",
+        org_id=org_id,
+        workflow_slug=slug,
+        name=name,
+        sha256=digest,
+        uri=uri,
+        size_bytes=len(data),
+        content_type=content_type,
+        created_at=now(),
+    )
+    repos.save_resource(resource)
+    return resource
+
+
+def remove(repos: Repositories, org_id: str, slug: str, name: str) -> None:
+    repos.get_workflow(org_id, slug)
+    if re.fullmatch(NAME, name) is None or not repos.delete_resource(org_id, slug, name):
+        raise NotFound(f"workflow {slug!r} has no resource {name[:64]!r}")
