@@ -1,5 +1,5 @@
 """`make demo`: start the local stack, create an org, a key and a json-schema workflow,
-submit a valid and an invalid example for each validator (JSON, XML, FMU) with the
+submit a valid and an invalid example for each validator (JSON, XML, FMU, EnergyPlus) with the
 `assay` CLI, show each result, stop."""
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ DEMOS = (
     ("people.workflow.json", "people", ("valid-person.json", "invalid-person.json")),
     ("orders.workflow.json", "orders", ("valid-order.xml", "invalid-order.xml")),
     ("tank.workflow.json", "tank", ("Tank.fmu", "TankFailing.fmu")),
+    ("box.workflow.json", "box", ("box.idf", "box-broken.idf")),
 )
 EXPECTED = {samples[0]: 0 for _, _, samples in DEMOS} | {samples[1]: 1 for _, _, samples in DEMOS}
 

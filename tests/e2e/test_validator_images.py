@@ -30,6 +30,11 @@ SAMPLES = {
         "examples/valid-person.json",
         "examples/invalid-person.json",
     ),
+    "validator-energyplus": (
+        "examples/box.workflow.json",
+        "examples/box.idf",
+        "examples/box-broken.idf",
+    ),
     "validator-fmu": (
         "examples/tank.workflow.json",
         "examples/Tank.fmu",
