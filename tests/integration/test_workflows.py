@@ -41,8 +41,8 @@ def test_a_bad_step_is_refused_naming_the_step(repos):
     body["steps"][1]["config"] = {"schema": {"type": 12}}
     with pytest.raises(Unprocessable, match=r"steps\[1\] \('Schema 1'\).*not a valid JSON Schema"):
         workflows.create_workflow(repos, org, workflows.WorkflowCreate(**body))
-    body["steps"][1] = {"name": "X", "validator": "energyplus", "config": {}}
-    with pytest.raises(Unprocessable, match=r"steps\[1\].*unknown validator 'energyplus'"):
+    body["steps"][1] = {"name": "X", "validator": "openstudio", "config": {}}
+    with pytest.raises(Unprocessable, match=r"steps\[1\].*unknown validator 'openstudio'"):
         workflows.create_workflow(repos, org, workflows.WorkflowCreate(**body))
     body = workflow_body(allowed_file_types=["xml"])
     with pytest.raises(Unprocessable, match="xml"):
