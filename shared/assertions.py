@@ -3,11 +3,14 @@
 that does not compile is a 422 naming the step and the assertion); evaluated by the
 callback on the metrics the validator reported, so a false one is a finding
 (`assertion.failed`) stored with the step's other findings, and one that names a metric
-the run did not produce is a finding too, never a crash.
+the run did not produce is a finding too, never a crash. A metric may be null (the
+validator knows it, the input has none: a model without gas): comparing it is an
+`assertion.error` that says so, and `metrics.x == null || metrics.x < 5.0` allows it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.domain.enums import Severity
 
 MAX_ASSERTIONS = 50
+_NAMED_METRIC = re.compile(r"\bmetrics\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class Assertion(BaseModel):
@@ -57,7 +61,7 @@ def evaluate(assertions: list[Assertion], metrics: dict[str, Any]) -> list[dict[
             value = exc
         if isinstance(value, (CELEvalError, InvalidAssertion)):
             # A metric the run did not produce, a type mismatch: a finding, not a crash.
-            why = f"{assertion.expr!r} could not be evaluated: {_reason(value)}"
+            why = f"{assertion.expr!r} could not be evaluated: {_reason(value, assertion, metrics)}"
             findings.append(_finding(assertion.severity, "assertion.error", where, why))
         elif not isinstance(value, (bool, BoolType)):
             why = f"{assertion.expr!r} is not true or false: it gives {value!r}"
@@ -69,7 +73,15 @@ def evaluate(assertions: list[Assertion], metrics: dict[str, Any]) -> list[dict[
     return findings
 
 
-def _reason(exc: Any) -> str:
+def _reason(exc: Any, assertion: Assertion, metrics: dict[str, Any]) -> str:
+    nulls = [
+        n for n in _NAMED_METRIC.findall(assertion.expr) if n in metrics and metrics[n] is None
+    ]
+    if nulls:
+        return (
+            f"metric {nulls[0]!r} is null (the input has none); "
+            f"`metrics.{nulls[0]} == null || ...` accepts that"
+        )
     args = getattr(exc, "args", ())
     text = str(args[0]) if args else str(exc)
     return text[:200]

@@ -97,7 +97,8 @@ class OutputEnvelope(Envelope):
     callback_id: str
     status: OutputStatus
     findings: list[OutputFinding] = Field(default_factory=list)
-    metrics: dict[str, int | float | str] = Field(default_factory=dict)
+    # None: the validator knows the metric but the input has none (a model with no gas).
+    metrics: dict[str, int | float | str | None] = Field(default_factory=dict)
     artifacts: list[OutputArtifact] = Field(default_factory=list)
     timing: Timing
     validator: ValidatorRef

@@ -30,9 +30,17 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+# Text formats with no media type of their own (an IDF) are sent as text/plain: there
+# the extension, when it names a type, is the more specific of the two.
+_TEXT = "text/plain"
+
+
 def detect_file_type(filename: str | None, content_type: str | None) -> str:
     """A specific declared content type wins; a generic one defers to the extension."""
     declared = media_type(content_type)
+    extension = posixpath.splitext((filename or "").lower())[1]
+    if declared == _TEXT and extension in _BY_EXTENSION:
+        return _BY_EXTENSION[extension]
     if declared not in _GENERIC:
         if declared in _BY_CONTENT_TYPE:
             return _BY_CONTENT_TYPE[declared]
@@ -40,7 +48,6 @@ def detect_file_type(filename: str | None, content_type: str | None) -> str:
             return "json"
         if declared.endswith("+xml"):
             return "xml"
-    extension = posixpath.splitext((filename or "").lower())[1]
     if extension in _BY_EXTENSION:
         return _BY_EXTENSION[extension]
     return "binary" if declared in _GENERIC else declared

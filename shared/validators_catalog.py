@@ -21,6 +21,19 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class ResourceField:
+    """A step config key that names a workflow resource."""
+
+    field: str
+    # The config key that receives the resource's text for check_config at save (None:
+    # the validator does not check the content at save).
+    text_into: str | None = None
+    # Names that need no upload: files the validator's image ships. A resource of the
+    # same name wins over them.
+    builtin: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ValidatorSpec:
     name: str
     version: str
@@ -31,6 +44,7 @@ class ValidatorSpec:
     # The JSON Schema of a step's config: GET /v1/validators shows it, and a config that
     # does not match it is refused before check_config looks deeper.
     config_schema: dict[str, Any]
+    resource_fields: tuple[ResourceField, ...] = ()
 
     def check(self, config: dict[str, Any], resolved: dict[str, Any] | None = None) -> list[str]:
         """`config` against config_schema, then the validator's own checks on `resolved`
@@ -164,11 +178,24 @@ CATALOG: dict[str, ValidatorSpec] = {
         version="1.0.0",
         file_types=frozenset({"idf", "epjson"}),
         check_config=_check_energyplus,
+        resource_fields=(ResourceField("weather", builtin=BUNDLED_WEATHER),),
         config_schema={
             "type": "object",
             "properties": {
-                "weather": {"enum": list(BUNDLED_WEATHER), "description": "A bundled EPW"},
-                "design_days_only": {"type": "boolean", "description": "Sizing periods only"},
+                "weather": {
+                    "type": "string",
+                    "description": (
+                        "An EPW: the name of a workflow resource, or of a file the engine "
+                        f"bundles ({', '.join(BUNDLED_WEATHER)})"
+                    ),
+                },
+                "design_days_only": {
+                    "type": "boolean",
+                    "description": (
+                        "Sizing periods only (the default without weather); otherwise the "
+                        "model's SimulationControl and RunPeriods say what runs"
+                    ),
+                },
                 "timestep_per_hour": {"type": "integer", "minimum": 1, "maximum": 60},
             },
             "additionalProperties": False,
@@ -212,6 +239,7 @@ CATALOG: dict[str, ValidatorSpec] = {
         version="1.0.0",
         file_types=frozenset({"xml"}),
         check_config=_check_xml_schema,
+        resource_fields=(ResourceField("schema_resource", text_into="schema"),),
         config_schema={
             "type": "object",
             "properties": {

@@ -48,7 +48,7 @@ log = logging.getLogger("validator")
 @dataclass
 class ValidationResult:
     findings: list[OutputFinding] = field(default_factory=list)
-    metrics: dict[str, int | float | str] = field(default_factory=dict)
+    metrics: dict[str, int | float | str | None] = field(default_factory=dict)
     artifacts: list[OutputArtifact] = field(default_factory=list)
 
 
@@ -91,14 +91,22 @@ def post_callback(envelope: InputEnvelope, status: OutputStatus) -> requests.Res
     )
 
 
+def _checked(item: InputFile) -> bytes:
+    data = open_store(item.uri).read_bytes(item.uri)
+    if hashlib.sha256(data).hexdigest() != item.sha256:
+        raise ValueError(f"{item.name}: checksum does not match the envelope")
+    return data
+
+
 def _fetch(envelope: InputEnvelope) -> list[tuple[InputFile, bytes]]:
-    files = []
-    for item in envelope.files:
-        data = open_store(item.uri).read_bytes(item.uri)
-        if hashlib.sha256(data).hexdigest() != item.sha256:
-            raise ValueError(f"{item.name}: checksum does not match the envelope")
-        files.append((item, data))
-    return files
+    return [(item, _checked(item)) for item in envelope.files]
+
+
+def read_resource(envelope: InputEnvelope, name: str) -> bytes | None:
+    """The workflow resource `name` from the run's bundle, checked against the checksum
+    the workflow version pinned; None when the step's input names no such resource."""
+    resource = next((r for r in envelope.resources if r.name == name), None)
+    return None if resource is None else _checked(resource)
 
 
 class TimedOut(Exception):

@@ -20,8 +20,6 @@ from shared.storage.layout import Layout
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MAX_RESOURCE_BYTES = 10 * 1024 * 1024
-# Step config keys that name a resource, by validator.
-RESOURCE_FIELDS = {"xml-schema": ("schema_resource",)}
 
 
 @dataclass

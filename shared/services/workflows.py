@@ -20,8 +20,14 @@ from shared.domain.models import (
 )
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.persistence.repositories import Repositories, to_doc
-from shared.services.resources import RESOURCE_FIELDS, ResourceBook
-from shared.validators_catalog import CATALOG, ConfigError, get_validator
+from shared.services.resources import ResourceBook
+from shared.validators_catalog import (
+    CATALOG,
+    ConfigError,
+    ResourceField,
+    ValidatorSpec,
+    get_validator,
+)
 
 # A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
 DEFAULT_STEP_TIMEOUT, MAX_STEP_TIMEOUT = 600, 3600
@@ -65,29 +71,53 @@ class WorkflowCreate(WorkflowSpec):
 
 
 def _pin_resources(
-    step: StepIn, label: str, book: ResourceBook | None
+    step: StepIn, spec: ValidatorSpec, label: str, book: ResourceBook | None
 ) -> tuple[dict[str, ResourcePin], dict[str, Any] | None]:
     """The resources the step's config names, pinned, and the config with their text in
-    place of the names (for the validator's checks); (empty, None) when it names none."""
+    place of the names where the validator checks it at save; (empty, None) when it names
+    none. A name the validator's image ships (a bundled weather file) needs no upload."""
     pins: dict[str, ResourcePin] = {}
     resolved: dict[str, Any] | None = None
-    for field in RESOURCE_FIELDS.get(step.validator, ()):
-        name = step.config.get(field)
+    for ref in spec.resource_fields:
+        name = step.config.get(ref.field)
         if not isinstance(name, str):
             continue
-        if book is None:
-            raise Unprocessable(f"{label}: config.{field}: resources cannot be used here")
-        try:
-            pin = book.pin(name)
-            text = book.read(pin).decode("utf-8")
-        except NotFound as exc:
-            raise Unprocessable(f"{label}: config.{field}: {exc.detail}") from None
-        except UnicodeDecodeError:
-            raise Unprocessable(f"{label}: config.{field}: {name!r} is not UTF-8 text") from None
+        pin = _find_pin(book, name, ref, label)
+        if pin is None:
+            continue
         pins[name] = pin
-        resolved = {k: v for k, v in (resolved or step.config).items() if k != field}
-        resolved["schema"] = text
+        if ref.text_into is not None and book is not None:
+            try:
+                text = book.read(pin).decode("utf-8")
+            except UnicodeDecodeError:
+                raise Unprocessable(
+                    f"{label}: config.{ref.field}: {name!r} is not UTF-8 text"
+                ) from None
+            resolved = {k: v for k, v in (resolved or step.config).items() if k != ref.field}
+            resolved[ref.text_into] = text
     return pins, resolved
+
+
+def _find_pin(
+    book: ResourceBook | None, name: str, ref: ResourceField, label: str
+) -> ResourcePin | None:
+    """The pin of the resource `name`; None for a builtin name with no resource."""
+    if book is None:
+        if name in ref.builtin:
+            return None
+        raise Unprocessable(f"{label}: config.{ref.field}: resources cannot be used here")
+    try:
+        return book.pin(name)
+    except NotFound as exc:
+        if name in ref.builtin:
+            return None
+        detail = (
+            f"{name!r} is neither a resource of workflow {book.slug!r} nor one of the "
+            f"bundled files {list(ref.builtin)}"
+            if ref.builtin
+            else exc.detail
+        )
+        raise Unprocessable(f"{label}: config.{ref.field}: {detail}") from None
 
 
 def _steps(
@@ -98,9 +128,12 @@ def _steps(
     accepted: set[str] | None = None
     for index, step in enumerate(spec.steps):
         label = f"steps[{index}] ({step.name!r})"
-        pins, resolved = _pin_resources(step, label, book)
         try:
             validator = get_validator(step.validator)
+        except ConfigError as exc:
+            raise Unprocessable(f"{label}: {exc}") from None
+        pins, resolved = _pin_resources(step, validator, label, book)
+        try:
             warnings += [f"{label}: {w}" for w in validator.check(step.config, resolved)]
         except ConfigError as exc:
             raise Unprocessable(f"{label}: {exc}") from None

@@ -109,3 +109,20 @@ def test_the_catalog_lists_each_validator_with_the_schema_that_guards_its_config
     assert refused.status_code == 422
     assert "is not valid under any of the given schemas" in refused.get_json()["detail"]
     assert api.client.get("/v1/validators").status_code == 401
+
+
+def test_a_null_metric_is_stored_and_an_assertion_on_it_says_why(api: Any) -> None:
+    created = _workflow(
+        api,
+        [
+            {"expr": "metrics.gas_kwh < 5.0", "severity": "WARNING", "message": "gas"},
+            {"expr": "metrics.gas_kwh == null || metrics.gas_kwh < 5.0", "message": "allowed"},
+        ],
+    )
+    assert created.status_code == 201, created.get_json()
+    run, findings = _run_with_metrics(api, {"files": 1, "gas_kwh": None})
+    assert run["steps"][0]["metrics"] == {"files": 1, "gas_kwh": None}
+    (finding,) = findings
+    assert (finding["path"], finding["code"]) == ("assertions[0]", "assertion.error")
+    assert "'gas_kwh' is null" in finding["message"]
+    assert run["result"] == "PASS"  # the only finding is a WARNING

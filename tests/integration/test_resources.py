@@ -110,3 +110,40 @@ def test_delete_and_names(api: Any) -> None:
     assert api.client.delete(path, headers=api.headers()).status_code == 204
     assert api.client.delete(path, headers=api.headers()).status_code == 404
     assert api.get(f"/v1/orgs/{api.org}/workflows/orders/resources").get_json()["items"] == []
+
+
+def _box(weather: str) -> dict[str, Any]:
+    return {
+        "name": "Box",
+        "slug": "box",
+        "steps": [{"name": "Simulate", "validator": "energyplus", "config": {"weather": weather}}],
+    }
+
+
+def test_weather_is_a_bundled_file_or_a_resource(api: Any) -> None:
+    chicago = "USA_IL_Chicago-OHare.Intl.AP.725300_TMY3.epw"
+    bundled = api.post(f"/v1/orgs/{api.org}/workflows", json=_box(chicago))
+    assert bundled.status_code == 201, bundled.get_json()
+    assert bundled.get_json()["steps"][0]["resources"] == {}
+
+    missing = api.client.put(
+        f"/v1/orgs/{api.org}/workflows/box", json=_box("site.epw"), headers=api.headers()
+    )
+    assert missing.status_code == 422
+    detail = missing.get_json()["detail"]
+    assert "config.weather" in detail and "'site.epw' is neither a resource" in detail
+    assert chicago in detail  # the bundled names are listed
+
+    for name in ("site.epw", chicago):  # a resource named like a bundled file wins
+        uploaded = api.client.post(
+            f"/v1/orgs/{api.org}/workflows/box/resources",
+            data={"file": (io.BytesIO(b"LOCATION,Site\n"), name, "text/plain"), "name": name},
+            headers=api.headers(),
+            content_type="multipart/form-data",
+        )
+        assert uploaded.status_code == 201, uploaded.get_json()
+        saved = api.client.put(
+            f"/v1/orgs/{api.org}/workflows/box", json=_box(name), headers=api.headers()
+        )
+        assert saved.status_code == 200, saved.get_json()
+        assert list(saved.get_json()["steps"][0]["resources"]) == [name]

@@ -44,6 +44,9 @@ def test_file_names_cannot_escape():
         ("model.idf", "", "idf"),
         (None, "application/octet-stream", "binary"),
         ("a.json", "application/xml", "xml"),
+        ("model.idf", "text/plain; charset=utf-8", "idf"),
+        ("notes.log", "text/plain", "text"),
+        (None, "text/plain", "text"),
     ],
 )
 def test_file_type_detection(name, content_type, kind):

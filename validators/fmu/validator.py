@@ -169,7 +169,7 @@ def check(config: dict[str, Any], data: bytes) -> tuple[list[OutputFinding], Any
 
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
     findings: list[OutputFinding] = []
-    metrics: dict[str, int | float | str] = {}
+    metrics: dict[str, int | float | str | None] = {}
     artifacts: list[OutputArtifact] = []
     for _, data in files:
         problems, result = check(envelope.config, data)

@@ -8,14 +8,12 @@ DO_NOT_STORE a finding names the rule that failed and where, never the file's te
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputFinding
-from shared.storage import open_store
 from shared.xml_schemas import XmlRefused, compile_schema, parse
-from validators.runtime import ValidationResult
+from validators.runtime import ValidationResult, read_resource
 
 MAX_MESSAGE = 300
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
@@ -107,12 +105,9 @@ def _schema_text(envelope: InputEnvelope) -> dict[str, Any]:
     name = envelope.config.get("schema_resource")
     if not isinstance(name, str):
         return envelope.config
-    resource = next((r for r in envelope.resources if r.name == name), None)
-    if resource is None:
+    data = read_resource(envelope, name)
+    if data is None:
         raise ValueError(f"the input names no resource {name!r}")
-    data = open_store(resource.uri).read_bytes(resource.uri)
-    if hashlib.sha256(data).hexdigest() != resource.sha256:
-        raise ValueError(f"resource {name!r}: checksum does not match the version's pin")
     return {**envelope.config, "schema": data.decode("utf-8")}
 
 

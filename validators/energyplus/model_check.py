@@ -1,0 +1,102 @@
+"""What is wrong with a model before it is simulated.
+
+An epJSON is checked against the engine's `Energy+.schema.epJSON` (each violation a
+finding with its JSON Pointer). An IDF's `Version` must be the engine's (a mismatch names
+both); then the engine's own input processor parses it (`energyplus --convert-only`,
+which reads the IDF against `Energy+.idd` and checks the result against the schema), so a
+syntax error is a finding with the IDF's line and column and a field off the schema one
+with its pointer, before a simulation is started."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from shared.domain.enums import Severity
+from shared.envelopes import OutputFinding
+from validators.energyplus.engine import engine, payload, run_engine
+from validators.energyplus.err import finding, parse_err
+
+_VERSION = re.compile(r"^\s*Version\s*,\s*([0-9.]+)\s*;", re.IGNORECASE | re.MULTILINE)
+MAX_SCHEMA_FINDINGS = 500
+
+
+def check_model(data: bytes, kind: str, deadline: float = 60.0) -> list[OutputFinding]:
+    _, version = engine()
+    wanted = ".".join(version.split(".")[:2])
+    if kind == "epjson":
+        return _check_epjson(data, wanted)
+    mismatch = _check_idf_version(data, version, wanted)
+    return mismatch or _parse_idf(data, deadline)
+
+
+def _check_idf_version(data: bytes, version: str, wanted: str) -> list[OutputFinding]:
+    found = _VERSION.search(data.decode("utf-8", errors="replace"))
+    if found is None:
+        return [finding(Severity.ERROR, "energyplus.version", "the IDF has no Version object")]
+    if (found.group(1) + ".").startswith(wanted + "."):
+        return []
+    return [
+        finding(
+            Severity.ERROR,
+            "energyplus.version",
+            f"the model is for EnergyPlus {found.group(1)}; the engine is {version}: "
+            "update the model (the engine ships a VersionUpdater)",
+        )
+    ]
+
+
+def _parse_idf(data: bytes, deadline: float) -> list[OutputFinding]:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / "in.idf").write_bytes(data)
+        run_engine(["--convert-only", "-d", "out", "in.idf"], folder, deadline)
+        err = folder / "out" / "eplusout.err"
+        text = err.read_text(errors="replace") if err.exists() else ""
+    # Only what stops a simulation: the converter's warnings recur in the simulation's own
+    # eplusout.err, which is reported in full.
+    return [f for f in parse_err(text) if f.severity is Severity.ERROR]
+
+
+def _check_epjson(data: bytes, wanted: str) -> list[OutputFinding]:
+    import jsonschema
+
+    try:
+        model = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        return [finding(Severity.ERROR, "energyplus.epjson", f"the epJSON is not JSON: {exc}")]
+    schema = json.loads((payload() / "Energy+.schema.epJSON").read_text())
+    validator = jsonschema.Draft4Validator(schema)
+    errors = sorted(validator.iter_errors(model), key=lambda e: list(map(str, e.absolute_path)))
+    findings = [
+        finding(
+            Severity.ERROR,
+            "energyplus.schema",
+            e.message[:300],
+            "".join(f"/{p}" for p in e.absolute_path),
+        )
+        for e in errors[:MAX_SCHEMA_FINDINGS]
+    ]
+    if len(errors) > MAX_SCHEMA_FINDINGS:
+        findings.append(
+            finding(
+                Severity.ERROR,
+                "energyplus.schema",
+                f"{len(errors) - MAX_SCHEMA_FINDINGS} more schema violations are not listed",
+            )
+        )
+    versions: dict[str, Any] = model.get("Version", {}) if isinstance(model, dict) else {}
+    first: dict[str, Any] = next(iter(versions.values()), {}) if versions else {}
+    declared = first.get("version_identifier") if isinstance(first, dict) else None
+    if declared and not str(declared).startswith(wanted):
+        findings.append(
+            finding(
+                Severity.ERROR,
+                "energyplus.version",
+                f"the model is for EnergyPlus {declared}; the engine is {wanted}",
+            )
+        )
+    return findings
