@@ -126,6 +126,7 @@ def _check_xml_schema(config: dict[str, Any]) -> list[str]:
 
 
 MAX_FMU_STEPS = 1_000_000
+MAX_SERIES_POINTS = 10_000
 
 
 def _check_fmu(config: dict[str, Any]) -> list[str]:
@@ -134,6 +135,14 @@ def _check_fmu(config: dict[str, Any]) -> list[str]:
         raise ConfigError(f"config.stop_time ({stop}) must be after config.start_time ({start})")
     if (stop - start) / step > MAX_FMU_STEPS:
         raise ConfigError(f"config: more than {MAX_FMU_STEPS} steps; use a larger step_size")
+    for name, value in (config.get("inputs") or {}).items():
+        times = [point[0] for point in value] if isinstance(value, list) else []
+        later = next((i for i in range(1, len(times)) if times[i] <= times[i - 1]), None)
+        if later is not None:
+            raise ConfigError(
+                f"config.inputs.{name}[{later}]: time {times[later]} must be after "
+                f"{times[later - 1]} (a series' times increase)"
+            )
     return []
 
 
@@ -214,8 +223,26 @@ CATALOG: dict[str, ValidatorSpec] = {
                 "step_size": {"type": "number", "exclusiveMinimum": 0},
                 "inputs": {
                     "type": "object",
-                    "additionalProperties": {"type": "number"},
-                    "description": "Input variable -> constant value",
+                    "additionalProperties": {
+                        "oneOf": [
+                            {"type": "number"},
+                            {
+                                "type": "array",
+                                "items": {
+                                    "type": "array",
+                                    "prefixItems": [{"type": "number"}, {"type": "number"}],
+                                    "minItems": 2,
+                                    "maxItems": 2,
+                                },
+                                "minItems": 1,
+                                "maxItems": MAX_SERIES_POINTS,
+                            },
+                        ]
+                    },
+                    "description": (
+                        "Input variable -> a constant, or a time series [[time, value], ...] "
+                        "with increasing times (linear between points, held outside them)"
+                    ),
                 },
                 "parameters": {
                     "type": "object",

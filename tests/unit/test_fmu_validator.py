@@ -1,9 +1,12 @@
-"""The fmu validator with fmpy on FMUs built by pythonfmu (FMI 2.0 co-simulation): a good
-run gives metrics and a CSV, an FMU that fails in doStep or is not an FMU is a finding,
-an unknown variable is a finding, and one that hangs is stopped at the step's timeout."""
+"""The fmu validator with fmpy on FMUs built by pythonfmu (FMI 2.0 co-simulation) and
+pythonfmu3 (FMI 3.0 co-simulation and model exchange): a good run gives metrics and a
+CSV, inputs are constants or time series, an FMU that fails in doStep or is not an FMU is
+a finding, an unknown variable is a finding, and one that hangs is stopped at the step's
+timeout."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -18,6 +21,7 @@ from validators.fmu.validator import check, validate
 from validators.runtime import TimedOut, validate_within
 
 ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
 TANK = ROOT / "examples" / "Tank.fmu"
 FAILING = ROOT / "examples" / "TankFailing.fmu"
 CONFIG = {"stop_time": 2.0, "step_size": 0.5, "parameters": {"rate": 2.0}, "outputs": ["level"]}
@@ -41,6 +45,39 @@ class Hang(Fmi2Slave):
 @pytest.fixture(scope="module", autouse=True)
 def built() -> None:
     assert TANK.exists() and FAILING.exists(), "run `make examples` (pythonfmu builds them)"
+
+
+@pytest.fixture(scope="module")
+def fmi3(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """tests/fmus/*.py built by pythonfmu3: Tank3 (co-simulation), Decay (model exchange)."""
+    folder = tmp_path_factory.mktemp("fmi3")
+    for source in ("tank3.py", "decay3.py"):
+        subprocess.run(
+            [
+                str(BIN / "python"),
+                "-m",
+                "pythonfmu3",
+                "build",
+                "-f",
+                str(ROOT / "tests/fmus" / source),
+                "-d",
+                str(folder),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return {p.stem: p.read_bytes() for p in folder.glob("*.fmu")}
+
+
+def _files(name: str, data: bytes) -> list[tuple[InputFile, bytes]]:
+    item = InputFile(
+        name=name,
+        uri="file:///x",
+        sha256="0" * 64,
+        size_bytes=len(data),
+        content_type="application/octet-stream",
+    )
+    return [(item, data)]
 
 
 def _envelope(tmp_path: Path, config: dict[str, Any]) -> InputEnvelope:
@@ -106,7 +143,7 @@ def test_a_file_that_is_not_an_fmu_is_a_finding() -> None:
 def test_an_fmu_that_hangs_is_stopped_at_the_deadline(tmp_path: Path) -> None:
     source = tmp_path / "hang.py"
     source.write_text(HANGING)
-    pythonfmu = Path(sys.executable).parent / "pythonfmu"
+    pythonfmu = BIN / "pythonfmu"
     subprocess.run(
         [str(pythonfmu), "build", "-f", str(source), "-d", str(tmp_path)],
         check=True,
@@ -135,7 +172,37 @@ def test_the_config_is_checked_at_save() -> None:
         ({**CONFIG, "stop_time": 0.0}, "must be after"),
         ({**CONFIG, "step_size": 1e-9}, "more than"),
         ({k: v for k, v in CONFIG.items() if k != "outputs"}, "'outputs' is a required property"),
-        ({**CONFIG, "inputs": {"inflow": "fast"}}, "is not of type 'number'"),
+        ({**CONFIG, "inputs": {"inflow": "fast"}}, "inputs/inflow"),
+        ({**CONFIG, "inputs": {"inflow": [[0, 1], [0, 2]]}}, r"inflow\[1\]: time 0 must be after"),
+        ({**CONFIG, "inputs": {"inflow": [[0, 1, 2]]}}, "inputs/inflow"),
     ]:
         with pytest.raises(ConfigError, match=words):
             spec.check(config)
+    assert spec.check({**CONFIG, "inputs": {"inflow": [[0, 0.0], [2, 4.0]]}}) == []
+
+
+def test_an_input_time_series_is_interpolated(tmp_path: Path) -> None:
+    # inflow ramps 0 -> 4 over two seconds; fmpy sets it at each step's start (0, .5, 1,
+    # 1.5: inflow 0, 1, 2, 3), so level = sum((rate + inflow) * 0.5) = 7.
+    config = {**CONFIG, "inputs": {"inflow": [[0.0, 0.0], [2.0, 4.0]]}}
+    result = validate(_envelope(tmp_path, config), _files("Tank.fmu", TANK.read_bytes()))
+    assert result.metrics["level_final"] == 7.0
+    # Held after its last point: a series that stops at 1 s keeps inflow at 2.
+    held = {**CONFIG, "inputs": {"inflow": [[0.0, 0.0], [1.0, 2.0]]}}
+    result = validate(_envelope(tmp_path, held), _files("Tank.fmu", TANK.read_bytes()))
+    assert result.metrics["level_final"] == pytest.approx((2 + 0 + 2 + 1 + 2 + 2 + 2 + 2) * 0.5)
+
+
+def test_an_fmi3_co_simulation_fmu(tmp_path: Path, fmi3: dict[str, bytes]) -> None:
+    config = {**CONFIG, "inputs": {"inflow": 1.0}}
+    result = validate(_envelope(tmp_path, config), _files("Tank3.fmu", fmi3["Tank3"]))
+    assert [f for f in result.findings if f.severity == "ERROR"] == []
+    assert result.metrics == {"level_final": 6.0, "level_min": 0.0, "level_max": 6.0}
+
+
+def test_an_fmi3_model_exchange_fmu_is_integrated(tmp_path: Path, fmi3: dict[str, bytes]) -> None:
+    config = {"stop_time": 1.0, "step_size": 0.01, "parameters": {"k": 2.0}, "outputs": ["x"]}
+    result = validate(_envelope(tmp_path, config), _files("Decay.fmu", fmi3["Decay"]))
+    assert [f for f in result.findings if f.severity == "ERROR"] == []
+    assert result.metrics["x_final"] == pytest.approx(math.exp(-2.0), rel=1e-3)
+    assert result.metrics["x_max"] == 1.0

@@ -93,15 +93,30 @@ def _unknown(config: dict[str, Any], names: set[str]) -> list[OutputFinding]:
 
 
 def _inputs(config: dict[str, Any], names: set[str]) -> Any:
-    """Constant inputs as the structured array fmpy takes (time, then one column each)."""
+    """The inputs as the structured array fmpy takes (time, then one column each): a
+    constant holds from start to stop; a time series ([[t, v], ...], times increasing)
+    is sampled on the union of every series' times, linearly between its points and held
+    before its first and after its last."""
     import numpy as np
 
-    inputs = {k: float(v) for k, v in (config.get("inputs") or {}).items() if k in names}
+    inputs = {k: v for k, v in (config.get("inputs") or {}).items() if k in names}
     if not inputs:
         return None
     start, stop = float(config.get("start_time", 0.0)), float(config["stop_time"])
+    series = [np.asarray(v, dtype=np.float64) for v in inputs.values() if isinstance(v, list)]
+    times = np.unique(np.concatenate([[start, stop], *(points[:, 0] for points in series)]))
+    columns = [_column(value, times) for value in inputs.values()]
     dtype = [("time", np.float64)] + [(name, np.float64) for name in inputs]
-    return np.array([(start, *inputs.values()), (stop, *inputs.values())], dtype=dtype)
+    return np.array(list(zip(times, *columns, strict=True)), dtype=dtype)
+
+
+def _column(value: Any, times: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, list):
+        points = np.asarray(value, dtype=np.float64)
+        return np.interp(times, points[:, 0], points[:, 1])
+    return np.full(times.shape, float(value))
 
 
 def _simulate(
