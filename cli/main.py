@@ -335,6 +335,10 @@ def submit(
     headers = {"Content-Type": content_type, "X-Filename": file.name}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
+    if wait:
+        # The API holds the answer until the run ends (up to 30 s; a fast-path run is
+        # done by then), so most waits need no polling at all.
+        headers["Prefer"] = f"wait={max(0, min(int(timeout), 30))}"
     answer = api.call(
         "POST", f"/v1/orgs/{org}/workflows/{slug}/runs", data=file.read_bytes(), headers=headers
     ).json()

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=120, ge=1)
     max_upload_bytes: int = 10 * 1024 * 1024
     inline_max_bytes: int = 64 * 1024
+    # The fast path (execution auto): light validators run inside the api function for
+    # files up to this size; a run's steps share fast_path_seconds (each step also keeps
+    # its own timeout), each in a process the api kills at its deadline and limits to
+    # fast_path_memory_mb of address space. The api function's timeout covers these.
+    fast_path_max_bytes: int = Field(default=1024 * 1024, ge=0)
+    fast_path_seconds: int = Field(default=30, ge=1, le=300)
+    fast_path_memory_mb: int = Field(default=768, ge=128)
     # A launch claim outlives the launch function's own timeout, so an expired claim
     # means the launch that held it is dead.
     launch_claim_seconds: int = 120

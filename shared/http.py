@@ -89,6 +89,17 @@ def parse_model(model: type[M], data: Any) -> M:
         raise Unprocessable(validation_detail(exc)) from exc
 
 
+def prefer_wait(header: str | None) -> int | None:
+    """The seconds a client asked to wait with `Prefer: wait=N` (RFC 7240 section 4.3);
+    None when it did not ask. A malformed preference is ignored, as the RFC says."""
+    for preference in (header or "").split(","):
+        token = preference.split(";", 1)[0].strip()
+        name, _, value = token.partition("=")
+        if name.strip().lower() == "wait" and value.strip().strip('"').isdigit():
+            return int(value.strip().strip('"'))
+    return None
+
+
 def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
     """Maps service errors to problems; anything unexpected is logged and a 500."""
 

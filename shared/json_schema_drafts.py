@@ -18,6 +18,9 @@ DRAFTS = {
 
 
 def validator_class(config: dict[str, Any]) -> Any:
+    from shared.lazy_formats import defer_rfc3987
+
+    defer_rfc3987()
     import jsonschema
 
     draft = config.get("draft")

@@ -237,6 +237,16 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
+PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": (
+        "`wait=N` (RFC 7240, N up to 30): answer 200 with the finished run if it ends "
+        "within N seconds, else 202 as usual. A fast-path run has ended by the answer."
+    ),
+    "schema": {"type": "string"},
+}
 PAGE_TOKEN = _query("page_token", {"type": "string"}, "The next_page_token of the page before.")
 
 
@@ -248,11 +258,14 @@ def _operation(
     *,
     body: dict[str, Any] | None = None,
     links: dict[str, Any] | None = None,
+    also: tuple[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     code, response = success
     if links:
         response = {**response, "links": links}
     responses: dict[str, Any] = {code: response}
+    if also is not None:
+        responses[also[0]] = {**also[1], "links": links} if links else also[1]
     for status, description in PROBLEMS.items():
         responses[status] = {
             "description": description,
@@ -386,10 +399,11 @@ def _paths() -> dict[str, Any]:
             "post": _operation(
                 "submit",
                 "Submit a file: a Submission and its Run",
-                [org, slug],
+                [org, slug, PREFER],
                 ("202", _json(_ref("Submitted"), "Accepted; Location names the run")),
                 body=SUBMIT_BODY,
                 links=_links_from_run("/run/id"),
+                also=("200", _json(_ref("Submitted"), "Prefer: wait=N and the run ended in time")),
             ),
         },
         "/v1/orgs/{org}/workflows/{slug}/resources": {

@@ -45,10 +45,26 @@ class ValidatorSpec:
     # does not match it is refused before check_config looks deeper.
     config_schema: dict[str, Any]
     resource_fields: tuple[ResourceField, ...] = ()
+    # The module whose `validate` the fast path calls inside the api function: set for
+    # validators light enough to run there (pure Python, bounded by a small file); None
+    # for those that need their own image (an engine).
+    inline_module: str | None = None
+    # What that module imports on first use, imported once by the fast path's fork server
+    # instead of by every check (jsonschema's format checkers take ~2 s to import).
+    inline_preload: tuple[str, ...] = ()
+    # Which engine checks files for a config, when the validator has more than one.
+    engine_for: Callable[[dict[str, Any]], str] | None = None
+
+    @property
+    def runs_inline(self) -> bool:
+        return self.inline_module is not None
 
     def check(self, config: dict[str, Any], resolved: dict[str, Any] | None = None) -> list[str]:
         """`config` against config_schema, then the validator's own checks on `resolved`
         (the config with its named resources read in), or on `config`."""
+        from shared.lazy_formats import defer_rfc3987
+
+        defer_rfc3987()
         import jsonschema
 
         error = jsonschema.exceptions.best_match(
@@ -70,6 +86,9 @@ JSON_SCHEMA_OPTIONS = ("schema", "draft", "format_assertion")
 
 
 def _check_json_schema(config: dict[str, Any]) -> list[str]:
+    from shared.lazy_formats import defer_rfc3987
+
+    defer_rfc3987()
     import jsonschema
 
     unknown = set(config) - set(JSON_SCHEMA_OPTIONS)
@@ -101,6 +120,12 @@ def _check_json_schema(config: dict[str, Any]) -> list[str]:
             "(references to other documents are not fetched)"
         )
     return draft_warnings(config)
+
+
+def _json_schema_engine(config: dict[str, Any]) -> str:
+    from shared.json_schema_engine import engine_for
+
+    return engine_for(config)
 
 
 def _check_xml_schema(config: dict[str, Any]) -> list[str]:
@@ -168,6 +193,9 @@ CATALOG: dict[str, ValidatorSpec] = {
         version="1.0.0",
         file_types=frozenset({"json"}),
         check_config=_check_json_schema,
+        inline_module="validators.json_schema.validator",
+        inline_preload=("jsonschema", "referencing.jsonschema", "jsonschema_rs", "orjson"),
+        engine_for=_json_schema_engine,
         config_schema={
             "type": "object",
             "properties": {
@@ -266,6 +294,8 @@ CATALOG: dict[str, ValidatorSpec] = {
         version="1.0.0",
         file_types=frozenset({"xml"}),
         check_config=_check_xml_schema,
+        inline_module="validators.xml_schema.validator",
+        inline_preload=("lxml.etree", "lxml.isoschematron"),
         resource_fields=(ResourceField("schema_resource", text_into="schema"),),
         config_schema={
             "type": "object",

@@ -54,7 +54,9 @@ def workflow_view(workflow: Workflow, version: WorkflowVersion) -> dict[str, Any
     data = workflow.model_dump(mode="json")
     data["version"] = version.version
     data.update(
-        version.model_dump(mode="json", include={"retention", "allowed_file_types", "warnings"})
+        version.model_dump(
+            mode="json", include={"retention", "allowed_file_types", "execution", "warnings"}
+        )
     )
     data["steps"] = [_step_config(s) for s in version.steps]
     data["version_created_at"] = version.model_dump(mode="json")["created_at"]

@@ -38,6 +38,8 @@ def workflow_body(slug: str = "people", steps: int = 1, **extra: Any) -> dict[st
             for i in range(steps)
         ],
         "retention": {"submission": "STORE_7_DAYS", "output": "STORE_30_DAYS"},
+        # Most tests are about the job path; the fast path's ask for "auto" or "inline".
+        "execution": "job",
     }
     body.update(extra)
     return body

@@ -124,12 +124,23 @@ def own_deadline(timeout_seconds: int) -> float:
 
 
 def _child(
-    validate: Validate, envelope: InputEnvelope, files: list[tuple[InputFile, bytes]], conn: Any
+    validate: Validate,
+    envelope: InputEnvelope,
+    files: list[tuple[InputFile, bytes]],
+    conn: Any,
+    memory_bytes: int | None = None,
 ) -> None:
+    if memory_bytes is not None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     try:
         conn.send(("ok", validate(envelope, files)))
     except TimedOut as exc:  # the check stopped an engine at its own deadline
         conn.send(("timeout", str(exc)))
+    except MemoryError:
+        limit = (memory_bytes or 0) // (1024 * 1024)
+        conn.send(("error", f"MemoryError: the check needed more than its {limit} MiB"))
     except Exception as exc:
         log.exception("validator crashed", extra={"run_id": envelope.run_id})
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -142,12 +153,18 @@ def validate_within(
     envelope: InputEnvelope,
     files: list[tuple[InputFile, bytes]],
     seconds: float,
+    *,
+    context: Any = None,
+    memory_bytes: int | None = None,
 ) -> ValidationResult:
-    """Runs `validate` in a forked child; kills it at `seconds`. Raises TimedOut, or
-    CheckFailed carrying the child's exception."""
-    context = multiprocessing.get_context("fork")
+    """Runs `validate` in a child process (forked, unless `context` says otherwise);
+    kills it at `seconds`. Raises TimedOut, or CheckFailed carrying the child's
+    exception (a MemoryError past `memory_bytes` of address space among them)."""
+    context = context or multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(validate, envelope, files, send), daemon=True)
+    child = context.Process(
+        target=_child, args=(validate, envelope, files, send, memory_bytes), daemon=True
+    )
     child.start()
     send.close()
     try:
@@ -169,23 +186,24 @@ def validate_within(
     return result
 
 
-def run(validate: Validate, *, name: str, version: str) -> int:
-    """Runs one job task; the exit code is 0 only when the result was delivered."""
-    logs.configure()
-    logs.begin({"traceparent": os.environ.get("TRACEPARENT", "")})
-    input_uri = os.environ.get("INPUT_URI", "")
-    if not input_uri:
-        # The launch sets it on every execution; a job started any other way is refused.
-        log.error("INPUT_URI is not set: this job runs only when Assay launches it")
-        return 2
-    store = open_store(input_uri)
-    envelope = InputEnvelope.model_validate_json(store.read_bytes(input_uri))
-    logs.bind(run_id=envelope.run_id, org_id=envelope.org_id)
+def produce_output(
+    validate: Validate,
+    envelope: InputEnvelope,
+    fetch: Callable[[], list[tuple[InputFile, bytes]]],
+    validator: ValidatorRef,
+    seconds: float,
+    *,
+    context: Any = None,
+    memory_bytes: int | None = None,
+) -> OutputEnvelope:
+    """The step's output.json: the check's findings, metrics and artifacts with its
+    status, or why it has none (timed out, crashed). Never raises for the check's sake:
+    the job path writes and calls back with it, the fast path records it."""
     started, clock = utcnow(), time.monotonic()
     error: str | None = None
     try:
         result = validate_within(
-            validate, envelope, _fetch(envelope), own_deadline(envelope.timeout_seconds)
+            validate, envelope, fetch(), seconds, context=context, memory_bytes=memory_bytes
         )
         failed = any(f.severity is Severity.ERROR for f in result.findings)
         status = OutputStatus.FAILED_VALIDATION if failed else OutputStatus.SUCCESS
@@ -198,7 +216,7 @@ def run(validate: Validate, *, name: str, version: str) -> int:
         log.exception("validator crashed", extra={"run_id": envelope.run_id})
         result, status = ValidationResult(), OutputStatus.FAILED_RUNTIME
         error = f"{type(exc).__name__}: {exc}"
-    output = OutputEnvelope(
+    return OutputEnvelope(
         run_id=envelope.run_id,
         org_id=envelope.org_id,
         step_order=envelope.step_order,
@@ -213,9 +231,31 @@ def run(validate: Validate, *, name: str, version: str) -> int:
             ended_at=utcnow(),
             duration_ms=int((time.monotonic() - clock) * 1000),
         ),
-        validator=ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
+        validator=validator,
         error=error,
     )
+
+
+def run(validate: Validate, *, name: str, version: str) -> int:
+    """Runs one job task; the exit code is 0 only when the result was delivered."""
+    logs.configure()
+    logs.begin({"traceparent": os.environ.get("TRACEPARENT", "")})
+    input_uri = os.environ.get("INPUT_URI", "")
+    if not input_uri:
+        # The launch sets it on every execution; a job started any other way is refused.
+        log.error("INPUT_URI is not set: this job runs only when Assay launches it")
+        return 2
+    store = open_store(input_uri)
+    envelope = InputEnvelope.model_validate_json(store.read_bytes(input_uri))
+    logs.bind(run_id=envelope.run_id, org_id=envelope.org_id)
+    output = produce_output(
+        validate,
+        envelope,
+        lambda: _fetch(envelope),
+        ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
+        own_deadline(envelope.timeout_seconds),
+    )
+    status = output.status
     try:
         store.write_bytes(
             envelope.output_uri,

@@ -17,7 +17,16 @@ from shared.config import get_settings
 from shared.domain.enums import RunStatus
 from shared.domain.models import ApiKey
 from shared.errors import BadRequest, NotFound
-from shared.http import guarded, json_response, loads, parse_json, parse_model, problem, read_body
+from shared.http import (
+    guarded,
+    json_response,
+    loads,
+    parse_json,
+    parse_model,
+    prefer_wait,
+    problem,
+    read_body,
+)
 from shared.ids import is_new_id
 from shared.intake import read_upload
 from shared.services import resources, runs, workflows
@@ -201,12 +210,17 @@ def submit_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
         incoming=incoming,
         idempotency_key=request.headers.get("Idempotency-Key") or None,
     )
+    run, headers = result.run, {"Location": f"/v1/orgs/{key.org_id}/runs/{result.run.id}"}
+    wait = prefer_wait(request.headers.get("Prefer"))
+    if wait is not None:
+        run = runs.wait_for_end(wiring.repositories(), key.org_id, run, wait)
+        headers["Preference-Applied"] = f"wait={min(wait, runs.MAX_WAIT_SECONDS)}"
     body = {
-        "run": run_view(result.run, result.submission),
+        "run": run_view(run, result.submission),
         "submission": submission_view(result.submission),
     }
-    location = f"/v1/orgs/{key.org_id}/runs/{result.run.id}"
-    return json_response(body, 202, {"Location": location})
+    # 200 with the finished run when the client waited for it; else accepted, in progress.
+    return json_response(body, 200 if wait is not None and run.terminal else 202, headers)
 
 
 class RerunRequest(BaseModel):

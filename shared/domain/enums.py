@@ -43,6 +43,17 @@ class CloudRunJobStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class Execution(StrEnum):
+    """Where a step's validator runs: in a Cloud Run Job (the job path), or inside the
+    `api` function that took the submission (the fast path, for light validators on small
+    files). A workflow may say AUTO: inline when every step allows it and the file is
+    small, else a job. A run and each of its steps record JOB or INLINE."""
+
+    AUTO = "auto"
+    JOB = "job"
+    INLINE = "inline"
+
+
 class RetentionPolicy(StrEnum):
     DO_NOT_STORE = "DO_NOT_STORE"
     STORE_1_DAY = "STORE_1_DAY"

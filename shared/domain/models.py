@@ -21,6 +21,7 @@ from shared.assertions import Assertion
 from shared.domain.enums import (
     CloudRunJobStatus,
     ErrorCategory,
+    Execution,
     ReceiptState,
     RetentionPolicy,
     RunResult,
@@ -120,6 +121,10 @@ class WorkflowStep(Model):
     assertions: list[Assertion] = Field(default_factory=list)
     # The workflow resources the config names, pinned when the version was saved.
     resources: dict[str, ResourcePin] = Field(default_factory=dict)
+    # The engine saving chose for this config, where a validator has a choice
+    # (json-schema: jsonschema-rs when it gives jsonschema's answers; see
+    # shared/json_schema_engine.py).
+    engine: str | None = None
 
 
 class Retention(Model):
@@ -148,6 +153,8 @@ class WorkflowVersion(Model):
     steps: list[WorkflowStep]
     retention: Retention
     allowed_file_types: list[str]
+    # Where its steps run (shared/services/fast_path.py decides AUTO per submission).
+    execution: Execution = Execution.AUTO
     # What saving the version noticed but accepted (a schema in another draft's words).
     warnings: list[str] = Field(default_factory=list)
     created_at: datetime
@@ -214,6 +221,8 @@ class StepRun(Model):
     validator: str
     validator_version: str | None = None
     status: StepStatus = StepStatus.PENDING
+    # JOB until the fast path runs the step inside the api function (INLINE).
+    execution: Execution = Execution.JOB
     attempt: int = 0
     callback_id: str | None = None
     # Until this instant a launch owns the claim; a retried launch task waits for it.
@@ -260,6 +269,17 @@ class ValidationRun(Model):
     output_purged_at: datetime | None = None
     # When the reconcile pass should look at this run (shared/domain/deadlines.py).
     reconcile_at: datetime | None = None
+    # INLINE: the api function that took the submission runs its steps (no launch task).
+    execution: Execution = Execution.JOB
+
+    @property
+    def stored_nothing(self) -> bool:
+        """A DO_NOT_STORE run on the fast path: its content lived only in the request's
+        memory, so no copy exists for a purge to remove."""
+        return (
+            self.execution is Execution.INLINE
+            and self.submission_retention is RetentionPolicy.DO_NOT_STORE
+        )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

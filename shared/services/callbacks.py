@@ -27,6 +27,7 @@ from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import (
     CloudRunJobStatus,
     ErrorCategory,
+    Execution,
     ReceiptState,
     RunStatus,
     StepStatus,
@@ -78,14 +79,14 @@ def _read_output(
 
 @dataclass(frozen=True)
 class Ending:
-    """How a step's result ends its run (None from `_apply`: the run goes on)."""
+    """How a step's result ends its run (None from `apply_output`: the run goes on)."""
 
     status: RunStatus
     category: ErrorCategory | None = None
     error: str | None = None
 
 
-def _apply(
+def apply_output(
     run: ValidationRun, step: StepRun, output: OutputEnvelope | str, at: Any, grace: float
 ) -> Ending | None:
     """Moves the step by its output; says whether and how the run ends."""
@@ -200,17 +201,23 @@ def _acquire(
     return owner
 
 
+def _attempt_key(step: StepRun) -> int | str:
+    # The fast path's results never share ids with a job attempt's: when a launch takes a
+    # step over from a stalled inline run, withdrawing one cannot delete the other's.
+    return "inline" if step.execution is Execution.INLINE else step.attempt
+
+
 def _finding_ids(run: ValidationRun, step: StepRun, output: OutputEnvelope) -> list[str]:
-    return [stable_id(run.id, step.order, step.attempt, i) for i in range(len(output.findings))]
+    key = _attempt_key(step)
+    return [stable_id(run.id, step.order, key, i) for i in range(len(output.findings))]
 
 
 def _artifact_ids(run: ValidationRun, step: StepRun, output: OutputEnvelope) -> list[str]:
-    return [
-        stable_id(run.id, step.order, step.attempt, "artifact", a.name) for a in output.artifacts
-    ]
+    key = _attempt_key(step)
+    return [stable_id(run.id, step.order, key, "artifact", a.name) for a in output.artifacts]
 
 
-def _write_results(
+def write_results(
     repos: Repositories, run: ValidationRun, step: StepRun, output: OutputEnvelope, now: Clock
 ) -> None:
     """Findings and artifacts under deterministic ids: a retried delivery overwrites."""
@@ -253,7 +260,7 @@ def _write_results(
         )
 
 
-def _withdraw_results(
+def withdraw_results(
     repos: Repositories, run: ValidationRun, step: StepRun, output: OutputEnvelope | str
 ) -> None:
     """Removes what a delivery of a callback that lost the race to the run's end wrote."""
@@ -275,7 +282,7 @@ def _refuse_late(
     if step is not None:
         # Without an output nothing can have been written from it.
         with contextlib.suppress(Unprocessable):
-            _withdraw_results(repos, run, step, _read_output(store, body, run, step))
+            withdraw_results(repos, run, step, _read_output(store, body, run, step))
         repos.close_receipt(body.callback_id, ReceiptState.REFUSED)
     log.info(
         "callback for a %s run ignored",
@@ -294,7 +301,7 @@ def _locate(repos: Repositories, body: CallbackBody) -> tuple[ValidationRun, Ste
     return run, step
 
 
-def _with_assertions(
+def with_assertions(
     output: OutputEnvelope | str, run: ValidationRun, step: StepRun
 ) -> OutputEnvelope | str:
     """The step's assertions, evaluated on the output's metrics, join its findings: the
@@ -341,12 +348,12 @@ def handle_callback(
             return _replay(repos, queue, settings, again.run_id)
         return _refuse_late(repos, store, body, run, found)
     step = _check_fence(settings, body, run, found)
-    output = _with_assertions(_read_output(store, body, run, step), run, step)
+    output = with_assertions(_read_output(store, body, run, step), run, step)
     owner = _acquire(repos, body, run, step, now)
     if owner is None:
         return _replay(repos, queue, settings, run.id)
     if not isinstance(output, str):
-        _write_results(repos, run, step, output, now)
+        write_results(repos, run, step, output, now)
     return record_step_result(repos, store, queue, settings, body, (run, step, output, owner), now)
 
 
@@ -375,7 +382,7 @@ def record_step_result(
         if current.terminal or target.callback_id != body.callback_id:
             return CallbackOutcome(replay=False, run=current, late=True), None
         at = now()
-        ending = _apply(current, target, output, at, settings.launch_grace_seconds)
+        ending = apply_output(current, target, output, at, settings.launch_grace_seconds)
         transaction.update(
             repos.receipt_ref(body.callback_id),
             {"state": ReceiptState.DONE.value, "completed_at": at},

@@ -162,17 +162,17 @@ def _copy_resources(
     return copied
 
 
-def _write_input(
-    store: BlobStore,
-    layout: Layout,
+def input_envelope(
     settings: Settings,
-    claim: _Claim,
+    run: ValidationRun,
+    step: StepRun,
     submission: Submission,
-    bundle_copy: str,
-) -> str:
-    run, step = claim.run, claim.step
+    file_uri: str,
+    resources: list[InputFile],
+) -> InputEnvelope:
+    """What a step's validator is handed, on the job path and the fast path alike."""
     spec = get_validator(step.validator)
-    envelope = InputEnvelope(
+    return InputEnvelope(
         run_id=run.id,
         org_id=run.org_id,
         step_order=step.order,
@@ -183,7 +183,7 @@ def _write_input(
         files=[
             InputFile(
                 name=submission.original_filename,
-                uri=bundle_copy,
+                uri=file_uri,
                 sha256=submission.checksum_sha256,
                 size_bytes=submission.size_bytes,
                 content_type=submission.content_type,
@@ -191,12 +191,27 @@ def _write_input(
         ],
         callback_url=settings.callback_url,
         callback_id=step.callback_id or "",
-        output_uri=layout.output_envelope(run.org_id, run.id, step.order, step.attempt),
+        output_uri=Layout(settings.storage_uri).output_envelope(
+            run.org_id, run.id, step.order, step.attempt
+        ),
         timeout_seconds=run.config[step.order].timeout_seconds,
         retain_until=submission.retained_until,
         redact_values=run.submission_retention is RetentionPolicy.DO_NOT_STORE,
-        resources=_copy_resources(store, layout, run, step),
+        resources=resources,
     )
+
+
+def _write_input(
+    store: BlobStore,
+    layout: Layout,
+    settings: Settings,
+    claim: _Claim,
+    submission: Submission,
+    bundle_copy: str,
+) -> str:
+    run, step = claim.run, claim.step
+    resources = _copy_resources(store, layout, run, step)
+    envelope = input_envelope(settings, run, step, submission, bundle_copy, resources)
     input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
     store.write_bytes(
         input_uri,

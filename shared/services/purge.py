@@ -97,6 +97,8 @@ def schedule_purge(transaction: Any, repos: Repositories, run: ValidationRun) ->
     PurgeRetry due when the run ended, the safety net under the immediate purge task."""
     if run.submission_retention is not RetentionPolicy.DO_NOT_STORE or not run.submission_id:
         return
+    if run.stored_nothing:
+        return
     at = run.ended_at or run.created_at
     record = PurgeRetry(
         id=run.submission_id,
@@ -115,7 +117,7 @@ def queue_purge(queue: TaskQueue, settings: Settings, run: ValidationRun | None)
     than at the next retry tick. Best effort: the PurgeRetry stays as the safety net."""
     if run is None or not run.terminal or not run.submission_id:
         return
-    if run.submission_retention is not RetentionPolicy.DO_NOT_STORE:
+    if run.submission_retention is not RetentionPolicy.DO_NOT_STORE or run.stored_nothing:
         return
     try:
         queue.enqueue(

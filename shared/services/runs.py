@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from shared.adapters.jobs import JobRunner
@@ -100,3 +102,28 @@ def rerun(
     enqueue_launch(queue, settings, created[0].id, 0, 1)
     log.info("run again", extra={"run_id": created[0].id, "submission_id": submission_id})
     return created
+
+
+# Prefer: wait=N (RFC 7240) is honoured up to this many seconds.
+MAX_WAIT_SECONDS = 30
+
+
+def wait_for_end(
+    repos: Repositories,
+    org_id: str,
+    run: ValidationRun,
+    seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ValidationRun:
+    """The run once it has ended, or as it is after `seconds`: read again with a backoff
+    from 50 ms to 1 s, so a short run answers quickly and a long one costs few reads."""
+    deadline = time.monotonic() + min(seconds, MAX_WAIT_SECONDS)
+    pause = 0.05
+    while not run.terminal:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sleep(min(pause, left))
+        pause = min(pause * 2, 1.0)
+        run = repos.get_run(org_id, run.id)
+    return run

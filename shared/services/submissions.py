@@ -25,7 +25,7 @@ from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.domain.deadlines import launch_overdue
-from shared.domain.enums import RunStatus
+from shared.domain.enums import Execution, RetentionPolicy, RunStatus
 from shared.domain.models import (
     ApiKey,
     IdempotencyRecord,
@@ -40,6 +40,7 @@ from shared.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedM
 from shared.files import detect_file_type, media_type
 from shared.ids import new_id, stable_id
 from shared.persistence.repositories import Repositories, to_doc
+from shared.services import fast_path
 from shared.services.dispatch import enqueue_launch
 from shared.storage import BlobStore
 from shared.storage.layout import Layout, safe_filename
@@ -221,9 +222,10 @@ def _commit(
 
 def launch_if_pending(queue: TaskQueue, settings: Settings, run: ValidationRun) -> None:
     """Queues the first step's launch of a run that has not started, for a replay."""
-    if run.status is RunStatus.PENDING:
+    if run.status is RunStatus.PENDING and run.execution is Execution.JOB:
         # A replay heals a first answer that failed before its task was queued; the
-        # task name makes this a no-op when it was.
+        # task name makes this a no-op when it was. An inline run is still being run by
+        # the request that created it, or healed by the reconcile pass once overdue.
         enqueue_launch(queue, settings, run.id, 0, 1)
 
 
@@ -287,9 +289,15 @@ def submit(
         return _replay(repos, queue, settings, existing, _fingerprint(slug, incoming, checksum))
 
     submission_id = new_id()
-    content = _inline(incoming.data, settings)
+    execution = fast_path.plan(accepted.version, size, settings)
+    # DO_NOT_STORE on the fast path: the content lives only in this request's memory.
+    keep = not (
+        execution is Execution.INLINE
+        and accepted.version.retention.submission is RetentionPolicy.DO_NOT_STORE
+    )
+    content = _inline(incoming.data, settings) if keep else None
     input_file = None
-    if content is None:
+    if content is None and keep:
         # Written before the commit so a committed Submission never points at nothing.
         filename = safe_filename(incoming.filename, f"submission.{accepted.file_type}")
         input_file = Layout(settings.storage_uri).submission_file(org_id, submission_id, filename)
@@ -312,6 +320,11 @@ def submit(
         input_file=input_file,
         settings=settings,
     )
+    if execution is Execution.INLINE:
+        run.execution = Execution.INLINE
+        run.reconcile_at = fast_path.inline_overdue(settings, created_at)
+        if not keep:
+            submission.content_purged_at = created_at
     marker: Marker = lambda *_: None  # noqa: E731 - no key, nothing to de-duplicate
     if record_id is not None:
         record = IdempotencyRecord(
@@ -335,8 +348,14 @@ def submit(
         if input_file:
             store.delete(input_file)
         return _replay(repos, queue, settings, earlier, _fingerprint(slug, incoming, checksum))
-    enqueue_launch(queue, settings, run.id, 0, 1)
-    log.info("submitted", extra={"run_id": run.id, "submission_id": submission_id})
+    log.info(
+        "submitted",
+        extra={"run_id": run.id, "submission_id": submission_id, "execution": execution},
+    )
+    if execution is Execution.INLINE:
+        run = fast_path.run_inline(repos, queue, settings, run, submission, incoming.data, now)
+    else:
+        enqueue_launch(queue, settings, run.id, 0, 1)
     return Submitted(run, submission, created=True)
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from shared.assertions import MAX_ASSERTIONS, Assertion, InvalidAssertion, compile_expr
 from shared.clock import Clock, utcnow
+from shared.domain.enums import Execution
 from shared.domain.models import (
     ResourcePin,
     Retention,
@@ -64,6 +65,9 @@ class WorkflowSpec(BaseModel):
     steps: list[StepIn] = Field(min_length=1, max_length=20)
     retention: Retention = Field(default_factory=Retention)
     allowed_file_types: list[str] | None = None
+    # auto: inside the api function when every step's validator is light and the file
+    # small (README "The fast path"), else a job; job or inline: always that.
+    execution: Execution = Execution.AUTO
 
 
 class WorkflowCreate(WorkflowSpec):
@@ -166,6 +170,9 @@ def _steps(
                 timeout_seconds=step.timeout_seconds,
                 assertions=step.assertions,
                 resources=pins,
+                engine=validator.engine_for(resolved or step.config)
+                if validator.engine_for
+                else None,
             )
         )
         types = set(validator.file_types)
@@ -181,6 +188,12 @@ def _steps(
         allowed = sorted(set(spec.allowed_file_types))
     if not allowed:
         raise Unprocessable("no file type is accepted by every step of this workflow")
+    heavy = [s.validator for s in steps if not get_validator(s.validator).runs_inline]
+    if spec.execution is Execution.INLINE and heavy:
+        raise Unprocessable(
+            f"execution 'inline': {sorted(set(heavy))} run only as jobs; "
+            f"inline validators are {sorted(n for n, v in CATALOG.items() if v.runs_inline)}"
+        )
     return steps, allowed, warnings
 
 
@@ -201,6 +214,7 @@ def _version(
         steps=steps,
         retention=spec.retention,
         allowed_file_types=allowed,
+        execution=spec.execution,
         warnings=warnings,
         created_at=now(),
     )

@@ -47,6 +47,20 @@ def test_the_staged_folder_is_the_product_and_nothing_else(staged):
         "main.py",
         "requirements.txt",
         "shared",
+        "validators",
+    ]
+    # The fast path's validators, as Python only; the engines stay in their images.
+    assert sorted(
+        str(p.relative_to(folder / "validators")) for p in (folder / "validators").rglob("*")
+    ) == [
+        "__init__.py",
+        "json_schema",
+        "json_schema/__init__.py",
+        "json_schema/validator.py",
+        "runtime.py",
+        "xml_schema",
+        "xml_schema/__init__.py",
+        "xml_schema/validator.py",
     ]
     assert not list(folder.rglob("__pycache__"))
     lines = [line for line in (folder / "requirements.txt").read_text().splitlines() if line]
@@ -55,7 +69,7 @@ def test_the_staged_folder_is_the_product_and_nothing_else(staged):
     names = {line.split("==")[0] for line in pins}
     assert {"functions-framework", "google-cloud-firestore", "google-cloud-storage"} <= names
     assert "croniter" not in names and "click" in names  # click comes with Flask
-    for forbidden in ("devstack", "tests", "validators", "cli", "functions"):
+    for forbidden in ("devstack", "tests", "cli", "functions"):
         assert not (folder / forbidden).exists()
 
 

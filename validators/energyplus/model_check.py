@@ -62,6 +62,9 @@ def _parse_idf(data: bytes, deadline: float) -> list[OutputFinding]:
 
 
 def _check_epjson(data: bytes, wanted: str) -> list[OutputFinding]:
+    from shared.lazy_formats import defer_rfc3987
+
+    defer_rfc3987()
     import jsonschema
 
     try:

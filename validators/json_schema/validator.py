@@ -9,6 +9,7 @@ under the other policies the message is kept, cut to MAX_MESSAGE characters.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from referencing.exceptions import Unresolvable
@@ -16,7 +17,11 @@ from referencing.exceptions import Unresolvable
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputFinding
 from shared.json_schema_drafts import no_retrieval, validator_class
+from shared.json_schema_engine import fast_validator
+from validators.json_schema import fast_parse
 from validators.runtime import ValidationResult
+
+log = logging.getLogger(__name__)
 
 
 def json_pointer(parts: object) -> str:
@@ -150,7 +155,23 @@ def _message(error: object, redact: bool, pointer: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
-def check(config: dict[str, object], data: bytes, *, redact: bool = False) -> list[OutputFinding]:
+def check(config: dict[str, Any], data: bytes, *, redact: bool = False) -> list[OutputFinding]:
+    """The findings for one file. A valid file on a schema jsonschema-rs can stand in for
+    (shared/json_schema_engine.py) is parsed by orjson and passed by jsonschema-rs;
+    everything else, and every invalid file, goes the careful way, so findings are
+    always jsonschema's."""
+    fast, _ = fast_validator(config)
+    if fast is not None:
+        instance, parsed = fast_parse.parse(data)
+        try:
+            if parsed and fast.is_valid(instance):
+                return []
+        except Exception:  # a value rs cannot take: the careful way decides
+            log.debug("jsonschema-rs could not check the document", exc_info=True)
+    return _careful(config, data, redact)
+
+
+def _careful(config: dict[str, Any], data: bytes, redact: bool) -> list[OutputFinding]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -1,0 +1,84 @@
+"""The fast path's child processes, from the real fork server: a check runs in a fresh
+child in milliseconds, a check that allocates past the memory limit fails with a
+MemoryError instead of taking the api instance down, and one that never returns is
+killed at its deadline."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
+from shared.services import fast_path
+from validators.runtime import CheckFailed, TimedOut, ValidationResult, validate_within
+
+MIB = 1024 * 1024
+ITEM = InputFile(name="a", uri="inline:a", sha256="0" * 64, size_bytes=1, content_type="x")
+ENVELOPE = InputEnvelope(
+    run_id="R" * 20,
+    org_id="o",
+    step_order=0,
+    step_key="s",
+    attempt=1,
+    validator=ValidatorRef(name="t", version="1"),
+    files=[],
+    callback_url="http://127.0.0.1:9",
+    callback_id="c" * 32,
+    output_uri="file:///tmp/unused/output.json",
+    timeout_seconds=5,
+)
+
+
+def small(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+    return ValidationResult(metrics={"bytes": len(files[0][1])})
+
+
+def greedy(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+    hoard = bytearray(2048 * MIB)
+    return ValidationResult(metrics={"bytes": len(hoard)})
+
+
+def stuck(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+    while True:
+        time.sleep(1)
+
+
+def _within(validate: Any, seconds: float = 5.0) -> ValidationResult:
+    return validate_within(
+        validate,
+        ENVELOPE,
+        [(ITEM, b"abc")],
+        seconds,
+        context=fast_path._context(),
+        memory_bytes=768 * MIB,
+    )
+
+
+def test_a_check_runs_in_a_child_of_the_fork_server() -> None:
+    from validators.json_schema.validator import validate
+
+    envelope = ENVELOPE.model_copy(update={"config": {"schema": {"type": "object"}}})
+    context = fast_path._context()
+    validate_within(validate, envelope, [(ITEM, b"{}")], 30.0, context=context)
+    started = time.monotonic()
+    for _ in range(5):
+        result = validate_within(validate, envelope, [(ITEM, b"[]")], 30.0, context=context)
+        assert [f.code for f in result.findings] == ["schema.type"]
+    # Forked from a server that has the validator and jsonschema imported (~2 s in a
+    # fresh interpreter): each check starts at once.
+    assert (time.monotonic() - started) / 5 < 0.5
+
+
+def test_a_check_past_its_memory_limit_is_a_memory_error() -> None:
+    with pytest.raises(CheckFailed, match="MemoryError: the check needed more than its 768 MiB"):
+        _within(greedy)
+    assert _within(small).metrics == {"bytes": 3}  # the next one is unaffected
+
+
+def test_a_check_that_never_returns_is_killed_at_its_deadline() -> None:
+    started = time.monotonic()
+    with pytest.raises(TimedOut):
+        _within(stuck, seconds=1.0)
+    assert time.monotonic() - started < 3
