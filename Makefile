@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .tools
 TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard tools/*.txt))
 
-.PHONY: install tools examples stage openapi demo up test lint typecheck unit integration e2e clean
+.PHONY: install tools examples stage openapi demo up bench test lint typecheck unit integration e2e clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ up: install
 
 demo: install examples
 	$(BIN)/python -m devstack.demo
+
+# Every performance figure against its budget, as ratios measured in one run: a table on
+# stdout and bench/results.json (README "Performance").
+bench: install
+	$(BIN)/python -m bench.run
 
 lint: install
 	$(BIN)/ruff check .

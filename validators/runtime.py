@@ -117,10 +117,21 @@ class CheckFailed(Exception):
     """The check raised (its message is the child's `Type: message`)."""
 
 
+# Cloud Run counts a task's timeout from the container's start, so the job's own
+# deadline does too (module import is within a few milliseconds of the start).
+_PROCESS_STARTED = time.monotonic()
+
+
 def own_deadline(timeout_seconds: int) -> float:
     """Seconds the check may take: the step's timeout, less the time to write the output
-    and call back before Cloud Run stops the task at the full timeout."""
-    return max(1.0, timeout_seconds - min(30.0, timeout_seconds * 0.1))
+    and call back before Cloud Run stops the task at the full timeout (a tenth of it,
+    between 1.5 and 30 seconds)."""
+    return max(1.0, timeout_seconds - min(30.0, max(1.5, timeout_seconds * 0.1)))
+
+
+def _left(timeout_seconds: int) -> float:
+    """own_deadline, less what the process has spent since it started."""
+    return max(0.5, own_deadline(timeout_seconds) - (time.monotonic() - _PROCESS_STARTED))
 
 
 def _child(
@@ -253,7 +264,7 @@ def run(validate: Validate, *, name: str, version: str) -> int:
         envelope,
         lambda: _fetch(envelope),
         ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
-        own_deadline(envelope.timeout_seconds),
+        _left(envelope.timeout_seconds),
     )
     status = output.status
     try:

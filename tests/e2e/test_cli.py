@@ -103,15 +103,20 @@ def test_submit_and_wait_exit_codes(cli, account):
     assert "FAIL" in table.stdout and "/email" in table.stdout
 
 
-def test_a_wait_that_times_out_exits_3(cli, account):
+def test_a_wait_that_times_out_exits_3(cli, account, tmp_path):
     org, key = account
+    # On the job path: a fast-path run has ended before the answer, so no wait runs out.
+    body = json.loads((EXAMPLES / "people.workflow.json").read_text())
+    body.update(slug="people-job", execution="job")
+    (tmp_path / "job.workflow.json").write_text(json.dumps(body))
+    cli("workflows", "apply", str(tmp_path / "job.workflow.json"), "--org", org, key=key)
     done = cli(
         "submit",
         str(EXAMPLES / "valid-person.json"),
         "--org",
         org,
         "--workflow",
-        "people",
+        "people-job",
         "--wait",
         "--timeout",
         "0",

@@ -30,6 +30,7 @@ def _workflow(schema_resource: str = "order.xsd") -> dict[str, Any]:
     return {
         "name": "Orders",
         "slug": "orders",
+        "execution": "job",  # the launch copies resources into the bundle
         "steps": [
             {
                 "name": "Order schema",

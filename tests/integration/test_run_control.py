@@ -152,7 +152,7 @@ def test_results_written_by_a_delivery_that_lost_the_race_are_withdrawn(api: Any
     body = write_output(run, step, findings=5)
     output = callbacks._read_output(wiring.blob_store(), body, run, step)
     owner = callbacks._acquire(repos, body, run, step, lambda: datetime.now(UTC))
-    callbacks._write_results(repos, run, step, output, lambda: datetime.now(UTC))
+    callbacks.write_results(repos, run, step, output, lambda: datetime.now(UTC))
     assert repos.count_findings(run_id) == 5
     # The run is cancelled between the findings and the finalizing transaction.
     assert api.post(f"/v1/orgs/{api.org}/runs/{run_id}/cancel").status_code == 200

@@ -125,7 +125,7 @@ def test_a_callback_that_dies_half_way_is_finished_once_by_its_redelivery(flow: 
     # The first delivery takes the receipt and writes 3 of its 7 findings, then dies.
     callbacks._acquire(repos, body, run, step, lambda: datetime.now(UTC))
     partial = output.model_copy(update={"findings": output.findings[:3]})
-    callbacks._write_results(repos, run, step, partial, lambda: datetime.now(UTC))
+    callbacks.write_results(repos, run, step, partial, lambda: datetime.now(UTC))
     assert repos.count_findings(run.id) == 3
 
     # A redelivery while its lease runs is told to come back (503 + Retry-After).

@@ -126,7 +126,7 @@ def test_the_runtime_returns_a_quick_checks_result_and_reports_a_crash() -> None
 
 
 def test_own_deadline_leaves_time_to_report_before_cloud_run_stops_the_task() -> None:
-    assert own_deadline(5) == 4.5
+    assert own_deadline(5) == 3.5
     assert own_deadline(600) == 570
     assert own_deadline(3600) == 3570
     assert own_deadline(1) == 1.0

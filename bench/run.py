@@ -1,0 +1,75 @@
+"""`make bench`: every measurement, one table, bench/results.json.
+
+Each figure is a ratio of two things measured in this same run, checked against its
+budget; absolute times are printed beside it but never judged (these machines are
+noisy). Exit code 1 when a budget does not hold."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import callbacks, cold_start, json_engine, latency
+from bench.figures import Figure
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stack_figures() -> list[Figure]:
+    from devstack.demo import start_stack, stop_stack
+
+    state = Path(tempfile.mkdtemp(prefix="assay-bench-"))
+    stack = start_stack(state)
+    try:
+        env = dict(line.split("=", 1) for line in (state / "stack.env").read_text().split())
+        os.environ.update(env)
+        from shared import wiring
+        from shared.auth.api_keys import issue_key
+        from shared.clock import utcnow
+        from shared.domain.models import Organization
+        from shared.ids import new_id
+
+        wiring.reset()
+        repos = wiring.repositories()
+        org = Organization(id=new_id(), name="bench", created_at=utcnow())
+        repos.create_org(org)
+        _, key = issue_key(repos, org.id, "bench")
+        headers = {"Authorization": f"Bearer {key}"}
+        return [*latency.measure(env["ASSAY_API_URL"], org.id, headers), *callbacks.measure()]
+    finally:
+        stop_stack(stack)
+
+
+def _table(figures: list[Figure]) -> str:
+    width = max(len(f.name) for f in figures)
+    lines = [f"{'figure'.ljust(width)}  ratio   budget   holds  measured / baseline"]
+    for f in figures:
+        sign = "<=" if f.direction == "max" else ">="
+        lines.append(
+            f"{f.name.ljust(width)}  {f.ratio:6.2f}  {sign}{f.budget:<6}  "
+            f"{'yes' if f.holds else 'NO ':5}  {f.note or f'{f.measured:.3f} / {f.baseline:.3f} s'}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    started = time.monotonic()
+    figures = [*json_engine.measure(), *cold_start.measure(), *_stack_figures()]
+    results = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "seconds": round(time.monotonic() - started, 1),
+        "figures": [f.as_dict() for f in figures],
+    }
+    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(_table(figures))
+    return 0 if all(f.holds for f in figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
