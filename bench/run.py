@@ -14,16 +14,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import callbacks, cold_start, json_engine, latency
+from bench import callbacks, cold_start, json_engine, latency, load, purge
 from bench.figures import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
+# Issue 10: 1,000 submissions at concurrency 32 on each path (ASSAY_BENCH_LOAD to change).
+LOAD_COUNT = int(os.environ.get("ASSAY_BENCH_LOAD", "1000"))
+LOAD_CONCURRENCY = 32
 
 
 def _stack_figures() -> list[Figure]:
     from devstack.demo import start_stack, stop_stack
 
     state = Path(tempfile.mkdtemp(prefix="assay-bench-"))
+    # The load figures send thousands of requests with one key: no rate limit here.
+    os.environ.update(ASSAY_RATE_LIMIT_PER_MINUTE="10000000", ASSAY_RATE_LIMIT_BURST="1000000")
     stack = start_stack(state)
     try:
         env = dict(line.split("=", 1) for line in (state / "stack.env").read_text().split())
@@ -40,7 +45,13 @@ def _stack_figures() -> list[Figure]:
         repos.create_org(org)
         _, key = issue_key(repos, org.id, "bench")
         headers = {"Authorization": f"Bearer {key}"}
-        return [*latency.measure(env["ASSAY_API_URL"], org.id, headers), *callbacks.measure()]
+        api = env["ASSAY_API_URL"]
+        return [
+            *latency.measure(api, org.id, headers),
+            *callbacks.measure(),
+            *purge.measure(),
+            *load.measure(api, org.id, headers, LOAD_COUNT, LOAD_CONCURRENCY),
+        ]
     finally:
         stop_stack(stack)
 

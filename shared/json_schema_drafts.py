@@ -51,8 +51,10 @@ def no_retrieval() -> Any:
     return Registry()
 
 
-def unresolved_refs(schema: Any) -> list[tuple[str, str]]:
-    """(JSON Pointer, $ref) of every reference that does not resolve within the schema."""
+def unresolved_refs(schema: Any, dialect: str = "") -> list[tuple[str, str]]:
+    """(JSON Pointer, $ref) of every reference that does not resolve within the schema,
+    read as the `dialect` (a metaschema URI: the step's draft) unless it names its own
+    `$schema` (a draft-7 `items` array is not a 2020-12 schema)."""
     if not isinstance(schema, dict):
         return []
     from urllib.parse import urljoin
@@ -60,7 +62,8 @@ def unresolved_refs(schema: Any) -> list[tuple[str, str]]:
     from referencing.exceptions import Unresolvable
     from referencing.jsonschema import DRAFT202012, specification_with
 
-    spec = specification_with(str(schema.get("$schema", "")), default=DRAFT202012)
+    default = specification_with(dialect, default=DRAFT202012) if dialect else DRAFT202012
+    spec = specification_with(str(schema.get("$schema", "")), default=default)
     base = urljoin(ROOT_URI, str(schema.get("$id", ""))) if "$id" in schema else ROOT_URI
     registry = no_retrieval().with_resource(base, spec.create_resource(schema)).crawl()
     missing: list[tuple[str, str]] = []

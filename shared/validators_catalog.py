@@ -112,7 +112,7 @@ def _check_json_schema(config: dict[str, Any]) -> list[str]:
         raise ConfigError(
             f"config.schema is not a valid JSON Schema at {where}: {exc.message}"
         ) from None
-    unresolved = unresolved_refs(schema)
+    unresolved = unresolved_refs(schema, str(cls.META_SCHEMA.get("$schema", "")))
     if unresolved:
         pointer, ref = unresolved[0]
         raise ConfigError(

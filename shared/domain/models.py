@@ -214,6 +214,19 @@ class Summary(Model):
         )
 
 
+class StepTimings(Model):
+    """Where a step's time went, as the run recorded it: queued (the run was created, or
+    the step before it ended) → started (a launch claimed it; `StepRun.started_at`) →
+    check started and ended (the validator's own clock, in its output) → called back
+    (the callback arrived; none on the fast path) → finalized (its result committed)."""
+
+    queued_at: datetime | None = None
+    check_started_at: datetime | None = None
+    check_ended_at: datetime | None = None
+    called_back_at: datetime | None = None
+    finalized_at: datetime | None = None
+
+
 class StepRun(Model):
     order: int
     key: str
@@ -235,6 +248,7 @@ class StepRun(Model):
     # What the validator measured (named with their unit), as its output reported them.
     metrics: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    timings: StepTimings = Field(default_factory=StepTimings)
 
     def move(self, target: StepStatus) -> None:
         check_step_transition(self.status, target)

@@ -91,6 +91,14 @@ def apply_output(
 ) -> Ending | None:
     """Moves the step by its output; says whether and how the run ends."""
     step.ended_at, step.claim_expires_at = at, None
+    earlier = run.steps[step.order - 1] if step.order else None
+    step.timings.queued_at = (
+        earlier.timings.finalized_at or earlier.ended_at if earlier else run.created_at
+    )
+    step.timings.finalized_at = at
+    if not isinstance(output, str):
+        step.timings.check_started_at = output.timing.started_at
+        step.timings.check_ended_at = output.timing.ended_at
     if isinstance(output, str):
         step.move(StepStatus.FAILED)
         step.error, step.job_status = output, CloudRunJobStatus.FAILED
@@ -135,6 +143,24 @@ def apply_output(
         return Ending(RunStatus.SUCCEEDED)
     run.reconcile_at = launch_overdue(at, grace)  # the next step's launch is queued now
     return None
+
+
+def commit_output(
+    transaction: Any, repos: Repositories, run: ValidationRun, ending: Ending | None, at: Any
+) -> Ended | None:
+    """After `apply_output`, in its transaction: the run written as it goes on, or ended."""
+    if ending is None:
+        transaction.set(repos.run_ref(run.id), to_doc(run))
+        return None
+    return end_run(
+        transaction,
+        repos,
+        run,
+        ending.status,
+        at,
+        error_category=ending.category,
+        error=ending.error,
+    )
 
 
 def _continue(queue: TaskQueue, settings: Settings, run: ValidationRun | None) -> None:
@@ -382,23 +408,13 @@ def record_step_result(
         if current.terminal or target.callback_id != body.callback_id:
             return CallbackOutcome(replay=False, run=current, late=True), None
         at = now()
+        target.timings.called_back_at = receipt.received_at
         ending = apply_output(current, target, output, at, settings.launch_grace_seconds)
         transaction.update(
             repos.receipt_ref(body.callback_id),
             {"state": ReceiptState.DONE.value, "completed_at": at},
         )
-        if ending is None:
-            transaction.set(repos.run_ref(current.id), to_doc(current))
-            return CallbackOutcome(replay=False, run=current), None
-        ended = end_run(
-            transaction,
-            repos,
-            current,
-            ending.status,
-            at,
-            error_category=ending.category,
-            error=ending.error,
-        )
+        ended = commit_output(transaction, repos, current, ending, at)
         return CallbackOutcome(replay=False, run=current), ended
 
     decided: tuple[CallbackOutcome, Ended | None] = repos.transact(finalize)

@@ -37,9 +37,15 @@ from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import Execution, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun, WorkflowVersion
 from shared.envelopes import InputFile, OutputEnvelope, ValidatorRef
-from shared.persistence.repositories import Repositories, to_doc
-from shared.services.callbacks import apply_output, with_assertions, withdraw_results, write_results
-from shared.services.finalize import Ended, after_commit, end_run
+from shared.persistence.repositories import Repositories
+from shared.services.callbacks import (
+    apply_output,
+    commit_output,
+    with_assertions,
+    withdraw_results,
+    write_results,
+)
+from shared.services.finalize import Ended, after_commit
 from shared.services.launches import input_envelope
 from shared.validators_catalog import CATALOG, get_validator
 
@@ -140,21 +146,10 @@ def _settle(
         target.move(StepStatus.RUNNING)
         target.execution, target.attempt = Execution.INLINE, 1
         target.started_at = output.timing.started_at
-        ending = apply_output(current, target, output, at, settings.launch_grace_seconds)
-        if ending is None:
-            current.reconcile_at = inline_overdue(settings, at)
-            transaction.set(repos.run_ref(current.id), to_doc(current))
-            return current, None, True
-        ended = end_run(
-            transaction,
-            repos,
-            current,
-            ending.status,
-            at,
-            error_category=ending.category,
-            error=ending.error,
-        )
-        return current, ended, True
+        # The next step runs here too: overdue once the inline budget and the grace pass.
+        grace = settings.launch_grace_seconds + settings.fast_path_seconds
+        ending = apply_output(current, target, output, at, grace)
+        return current, commit_output(transaction, repos, current, ending, at), True
 
     result: tuple[ValidationRun | None, Ended | None, bool] = repos.transact(settle)
     return result

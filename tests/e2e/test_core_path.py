@@ -110,6 +110,25 @@ def test_both_steps_run_in_order_when_the_first_passes(stack, workflows):
     run = wait_for(stack, org_id, headers, run_id)
     assert [s["status"] for s in run["steps"]] == ["PASSED", "PASSED"]
     assert run["steps"][0]["ended_at"] <= run["steps"][1]["started_at"]
+    # Each step's time, as the run recorded it, in the order things happened.
+    for step in run["steps"]:
+        t = step["timings"]
+        order = [
+            t["queued_at"],
+            step["started_at"],
+            t["check_started_at"],
+            t["check_ended_at"],
+            t["called_back_at"],
+            t["finalized_at"],
+        ]
+        assert all(order) and [_at(x) for x in order] == sorted(_at(x) for x in order), step
+    assert run["steps"][1]["timings"]["queued_at"] == run["steps"][0]["timings"]["finalized_at"]
+
+
+def _at(text):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def stored_step(run_id, order=0):

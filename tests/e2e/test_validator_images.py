@@ -95,8 +95,18 @@ def test_the_image_runs_a_job_end_to_end(image, tmp_path):
         workflow, good, bad = SAMPLES[job]
         org = json.loads(cli(tmp_path, "admin", "create-org", "Images", "--json").stdout)["id"]
         key = json.loads(cli(tmp_path, "admin", "create-key", "--org", org, "--json").stdout)
+        # The job path, whatever the example says: this test is about the image.
+        body = json.loads((ROOT / workflow).read_text())
+        (tmp_path / "job.workflow.json").write_text(json.dumps({**body, "execution": "job"}))
         applied = cli(
-            tmp_path, "workflows", "apply", workflow, "--org", org, "--json", key=key["key"]
+            tmp_path,
+            "workflows",
+            "apply",
+            str(tmp_path / "job.workflow.json"),
+            "--org",
+            org,
+            "--json",
+            key=key["key"],
         )
         slug = json.loads(applied.stdout)["slug"]
         headers = {"Authorization": f"Bearer {key['key']}"}

@@ -55,3 +55,18 @@ def test_agrees_with_jsonschema(draft: str, cls: Any, group: dict[str, Any]) -> 
         raw = cls(schema, format_checker=cls.FORMAT_CHECKER).is_valid(test["data"])
         ours = check({"schema": schema, "draft": draft}, json.dumps(test["data"]).encode())
         assert (ours == []) == raw, (test["description"], [f.message for f in ours])
+
+
+def test_most_of_the_suite_gets_the_fast_engine() -> None:
+    from shared.json_schema_engine import FAST, engine_for
+
+    engines = []
+    for case in _cases():
+        draft, cls, group = case.values
+        try:
+            cls.check_schema(group["schema"])
+        except jsonschema.SchemaError:
+            continue
+        engines.append(engine_for({"schema": group["schema"], "draft": draft}))
+    # The agreement test above holds for every group, whichever engine it got.
+    assert engines.count(FAST) / len(engines) > 0.9, engines.count(FAST)

@@ -1,7 +1,7 @@
 import pytest
 
 from shared.validators_catalog import ConfigError, get_validator
-from validators.json_schema.validator import check, json_pointer
+from validators.json_schema.validator import _careful, check, json_pointer
 
 SCHEMA = {
     "type": "object",
@@ -121,3 +121,38 @@ def test_the_schemas_own_dialect_wins_then_the_steps_draft_then_2020_12():
     assert validator_class({"schema": seven, "draft": "2020-12"}) is jsonschema.Draft7Validator
     assert validator_class({"schema": {}, "draft": "7"}) is jsonschema.Draft7Validator
     assert validator_class({"schema": {}}) is jsonschema.Draft202012Validator
+
+
+def test_a_draft7_schema_is_read_as_draft7_when_refs_are_checked_at_save():
+    # A draft-7 `items` array is no 2020-12 subschema: reading it as one crashed the save.
+    spec = get_validator("json-schema")
+    items = {"items": [{"$ref": "#/definitions/x"}], "definitions": {"x": {"type": "string"}}}
+    assert spec.check({"schema": items, "draft": "7"}) == []
+    with pytest.raises(ConfigError, match="#/definitions/nope"):
+        spec.check({"schema": {"items": [{"$ref": "#/definitions/nope"}]}, "draft": "7"})
+
+
+def test_the_engine_is_chosen_per_schema():
+    from shared.json_schema_engine import CAREFUL, FAST, engine_for, fast_validator
+
+    assert engine_for({"schema": {"type": "object"}}) == FAST
+    # \d is ASCII in jsonschema-rs, Unicode in Python: such a key keeps jsonschema.
+    word_keys = {"schema": {"patternProperties": {"^\\d+$": {"type": "string"}}}}
+    assert engine_for(word_keys) == CAREFUL
+    assert "patternProperties key" in fast_validator(word_keys)[1][0]
+    # Where they differ, the fast engine answers as jsonschema does: Python's `pattern`,
+    # jsonschema's multipleOf, and 2020-12 ignoring draft-7's `dependencies`.
+    cases = [
+        ({"pattern": "^a$"}, "a\n"),
+        ({"multipleOf": 0.01}, 19.99),
+        ({"dependencies": {"a": ["b"]}}, {"a": 1}),
+        ({"format": "email"}, "a..b@example.com"),
+    ]
+    for schema, value in cases:
+        import json
+
+        data = json.dumps(value).encode()
+        fast, _ = fast_validator({"schema": schema})
+        assert fast is not None
+        careful = _careful({"schema": schema}, data, False)  # jsonschema alone
+        assert fast.is_valid(value) == (careful == []), schema

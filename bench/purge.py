@@ -1,0 +1,130 @@
+"""A purge pass over 1,000 expired submissions (each with its stored file and one run
+whose bundle holds an object), against raw deletes of the same objects and raw batched
+writes clearing the same documents, through the same clients in the same run."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.figures import Figure
+
+COUNT = 1000
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, Any]]:
+    from shared.domain.enums import RetentionPolicy, RunStatus
+    from shared.domain.models import Submission, ValidationRun
+    from shared.ids import new_id
+    from shared.persistence.repositories import BATCH_LIMIT, to_doc
+    from shared.storage.layout import Layout
+
+    layout = Layout(settings.storage_uri)
+    made, batch, pending = [], repos.db.batch(), 0
+    for i in range(COUNT):
+        submission_id, run_id = new_id(), new_id()
+        file_uri = layout.submission_file(org, submission_id, f"{i}.json")
+        store.write_bytes(file_uri, b'{"n": 1}')
+        store.write_bytes(layout.input_envelope(org, run_id, 0, 1), b"{}")
+        submission = Submission(
+            id=submission_id,
+            org_id=org,
+            workflow_id="w",
+            workflow_slug="bench",
+            workflow_version=1,
+            input_file=file_uri,
+            original_filename=f"{i}.json",
+            content_type="application/json",
+            file_type="json",
+            size_bytes=8,
+            checksum_sha256="0" * 64,
+            retention_policy=RetentionPolicy.STORE_1_DAY,
+            expires_at=NOW - timedelta(minutes=i + 1),
+            created_at=NOW - timedelta(days=1),
+        )
+        run = ValidationRun(
+            id=run_id,
+            org_id=org,
+            submission_id=submission_id,
+            workflow_id="w",
+            workflow_slug="bench",
+            workflow_version=1,
+            status=RunStatus.SUCCEEDED,
+            created_at=NOW - timedelta(days=1),
+            config=[],
+            steps=[],
+        )
+        batch.set(repos.submission_ref(submission_id), to_doc(submission))
+        batch.set(repos.run_ref(run_id), to_doc(run))
+        pending += 2
+        if pending >= BATCH_LIMIT:
+            batch.commit()
+            batch, pending = repos.db.batch(), 0
+        made.append((submission, run))
+    if pending:
+        batch.commit()
+    return made
+
+
+def _raw(repos: Any, store: Any, settings: Any, made: list[tuple[Any, Any]]) -> float:
+    from shared.persistence.repositories import BATCH_LIMIT
+    from shared.storage.layout import Layout
+
+    layout = Layout(settings.storage_uri)
+    started = time.perf_counter()
+    batch, pending = repos.db.batch(), 0
+    for submission, run in made:
+        store.delete(submission.input_file)
+        store.delete_prefix(layout.run_prefix(run.org_id, run.id))
+        batch.update(
+            repos.submission_ref(submission.id),
+            {"content": "", "input_file": None, "content_purged_at": NOW, "expires_at": None},
+        )
+        batch.update(repos.run_ref(run.id), {"output_purged_at": NOW})
+        pending += 2
+        if pending >= BATCH_LIMIT:
+            batch.commit()
+            batch, pending = repos.db.batch(), 0
+    if pending:
+        batch.commit()
+    return time.perf_counter() - started
+
+
+def measure() -> list[Figure]:
+    from shared import wiring
+    from shared.config import get_settings
+    from shared.domain.models import Organization
+    from shared.ids import new_id
+    from shared.services import purge
+
+    repos, store, settings = wiring.repositories(), wiring.blob_store(), get_settings()
+    org = Organization(id=new_id(), name="purge-bench", created_at=NOW)
+    repos.create_org(org)
+    raw = _raw(repos, store, settings, _seed(repos, store, settings, org.id))
+    _seed(repos, store, settings, org.id)  # a fresh set, for the sweep
+    started, purged = time.perf_counter(), 0
+    while True:
+        report = purge.purge_expired(
+            repos,
+            store,
+            settings,
+            deadline=time.monotonic() + 3600,
+            max_batches=100,
+            now=lambda: NOW,
+        )
+        purged += report.purged
+        if report.purged == 0:
+            break
+    swept = time.perf_counter() - started
+    assert purged == COUNT, purged
+    return [
+        Figure(
+            f"purge of {COUNT:,} expired submissions / raw deletes and writes",
+            swept,
+            raw,
+            1.5,
+            note=f"sweep {swept:.2f} s, raw {raw:.2f} s",
+        )
+    ]
