@@ -17,7 +17,8 @@ class Figure:
     # What was measured and what it is compared with, in seconds (or the unit named).
     measured: float
     baseline: float
-    # measured / baseline must be at most this ("max") or at least it ("min").
+    # measured / baseline must be at most this ("max"), at least it ("min"), or be it
+    # exactly ("eq": counts, such as runs stored per run submitted).
     budget: float
     direction: str = "max"
     unit: str = "s"
@@ -29,6 +30,8 @@ class Figure:
 
     @property
     def holds(self) -> bool:
+        if self.direction == "eq":
+            return self.ratio == self.budget
         return self.ratio <= self.budget if self.direction == "max" else self.ratio >= self.budget
 
     def as_dict(self) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def measure(api: str, org: str, headers: dict[str, str], runs: int = 10) -> list
             "submit -> result, fast path / job path (medians)",
             fast,
             job,
-            0.25,
+            0.5,
             note=f"fast {fast * 1000:.0f} ms, job {job * 1000:.0f} ms",
         ),
     ]

@@ -111,7 +111,7 @@ def measure(
                 finished,
                 count,
                 1.0,
-                direction="min",
+                direction="eq",
                 unit="runs",
                 note=(
                     f"{count / elapsed:.1f}/s; p50 {statistics.median(latencies):.2f} s, "
@@ -126,13 +126,14 @@ def measure(
                 listed,
                 count,
                 1.0,
+                direction="eq",
                 unit="runs",
                 note=f"{len(set(ids))} distinct run ids answered",
             )
         )
     figures.append(
         Figure(
-            "load: api peak memory (MiB) / its 2 GiB limit",
+            "load: api peak memory / its 2 GiB limit",
             _peak_rss_mb(api_pids(api.rsplit(":", 1)[1])),
             2048,
             1.0,

@@ -60,10 +60,11 @@ def _table(figures: list[Figure]) -> str:
     width = max(len(f.name) for f in figures)
     lines = [f"{'figure'.ljust(width)}  ratio   budget   holds  measured / baseline"]
     for f in figures:
-        sign = "<=" if f.direction == "max" else ">="
+        sign = {"max": "<=", "min": ">=", "eq": "=="}[f.direction]
+        shown = f.note or f"{f.measured:.3f} / {f.baseline:.3f} {f.unit}"
         lines.append(
             f"{f.name.ljust(width)}  {f.ratio:6.2f}  {sign}{f.budget:<6}  "
-            f"{'yes' if f.holds else 'NO ':5}  {f.note or f'{f.measured:.3f} / {f.baseline:.3f} s'}"
+            f"{'yes' if f.holds else 'NO ':5}  {shown}"
         )
     return "\n".join(lines)
 
