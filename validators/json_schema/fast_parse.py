@@ -17,6 +17,7 @@ its exact finding, line and column.
 
 from __future__ import annotations
 
+import gc
 import re
 from typing import Any
 
@@ -49,10 +50,15 @@ def _keys_and_depth(value: Any) -> tuple[int, int]:
 def parse(data: bytes) -> tuple[Any, bool]:
     """(document, True) from orjson, or (None, False): use the careful parser."""
     body = data[3:] if data.startswith(BOM) else data
+    # Half of a large parse is the cyclic collector scanning the new objects, which
+    # cannot hold cycles: it waits until the document is built.
+    gc.disable()
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None, False
+    finally:
+        gc.enable()
     if _RUN in body.translate(_DIGITS_TO_ZERO):
         return None, False
     if type(value) is not dict and type(value) is not list:
