@@ -36,7 +36,7 @@ from shared.config import Settings
 from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import Execution, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun, WorkflowVersion
-from shared.envelopes import InputFile, OutputEnvelope, ValidatorRef
+from shared.envelopes import OutputEnvelope, ValidatorRef
 from shared.persistence.repositories import Repositories
 from shared.services.callbacks import (
     apply_output,
@@ -46,7 +46,7 @@ from shared.services.callbacks import (
     write_results,
 )
 from shared.services.finalize import Ended, after_commit
-from shared.services.launches import input_envelope
+from shared.services.launches import input_envelope, resource_file
 from shared.validators_catalog import CATALOG, get_validator
 
 log = logging.getLogger(__name__)
@@ -99,13 +99,7 @@ def _check(
     validate = importlib.import_module(spec.inline_module).validate
     # The API reads resources where they are pinned; a job reads its bundle's copy.
     resources = [
-        InputFile(
-            name=name,
-            uri=pin.uri,
-            sha256=pin.sha256,
-            size_bytes=pin.size_bytes,
-            content_type=pin.content_type,
-        )
+        resource_file(name, pin, pin.uri)
         for name, pin in sorted(run.config[step.order].resources.items())
     ]
     envelope = input_envelope(settings, run, step, submission, f"inline:{submission.id}", resources)

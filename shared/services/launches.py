@@ -22,7 +22,7 @@ from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import ErrorCategory, RetentionPolicy, RunStatus, StepStatus
-from shared.domain.models import StepRun, Submission, ValidationRun
+from shared.domain.models import ResourcePin, StepRun, Submission, ValidationRun
 from shared.envelopes import InputEnvelope, InputFile, LaunchTask, ValidatorRef
 from shared.errors import Conflict, Transient
 from shared.persistence.repositories import Repositories, to_doc
@@ -140,6 +140,17 @@ def _copy_into_bundle(
     return target
 
 
+def resource_file(name: str, pin: ResourcePin, uri: str) -> InputFile:
+    """A pinned workflow resource as a step's input names it, read from `uri`."""
+    return InputFile(
+        name=name,
+        uri=uri,
+        sha256=pin.sha256,
+        size_bytes=pin.size_bytes,
+        content_type=pin.content_type,
+    )
+
+
 def _copy_resources(
     store: BlobStore, layout: Layout, run: ValidationRun, step: StepRun
 ) -> list[InputFile]:
@@ -150,15 +161,7 @@ def _copy_resources(
         target = layout.bundle_resource(run.org_id, run.id, name)
         with contextlib.suppress(BlobExists):  # an earlier attempt copied it
             store.copy(pin.uri, target, create_only=True)
-        copied.append(
-            InputFile(
-                name=name,
-                uri=target,
-                sha256=pin.sha256,
-                size_bytes=pin.size_bytes,
-                content_type=pin.content_type,
-            )
-        )
+        copied.append(resource_file(name, pin, target))
     return copied
 
 

@@ -40,7 +40,6 @@ from shared.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedM
 from shared.files import detect_file_type, media_type
 from shared.ids import new_id, stable_id
 from shared.persistence.repositories import Repositories, to_doc
-from shared.services import fast_path
 from shared.services.dispatch import enqueue_launch
 from shared.storage import BlobStore
 from shared.storage.layout import Layout, safe_filename
@@ -287,6 +286,9 @@ def submit(
     existing = repos.find_idempotency(record_id) if record_id else None
     if existing is not None and existing.expires_at > created_at:
         return _replay(repos, queue, settings, existing, _fingerprint(slug, incoming, checksum))
+
+    # Only the api submits bytes in hand: the upload function never loads the fast path.
+    from shared.services import fast_path
 
     submission_id = new_id()
     execution = fast_path.plan(accepted.version, size, settings)
