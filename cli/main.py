@@ -218,7 +218,7 @@ def purge_retries(everything: bool, retry_id: str | None, as_json: bool) -> None
             {"id": retry_id, "outcome": outcome, "record": record},
             f"{retry_id}: {outcome}" + (f" — {record['last_error']}" if record else ""),
         )
-        sys.exit(0 if outcome == purge.PURGED else 1)
+        sys.exit(0 if outcome is purge.PurgeOutcome.PURGED else 1)
     records = purge.list_retries(repos, everything=everything)
     if as_json:
         emit(True, {"items": [r.model_dump(mode="json") for r in records]})

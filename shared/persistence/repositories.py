@@ -56,6 +56,8 @@ RESOURCES = "workflow_resources"
 
 # Firestore commits at most 500 writes at once.
 BATCH_LIMIT = 500
+# An `in` filter takes at most 30 values.
+IN_LIMIT = 30
 
 
 def to_doc(model: Model) -> dict[str, Any]:
@@ -277,6 +279,33 @@ class Repositories:
         )
         snaps = query.get(transaction=transaction) if transaction else query.stream()
         return [from_snapshot(ValidationRun, s) for s in snaps]
+
+    def runs_of_submissions(
+        self, submission_ids: Sequence[str], transaction: Any = None
+    ) -> dict[str, list[ValidationRun]]:
+        """The runs of many submissions, a query per IN_LIMIT of them."""
+        found: dict[str, list[ValidationRun]] = {sid: [] for sid in submission_ids}
+        for start in range(0, len(submission_ids), IN_LIMIT):
+            chunk = list(submission_ids[start : start + IN_LIMIT])
+            query = self.db.collection(RUNS).where(filter=FieldFilter("submission_id", "in", chunk))
+            snaps = query.get(transaction=transaction) if transaction else query.stream()
+            for snap in snaps:
+                run = from_snapshot(ValidationRun, snap)
+                found[run.submission_id or ""].append(run)
+        return found
+
+    def submissions_by_id(
+        self, submission_ids: Sequence[str], transaction: Any = None
+    ) -> dict[str, Submission]:
+        """The submissions that exist among `submission_ids`, read in one call."""
+        refs = [self.submission_ref(sid) for sid in submission_ids]
+        snaps = self.db.get_all(refs, transaction=transaction) if refs else []
+        return {s.id: from_snapshot(Submission, s) for s in snaps if s.exists}
+
+    def purge_retries_among(self, submission_ids: Sequence[str]) -> set[str]:
+        """Which of `submission_ids` have a PurgeRetry, read in one call."""
+        refs = [self.purge_retry_ref(sid) for sid in submission_ids]
+        return {s.id for s in self.db.get_all(refs) if s.exists} if refs else set()
 
     def purge_retry_ref(self, submission_id: str) -> Any:
         return self.db.collection(PURGE_RETRIES).document(submission_id)

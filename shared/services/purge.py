@@ -12,25 +12,30 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.domain.enums import RetentionPolicy, RunStatus
-from shared.domain.models import PurgeRetry, PurgeRetryState, ValidationRun
+from shared.domain.models import PurgeRetry, PurgeRetryState, Submission, ValidationRun
 from shared.domain.retention import RETRY_BACKOFF
 from shared.ids import stable_id
-from shared.persistence.repositories import Repositories, from_snapshot, to_doc
+from shared.persistence.repositories import BATCH_LIMIT, Repositories, from_snapshot, to_doc
 from shared.storage import BlobStore
 from shared.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 
 ACTIVE = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
-PURGED = "purged"
-DEFERRED = "deferred"
-FAILED = "failed"
+
+
+class PurgeOutcome(StrEnum):
+    PURGED = "purged"
+    DEFERRED = "deferred"  # a run of the submission is still going: next time
+    FAILED = "failed"  # storage said no: a PurgeRetry has it now
 
 
 @dataclass
@@ -45,47 +50,64 @@ class SweepReport:
     errors: list[str] = field(default_factory=list)
 
 
+def _busy(runs: list[ValidationRun]) -> bool:
+    return any(r.status in ACTIVE for r in runs)
+
+
+def _delete_copies(
+    store: BlobStore, layout: Layout, submission: Submission | None, runs: list[ValidationRun]
+) -> None:
+    """Storage first: the record says "purged" only once nothing is left to find."""
+    if submission is not None and submission.input_file:
+        store.delete(submission.input_file)
+    for run in runs:
+        store.delete_prefix(layout.run_prefix(run.org_id, run.id))
+
+
+def _mark_purged(
+    transaction: Any, repos: Repositories, submission_ids: list[str], at: datetime
+) -> dict[str, PurgeOutcome]:
+    """Marks the submissions (and their runs) purged unless a run started meanwhile: the
+    runs are read again inside the transaction a rerun also writes through."""
+    runs = repos.runs_of_submissions(submission_ids, transaction=transaction)
+    submissions = repos.submissions_by_id(submission_ids, transaction=transaction)
+    outcomes: dict[str, PurgeOutcome] = {}
+    for submission_id in submission_ids:
+        if _busy(runs[submission_id]):
+            outcomes[submission_id] = PurgeOutcome.DEFERRED
+            continue
+        submission = submissions.get(submission_id)
+        if submission is not None and submission.content_purged_at is None:
+            transaction.update(
+                repos.submission_ref(submission_id),
+                {"content": "", "input_file": None, "content_purged_at": at, "expires_at": None},
+            )
+        for run in runs[submission_id]:
+            if run.output_purged_at is None:
+                transaction.update(
+                    repos.run_ref(run.id), {"output_purged_at": at, "output_expires_at": None}
+                )
+        outcomes[submission_id] = PurgeOutcome.PURGED
+    return outcomes
+
+
 def purge_content(
     repos: Repositories,
     store: BlobStore,
     settings: Settings,
     submission_id: str,
     now: Clock = utcnow,
-) -> str:
+) -> PurgeOutcome:
     """Purges one submission's content and every copy its runs made. Safe to repeat.
     Returns PURGED or DEFERRED; a storage failure raises."""
     runs = repos.runs_of_submission(submission_id)
-    if any(r.status in ACTIVE for r in runs):
-        return DEFERRED
+    if _busy(runs):
+        return PurgeOutcome.DEFERRED
     submission = repos.find_submission(submission_id)
-    layout = Layout(settings.storage_uri)
-    # Storage first: the record says "purged" only once nothing is left to find.
-    if submission is not None and submission.input_file:
-        store.delete(submission.input_file)
-    for run in runs:
-        store.delete_prefix(layout.run_prefix(run.org_id, run.id))
-
-    def mark(transaction: Any) -> str:
-        current = repos.runs_of_submission(submission_id, transaction=transaction)
-        if any(r.status in ACTIVE for r in current):
-            return DEFERRED
-        at = now()
-        ref = repos.submission_ref(submission_id)
-        snap = ref.get(transaction=transaction)
-        if snap.exists and snap.get("content_purged_at") is None:
-            transaction.update(
-                ref,
-                {"content": "", "input_file": None, "content_purged_at": at, "expires_at": None},
-            )
-        for run in current:
-            if run.output_purged_at is None:
-                transaction.update(
-                    repos.run_ref(run.id), {"output_purged_at": at, "output_expires_at": None}
-                )
-        return PURGED
-
-    outcome: str = repos.transact(mark)
-    log.info("purge %s", outcome, extra={"submission_id": submission_id})
+    _delete_copies(store, Layout(settings.storage_uri), submission, runs)
+    outcomes = repos.transact(lambda t: _mark_purged(t, repos, [submission_id], now()))
+    outcome: PurgeOutcome = outcomes[submission_id]
+    log.info("purge %s", outcome.value, extra={"submission_id": submission_id})
     return outcome
 
 
@@ -203,7 +225,7 @@ def attempt(
     *,
     manual: bool = False,
     tracked: bool = True,
-) -> str:
+) -> PurgeOutcome:
     """One purge attempt with its bookkeeping: success removes the PurgeRetry, a put-off
     waits a minute, a failure advances the backoff (creating the record if need be).
     `tracked=False` says the caller knows there is no record yet."""
@@ -213,11 +235,11 @@ def attempt(
         record_failure(
             repos, submission_id, org_id, f"{type(exc).__name__}: {exc}", now, manual=manual
         )
-        return FAILED
+        return PurgeOutcome.FAILED
     if not tracked:
         return outcome
     ref = repos.purge_retry_ref(submission_id)
-    if outcome == PURGED:
+    if outcome is PurgeOutcome.PURGED:
         ref.delete()
     elif ref.get().exists:
         ref.update({"next_retry_at": now() + RETRY_BACKOFF[0], "updated_at": now()})
@@ -247,7 +269,7 @@ def retry_by_hand(
     settings: Settings,
     record_id: str,
     now: Clock = utcnow,
-) -> str:
+) -> PurgeOutcome:
     record = repos.find_purge_retry(record_id)
     if record is None:
         raise LookupError(f"no purge retry {record_id!r}")
@@ -269,10 +291,10 @@ def list_retries(repos: Repositories, *, everything: bool = False) -> list[Purge
 # -- the hourly sweep -----------------------------------------------------------------
 
 
-def _count(report: SweepReport, outcome: str) -> None:
-    if outcome == PURGED:
+def _count(report: SweepReport, outcome: PurgeOutcome) -> None:
+    if outcome is PurgeOutcome.PURGED:
         report.purged += 1
-    elif outcome == DEFERRED:
+    elif outcome is PurgeOutcome.DEFERRED:
         report.deferred += 1
     else:
         report.failed += 1
@@ -302,20 +324,7 @@ def purge_expired(
         if not submissions:
             break
         report.batches += 1
-        for submission in submissions:
-            if time.monotonic() >= stop:
-                report.stopped_early = True
-                break
-            if repos.purge_retry_ref(submission.id).get().exists:
-                report.handed_to_retry += 1  # the retry function owns it now
-                continue
-            # No PurgeRetry exists (checked above): skip its bookkeeping unless this fails.
-            _count(
-                report,
-                attempt(
-                    repos, store, settings, submission.id, submission.org_id, now, tracked=False
-                ),
-            )
+        _purge_page(repos, store, settings, submissions, report, stop, now)
         if report.stopped_early or cursor is None:
             break
     if not report.stopped_early:
@@ -329,6 +338,75 @@ def purge_expired(
             now=now,
         )
     return report
+
+
+def _purge_page(
+    repos: Repositories,
+    store: BlobStore,
+    settings: Settings,
+    submissions: list[Submission],
+    report: SweepReport,
+    stop: float,
+    now: Clock,
+) -> None:
+    """One page of the sweep at the cost of a few reads and one transaction per
+    BATCH_LIMIT writes, where one submission at a time cost a transaction each."""
+    owned = repos.purge_retries_among([s.id for s in submissions])
+    report.handed_to_retry += len(owned)  # the retry function owns those now
+    mine = [s for s in submissions if s.id not in owned]
+    runs = repos.runs_of_submissions([s.id for s in mine])
+    layout, cleared = Layout(settings.storage_uri), []
+    for submission in mine:
+        if time.monotonic() >= stop:
+            report.stopped_early = True
+            break
+        if _busy(runs[submission.id]):
+            report.deferred += 1
+            continue
+        try:
+            _delete_copies(store, layout, submission, runs[submission.id])
+        except Exception as exc:  # noqa: BLE001 - any storage failure is retried, not lost
+            _failed(repos, [submission], exc, now, report)
+            continue
+        cleared.append(submission)
+    for chunk in _within_batch_limit(cleared, runs):
+        ids = [s.id for s in chunk]
+        try:
+            outcomes = repos.transact(lambda t, ids=ids: _mark_purged(t, repos, ids, now()))
+        except Exception as exc:  # noqa: BLE001 - the content is gone; the mark is retried
+            _failed(repos, chunk, exc, now, report)
+            continue
+        for outcome in outcomes.values():
+            _count(report, outcome)
+    log.info("purge page", extra={"purged": report.purged, "deferred": report.deferred})
+
+
+def _within_batch_limit(
+    submissions: list[Submission], runs: dict[str, list[ValidationRun]]
+) -> list[list[Submission]]:
+    """Groups whose marks (the submission and each of its runs) fit one commit."""
+    chunks: list[list[Submission]] = []
+    writes = BATCH_LIMIT
+    for submission in submissions:
+        needed = 1 + len(runs[submission.id])
+        if writes + needed > BATCH_LIMIT:
+            chunks.append([])
+            writes = 0
+        chunks[-1].append(submission)
+        writes += needed
+    return chunks
+
+
+def _failed(
+    repos: Repositories,
+    submissions: list[Submission],
+    exc: Exception,
+    now: Clock,
+    report: SweepReport,
+) -> None:
+    for submission in submissions:
+        record_failure(repos, submission.id, submission.org_id, f"{type(exc).__name__}: {exc}", now)
+        report.failed += 1
 
 
 def purge_expired_outputs(

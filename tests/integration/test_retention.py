@@ -303,3 +303,70 @@ def test_the_sweep_stops_at_its_deadline(org):
     new_submission(org)
     report = sweep(now=Clock(T0 + timedelta(days=2)), deadline=time.monotonic() - 1)
     assert report.stopped_early and report.purged == 0
+
+
+class Interleaving(LocalBlobStore):
+    """The real file store: deletes under `failing` fail, and deleting `rerun_on`'s bundle
+    first starts a rerun of it, as a user's request could between read and mark."""
+
+    def __init__(self, failing, rerun_on, org_id):
+        self.failing, self.rerun_on, self.org_id = failing, rerun_on, org_id
+
+    def delete(self, uri):
+        if self.failing in uri:
+            raise OSError("storage unavailable (injected)")
+        super().delete(uri)
+
+    def delete_prefix(self, prefix_uri):
+        if self.rerun_on in prefix_uri:
+            from shared.services import runs
+
+            repos = wiring.repositories()
+            submission = next(
+                s for s in self.submissions if s.latest_run_id and s.latest_run_id in prefix_uri
+            )
+            runs.rerun(repos, wiring.task_queue(), get_settings(), self.org_id, submission.id, None)
+            self.rerun_on = "nothing more"
+        return super().delete_prefix(prefix_uri)
+
+
+def test_one_page_purges_defers_and_fails_each_submission_on_its_own(org):
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    results = [new_submission(org, LARGE) for _ in range(5)]
+    done, active, broken, raced, owned = results
+    for result in (done, broken, raced, owned):
+        finish(result.run)
+    purge.record_failure(repos, owned.submission.id, org, "earlier failure", Clock())
+    store = Interleaving(broken.submission.id, raced.run.id, org)
+    store.submissions = [repos.get_submission(org, r.submission.id) for r in results]
+
+    report = sweep(store=store, now=Clock(T0 + timedelta(days=2)))
+
+    assert (report.purged, report.deferred, report.failed, report.handed_to_retry) == (1, 2, 1, 1)
+    after = {r.submission.id: repos.get_submission(org, r.submission.id) for r in results}
+    assert after[done.submission.id].content_purged_at is not None
+    assert not path_of(done.submission.input_file).exists()
+    # The rerun started after its bundle went: the record is not marked purged.
+    assert after[raced.submission.id].content_purged_at is None
+    assert repos.get_run(org, raced.run.id).output_purged_at is None
+    for kept in (active, broken, owned):
+        assert after[kept.submission.id].content_purged_at is None
+        assert path_of(kept.submission.input_file).exists()
+    record = repos.find_purge_retry(broken.submission.id)
+    assert record is not None and "injected" in (record.last_error or "")
+    assert repos.find_purge_retry(done.submission.id) is None
+
+
+def test_a_page_larger_than_one_commit_is_marked_in_several(org, monkeypatch):
+    monkeypatch.setattr(purge, "BATCH_LIMIT", 4)  # two submissions with a run each
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    results = [new_submission(org) for _ in range(5)]
+    for result in results:
+        finish(result.run)
+    report = sweep(now=Clock(T0 + timedelta(days=2)))
+    assert (report.purged, report.batches) == (5, 1)
+    repos = wiring.repositories()
+    for result in results:
+        assert repos.get_submission(org, result.submission.id).content_purged_at is not None
+        assert repos.get_run(org, result.run.id).output_purged_at is not None

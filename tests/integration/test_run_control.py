@@ -18,7 +18,7 @@ from shared.domain.enums import CloudRunJobStatus, ReceiptState
 from shared.envelopes import LaunchTask, OutputStatus
 from shared.persistence.repositories import to_doc
 from shared.services.launches import _claim
-from shared.services.purge import DEFERRED, PURGED, purge_content
+from shared.services.purge import PurgeOutcome, purge_content
 from tests.factories import workflow_body
 from tests.integration.test_flows import callback, write_output
 
@@ -228,7 +228,7 @@ def test_rerun_of_purged_content_is_a_409(api: Any) -> None:
     assert cancelled.status_code == 200
     assert (
         purge_content(wiring.repositories(), wiring.blob_store(), get_settings(), submission_id)
-        == PURGED
+        is PurgeOutcome.PURGED
     )
 
     answer = api.post(f"/v1/orgs/{api.org}/submissions/{submission_id}/runs")
@@ -244,10 +244,16 @@ def test_a_rerun_holds_the_content_against_purge_until_it_ends(api: Any) -> None
     api.post(f"/v1/orgs/{api.org}/runs/{created['run']['id']}/cancel")
     again = api.post(f"/v1/orgs/{api.org}/submissions/{submission_id}/runs").get_json()["run"]["id"]
     repos = wiring.repositories()
-    assert purge_content(repos, wiring.blob_store(), get_settings(), submission_id) == DEFERRED
+    assert (
+        purge_content(repos, wiring.blob_store(), get_settings(), submission_id)
+        is PurgeOutcome.DEFERRED
+    )
     assert repos.get_submission(api.org, submission_id).content_purged_at is None
     api.post(f"/v1/orgs/{api.org}/runs/{again}/cancel")
-    assert purge_content(repos, wiring.blob_store(), get_settings(), submission_id) == PURGED
+    assert (
+        purge_content(repos, wiring.blob_store(), get_settings(), submission_id)
+        is PurgeOutcome.PURGED
+    )
 
 
 def test_only_end_run_sets_a_terminal_status() -> None:
