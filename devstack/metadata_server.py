@@ -4,14 +4,18 @@ It mints RS256 ID tokens shaped like Google's (iss https://accounts.google.com, 
 service account's email, email_verified true) at the identity endpoint, and serves the
 signing certificate at /oauth2/v1/certs in the format of Google's v1 certs URL. With
 GCE_METADATA_HOST and GCE_METADATA_IP pointing here, google-auth's
-`id_token.fetch_id_token` works unchanged.
+`id_token.fetch_id_token` works unchanged. It also answers IAM Credentials' `signBlob`
+for its accounts and publishes their certificate as Google does
+(/service_accounts/v1/metadata/x509/{email}), for signed upload URLs.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,6 +95,9 @@ class MetadataServer:
 
     def respond(self, request: Request) -> Response:
         path = request.path
+        iam = self._iam(request)
+        if iam is not None:
+            return iam
         if path == "/oauth2/v1/certs":
             return Response(
                 json.dumps(self.minter.certs()),
@@ -121,6 +128,33 @@ class MetadataServer:
                 info = {"email": email, "aliases": ["default"], "scopes": ["cloud-platform"]}
                 return Response(json.dumps(info), mimetype="application/json", headers=FLAVOR)
         return Response("not found", status=404, headers=FLAVOR)
+
+    def _iam(self, request: Request) -> Response | None:
+        """IAM Credentials' signBlob, and the x509 certificates Google publishes for a
+        service account's keys: what signed upload URLs need (shared/adapters/signing)."""
+        path = request.path
+        sign = re.fullmatch(r"/v1/projects/-/serviceAccounts/([^/:]+):signBlob", path)
+        if sign and request.method == "POST":
+            if sign.group(1) not in self.accounts:
+                return _google_error(404, "NOT_FOUND", f"unknown service account {sign.group(1)}")
+            try:
+                payload = base64.b64decode(json.loads(request.get_data())["payload"])
+            except (ValueError, KeyError, TypeError):
+                return _google_error(400, "INVALID_ARGUMENT", "payload must be base64")
+            signed = base64.b64encode(self.minter.signer.sign(payload)).decode()
+            body = {"keyId": self.minter.key_id, "signedBlob": signed}
+            return Response(json.dumps(body), mimetype="application/json")
+        certs = re.fullmatch(r"/service_accounts/v1/metadata/x509/([^/]+)", path)
+        if certs:
+            if certs.group(1) not in self.accounts:
+                return _google_error(404, "NOT_FOUND", f"unknown service account {certs.group(1)}")
+            return Response(json.dumps(self.minter.certs()), mimetype="application/json")
+        return None
+
+
+def _google_error(status: int, reason: str, message: str) -> Response:
+    body = {"error": {"code": status, "message": message, "status": reason}}
+    return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
 def main() -> None:

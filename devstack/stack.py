@@ -29,9 +29,10 @@ from devstack import firestore_emulator, units
 from devstack.net import free_port, wait_http
 from devstack.processes import spawn
 from devstack.storage_emulator import StorageEmulator
+from shared.storage.layout import UploadsLayout
 
 ROOT = Path(__file__).resolve().parents[1]
-STAND_INS = ("metadata", "jobs", "dispatcher", "scheduler")
+STAND_INS = ("metadata", "jobs", "dispatcher", "scheduler", "gate")
 CONTENT_BUCKET, UPLOADS_BUCKET = "assay-content", "assay-uploads"
 
 
@@ -100,6 +101,10 @@ class Stack:
             "GCE_METADATA_IP": f"127.0.0.1:{plan.ports['metadata']}",
             "ASSAY_METADATA_URL": metadata,
             "ASSAY_DISPATCHER_URL": plan.url("dispatcher"),
+            # Signed upload URLs: signed through the IAM stand-in, PUT to the gate.
+            "ASSAY_UPLOAD_SIGNER": plan.accounts["api"],
+            "ASSAY_IAM_ENDPOINT": metadata,
+            "ASSAY_SIGNED_URL_ENDPOINT": plan.url("gate"),
         }
         for unit in functions:
             plan.env[unit.url_variable] = plan.url(unit.name)
@@ -160,6 +165,15 @@ class Stack:
             "devstack.dispatcher",
             env,
             *("--port", str(plan.ports["dispatcher"]), "--metadata-url", metadata),
+        )
+        uploads = env["ASSAY_UPLOADS_URI"]
+        self._module(
+            "gate",
+            "devstack.signed_url_gate",
+            env,
+            *("--port", str(plan.ports["gate"])),
+            *("--bucket", f"{UploadsLayout(uploads).bucket}={uploads}"),
+            *("--certs-url", metadata + "/service_accounts/v1/metadata/x509/{email}"),
         )
         every = os.environ.get("ASSAY_SCHEDULER_EVERY")
         targets = [f"{s['function']}={plan.url(s['function'])}" for s in units.load().schedules]

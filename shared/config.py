@@ -34,6 +34,7 @@ REQUIRED_ON_GOOGLE_CLOUD = (
     "purge_invokers",
     "retry_invokers",
     "upload_invokers",
+    "upload_signer",
 )
 # Stand-in endpoints: set on Google Cloud, they would send traffic to a local address.
 LOCAL_ONLY = (
@@ -41,6 +42,8 @@ LOCAL_ONLY = (
     "tasks_emulator_host",
     "jobs_endpoint",
     "scheduler_endpoint",
+    "iam_endpoint",
+    "signed_url_endpoint",
 )
 
 
@@ -98,7 +101,18 @@ class Settings(BaseSettings):
     # Per API key and per instance of the api function (shared/auth/rate_limit.py).
     rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_burst: int = Field(default=120, ge=1)
+    # The API's own request body limit; bigger files go straight to the uploads bucket
+    # by signed URL (POST .../uploads), up to max_object_bytes.
     max_upload_bytes: int = 10 * 1024 * 1024
+    max_object_bytes: int = Field(default=5 * 1024**3, ge=1)
+    # The service account that signs upload URLs (the api's own, through IAM's signBlob:
+    # a function has no key file), and how long a URL stays valid.
+    upload_signer: str = ""
+    signed_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # Set only to point the IAM Credentials client, and the signed URLs, at the local
+    # stand-ins (devstack.metadata_server, devstack.signed_url_gate).
+    iam_endpoint: str | None = None
+    signed_url_endpoint: str | None = None
     inline_max_bytes: int = 64 * 1024
     # The fast path (execution auto): light validators run inside the api function for
     # files up to this size; a run's steps share fast_path_seconds (each step also keeps

@@ -64,3 +64,11 @@ class Transient(AssayError):
 
     status = 503
     title = "Temporarily unavailable"
+
+
+class NotConfigured(AssayError):
+    """This deployment was not given what the request needs (not the client's fault,
+    and not one a retry fixes)."""
+
+    status = 501
+    title = "Not configured"

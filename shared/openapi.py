@@ -22,6 +22,7 @@ from shared.domain.models import (
 )
 from shared.ids import ID_PATTERN
 from shared.services.resources import NAME as RESOURCE_NAME
+from shared.services.upload_urls import UploadUrlRequest
 from shared.services.workflows import SLUG, WorkflowCreate, WorkflowSpec
 
 REF = "#/components/schemas/{model}"
@@ -130,6 +131,23 @@ def _views() -> dict[str, Any]:
             "additionalProperties": False,
             "properties": {"user": {"type": "string", "minLength": 1, "maxLength": 200}},
         },
+        "UploadGrant": {
+            "type": "object",
+            "description": (
+                "PUT the file to `url` with exactly `headers` before `expires_at`; then "
+                "`status_url` says what the upload trigger made of it."
+            ),
+            "required": ["upload_id", "object_name", "method", "url", "headers", "expires_at"],
+            "properties": {
+                "upload_id": {"type": "string"},
+                "object_name": {"type": "string"},
+                "method": {"const": "PUT"},
+                "url": {"type": "string", "format": "uri"},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "expires_at": {"type": "string", "format": "date-time"},
+                "status_url": {"type": "string"},
+            },
+        },
         "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
         "ResourceView": {
             "type": "object",
@@ -194,6 +212,7 @@ def _components() -> dict[str, Any]:
             (UploadEvent, "serialization"),
             (WorkflowCreate, "validation"),
             (WorkflowSpec, "validation"),
+            (UploadUrlRequest, "validation"),
         ],
         ref_template=REF,
     )
@@ -515,6 +534,23 @@ def _paths() -> dict[str, Any]:
                 ("202", _json(_ref("Submitted"), "Accepted; Location names the new run")),
                 body=_body(_ref("RerunRequest"), required=False),
                 links=_links_from_run("/run/id"),
+            ),
+        },
+        "/v1/orgs/{org}/workflows/{slug}/uploads": {
+            "post": _operation(
+                "grantUpload",
+                "A signed URL to PUT one file of up to 5 GiB; the upload trigger submits it",
+                [org, slug],
+                ("201", _json(_ref("UploadGrant"), "Granted; Location is its status")),
+                body=_body(_ref("UploadUrlRequest")),
+            ),
+        },
+        "/v1/orgs/{org}/uploads/{upload}": {
+            "get": _operation(
+                "getGrantedUpload",
+                "What the upload trigger made of a signed-URL upload (404 until it arrives)",
+                [org, _path_param("upload", ID_PATTERN, "The grant's upload_id.")],
+                ("200", _json(_ref("UploadEvent"), "ACCEPTED with its run, or REJECTED with why")),
             ),
         },
         "/v1/orgs/{org}/uploads/{slug}/{filename}": {

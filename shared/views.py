@@ -3,7 +3,7 @@ never a submission's content or internal claim bookkeeping."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.models import (
     Finding,
@@ -15,6 +15,9 @@ from shared.domain.models import (
     WorkflowStep,
     WorkflowVersion,
 )
+
+if TYPE_CHECKING:
+    from shared.services.upload_urls import UploadUrl
 
 _SUBMISSION_HIDDEN = {"content", "input_file"}
 _STEP_HIDDEN = {"claim_expires_at", "callback_id"}
@@ -65,6 +68,17 @@ def workflow_view(workflow: Workflow, version: WorkflowVersion) -> dict[str, Any
 
 def resource_view(resource: WorkflowResource) -> dict[str, Any]:
     return resource.model_dump(mode="json", exclude={"id", "uri", "org_id"})
+
+
+def grant_view(grant: UploadUrl) -> dict[str, Any]:
+    return {
+        "upload_id": grant.upload_id,
+        "object_name": grant.object_name,
+        "method": grant.method,
+        "url": grant.url,
+        "headers": grant.headers,
+        "expires_at": grant.expires_at.isoformat(),
+    }
 
 
 def upload_view(event: UploadEvent) -> dict[str, Any]:

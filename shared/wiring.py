@@ -10,6 +10,7 @@ from shared.config import get_settings
 
 if TYPE_CHECKING:
     from shared.adapters.jobs import JobRunner
+    from shared.adapters.signing import IamSigner
     from shared.adapters.tasks import TaskQueue
     from shared.auth.rate_limit import RateLimiter
     from shared.persistence.repositories import Repositories
@@ -52,6 +53,13 @@ def job_runner() -> JobRunner:
     return get_job_runner(get_settings())
 
 
+@lru_cache(maxsize=1)
+def upload_signer() -> IamSigner:
+    from shared.adapters.signing import IamSigner
+
+    return IamSigner(get_settings())
+
+
 def reset() -> None:
     """Forget every cached client and the settings (tests change the environment)."""
     from shared.persistence.firestore import get_client
@@ -62,6 +70,7 @@ def reset() -> None:
         blob_store,
         task_queue,
         job_runner,
+        upload_signer,
         rate_limiter,
         get_settings,
         get_client,

@@ -34,6 +34,7 @@ from shared.services.submissions import submit
 from shared.storage.layout import UploadsLayout
 from shared.views import (
     finding_view,
+    grant_view,
     resource_view,
     run_view,
     submission_view,
@@ -84,6 +85,8 @@ URLS = Map(
         Rule("/v1/orgs/<org>/runs/<run>/cancel", endpoint="cancel_run", methods=["POST"]),
         Rule("/v1/orgs/<org>/submissions/<submission>/runs", endpoint="rerun", methods=["POST"]),
         Rule("/v1/orgs/<org>/submissions/<submission>", endpoint="get_submission", methods=["GET"]),
+        Rule("/v1/orgs/<org>/workflows/<slug>/uploads", endpoint="grant_upload", methods=["POST"]),
+        Rule("/v1/orgs/<org>/uploads/<upload>", endpoint="get_granted_upload", methods=["GET"]),
         Rule("/v1/orgs/<org>/uploads/<slug>/<filename>", endpoint="get_upload", methods=["GET"]),
     ],
     strict_slashes=False,
@@ -327,6 +330,37 @@ def list_findings(request: Request, key: ApiKey, args: dict[str, str]) -> Respon
 def get_submission(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     submission = wiring.repositories().get_submission(key.org_id, args["submission"])
     return json_response(submission_view(submission))
+
+
+@route("grant_upload")
+def grant_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    """A signed URL to PUT one file of up to 5 GiB into the uploads bucket; the upload
+    trigger submits it. Send exactly the returned headers."""
+    from shared.services import upload_urls
+
+    body = parse_model(upload_urls.UploadUrlRequest, parse_json(request))
+    grant = upload_urls.grant_upload(
+        wiring.repositories(), get_settings(), wiring.upload_signer(), key, args["slug"], body
+    )
+    status = f"/v1/orgs/{key.org_id}/uploads/{grant.upload_id}"
+    return json_response(grant_view(grant) | {"status_url": status}, 201, {"Location": status})
+
+
+@route("get_granted_upload")
+def get_granted_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    """What the upload trigger made of a signed-URL upload; 404 until it has seen it."""
+    upload_id = args["upload"]
+    event = (
+        wiring.repositories().find_granted_upload(key.org_id, upload_id)
+        if is_new_id(upload_id)
+        else None
+    )
+    if event is None:
+        raise NotFound(
+            f"upload {upload_id[:64]!r} has not arrived (or is not this organization's): "
+            "PUT the file to its signed URL, then ask again"
+        )
+    return json_response(upload_view(event))
 
 
 @route("get_upload")

@@ -463,6 +463,8 @@ class UploadEvent(Model):
     bucket: str
     name: str
     generation: int
+    # The signed-URL grant it came through (`POST .../uploads`), if any.
+    upload_id: str | None = None
     status: UploadStatus
     reason: str | None = None
     submission_id: str | None = None

@@ -511,6 +511,17 @@ class Repositories:
     def get_upload_event(self, org_id: str, event_id: str) -> UploadEvent:
         return self._owned(UPLOAD_EVENTS, UploadEvent, org_id, event_id, "upload")
 
+    def find_granted_upload(self, org_id: str, upload_id: str) -> UploadEvent | None:
+        """What the trigger made of the object sent through signed-URL grant `upload_id`
+        (None until it has seen it, and for another org's grant)."""
+        query = (
+            self.db.collection(UPLOAD_EVENTS)
+            .where(filter=FieldFilter("upload_id", "==", upload_id))
+            .limit(1)
+        )
+        events = [from_snapshot(UploadEvent, s) for s in query.stream()]
+        return events[0] if events and events[0].org_id == org_id else None
+
     def record_upload_event(self, event: UploadEvent) -> bool:
         """Creates the record; False when a concurrent delivery created it first."""
         from google.api_core import exceptions

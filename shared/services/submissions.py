@@ -107,13 +107,20 @@ def accept(
     filename: str | None,
     content_type: str,
     project_id: str | None,
+    limit: int | None = None,
 ) -> Accepted:
-    """The workflow's rules for a file of this size, name and type, or why not."""
+    """The workflow's rules for a file of this size, name and type, or why not. `limit`
+    is the largest size by this route (the API's body limit unless given)."""
     workflow = repos.get_workflow(org_id, slug)
     version = repos.get_version(workflow)
-    if size > settings.max_upload_bytes:
+    most = settings.max_upload_bytes if limit is None else limit
+    if size > most:
+        hint = "" if most >= settings.max_object_bytes else "; send bigger files by signed URL"
         raise PayloadTooLarge(
-            f"the file is {size} bytes; this service accepts at most {settings.max_upload_bytes}"
+            f"the file is {size} bytes; this route accepts at most {most}{hint} "
+            f"(POST /v1/orgs/{org_id}/workflows/{slug}/uploads)"
+            if hint
+            else f"the file is {size} bytes; this service accepts at most {most}"
         )
     if size == 0:
         raise Unprocessable("the file is empty")

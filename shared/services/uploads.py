@@ -29,6 +29,7 @@ from shared.domain.enums import UploadStatus
 from shared.domain.models import Submission, UploadEvent, ValidationRun
 from shared.domain.retention import retain_until
 from shared.errors import AssayError
+from shared.ids import is_new_id
 from shared.persistence.repositories import Repositories, to_doc
 from shared.services.submissions import (
     StoredFile,
@@ -44,8 +45,17 @@ log = logging.getLogger(__name__)
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 # Custom object metadata that says who and for which project; the rest is kept as the
-# submission's metadata.
-PROJECT_KEY, USER_KEY = "project_id", "user"
+# submission's metadata. A signed-URL upload carries all three, signed, spelled with
+# hyphens (HTTP servers and proxies drop header names with `_`); an object written
+# directly may spell them with `_` as well.
+API_KEY_KEY, PROJECT_KEY, USER_KEY = "api-key-id", "project-id", "user"
+OURS = frozenset({API_KEY_KEY, PROJECT_KEY, USER_KEY, "api_key_id", "project_id"})
+
+
+def _ours(obj: UploadedObject, key: str) -> str | None:
+    return obj.metadata.get(key) or obj.metadata.get(key.replace("-", "_")) or None
+
+
 READ_CHUNK = 1024 * 1024
 
 
@@ -97,6 +107,7 @@ class _Upload:
     event_id: str
     uri: str
     org_id: str
+    upload_id: str | None
 
     def event(self, status: UploadStatus, at: Clock, **fields: str | None) -> UploadEvent:
         return UploadEvent(
@@ -105,6 +116,7 @@ class _Upload:
             bucket=self.obj.bucket,
             name=self.obj.name,
             generation=self.obj.generation,
+            upload_id=self.upload_id,
             status=status,
             created_at=at(),
             **fields,
@@ -129,16 +141,23 @@ def receive_upload(
         return _duplicate(repos, queue, settings, seen)
     parsed = UploadsLayout.parse(obj.name)
     upload = _Upload(
-        obj, event_id, layout.object_uri(obj.name, obj.generation), parsed[0] if parsed else ""
+        obj,
+        event_id,
+        layout.object_uri(obj.name, obj.generation),
+        parsed.org_id if parsed else "",
+        parsed.upload_id if parsed else None,
     )
-    if parsed is None:
-        reason = "the object name must be {org}/{workflow}/{filename}"
+    if parsed is None or (parsed.upload_id is not None and not is_new_id(parsed.upload_id)):
+        reason = (
+            "the object name must be {org}/{workflow}/{filename} "
+            "(or, through a signed URL, {org}/{workflow}/{upload id}/{filename})"
+        )
         return _reject(repos, store, upload, reason, now)
-    org_id, slug, filename = parsed
+    org_id, slug, filename = parsed.org_id, parsed.slug, parsed.filename
     logs.bind(org_id=org_id)
     if repos.get_org(org_id) is None:
         return _reject(repos, store, upload, f"organization {org_id!r} does not exist", now)
-    project_id = obj.metadata.get(PROJECT_KEY) or None
+    project_id = _ours(obj, PROJECT_KEY)
     try:
         accepted = accept(
             repos,
@@ -149,6 +168,7 @@ def receive_upload(
             filename=filename,
             content_type=obj.content_type,
             project_id=project_id,
+            limit=settings.max_object_bytes,
         )
     except AssayError as exc:  # the workflow's rules refuse this file, for good
         return _reject(repos, store, upload, exc.detail, now)
@@ -166,7 +186,7 @@ def receive_upload(
         size=obj.size,
         filename=filename,
         content_type=obj.content_type,
-        metadata={k: v for k, v in obj.metadata.items() if k not in (PROJECT_KEY, USER_KEY)},
+        metadata={k: v for k, v in obj.metadata.items() if k not in OURS},
         project_id=project_id,
     )
 
@@ -176,7 +196,11 @@ def receive_upload(
         )
         batch.create(repos.upload_event_ref(event_id), to_doc(record))
 
-    submitter = Submitter(org_id, user=obj.metadata.get(USER_KEY) or None)
+    submitter = Submitter(
+        org_id,
+        api_key_id=_ours(obj, API_KEY_KEY),
+        user=_ours(obj, USER_KEY),
+    )
     submitted = submit_stored(
         repos,
         queue,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import lru_cache
-from typing import BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 
 class BlobNotFound(Exception):
@@ -40,6 +40,18 @@ class BlobStore(Protocol):
     ) -> int:
         """Writes the object and returns its generation. `create_only` raises BlobExists
         instead of replacing an object that is already there."""
+        ...
+
+    def write_stream(
+        self,
+        uri: str,
+        stream: IO[bytes],
+        content_type: str = ...,
+        *,
+        create_only: bool = ...,
+        metadata: Mapping[str, str] | None = ...,
+    ) -> int:
+        """`write_bytes` from a stream read in chunks, for objects too big to hold."""
         ...
 
     def read_bytes(self, uri: str) -> bytes: ...

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from functools import cached_property
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from shared.storage import BlobExists, BlobNotFound
 
@@ -70,6 +70,31 @@ class GcsBlobStore:
         try:
             blob.upload_from_string(
                 data,
+                content_type=content_type or "application/octet-stream",
+                if_generation_match=0 if create_only else None,
+            )
+        except exceptions.PreconditionFailed:
+            raise BlobExists(uri) from None
+        return int(blob.generation)
+
+    def write_stream(
+        self,
+        uri: str,
+        stream: IO[bytes],
+        content_type: str = "",
+        *,
+        create_only: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int:
+        from google.api_core import exceptions
+
+        blob = self._blob(uri)
+        blob.chunk_size = READ_CHUNK_BYTES  # a resumable upload, one chunk in memory
+        if metadata:
+            blob.metadata = dict(metadata)
+        try:
+            blob.upload_from_file(
+                stream,
                 content_type=content_type or "application/octet-stream",
                 if_generation_match=0 if create_only else None,
             )

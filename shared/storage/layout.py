@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import NamedTuple
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -53,7 +54,8 @@ class Layout:
 
 
 class UploadsLayout:
-    """The uploads location: objects named `{org}/{workflow slug}/{filename}`.
+    """The uploads location: objects named `{org}/{workflow slug}/{filename}`, or
+    `{org}/{workflow slug}/{upload id}/{filename}` for a signed-URL upload.
 
     On Cloud Storage it is a bucket (`gs://assay-uploads`); locally a folder
     (`file:///…/uploads`), whose last component stands for the bucket's name.
@@ -72,16 +74,25 @@ class UploadsLayout:
         return f"{uri}#{generation}" if generation is not None else uri
 
     @staticmethod
-    def object_name(org_id: str, slug: str, filename: str) -> str:
-        return f"{org_id}/{slug}/{filename}"
+    def object_name(org_id: str, slug: str, filename: str, upload_id: str | None = None) -> str:
+        middle = f"{upload_id}/" if upload_id else ""
+        return f"{org_id}/{slug}/{middle}{filename}"
 
     @staticmethod
-    def parse(name: str) -> tuple[str, str, str] | None:
-        """(org, workflow slug, filename), or None for any other shape of name."""
+    def parse(name: str) -> UploadName | None:
+        """(org, workflow slug, filename, upload id or None), or None for any other
+        shape of name."""
         parts = name.split("/")
-        if len(parts) != 3 or any(not p or p in (".", "..") for p in parts):
+        if len(parts) not in (3, 4) or any(not p or p in (".", "..") for p in parts):
             return None
-        org_id, slug, filename = parts
-        if filename.startswith("."):
+        if parts[-1].startswith("."):
             return None  # hidden files: temporaries and sidecars, never uploads
-        return org_id, slug, filename
+        upload_id = parts[2] if len(parts) == 4 else None
+        return UploadName(parts[0], parts[1], parts[-1], upload_id)
+
+
+class UploadName(NamedTuple):
+    org_id: str
+    slug: str
+    filename: str
+    upload_id: str | None

@@ -18,12 +18,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from shared.storage import BlobExists, BlobNotFound
 
 SIDECAR_SUFFIX = ".meta.json"
+STREAM_CHUNK = 1024 * 1024
 
 
 def path_of(uri: str) -> Path:
@@ -75,12 +76,31 @@ class LocalBlobStore:
             self._place(sidecar_of(target), json.dumps(sidecar).encode(), create_only=False)
         return self._place(target, data, create_only=create_only)
 
+    def write_stream(
+        self,
+        uri: str,
+        stream: IO[bytes],
+        content_type: str = "",
+        *,
+        create_only: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int:
+        target = path_of(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if metadata is not None:
+            sidecar = {"content_type": content_type, "metadata": dict(metadata)}
+            self._place(sidecar_of(target), json.dumps(sidecar).encode(), create_only=False)
+        return self._place(target, stream, create_only=create_only)
+
     @staticmethod
-    def _place(target: Path, data: bytes, *, create_only: bool) -> int:
+    def _place(target: Path, data: bytes | IO[bytes], *, create_only: bool) -> int:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                if isinstance(data, bytes):
+                    handle.write(data)
+                else:
+                    shutil.copyfileobj(data, handle, STREAM_CHUNK)
             if create_only:
                 try:
                     os.link(tmp, target)

@@ -182,15 +182,23 @@ def test_an_upload_that_cannot_become_a_run_is_refused_recorded_and_deleted(
     assert not path_of(uri).exists()  # no content kept that will not be processed
 
 
-def test_an_oversized_upload_is_refused(harness, monkeypatch):
-    monkeypatch.setenv("ASSAY_MAX_UPLOAD_BYTES", "10")
+def test_an_oversized_upload_is_refused_by_the_object_limit_not_the_apis(harness, monkeypatch):
+    monkeypatch.setenv("ASSAY_MAX_UPLOAD_BYTES", "10")  # the API's body limit: not for uploads
+    wiring.reset()
+    fits = harness.put(f"{harness.org}/people/fits.json")
+    assert harness.deliver(fits).status_code == 200
+    monkeypatch.setenv("ASSAY_MAX_OBJECT_BYTES", "10")
     wiring.reset()
     data = harness.put(f"{harness.org}/people/big.json")
     assert harness.deliver(data).status_code == 200
-    event = harness.repos.find_upload_event(
-        harness.repos.upload_event_id(data["bucket"], data["name"], int(data["generation"]))
-    )
-    assert "at most 10" in event.reason
+    events = [
+        harness.repos.find_upload_event(
+            harness.repos.upload_event_id(d["bucket"], d["name"], int(d["generation"]))
+        )
+        for d in (fits, data)
+    ]
+    assert [e.status for e in events] == ["ACCEPTED", "REJECTED"]
+    assert "at most 10" in events[1].reason
 
 
 def test_an_object_gone_before_delivery_is_acknowledged(harness):

@@ -1,0 +1,208 @@
+"""A local stand-in for Cloud Storage's XML API as a V4 signed URL reaches it: `PUT
+/{bucket}/{object}?X-Goog-Algorithm=GOOG4-RSA-SHA256&…`.
+
+It checks what Cloud Storage checks, from its documented canonical request (not from
+the library that built the URL): the signature against the signer's published
+certificate, the expiry, every signed header present and unchanged (and no x-goog-*
+header that is not signed), the declared
+content-length range, and `x-goog-if-generation-match: 0`. Then it streams the body
+into the bucket's local store (a folder, or the storage emulator) with the
+`x-goog-meta-*` headers as custom metadata, where the upload notifier sees it as it
+would see any upload. Refusals are Cloud Storage's XML errors with its status codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import requests
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from werkzeug.wrappers import Request, Response
+
+from shared.storage import BlobExists, open_store
+from shared.storage.layout import UploadsLayout
+
+ALGORITHM = "GOOG4-RSA-SHA256"
+CLOCK_SKEW = timedelta(minutes=15)
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> Response:
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?>"
+            f"<Error><Code>{self.code}</Code><Message>{self.message}</Message></Error>"
+        )
+        return Response(body, status=self.status, mimetype="application/xml")
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="~")
+
+
+def canonical_request(request: Request, query: list[tuple[str, str]], signed: list[str]) -> str:
+    raw_path = request.environ.get("RAW_URI", request.full_path).split("?", 1)[0]
+    canonical_query = "&".join(
+        sorted(f"{_quote(k)}={_quote(v)}" for k, v in query if k != "X-Goog-Signature")
+    )
+    unsigned = [
+        name
+        for name in (key.lower() for key, _ in request.headers.items())
+        if name.startswith("x-goog-") and name not in signed
+    ]
+    if unsigned:
+        raise Refused(403, "SignatureDoesNotMatch", f"{unsigned[0]} is sent but not signed")
+    headers = ""
+    for name in signed:
+        value = request.headers.get(name)
+        if value is None:
+            raise Refused(403, "SignatureDoesNotMatch", f"the signed header {name} is missing")
+        headers += f"{name}:{' '.join(value.split())}\n"
+    return "\n".join(
+        [request.method, raw_path, canonical_query, headers, ";".join(signed), "UNSIGNED-PAYLOAD"]
+    )
+
+
+class SignedUrlGate:
+    def __init__(
+        self,
+        buckets: dict[str, str],
+        certs_url: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """`buckets`: bucket name -> its store's root URI; `certs_url`: where a signer's
+        certificates are published, `{email}` standing for the account."""
+        self.buckets = buckets
+        self.certs_url = certs_url
+        self.now = now
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        try:
+            response = self.respond(request)
+        except Refused as refused:
+            request.close()
+            response = refused.response()
+        return response(environ, start_response)
+
+    def respond(self, request: Request) -> Response:
+        if request.method != "PUT":
+            raise Refused(405, "MethodNotAllowed", "this stand-in takes signed PUTs only")
+        query = parse_qsl(request.query_string.decode(), keep_blank_values=True)
+        params = dict(query)
+        email = self._verify(request, query, params)
+        bucket, _, name = request.path.lstrip("/").partition("/")
+        root = self.buckets.get(bucket)
+        if root is None or not name:
+            raise Refused(404, "NoSuchBucket", f"the bucket {bucket!r} does not exist")
+        size = self._size(request)
+        # From the signed names: WSGI spells `_` in a header's name as `-` on the way in.
+        metadata = {
+            name[len("x-goog-meta-") :]: request.headers[name]
+            for name in params["X-Goog-SignedHeaders"].split(";")
+            if name.startswith("x-goog-meta-")
+        }
+        uri = UploadsLayout(root).object_uri(name)
+        create_only = request.headers.get("x-goog-if-generation-match") == "0"
+        try:
+            generation = open_store(root).write_stream(
+                uri,
+                request.stream,
+                request.headers.get("Content-Type", ""),
+                create_only=create_only,
+                metadata=metadata,
+            )
+        except BlobExists:
+            raise Refused(412, "PreconditionFailed", f"{name} exists") from None
+        headers = {"x-goog-generation": str(generation), "x-goog-stored-content-length": str(size)}
+        return Response("", status=200, headers=headers | {"x-assay-signer": email})
+
+    def _verify(
+        self, request: Request, query: list[tuple[str, str]], params: dict[str, str]
+    ) -> str:
+        if params.get("X-Goog-Algorithm") != ALGORITHM or "X-Goog-Signature" not in params:
+            raise Refused(403, "AccessDenied", "anonymous callers may not write to this bucket")
+        try:
+            email, date, *_ = params["X-Goog-Credential"].split("/")
+            signed_at = datetime.strptime(params["X-Goog-Date"], "%Y%m%dT%H%M%SZ").replace(
+                tzinfo=UTC
+            )
+            lifetime = timedelta(seconds=int(params["X-Goog-Expires"]))
+            signed = params["X-Goog-SignedHeaders"].split(";")
+            signature = binascii.unhexlify(params["X-Goog-Signature"])
+        except (KeyError, ValueError, binascii.Error):
+            raise Refused(400, "AuthorizationQueryParametersError", "malformed query") from None
+        if date != params["X-Goog-Date"][:8]:
+            raise Refused(400, "AuthorizationQueryParametersError", "credential date differs")
+        now = self.now()
+        if now > signed_at + lifetime:
+            raise Refused(400, "ExpiredToken", "the provided token has expired")
+        if signed_at > now + CLOCK_SKEW:
+            raise Refused(400, "RequestTimeTooSkewed", "the request is signed in the future")
+        canonical = canonical_request(request, query, signed)
+        scope = params["X-Goog-Credential"].split("/", 1)[1]
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        to_sign = "\n".join([ALGORITHM, params["X-Goog-Date"], scope, digest]).encode()
+        if not any(self._valid(key, signature, to_sign) for key in self._keys(email)):
+            raise Refused(403, "SignatureDoesNotMatch", "the signature does not match")
+        return email
+
+    def _keys(self, email: str) -> list[rsa.RSAPublicKey]:
+        answer = requests.get(self.certs_url.format(email=email), timeout=10)
+        if answer.status_code != 200:
+            return []
+        keys = [
+            x509.load_pem_x509_certificate(pem.encode()).public_key()
+            for pem in answer.json().values()
+        ]
+        return [k for k in keys if isinstance(k, rsa.RSAPublicKey)]
+
+    @staticmethod
+    def _valid(key: rsa.RSAPublicKey, signature: bytes, message: bytes) -> bool:
+        try:
+            key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return False
+        return True
+
+    @staticmethod
+    def _size(request: Request) -> int:
+        if request.content_length is None:
+            raise Refused(411, "MissingContentLength", "a PUT needs its Content-Length")
+        size = request.content_length
+        allowed = request.headers.get("x-goog-content-length-range")
+        if allowed:
+            low, _, high = allowed.partition(",")
+            if size < int(low):
+                raise Refused(400, "EntityTooSmall", f"{size} bytes; at least {low}")
+            if size > int(high):
+                raise Refused(400, "EntityTooLarge", f"{size} bytes; at most {high}")
+        return size
+
+
+def main() -> None:
+    from devstack.net import serve
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--bucket", action="append", default=[], help="NAME=ROOT_URI")
+    parser.add_argument("--certs-url", required=True, help="with {email} for the account")
+    args = parser.parse_args()
+    buckets = dict(spec.split("=", 1) for spec in args.bucket)
+    serve(SignedUrlGate(buckets, args.certs_url), args.port)
+
+
+if __name__ == "__main__":
+    main()

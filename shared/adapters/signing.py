@@ -1,0 +1,86 @@
+"""V4 signed URLs for uploads, signed as a service account through the IAM Credentials
+API's `signBlob`: a function runs with metadata-server credentials, which hold no private
+key. google-cloud-storage builds the URL; only the signature comes from IAM.
+
+With `ASSAY_IAM_ENDPOINT` set, the same client talks REST to the local stand-in
+(devstack.metadata_server), which signs with its own key and publishes the certificate
+where Google publishes a service account's.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from google.auth import credentials as auth_credentials
+
+from shared.config import Settings
+from shared.errors import NotConfigured
+
+GOOGLE_STORAGE = "https://storage.googleapis.com"
+
+
+class IamSigner(auth_credentials.Signing):
+    """google-auth's Signing interface over IAM's signBlob, for one service account."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.upload_signer:
+            raise NotConfigured(
+                "this deployment signs no upload URLs (ASSAY_UPLOAD_SIGNER is not set); "
+                "send files of up to the API's limit to POST .../runs instead"
+            )
+        self.settings = settings
+        self.email = settings.upload_signer
+
+    @cached_property
+    def client(self) -> Any:
+        from google.cloud.iam_credentials_v1 import IAMCredentialsClient
+
+        if self.settings.iam_endpoint is None:
+            return IAMCredentialsClient()
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+
+        return IAMCredentialsClient(
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=self.settings.iam_endpoint),
+            credentials=AnonymousCredentials(),
+        )
+
+    def sign_bytes(self, message: bytes) -> bytes:
+        response = self.client.sign_blob(
+            name=f"projects/-/serviceAccounts/{self.email}", payload=message
+        )
+        return bytes(response.signed_blob)
+
+    @property
+    def signer_email(self) -> str:
+        return self.email
+
+    @property
+    def signer(self) -> Any:
+        return self
+
+
+def signed_put_url(
+    settings: Settings,
+    signer: auth_credentials.Signing,
+    bucket: str,
+    name: str,
+    headers: dict[str, str],
+    lifetime: timedelta,
+) -> str:
+    """A V4 URL to PUT `bucket/name` once with exactly `headers` (each one signed)."""
+    from google.cloud.storage import Client
+
+    blob = Client.create_anonymous_client().bucket(bucket).blob(name)
+    url: str = blob.generate_signed_url(
+        version="v4",
+        method="PUT",
+        expiration=lifetime,
+        credentials=signer,
+        api_access_endpoint=settings.signed_url_endpoint or GOOGLE_STORAGE,
+        headers=headers,
+    )
+    return url
