@@ -319,6 +319,11 @@ def _show(run: dict[str, Any], findings: list[dict[str, Any]]) -> None:
 @click.option("--wait", is_flag=True, help="Wait for the result (exit 0 PASS, 1 FAIL, 2 other).")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait.")
 @click.option("--idempotency-key", default=None)
+@click.option(
+    "--signed-url",
+    is_flag=True,
+    help="Send the file by signed URL (automatic above the API's body limit).",
+)
 @json_option
 def submit(
     file: Path,
@@ -327,11 +332,20 @@ def submit(
     wait: bool,
     timeout: float,
     idempotency_key: str | None,
+    signed_url: bool,
     as_json: bool,
 ) -> None:
     """Submit FILE to a workflow."""
     api = Api(as_json)
     content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    if signed_url or file.stat().st_size > _body_limit():
+        if idempotency_key:
+            fail(as_json, "--idempotency-key is for direct submissions; a signed URL is once")
+        run = _submit_by_url(api, org, slug, file, content_type, timeout)
+        if not wait:
+            emit(as_json, {"run": run}, f"run {run['id']} {run['status']}")
+            return
+        _follow(api, org, run, timeout, as_json)
     headers = {"Content-Type": content_type, "X-Filename": file.name}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
@@ -347,6 +361,43 @@ def submit(
         emit(as_json, answer, f"run {run['id']} {run['status']}")
         return
     _follow(api, org, run, timeout, as_json)
+
+
+def _body_limit() -> int:
+    """The API's request body limit (its default unless ASSAY_MAX_UPLOAD_BYTES says)."""
+    return int(os.environ.get("ASSAY_MAX_UPLOAD_BYTES") or 10 * 1024 * 1024)
+
+
+def _submit_by_url(
+    api: Api, org: str, slug: str, file: Path, content_type: str, timeout: float
+) -> dict[str, Any]:
+    """Asks for a signed URL, streams FILE to it, and returns the run the upload trigger
+    started for it."""
+    grant = api.call(
+        "POST",
+        f"/v1/orgs/{org}/workflows/{slug}/uploads",
+        json={
+            "filename": file.name,
+            "content_type": content_type,
+            "size_bytes": file.stat().st_size,
+        },
+    ).json()
+    with file.open("rb") as body, err.status(f"sending {file.name}", spinner="dots"):
+        try:
+            sent = requests.put(
+                grant["url"], data=body, headers=grant["headers"], timeout=(10, 3600)
+            )
+        except requests.RequestException as exc:
+            fail(api.as_json, f"could not send the file to its signed URL: {exc}", 2)
+    if sent.status_code != 200:
+        fail(
+            api.as_json, f"the signed URL refused the file: {sent.status_code} {sent.text[:500]}", 2
+        )
+    event = _poll_upload(api, f"/v1/orgs/{org}/uploads/{grant['upload_id']}", {}, timeout)
+    if event["status"] != "ACCEPTED":
+        fail(api.as_json, f"the upload was rejected: {event['reason']}", 2, upload=event)
+    run: dict[str, Any] = api.call("GET", f"/v1/orgs/{org}/runs/{event['run_id']}").json()
+    return run
 
 
 def _follow(api: Api, org: str, run: dict[str, Any], timeout: float, as_json: bool) -> NoReturn:
@@ -402,7 +453,7 @@ def upload(
         fail(as_json, "ASSAY_UPLOADS_URI is not set (run `make up`, or export gs://BUCKET)")
     layout = UploadsLayout(root)
     name = layout.object_name(org, slug, file.name)
-    metadata = {k: v for k, v in (("project_id", project), ("user", user)) if v}
+    metadata = {k: v for k, v in (("project-id", project), ("user", user)) if v}
     content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     generation = open_store(root).write_bytes(
         layout.object_uri(name), file.read_bytes(), content_type, metadata=metadata
@@ -412,26 +463,24 @@ def upload(
         emit(as_json, written, f"uploaded {written['uri']} (generation {generation})")
         return
     api = Api(as_json)
-    event = _upload_event(api, org, slug, file.name, generation, timeout)
+    path = f"/v1/orgs/{org}/uploads/{slug}/{quote(file.name, safe='')}"
+    event = _poll_upload(api, path, {"generation": generation}, timeout)
     if event["status"] != "ACCEPTED":
         fail(as_json, f"the upload was rejected: {event['reason']}", 2, upload=event)
     run = api.call("GET", f"/v1/orgs/{org}/runs/{event['run_id']}").json()
     _follow(api, org, run, timeout, as_json)
 
 
-def _upload_event(
-    api: Api, org: str, slug: str, filename: str, generation: int, timeout: float
-) -> dict[str, Any]:
+def _poll_upload(api: Api, path: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
     """What the upload trigger made of the object, once it has seen it."""
-    url = f"{api.url}/v1/orgs/{org}/uploads/{slug}/{quote(filename, safe='')}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = api.session.get(url, params={"generation": generation}, timeout=30)
+        response = api.session.get(api.url + path, params=params, timeout=30)
         if response.status_code == 200:
             event: dict[str, Any] = response.json()
             return event
         if response.status_code != 404:
-            api.call("GET", url[len(api.url) :], params={"generation": generation})
+            api.call("GET", path, params=params)
         time.sleep(0.3)
     fail(api.as_json, f"the upload trigger did not take the file within {timeout:.0f}s", 3)
 

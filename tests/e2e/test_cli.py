@@ -249,3 +249,26 @@ def test_key_lifecycle_from_the_cli(cli, stack, account):
     answer = requests.get(runs_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert answer.status_code == 401 and "revoked" in answer.json()["detail"]
     assert cli("admin", "create-key", "--org", org, "--expires-in", "soon").returncode != 0
+
+
+def test_a_file_over_the_api_limit_goes_by_signed_url_and_passes(cli, account, tmp_path):
+    org, key = account
+    tags = [f"t{i:07d}" for i in range(1_100_000)]
+    big = tmp_path / "crowd.json"
+    big.write_text(json.dumps({"name": "Ada", "email": "ada@example.com", "age": 36, "tags": tags}))
+    assert big.stat().st_size > 10 * 1024 * 1024  # the API's own body limit
+    done = cli(
+        "submit", str(big), "--org", org, "--workflow", "people", "--wait", "--json", key=key
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = one_json_object(done.stdout)["run"]
+    assert (run["status"], run["result"]) == ("SUCCEEDED", "PASS")
+    submission = requests.get(
+        f"{os.environ['ASSAY_API_URL']}/v1/orgs/{org}/submissions/{run['submission_id']}",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    ).json()
+    assert (submission["original_filename"], submission["size_bytes"]) == (
+        "crowd.json",
+        big.stat().st_size,
+    )

@@ -169,3 +169,19 @@ def test_a_do_not_store_upload_is_deleted_after_its_run(backend, tmp_path):
     purged(backend, run["submission_id"])
     assert objects(backend, f"uploads:{backend.org}/secret/") == []
     assert objects(backend, f"content:runs/{backend.org}/{run['id']}/") == []
+
+
+def test_a_signed_url_upload_runs_and_under_do_not_store_is_deleted(backend, tmp_path):
+    secret = tmp_path / "signed.json"
+    secret.write_bytes(VALID)
+    done = cli(
+        backend.stack,
+        *("submit", str(secret), "--org", backend.org, "--workflow", "secret"),
+        *("--signed-url", "--wait", "--json"),
+        key=backend.key,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = json.loads(done.stdout)["run"]
+    assert run["result"] == "PASS"
+    purged(backend, run["submission_id"])
+    assert objects(backend, f"uploads:{backend.org}/secret/") == []
