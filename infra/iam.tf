@@ -129,22 +129,6 @@ resource "google_storage_bucket_iam_member" "api_submissions" {
   }
 }
 
-# Signed upload URLs (POST .../uploads): the API signs them as itself through IAM's
-# signBlob (a function has no key file), and a signed URL carries its signer's rights, so
-# the API may create objects in the uploads bucket. Create only: the URL it signs sends
-# x-goog-if-generation-match: 0, and the role has no delete or overwrite.
-resource "google_service_account_iam_member" "api_signs_as_itself" {
-  service_account_id = google_service_account.identity["api"].name
-  role               = "roles/iam.serviceAccountTokenCreator"
-  member             = "serviceAccount:${google_service_account.identity["api"].email}"
-}
-
-resource "google_storage_bucket_iam_member" "api_creates_uploads" {
-  bucket = google_storage_bucket.unit["uploads"].name
-  role   = "roles/storage.objectCreator"
-  member = "serviceAccount:${google_service_account.identity["api"].email}"
-}
-
 # A validator job reads its run's bundle and creates its output; it can neither
 # overwrite nor delete (create-only output.json), and sees nothing outside runs/.
 resource "google_storage_bucket_iam_member" "job_reads_runs" {
@@ -171,6 +155,22 @@ resource "google_storage_bucket_iam_member" "job_writes_runs" {
     title      = "runs-only"
     expression = "resource.name.startsWith(\"${local.runs_prefix}\")"
   }
+}
+
+# Signed upload URLs (POST .../uploads): the API signs them as itself through IAM's
+# signBlob (a function has no key file), and a signed URL carries its signer's rights, so
+# the API may create objects in the uploads bucket. Create only: the URL it signs sends
+# x-goog-if-generation-match: 0, and the role has no delete or overwrite.
+resource "google_service_account_iam_member" "api_signs_as_itself" {
+  service_account_id = google_service_account.identity["api"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.identity["api"].email}"
+}
+
+resource "google_storage_bucket_iam_member" "api_creates_uploads" {
+  bucket = google_storage_bucket.unit["uploads"].name
+  role   = "roles/storage.objectCreator"
+  member = "serviceAccount:${google_service_account.identity["api"].email}"
 }
 
 # --- Eventarc (the upload trigger) ----------------------------------------------------

@@ -8,8 +8,12 @@ carries it alone.
 
 from __future__ import annotations
 
+import contextlib
 import io
-from typing import Any
+import mmap
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import IO, Any, Protocol
 
 SCHEMA_TYPES = ("xsd", "relaxng", "dtd", "schematron")
 MAX_SCHEMA_BYTES = 128 * 1024
@@ -50,20 +54,47 @@ def safe_parser() -> Any:
     return parser
 
 
-def parse(data: bytes) -> Any:
-    """The document's tree, or XmlRefused with where it went wrong."""
+class Document(Protocol):
+    """A document on disk or in memory (validators.payload.Payload is one)."""
+
+    def view(self) -> AbstractContextManager[bytes | mmap.mmap]: ...
+
+    def open(self) -> AbstractContextManager[IO[bytes]]: ...
+
+
+def parse(document: bytes | Document) -> Any:
+    """The document's tree, or XmlRefused with where it went wrong. A document on disk
+    is scanned mapped and parsed as lxml reads it, never whole in Python's memory."""
     from lxml import etree
 
-    if b"<!ENTITY" in data:
-        line = data[: data.index(b"<!ENTITY")].count(b"\n") + 1
-        raise XmlRefused("the file declares entities (<!ENTITY>); they are not accepted", line)
+    if isinstance(document, bytes):
+        return parse(_InMemory(document))
+    with document.view() as view:
+        at = view.find(b"<!ENTITY")
+        if at >= 0:
+            line = view[:at].count(b"\n") + 1
+            raise XmlRefused("the file declares entities (<!ENTITY>); they are not accepted", line)
     try:
-        return etree.parse(io.BytesIO(data), safe_parser())
+        with document.open() as stream:
+            return etree.parse(stream, safe_parser())
     except etree.XMLSyntaxError as exc:
         line, column = exc.position or (0, 0)
         raise XmlRefused(
             f"the file is not well-formed XML: {exc.msg}", line or None, column or None
         ) from None
+
+
+class _InMemory:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    @contextlib.contextmanager
+    def view(self) -> Iterator[bytes]:
+        yield self.data
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        yield io.BytesIO(self.data)
 
 
 def compile_schema(schema_type: str, text: str) -> Any:

@@ -17,9 +17,11 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -41,6 +43,7 @@ from shared.envelopes import (
     ValidatorRef,
 )
 from shared.storage import BlobExists, open_store
+from validators.payload import Payload, stream_to
 
 log = logging.getLogger("validator")
 
@@ -52,7 +55,7 @@ class ValidationResult:
     artifacts: list[OutputArtifact] = field(default_factory=list)
 
 
-Validate = Callable[[InputEnvelope, list[tuple[InputFile, bytes]]], ValidationResult]
+Validate = Callable[[InputEnvelope, list[tuple[InputFile, Payload]]], ValidationResult]
 
 
 def _session() -> requests.Session:
@@ -98,8 +101,9 @@ def _checked(item: InputFile) -> bytes:
     return data
 
 
-def _fetch(envelope: InputEnvelope) -> list[tuple[InputFile, bytes]]:
-    return [(item, _checked(item)) for item in envelope.files]
+def _fetch(envelope: InputEnvelope, folder: Path) -> list[tuple[InputFile, Payload]]:
+    """Each input streamed to the job's working folder, which goes with the check."""
+    return [(item, stream_to(item, folder)) for item in envelope.files]
 
 
 def read_resource(envelope: InputEnvelope, name: str) -> bytes | None:
@@ -137,7 +141,7 @@ def _left(timeout_seconds: int) -> float:
 def _child(
     validate: Validate,
     envelope: InputEnvelope,
-    files: list[tuple[InputFile, bytes]],
+    files: list[tuple[InputFile, Payload]],
     conn: Any,
     memory_bytes: int | None = None,
 ) -> None:
@@ -162,7 +166,7 @@ def _child(
 def validate_within(
     validate: Validate,
     envelope: InputEnvelope,
-    files: list[tuple[InputFile, bytes]],
+    files: list[tuple[InputFile, Payload]],
     seconds: float,
     *,
     context: Any = None,
@@ -200,7 +204,7 @@ def validate_within(
 def produce_output(
     validate: Validate,
     envelope: InputEnvelope,
-    fetch: Callable[[], list[tuple[InputFile, bytes]]],
+    fetch: Callable[[], list[tuple[InputFile, Payload]]],
     validator: ValidatorRef,
     seconds: float,
     *,
@@ -259,13 +263,15 @@ def run(validate: Validate, *, name: str, version: str) -> int:
     store = open_store(input_uri)
     envelope = InputEnvelope.model_validate_json(store.read_bytes(input_uri))
     logs.bind(run_id=envelope.run_id, org_id=envelope.org_id)
-    output = produce_output(
-        validate,
-        envelope,
-        lambda: _fetch(envelope),
-        ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
-        _left(envelope.timeout_seconds),
-    )
+    # The inputs' local copies go when the check does: none outlives the run.
+    with tempfile.TemporaryDirectory(prefix="assay-input-") as folder:
+        output = produce_output(
+            validate,
+            envelope,
+            lambda: _fetch(envelope, Path(folder)),
+            ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
+            _left(envelope.timeout_seconds),
+        )
     status = output.status
     try:
         store.write_bytes(

@@ -92,6 +92,7 @@ def _check(
     data: bytes,
     seconds: float,
 ) -> OutputEnvelope:
+    from validators.payload import Payload
     from validators.runtime import produce_output
 
     spec = get_validator(step.validator)
@@ -106,7 +107,7 @@ def _check(
     output = produce_output(
         validate,
         envelope,
-        lambda: [(envelope.files[0], data)],
+        lambda: [(envelope.files[0], Payload(data=data))],
         ValidatorRef(name=spec.name, version=spec.version),
         seconds,
         context=_context(),

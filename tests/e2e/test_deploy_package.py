@@ -58,6 +58,7 @@ def test_the_staged_folder_is_the_product_and_nothing_else(staged):
         "json_schema/__init__.py",
         "json_schema/fast_parse.py",
         "json_schema/validator.py",
+        "payload.py",
         "runtime.py",
         "xml_schema",
         "xml_schema/__init__.py",

@@ -19,6 +19,7 @@ from shared.envelopes import InputEnvelope, ValidatorRef
 from tests.factories import workflow_body
 from tests.integration.test_jobs_adapter import settle
 from validators.json_schema.validator import validate
+from validators.payload import Payload
 from validators.runtime import TimedOut, own_deadline, validate_within
 
 CATASTROPHIC = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^(a+)+$"}}}
@@ -89,7 +90,7 @@ def test_the_runtime_kills_a_check_stuck_on_a_catastrophic_regex() -> None:
     before = set(os.listdir("/proc"))
     started = time.monotonic()
     with pytest.raises(TimedOut):
-        validate_within(validate, _envelope(CATASTROPHIC), [(item, data)], 1.0)
+        validate_within(validate, _envelope(CATASTROPHIC), [(item, Payload(data=data))], 1.0)
     assert time.monotonic() - started < 5
     # The forked check is gone: no process of ours that was not there before.
     leftover = {
@@ -115,14 +116,14 @@ def test_the_runtime_returns_a_quick_checks_result_and_reports_a_crash() -> None
         content_type="application/json",
     )
     schema = {"type": "object", "properties": {"name": {"minLength": 1}}}
-    result = validate_within(validate, _envelope(schema), [(item, data)], 30)
+    result = validate_within(validate, _envelope(schema), [(item, Payload(data=data))], 30)
     assert [f.path for f in result.findings] == ["/name"]
 
     def broken(envelope: Any, files: Any) -> Any:
         raise ValueError("boom")
 
     with pytest.raises(CheckFailed, match="ValueError: boom"):
-        validate_within(broken, _envelope(schema), [(item, data)], 30)
+        validate_within(broken, _envelope(schema), [(item, Payload(data=data))], 30)
 
 
 def test_own_deadline_leaves_time_to_report_before_cloud_run_stops_the_task() -> None:

@@ -10,7 +10,9 @@ $FAKE_JOB says, so each lost-message fault can be injected with real processes.
 
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from shared.clock import utcnow
 from shared.envelopes import InputEnvelope, OutputEnvelope, OutputStatus, Timing, ValidatorRef
@@ -27,7 +29,7 @@ if behaviour == "fail":
 uri = os.environ["INPUT_URI"]
 store = open_store(uri)
 envelope = InputEnvelope.model_validate_json(store.read_bytes(uri))
-result = validate(envelope, _fetch(envelope))
+result = validate(envelope, _fetch(envelope, Path(tempfile.mkdtemp())))
 failed = any(f.severity == "ERROR" for f in result.findings)
 now = utcnow()
 output = OutputEnvelope(

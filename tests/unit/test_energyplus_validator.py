@@ -23,6 +23,7 @@ from validators.energyplus.err import parse_err
 from validators.energyplus.model_check import check_model
 from validators.energyplus.tables import METRICS
 from validators.energyplus.validator import validate
+from validators.payload import Payload
 from validators.runtime import TimedOut, ValidationResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def _run(
     item = InputFile(
         name=name, uri="file:///x", sha256="0" * 64, size_bytes=len(data), content_type="text/plain"
     )
-    return validate(envelope, [(item, data)])
+    return validate(envelope, [(item, Payload(data=data))])
 
 
 def _resource(tmp_path: Path, name: str, data: bytes, sha256: str | None = None) -> InputFile:
@@ -145,7 +146,7 @@ def test_an_idf_that_does_not_parse_is_refused_before_simulating(tmp_path: Path)
 
 
 def test_a_model_for_another_version_names_both() -> None:
-    (finding,) = check_model(BOX.replace(b"Version,25.2;", b"Version,9.6;"), "idf")
+    (finding,) = check_model(Payload(data=BOX.replace(b"Version,25.2;", b"Version,9.6;")), "idf")
     assert finding.code == "energyplus.version"
     assert "9.6" in finding.message and engine()[1] in finding.message
 
@@ -155,7 +156,7 @@ def test_an_epjson_off_the_schema_names_the_pointer() -> None:
         "Version": {"Version 1": {"version_identifier": "25.2"}},
         "Timestep": {"Timestep 1": {"number_of_timesteps_per_hour": "many"}},
     }
-    findings = check_model(json.dumps(model).encode(), "epjson")
+    findings = check_model(Payload(data=json.dumps(model).encode()), "epjson")
     assert any(f.path == "/Timestep/Timestep 1/number_of_timesteps_per_hour" for f in findings)
 
 

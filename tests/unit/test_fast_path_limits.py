@@ -12,6 +12,7 @@ import pytest
 
 from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
 from shared.services import fast_path
+from validators.payload import Payload
 from validators.runtime import CheckFailed, TimedOut, ValidationResult, validate_within
 
 MIB = 1024 * 1024
@@ -31,16 +32,16 @@ ENVELOPE = InputEnvelope(
 )
 
 
-def small(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
-    return ValidationResult(metrics={"bytes": len(files[0][1])})
+def small(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
+    return ValidationResult(metrics={"bytes": files[0][1].size})
 
 
-def greedy(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+def greedy(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
     hoard = bytearray(2048 * MIB)
     return ValidationResult(metrics={"bytes": len(hoard)})
 
 
-def stuck(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+def stuck(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
     while True:
         time.sleep(1)
 
@@ -49,7 +50,7 @@ def _within(validate: Any, seconds: float = 5.0) -> ValidationResult:
     return validate_within(
         validate,
         ENVELOPE,
-        [(ITEM, b"abc")],
+        [(ITEM, Payload(data=b"abc"))],
         seconds,
         context=fast_path._context(),
         memory_bytes=768 * MIB,
@@ -61,10 +62,12 @@ def test_a_check_runs_in_a_child_of_the_fork_server() -> None:
 
     envelope = ENVELOPE.model_copy(update={"config": {"schema": {"type": "object"}}})
     context = fast_path._context()
-    validate_within(validate, envelope, [(ITEM, b"{}")], 30.0, context=context)
+    validate_within(validate, envelope, [(ITEM, Payload(data=b"{}"))], 30.0, context=context)
     started = time.monotonic()
     for _ in range(5):
-        result = validate_within(validate, envelope, [(ITEM, b"[]")], 30.0, context=context)
+        result = validate_within(
+            validate, envelope, [(ITEM, Payload(data=b"[]"))], 30.0, context=context
+        )
         assert [f.code for f in result.findings] == ["schema.type"]
     # Forked from a server that has the validator and jsonschema imported (~2 s in a
     # fresh interpreter): each check starts at once.

@@ -18,6 +18,7 @@ import pytest
 from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
 from shared.validators_catalog import ConfigError, get_validator
 from validators.fmu.validator import check, validate
+from validators.payload import Payload
 from validators.runtime import TimedOut, validate_within
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,7 @@ def fmi3(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return {p.stem: p.read_bytes() for p in folder.glob("*.fmu")}
 
 
-def _files(name: str, data: bytes) -> list[tuple[InputFile, bytes]]:
+def _files(name: str, data: bytes) -> list[tuple[InputFile, Payload]]:
     item = InputFile(
         name=name,
         uri="file:///x",
@@ -77,7 +78,7 @@ def _files(name: str, data: bytes) -> list[tuple[InputFile, bytes]]:
         size_bytes=len(data),
         content_type="application/octet-stream",
     )
-    return [(item, data)]
+    return [(item, Payload(data=data))]
 
 
 def _envelope(tmp_path: Path, config: dict[str, Any]) -> InputEnvelope:
@@ -106,7 +107,7 @@ def test_a_good_fmu_gives_metrics_and_a_csv(tmp_path: Path) -> None:
         size_bytes=1,
         content_type="application/octet-stream",
     )
-    result = validate(_envelope(tmp_path, config), [(item, TANK.read_bytes())])
+    result = validate(_envelope(tmp_path, config), [(item, Payload(path=TANK))])
     # pythonfmu leaves ModelStructure/InitialUnknowns empty: a warning, not an error.
     assert {(f.code, f.severity) for f in result.findings} == {("fmu.model_description", "WARNING")}
     assert result.metrics == {"level_final": 6.0, "level_min": 0.0, "level_max": 6.0}
@@ -117,7 +118,8 @@ def test_a_good_fmu_gives_metrics_and_a_csv(tmp_path: Path) -> None:
 
 def test_an_unknown_variable_is_a_finding_not_a_crash() -> None:
     findings, result = check(
-        {**CONFIG, "outputs": ["level", "pressure"], "parameters": {"volume": 1}}, TANK.read_bytes()
+        {**CONFIG, "outputs": ["level", "pressure"], "parameters": {"volume": 1}},
+        Payload(path=TANK),
     )
     assert {(f.code, f.path) for f in findings if f.severity == "ERROR"} == {
         ("fmu.unknown_variable", "/outputs/1"),
@@ -128,7 +130,7 @@ def test_an_unknown_variable_is_a_finding_not_a_crash() -> None:
 
 def test_an_fmu_that_fails_in_do_step_is_a_finding() -> None:
     findings, result = check(
-        {"stop_time": 2.0, "step_size": 0.5, "outputs": ["level"]}, FAILING.read_bytes()
+        {"stop_time": 2.0, "step_size": 0.5, "outputs": ["level"]}, Payload(path=FAILING)
     )
     assert result is None
     (finding,) = [f for f in findings if f.severity == "ERROR"]
@@ -136,7 +138,7 @@ def test_an_fmu_that_fails_in_do_step_is_a_finding() -> None:
 
 
 def test_a_file_that_is_not_an_fmu_is_a_finding() -> None:
-    (finding,), result = check(CONFIG, b"not a zip at all")
+    (finding,), result = check(CONFIG, Payload(data=b"not a zip at all"))
     assert (finding.code, result) == ("fmu.archive", None)
 
 
@@ -160,7 +162,10 @@ def test_an_fmu_that_hangs_is_stopped_at_the_deadline(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(TimedOut):
         validate_within(
-            validate, _envelope(tmp_path, {**CONFIG, "parameters": {}}), [(item, data)], 3.0
+            validate,
+            _envelope(tmp_path, {**CONFIG, "parameters": {}}),
+            [(item, Payload(data=data))],
+            3.0,
         )
     assert time.monotonic() - started < 15
 

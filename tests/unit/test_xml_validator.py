@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shared.validators_catalog import ConfigError, get_validator
+from validators.payload import Payload
 from validators.xml_schema.validator import check
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,7 +190,7 @@ def test_the_job_reads_a_schema_resource_from_the_bundle(tmp_path: Path) -> None
     item = InputFile(
         name="o.xml", uri="file:///x", sha256="0" * 64, size_bytes=1, content_type="application/xml"
     )
-    good = validate(envelope(hashlib.sha256(XSD.encode()).hexdigest()), [(item, BAD)])
+    good = validate(envelope(hashlib.sha256(XSD.encode()).hexdigest()), [(item, Payload(data=BAD))])
     assert {f.line for f in good.findings} == {2, 3}
     with pytest.raises(ValueError, match="checksum does not match"):
-        validate(envelope("0" * 64), [(item, BAD)])
+        validate(envelope("0" * 64), [(item, Payload(data=BAD))])

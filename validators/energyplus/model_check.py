@@ -19,40 +19,43 @@ from shared.domain.enums import Severity
 from shared.envelopes import OutputFinding
 from validators.energyplus.engine import engine, payload, run_engine
 from validators.energyplus.err import finding, parse_err
+from validators.payload import Payload
 
-_VERSION = re.compile(r"^\s*Version\s*,\s*([0-9.]+)\s*;", re.IGNORECASE | re.MULTILINE)
+_VERSION = re.compile(rb"^\s*Version\s*,\s*([0-9.]+)\s*;", re.IGNORECASE | re.MULTILINE)
 MAX_SCHEMA_FINDINGS = 500
 
 
-def check_model(data: bytes, kind: str, deadline: float = 60.0) -> list[OutputFinding]:
+def check_model(payload: Payload, kind: str, deadline: float = 60.0) -> list[OutputFinding]:
     _, version = engine()
     wanted = ".".join(version.split(".")[:2])
     if kind == "epjson":
-        return _check_epjson(data, wanted)
-    mismatch = _check_idf_version(data, version, wanted)
-    return mismatch or _parse_idf(data, deadline)
+        return _check_epjson(payload.read(), wanted)
+    mismatch = _check_idf_version(payload, version, wanted)
+    return mismatch or _parse_idf(payload, deadline)
 
 
-def _check_idf_version(data: bytes, version: str, wanted: str) -> list[OutputFinding]:
-    found = _VERSION.search(data.decode("utf-8", errors="replace"))
-    if found is None:
+def _check_idf_version(payload: Payload, version: str, wanted: str) -> list[OutputFinding]:
+    with payload.view() as view:
+        found = _VERSION.search(view)
+        declared = found.group(1).decode() if found else None
+    if declared is None:
         return [finding(Severity.ERROR, "energyplus.version", "the IDF has no Version object")]
-    if (found.group(1) + ".").startswith(wanted + "."):
+    if (declared + ".").startswith(wanted + "."):
         return []
     return [
         finding(
             Severity.ERROR,
             "energyplus.version",
-            f"the model is for EnergyPlus {found.group(1)}; the engine is {version}: "
+            f"the model is for EnergyPlus {declared}; the engine is {version}: "
             "update the model (the engine ships a VersionUpdater)",
         )
     ]
 
 
-def _parse_idf(data: bytes, deadline: float) -> list[OutputFinding]:
+def _parse_idf(payload: Payload, deadline: float) -> list[OutputFinding]:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        (folder / "in.idf").write_bytes(data)
+        payload.place(folder / "in.idf")
         run_engine(["--convert-only", "-d", "out", "in.idf"], folder, deadline)
         err = folder / "out" / "eplusout.err"
         text = err.read_text(errors="replace") if err.exists() else ""

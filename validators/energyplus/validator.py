@@ -25,6 +25,7 @@ from validators.energyplus.engine import bundled_weather, run_engine
 from validators.energyplus.err import finding, parse_err
 from validators.energyplus.model_check import check_model
 from validators.energyplus.tables import metrics
+from validators.payload import Payload
 from validators.runtime import ValidationResult, own_deadline, read_resource
 
 ARTIFACTS = ("eplusout.err", "eplusout.sql", "eplustbl.htm", "eplusout.csv")
@@ -61,9 +62,16 @@ def simulate(model: Path, config: dict[str, Any], weather: Path | None, deadline
     return folder / "out"
 
 
-def _timestep(data: bytes, kind: str, per_hour: int | None) -> bytes:
+def _place_model(payload: Payload, model: Path, kind: str, per_hour: int | None) -> None:
+    """The model as the engine reads it: the streamed file itself, or, when the step
+    overrides the timestep, rewritten (that one case reads the model's text whole)."""
     if not per_hour or kind != "idf":
-        return data
+        payload.place(model)
+        return
+    model.write_bytes(_timestep(payload.read(), per_hour))
+
+
+def _timestep(data: bytes, per_hour: int) -> bytes:
     text = data.decode("utf-8", errors="replace")
     replaced, count = re.subn(
         r"^\s*Timestep\s*,\s*\d+\s*;",
@@ -93,12 +101,12 @@ def _artifacts(envelope: InputEnvelope, out: Path) -> list[OutputArtifact]:
 
 
 def _simulated(
-    envelope: InputEnvelope, data: bytes, kind: str, until: float
+    envelope: InputEnvelope, payload: Payload, kind: str, until: float
 ) -> tuple[list[OutputFinding], dict[str, float | None], list[OutputArtifact]]:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         model = folder / f"in.{kind}"
-        model.write_bytes(_timestep(data, kind, envelope.config.get("timestep_per_hour")))
+        _place_model(payload, model, kind, envelope.config.get("timestep_per_hour"))
         weather = weather_file(envelope, folder)
         out = simulate(model, envelope.config, weather, until - time.monotonic())
         err = out / "eplusout.err"
@@ -112,16 +120,16 @@ def _simulated(
         return findings, metrics(out / "eplusout.sql"), _artifacts(envelope, out)
 
 
-def validate(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
     until = time.monotonic() + own_deadline(envelope.timeout_seconds) - MARGIN_SECONDS
     result = ValidationResult()
-    for item, data in files:
+    for item, payload in files:
         kind = "epjson" if item.name.lower().endswith(".epjson") else "idf"
-        problems = check_model(data, kind, until - time.monotonic())
+        problems = check_model(payload, kind, until - time.monotonic())
         result.findings += problems
         if any(p.severity is Severity.ERROR for p in problems):
             continue
-        findings, figures, artifacts = _simulated(envelope, data, kind, until)
+        findings, figures, artifacts = _simulated(envelope, payload, kind, until)
         result.findings += findings
         result.metrics.update(figures)
         result.artifacts += artifacts

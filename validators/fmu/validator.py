@@ -20,6 +20,7 @@ from typing import Any
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
 from shared.storage import open_store
+from validators.payload import Payload
 from validators.runtime import ValidationResult
 
 SUPPORTED = ("2.0", "3.0")
@@ -169,10 +170,9 @@ def _csv_artifact(envelope: InputEnvelope, result: Any) -> OutputArtifact:
     )
 
 
-def check(config: dict[str, Any], data: bytes) -> tuple[list[OutputFinding], Any]:
+def check(config: dict[str, Any], payload: Payload) -> tuple[list[OutputFinding], Any]:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.fmu"
-        path.write_bytes(data)
+        path = payload.place(Path(folder) / "model.fmu")
         description, problems = _describe(path)
         if description is None or any(p.code in ("fmu.version", "fmu.platform") for p in problems):
             return problems, None
@@ -182,12 +182,12 @@ def check(config: dict[str, Any], data: bytes) -> tuple[list[OutputFinding], Any
         return problems + failures, result
 
 
-def validate(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
     findings: list[OutputFinding] = []
     metrics: dict[str, int | float | str | None] = {}
     artifacts: list[OutputArtifact] = []
-    for _, data in files:
-        problems, result = check(envelope.config, data)
+    for _, payload in files:
+        problems, result = check(envelope.config, payload)
         findings += problems
         if result is not None:
             metrics.update(_metrics(result, envelope.config.get("outputs") or []))

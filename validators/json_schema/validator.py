@@ -19,6 +19,7 @@ from shared.envelopes import InputEnvelope, InputFile, OutputFinding
 from shared.json_schema_drafts import no_retrieval, validator_class
 from shared.json_schema_engine import fast_validator
 from validators.json_schema import fast_parse
+from validators.payload import Payload
 from validators.runtime import ValidationResult
 
 log = logging.getLogger(__name__)
@@ -212,8 +213,9 @@ def _careful(config: dict[str, Any], data: bytes, redact: bool) -> list[OutputFi
     ]
 
 
-def validate(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
     findings: list[OutputFinding] = []
-    for _, data in files:
-        findings.extend(check(envelope.config, data, redact=envelope.redact_values))
+    for _, payload in files:
+        # The instance is validated as a whole document, so it is read whole.
+        findings.extend(check(envelope.config, payload.read(), redact=envelope.redact_values))
     return ValidationResult(findings=findings, metrics={"files": len(files)})

@@ -13,6 +13,7 @@ from typing import Any
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputFinding
 from shared.xml_schemas import XmlRefused, compile_schema, parse
+from validators.payload import Payload
 from validators.runtime import ValidationResult, read_resource
 
 MAX_MESSAGE = 300
@@ -77,7 +78,9 @@ def _schematron_findings(validator: Any, tree: Any, redact: bool) -> list[Output
     return findings
 
 
-def check(config: dict[str, Any], data: bytes, *, redact: bool = False) -> list[OutputFinding]:
+def check(
+    config: dict[str, Any], data: bytes | Payload, *, redact: bool = False
+) -> list[OutputFinding]:
     schema_type = str(config.get("schema_type", ""))
     try:
         validator = compile_schema(schema_type, str(config.get("schema", "")))
@@ -111,9 +114,9 @@ def _schema_text(envelope: InputEnvelope) -> dict[str, Any]:
     return {**envelope.config, "schema": data.decode("utf-8")}
 
 
-def validate(envelope: InputEnvelope, files: list[tuple[InputFile, bytes]]) -> ValidationResult:
+def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
     findings: list[OutputFinding] = []
     config = _schema_text(envelope)
-    for _, data in files:
-        findings.extend(check(config, data, redact=envelope.redact_values))
+    for _, payload in files:
+        findings.extend(check(config, payload, redact=envelope.redact_values))
     return ValidationResult(findings=findings, metrics={"files": len(files)})
