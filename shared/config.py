@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Annotated
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 
@@ -56,10 +55,26 @@ def variable(field: str) -> str:
     return "GOOGLE_CLOUD_PROJECT" if field == "project" else f"ASSAY_{field.upper()}"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore", populate_by_name=True)
+def _environment() -> dict[str, str]:
+    """Each setting's variable that is set, by field name."""
+    return {
+        name: os.environ[variable(name)]
+        for name in Settings.model_fields
+        if variable(name) in os.environ
+    }
 
-    project: str = Field(default="assay-local", validation_alias="GOOGLE_CLOUD_PROJECT")
+
+class Settings(BaseModel):
+    """The settings: what the environment says, over the defaults; keyword arguments
+    over both. (pydantic-settings would do this; its import costs a function's cold
+    start ~50 ms of its sources for .env, secrets managers and CLIs Assay has none of.)"""
+
+    model_config = ConfigDict(extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**(_environment() | values))
+
+    project: str = "assay-local"
     region: str = "us-central1"
 
     # Where submissions and execution bundles live: file:///abs/path or gs://bucket.
@@ -89,11 +104,11 @@ class Settings(BaseSettings):
 
     # Where Google's ID-token signing certificates are served (v1: PEM by key id).
     certs_url: str = GOOGLE_CERTS_URL
-    launch_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    callback_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    purge_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    retry_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    upload_invokers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    launch_invokers: list[str] = Field(default_factory=list)
+    callback_invokers: list[str] = Field(default_factory=list)
+    purge_invokers: list[str] = Field(default_factory=list)
+    retry_invokers: list[str] = Field(default_factory=list)
+    upload_invokers: list[str] = Field(default_factory=list)
     # The purge function stops starting work this long after it began (its timeout is
     # longer), leaving the rest for the next tick.
     purge_deadline_seconds: float = 540

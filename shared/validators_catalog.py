@@ -14,6 +14,7 @@ from shared.json_schema_drafts import (
     unresolved_refs,
     validator_class,
 )
+from shared.validator_jobs import JOBS
 
 
 class ConfigError(ValueError):
@@ -36,7 +37,6 @@ class ResourceField:
 @dataclass(frozen=True)
 class ValidatorSpec:
     name: str
-    version: str
     file_types: frozenset[str]
     # Raises ConfigError for a config the validator cannot use; returns warnings about
     # one it can (shown with the workflow version).
@@ -75,8 +75,9 @@ class ValidatorSpec:
             raise ConfigError(f"config{where}: {error.message[:300]}")
         return self.check_config(resolved if resolved is not None else config)
 
-    def job_name(self, prefix: str) -> str:
-        return f"{prefix}{self.name}"
+    @property
+    def version(self) -> str:
+        return JOBS[self.name].version
 
 
 # json-schema's options: `schema` (required), `draft` ("2020-12" or "7"; else the
@@ -190,7 +191,6 @@ BUNDLED_WEATHER = (
 CATALOG: dict[str, ValidatorSpec] = {
     "json-schema": ValidatorSpec(
         name="json-schema",
-        version="1.0.0",
         file_types=frozenset({"json"}),
         check_config=_check_json_schema,
         inline_module="validators.json_schema.validator",
@@ -212,7 +212,6 @@ CATALOG: dict[str, ValidatorSpec] = {
     ),
     "energyplus": ValidatorSpec(
         name="energyplus",
-        version="1.0.0",
         file_types=frozenset({"idf", "epjson"}),
         check_config=_check_energyplus,
         resource_fields=(ResourceField("weather", builtin=BUNDLED_WEATHER),),
@@ -240,7 +239,6 @@ CATALOG: dict[str, ValidatorSpec] = {
     ),
     "fmu": ValidatorSpec(
         name="fmu",
-        version="1.0.0",
         file_types=frozenset({"fmu"}),
         check_config=_check_fmu,
         config_schema={
@@ -291,7 +289,6 @@ CATALOG: dict[str, ValidatorSpec] = {
     ),
     "xml-schema": ValidatorSpec(
         name="xml-schema",
-        version="1.0.0",
         file_types=frozenset({"xml"}),
         check_config=_check_xml_schema,
         inline_module="validators.xml_schema.validator",

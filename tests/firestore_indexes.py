@@ -28,7 +28,8 @@ from google.cloud.firestore_v1.types import StructuredQuery
 
 NAME = "__name__"
 ASC, DESC = "ASCENDING", "DESCENDING"
-EQUALITY = {StructuredQuery.FieldFilter.Operator.EQUAL}
+# An IN is a disjunction of equalities, and needs the indexes an equality does.
+EQUALITY = {StructuredQuery.FieldFilter.Operator.EQUAL, StructuredQuery.FieldFilter.Operator.IN}
 RANGE = {
     StructuredQuery.FieldFilter.Operator.LESS_THAN,
     StructuredQuery.FieldFilter.Operator.LESS_THAN_OR_EQUAL,

@@ -29,7 +29,7 @@ from shared.persistence.repositories import Repositories, to_doc
 from shared.services.finalize import Ended, after_commit, end_run
 from shared.storage import BlobExists, BlobNotFound, BlobStore
 from shared.storage.layout import Layout
-from shared.validators_catalog import get_validator
+from shared.validator_jobs import validator_job
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def input_envelope(
     resources: list[InputFile],
 ) -> InputEnvelope:
     """What a step's validator is handed, on the job path and the fast path alike."""
-    spec = get_validator(step.validator)
+    spec = validator_job(step.validator)
     return InputEnvelope(
         run_id=run.id,
         org_id=run.org_id,
@@ -285,7 +285,7 @@ def launch(
         if parent:
             env["TRACEPARENT"] = parent  # the job's lines join the run's trace
         execution = jobs.run(
-            get_validator(step.validator).job_name(settings.job_prefix),
+            validator_job(step.validator).job_name(settings.job_prefix),
             env,
             timeout_seconds=run.config[step.order].timeout_seconds,
         )

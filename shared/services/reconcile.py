@@ -44,7 +44,7 @@ from shared.services.finalize import Ended, after_commit, end_run
 from shared.services.launches import record_execution
 from shared.storage import BlobNotFound, BlobStore
 from shared.storage.layout import Layout
-from shared.validators_catalog import get_validator
+from shared.validator_jobs import validator_job
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def _input_uri(ctx: Context, run: ValidationRun, step: StepRun) -> str:
 def _claimed_without_execution(ctx: Context, run: ValidationRun, step: StepRun) -> list[Healed]:
     if step.claim_expires_at and step.claim_expires_at > ctx.now():
         return [Healed.NOT_DUE]  # the launch may still be starting its job
-    job = get_validator(step.validator).job_name(ctx.settings.job_prefix)
+    job = validator_job(step.validator).job_name(ctx.settings.job_prefix)
     found = ctx.jobs.find(job, _input_uri(ctx, run, step))
     if not found:
         return [_relaunch(ctx, run, step)]

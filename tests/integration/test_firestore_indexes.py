@@ -142,6 +142,10 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         r.runs_of_submission(world.submission)
         r.transact(lambda t: r.runs_of_submission(world.submission, transaction=t))
 
+    def runs_of_submissions() -> None:
+        r.runs_of_submissions([world.submission])
+        r.transact(lambda t: r.runs_of_submissions([world.submission], transaction=t))
+
     def expired_submissions() -> None:
         page, cursor = r.expired_submissions(far, 1)
         assert page and cursor is not None
@@ -153,6 +157,8 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "list_findings": list_findings,
         "count_findings": lambda: r.count_findings(world.run),
         "runs_of_submission": runs_of_submission,
+        "runs_of_submissions": runs_of_submissions,
+        "find_granted_upload": lambda: r.find_granted_upload(org, "x" * 20),
         "due_purge_retries": lambda: r.due_purge_retries(far, 10),
         "purge_retries": lambda: [r.purge_retries(s) for s in (None, *PurgeRetryState)],
         "expired_submissions": expired_submissions,

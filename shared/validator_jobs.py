@@ -1,0 +1,35 @@
+"""Each validator's job side: its version and the Cloud Run job that runs it. This is
+what the launch and reconcile need of a validator; the config schemas and checks a
+workflow is saved against live in the catalog (shared/validators_catalog.py), which
+only the api imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ValidatorJob:
+    name: str
+    version: str
+
+    def job_name(self, prefix: str) -> str:
+        return f"{prefix}{self.name}"
+
+
+JOBS: dict[str, ValidatorJob] = {
+    job.name: job
+    for job in (
+        ValidatorJob("json-schema", "1.0.0"),
+        ValidatorJob("energyplus", "1.0.0"),
+        ValidatorJob("fmu", "1.0.0"),
+        ValidatorJob("xml-schema", "1.0.0"),
+    )
+}
+
+
+def validator_job(name: str) -> ValidatorJob:
+    try:
+        return JOBS[name]
+    except KeyError:
+        raise LookupError(f"unknown validator {name!r}; known: {sorted(JOBS)}") from None
