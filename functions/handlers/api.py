@@ -235,9 +235,7 @@ class RerunRequest(BaseModel):
 @route("cancel_run")
 def cancel_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
-    run = runs.cancel_run(
-        repos, wiring.task_queue(), wiring.job_runner(), get_settings(), key.org_id, args["run"]
-    )
+    run = runs.cancel_run(repos, wiring.task_queue(), get_settings(), key.org_id, args["run"])
     return json_response(run_view(run, repos.find_submission(run.submission_id)))
 
 

@@ -1,13 +1,14 @@
-"""`launch`: private; called by Cloud Tasks with an OIDC token."""
+"""`launch`: private; called by Cloud Tasks with an OIDC token, to start a step's job
+(a LaunchTask) or to stop the execution of a run that was cancelled (a CancelTask)."""
 
 from flask import Request, Response
 
 from shared import wiring
 from shared.auth.id_tokens import verify_caller
 from shared.config import get_settings
-from shared.envelopes import LaunchTask
+from shared.envelopes import CancelTask, LaunchTask
 from shared.http import guarded, json_response, parse_json, parse_model
-from shared.services.launches import launch
+from shared.services.launches import cancel_execution, launch
 
 
 @guarded
@@ -18,15 +19,20 @@ def handle(request: Request) -> Response:
         audience=settings.launch_url,
         allowed=settings.launch_invokers,
     )
-    task = parse_model(LaunchTask, parse_json(request))
-    outcome = launch(
-        wiring.repositories(),
-        wiring.blob_store(),
-        wiring.job_runner(),
-        wiring.task_queue(),
-        settings,
-        task,
-    )
+    body = parse_json(request)
+    if isinstance(body, dict) and "execution_name" in body:
+        stop = parse_model(CancelTask, body)
+        outcome = cancel_execution(wiring.repositories(), wiring.job_runner(), stop)
+    else:
+        task = parse_model(LaunchTask, body)
+        outcome = launch(
+            wiring.repositories(),
+            wiring.blob_store(),
+            wiring.job_runner(),
+            wiring.task_queue(),
+            settings,
+            task,
+        )
     return json_response(
         {
             "outcome": outcome.outcome,

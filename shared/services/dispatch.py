@@ -1,11 +1,12 @@
-"""Queueing a step launch. The task is named from (run, step, attempt), so queueing
-the same launch twice, from a retry or a replay, yields one task."""
+"""Queueing a step launch, or an execution's cancel. A launch task is named from (run,
+step, attempt), a cancel from the execution, so queueing either twice, from a retry or
+a replay, yields one task."""
 
 from __future__ import annotations
 
 from shared.adapters.tasks import TaskQueue
 from shared.config import Settings
-from shared.envelopes import LaunchTask
+from shared.envelopes import CancelTask, LaunchTask
 from shared.ids import stable_id
 
 
@@ -19,6 +20,16 @@ def enqueue_launch(
     task = LaunchTask(run_id=run_id, step_order=step_order, attempt=attempt)
     return queue.enqueue(
         launch_task_id(run_id, step_order, attempt),
+        settings.launch_url,
+        task.model_dump(),
+        audience=settings.launch_url,
+    )
+
+
+def enqueue_cancel(queue: TaskQueue, settings: Settings, run_id: str, execution_name: str) -> bool:
+    task = CancelTask(run_id=run_id, execution_name=execution_name)
+    return queue.enqueue(
+        "cancel-" + stable_id(execution_name),
         settings.launch_url,
         task.model_dump(),
         audience=settings.launch_url,

@@ -23,6 +23,7 @@ from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, Ste
 from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
 from shared.persistence.repositories import Repositories, to_doc
+from shared.services.dispatch import enqueue_cancel
 from shared.services.purge import queue_purge, schedule_purge
 
 log = logging.getLogger(__name__)
@@ -77,17 +78,23 @@ def after_commit(
     ended: Ended | None, queue: TaskQueue, settings: Settings, jobs: JobRunner | None = None
 ) -> None:
     """Best effort: a lost purge task is healed by the PurgeRetry written with the end,
-    a failed cancel by the reconcile pass (the run is terminal, the execution is not)."""
+    a failed cancel by the reconcile pass (the run is terminal, the execution is not).
+    Without a job runner (the api has no rights over jobs), the cancel is a task for
+    the launch function."""
     if ended is None:
         return
     queue_purge(queue, settings, ended.run)
-    if ended.cancel_execution and jobs is not None:
-        try:
+    if not ended.cancel_execution:
+        return
+    try:
+        if jobs is not None:
             jobs.cancel(ended.cancel_execution)
-        except Exception:
-            log.warning(
-                "could not cancel execution %s",
-                ended.cancel_execution,
-                exc_info=True,
-                extra={"run_id": ended.run.id},
-            )
+        else:
+            enqueue_cancel(queue, settings, ended.run.id, ended.cancel_execution)
+    except Exception:
+        log.warning(
+            "could not cancel execution %s",
+            ended.cancel_execution,
+            exc_info=True,
+            extra={"run_id": ended.run.id},
+        )

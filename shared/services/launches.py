@@ -23,7 +23,7 @@ from shared.config import Settings
 from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import ErrorCategory, RetentionPolicy, RunStatus, StepStatus
 from shared.domain.models import ResourcePin, StepRun, Submission, ValidationRun
-from shared.envelopes import InputEnvelope, InputFile, LaunchTask, ValidatorRef
+from shared.envelopes import CancelTask, InputEnvelope, InputFile, LaunchTask, ValidatorRef
 from shared.errors import Conflict, Transient
 from shared.persistence.repositories import Repositories, to_doc
 from shared.services.finalize import Ended, after_commit, end_run
@@ -315,3 +315,19 @@ def _cancel_quietly(jobs: JobRunner, execution_name: str, run_id: str) -> None:
         jobs.cancel(execution_name)
     except Exception:
         log.warning("could not cancel %s", execution_name, exc_info=True, extra={"run_id": run_id})
+
+
+def cancel_execution(repos: Repositories, jobs: JobRunner, task: CancelTask) -> LaunchOutcome:
+    """Stops the execution a cancelled run asked to stop: only one a step of that run
+    records, and only once the run has ended (a repeat cancels a cancelled execution,
+    which Cloud Run accepts)."""
+    run = repos.find_run(task.run_id)
+    if run is None:
+        return LaunchOutcome("run does not exist", task.run_id)
+    if not run.terminal:
+        return LaunchOutcome(f"run is {run.status}, not ended", task.run_id)
+    if all(s.execution_name != task.execution_name for s in run.steps):
+        return LaunchOutcome("no step of the run has that execution", task.run_id)
+    jobs.cancel(task.execution_name)
+    log.info("execution cancelled", extra={"run_id": run.id})
+    return LaunchOutcome("cancelled", run.id, task.execution_name)

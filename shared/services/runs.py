@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.adapters.jobs import JobRunner
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
@@ -26,14 +25,14 @@ log = logging.getLogger(__name__)
 def cancel_run(
     repos: Repositories,
     queue: TaskQueue,
-    jobs: JobRunner,
     settings: Settings,
     org_id: str,
     run_id: str,
     now: Clock = utcnow,
 ) -> ValidationRun:
-    """PENDING or RUNNING → CANCELED, its execution cancelled, later steps SKIPPED.
-    Cancelling a cancelled run again changes nothing; any other finished run is a 409."""
+    """PENDING or RUNNING → CANCELED, later steps SKIPPED, and its execution's cancel
+    queued for the launch function. Cancelling a cancelled run again changes nothing; any
+    other finished run is a 409."""
 
     def cancel(transaction: Any) -> tuple[ValidationRun, Ended | None]:
         run = repos.find_run(run_id, transaction=transaction)
@@ -59,7 +58,7 @@ def cancel_run(
 
     decided: tuple[ValidationRun, Ended | None] = repos.transact(cancel)
     run, ended = decided
-    after_commit(ended, queue, settings, jobs)
+    after_commit(ended, queue, settings)
     if ended is not None:
         log.info("run cancelled", extra={"run_id": run.id})
     return run

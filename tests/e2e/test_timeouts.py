@@ -98,3 +98,41 @@ def test_a_hung_validator_times_out_and_its_content_is_purged(stack, org, execut
         time.sleep(0.1)
     assert submission["content_stored"] is False and submission["content_purged_at"]
     assert not (storage_root(stack) / "runs" / org_id / run["id"]).exists()
+
+
+def test_cancelling_a_running_job_stops_its_process_through_the_launch_function(stack, org):
+    org_id, headers = org
+    body = {
+        "name": "Regex trap to cancel",
+        "slug": "regex-trap-cancel",
+        "execution": "job",
+        "steps": [
+            {
+                "name": "Pattern",
+                "validator": "json-schema",
+                "config": {"schema": CATASTROPHIC},
+                "timeout_seconds": 120,
+            }
+        ],
+        "retention": {"submission": "STORE_1_DAY", "output": "STORE_1_DAY"},
+    }
+    api = f"{stack.api}/v1/orgs/{org_id}"
+    assert requests.post(f"{api}/workflows", json=body, headers=headers, timeout=30).ok
+    run_id = requests.post(
+        f"{api}/workflows/regex-trap-cancel/runs",
+        data=b'{"name": "' + b"a" * 48 + b'!"}',
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=30,
+    ).json()["run"]["id"]
+    prefix = f"{stack.env['ASSAY_STORAGE_URI']}/runs/{org_id}/{run_id}/"
+    deadline = time.monotonic() + 30
+    while not _processes_reading(prefix) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_reading(prefix), "the job never started"
+
+    cancelled = requests.post(f"{api}/runs/{run_id}/cancel", headers=headers, timeout=30)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELED"
+    # The api queued the cancel; the launch function, whose identity may, stopped the job.
+    assert processes_gone(prefix, seconds=15)
+    (execution,) = [e for e in stack.executions() if e["input_uri"].startswith(prefix)]
+    assert execution["cancelledCount"] == 1

@@ -15,8 +15,9 @@ from devstack.job_runner import JobRunner
 from shared import wiring
 from shared.config import get_settings
 from shared.domain.enums import CloudRunJobStatus, ReceiptState
-from shared.envelopes import LaunchTask, OutputStatus
+from shared.envelopes import CancelTask, LaunchTask, OutputStatus
 from shared.persistence.repositories import to_doc
+from shared.services import launches
 from shared.services.launches import _claim
 from shared.services.purge import PurgeOutcome, purge_content
 from tests.factories import workflow_body
@@ -82,7 +83,19 @@ def test_cancel_a_running_run_cancels_its_execution_and_skips_the_rest(
     assert [s["status"] for s in body["steps"]] == ["FAILED", "SKIPPED"]
     assert body["steps"][0]["job_status"] == "CANCELLED"
 
+    # The api has no rights over jobs: it queued the cancel for the launch function.
+    (stop,) = [t for t in api.tasks() if t.name.split("/")[-1].startswith("cancel-")]
+    assert stop.url == get_settings().launch_url
+    assert wiring.job_runner().get(execution).status is not CloudRunJobStatus.CANCELLED
+    task = CancelTask.model_validate_json(stop.body)
+    assert launches.cancel_execution(wiring.repositories(), wiring.job_runner(), task).outcome == (
+        "cancelled"
+    )
     assert wiring.job_runner().get(execution).status is CloudRunJobStatus.CANCELLED
+    forged = task.model_copy(update={"execution_name": execution + "-other"})
+    assert launches.cancel_execution(
+        wiring.repositories(), wiring.job_runner(), forged
+    ).outcome == ("no step of the run has that execution")
     stored = wiring.repositories().get_run(api.org, run_id)
     assert stored.status == "CANCELED" and stored.ended_at is not None
 

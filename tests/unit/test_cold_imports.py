@@ -1,0 +1,95 @@
+"""What each deployed function imports when it starts (issue 10, item 4): clients load on
+first use, only `launch` and `retry` ever reach Cloud Run Jobs, only the api loads the
+validator catalog's schemas, and no function loads another's machinery."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = {
+    "api": "api",
+    "launch": "launch",
+    "callback": "callback",
+    "purge": "purge",
+    "retry": "retry",
+    "on_upload": "upload",
+}
+# Loaded on first use by every function (python-docs-samples' lazy global clients).
+CLIENTS = (
+    "google.cloud.run_v2",
+    "google.cloud.tasks_v2",
+    "google.cloud.storage",
+    "google.cloud.iam",
+)
+# The api's alone: the catalog's config schemas, the contract, workflow saving, the
+# fast path, signed URLs; and the engines no function runs in its own process.
+API_ONLY = (
+    "shared.validators_catalog",
+    "shared.json_schema_drafts",
+    "shared.services.workflows",
+    "shared.openapi",
+    "shared.services.upload_urls",
+)
+NOWHERE = ("jsonschema", "jsonschema_rs", "lxml", "fmpy", "orjson", "shared.services.fast_path")
+
+
+def _started(handler: str) -> set[str]:
+    script = (
+        "import importlib, json, sys\n"
+        "import functions_framework\n"
+        "importlib.import_module('functions.main')\n"
+        f"importlib.import_module('functions.handlers.{handler}')\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(done.stdout))
+
+
+def _loaded(modules: set[str], prefix: str) -> bool:
+    return any(m == prefix or m.startswith(prefix + ".") for m in modules)
+
+
+@pytest.mark.parametrize("function", sorted(HANDLERS))
+def test_a_function_starts_with_what_it_uses_and_nothing_else(function: str) -> None:
+    modules = _started(HANDLERS[function])
+    assert _loaded(modules, "google.cloud.firestore")  # every one reads the database
+    early = [c for c in CLIENTS if _loaded(modules, c)]
+    assert early == [], f"{function} imports {early} before it needs them"
+    engines = [m for m in NOWHERE if _loaded(modules, m)]
+    assert engines == [], f"{function} imports {engines}"
+    api_only = [m for m in API_ONLY if _loaded(modules, m)]
+    if function == "api":
+        assert "shared.validators_catalog" in api_only
+    else:
+        assert api_only == [], f"{function} imports the api's {api_only}"
+
+
+def _calls(path: Path, attribute: str) -> bool:
+    tree = ast.parse(path.read_text())
+    return any(
+        isinstance(node, ast.Attribute) and node.attr == attribute for node in ast.walk(tree)
+    )
+
+
+def test_only_launch_and_retry_reach_cloud_run_jobs() -> None:
+    handlers = ROOT / "functions" / "handlers"
+    reaching = {
+        name for name, module in HANDLERS.items() if _calls(handlers / f"{module}.py", "job_runner")
+    }
+    assert reaching == {"launch", "retry"}
+    importers = sorted(
+        str(path.relative_to(ROOT))
+        for folder in ("shared", "functions")
+        for path in (ROOT / folder).rglob("*.py")
+        if "run_v2" in path.read_text()
+    )
+    assert importers == ["shared/adapters/jobs.py"]
