@@ -4,7 +4,6 @@ machines are noisy)."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -38,10 +37,14 @@ class Figure:
         return {**asdict(self), "ratio": round(self.ratio, 3), "holds": self.holds}
 
 
-def median_of(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
+def fastest_of(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
+    """Each function's fastest run of `repeat`, the functions taking turns: noise only
+    ever slows a run, so the fastest is the closest to its cost, and taking turns shares
+    whatever noise there is between them."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for i, fn in enumerate(fns):
+            started = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - started)
+    return best
