@@ -33,6 +33,7 @@ from shared.storage.layout import UploadsLayout
 
 ALGORITHM = "GOOG4-RSA-SHA256"
 CLOCK_SKEW = timedelta(minutes=15)
+MAX_EXPIRES = 7 * 24 * 3600
 
 
 class Refused(Exception):
@@ -54,9 +55,9 @@ def _quote(value: str) -> str:
 
 def canonical_request(request: Request, query: list[tuple[str, str]], signed: list[str]) -> str:
     raw_path = request.environ.get("RAW_URI", request.full_path).split("?", 1)[0]
-    canonical_query = "&".join(
-        sorted(f"{_quote(k)}={_quote(v)}" for k, v in query if k != "X-Goog-Signature")
-    )
+    # Sorted by name (then value), as Google's canonical query string is.
+    pairs = sorted((_quote(k), _quote(v)) for k, v in query if k != "X-Goog-Signature")
+    canonical_query = "&".join(f"{k}={v}" for k, v in pairs)
     unsigned = [
         name
         for name in (key.lower() for key, _ in request.headers.items())
@@ -146,6 +147,10 @@ class SignedUrlGate:
             raise Refused(400, "AuthorizationQueryParametersError", "malformed query") from None
         if date != params["X-Goog-Date"][:8]:
             raise Refused(400, "AuthorizationQueryParametersError", "credential date differs")
+        if not 0 < lifetime.total_seconds() <= MAX_EXPIRES:
+            raise Refused(400, "AuthorizationQueryParametersError", "X-Goog-Expires is over a week")
+        if "host" not in signed:
+            raise Refused(400, "AuthorizationQueryParametersError", "host must be a signed header")
         now = self.now()
         if now > signed_at + lifetime:
             raise Refused(400, "ExpiredToken", "the provided token has expired")
@@ -185,6 +190,8 @@ class SignedUrlGate:
         allowed = request.headers.get("x-goog-content-length-range")
         if allowed:
             low, _, high = allowed.partition(",")
+            if not (low.strip().isdigit() and high.strip().isdigit()):
+                raise Refused(400, "InvalidArgument", "x-goog-content-length-range is min,max")
             if size < int(low):
                 raise Refused(400, "EntityTooSmall", f"{size} bytes; at least {low}")
             if size > int(high):

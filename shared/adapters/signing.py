@@ -16,7 +16,7 @@ from typing import Any
 from google.auth import credentials as auth_credentials
 
 from shared.config import Settings
-from shared.errors import NotConfigured
+from shared.errors import NotConfigured, Transient
 
 GOOGLE_STORAGE = "https://storage.googleapis.com"
 
@@ -49,9 +49,22 @@ class IamSigner(auth_credentials.Signing):
         )
 
     def sign_bytes(self, message: bytes) -> bytes:
-        response = self.client.sign_blob(
-            name=f"projects/-/serviceAccounts/{self.email}", payload=message
-        )
+        from google.api_core import exceptions
+
+        try:
+            response = self.client.sign_blob(
+                name=f"projects/-/serviceAccounts/{self.email}", payload=message, timeout=30
+            )
+        except (exceptions.PermissionDenied, exceptions.NotFound) as exc:
+            raise NotConfigured(
+                f"the api cannot sign as {self.email} (it needs "
+                f"roles/iam.serviceAccountTokenCreator on that account): {exc.message}"
+            ) from exc
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+            # Quota (429), unavailable, deadline: IAM may answer next time.
+            raise Transient(
+                f"upload URLs cannot be signed just now: {exc}", headers={"Retry-After": "5"}
+            ) from exc
         return bytes(response.signed_blob)
 
     @property

@@ -52,6 +52,7 @@ CALLBACK_RECEIPTS = "callback_receipts"
 IDEMPOTENCY_KEYS = "idempotency_keys"
 PURGE_RETRIES = "purge_retries"
 UPLOAD_EVENTS = "upload_events"
+UPLOAD_GRANTS = "upload_grants"
 RESOURCES = "workflow_resources"
 
 # Firestore commits at most 500 writes at once.
@@ -511,16 +512,24 @@ class Repositories:
     def get_upload_event(self, org_id: str, event_id: str) -> UploadEvent:
         return self._owned(UPLOAD_EVENTS, UploadEvent, org_id, event_id, "upload")
 
+    def grant_ref(self, upload_id: str) -> Any:
+        """Created with the one submission a signed-URL grant may make."""
+        return self.db.collection(UPLOAD_GRANTS).document(upload_id)
+
     def find_granted_upload(self, org_id: str, upload_id: str) -> UploadEvent | None:
         """What the trigger made of the object sent through signed-URL grant `upload_id`
         (None until it has seen it, and for another org's grant)."""
-        query = (
-            self.db.collection(UPLOAD_EVENTS)
-            .where(filter=FieldFilter("upload_id", "==", upload_id))
-            .limit(1)
-        )
-        events = [from_snapshot(UploadEvent, s) for s in query.stream()]
-        return events[0] if events and events[0].org_id == org_id else None
+        grant = self.grant_ref(upload_id).get()
+        if grant.exists:  # the one it was accepted as
+            event = self.find_upload_event(str(grant.get("event_id")))
+        else:  # none accepted: the refusal, if any
+            query = (
+                self.db.collection(UPLOAD_EVENTS)
+                .where(filter=FieldFilter("upload_id", "==", upload_id))
+                .limit(1)
+            )
+            event = next((from_snapshot(UploadEvent, s) for s in query.stream()), None)
+        return event if event is not None and event.org_id == org_id else None
 
     def record_upload_event(self, event: UploadEvent) -> bool:
         """Creates the record; False when a concurrent delivery created it first."""

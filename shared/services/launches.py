@@ -328,6 +328,10 @@ def cancel_execution(repos: Repositories, jobs: JobRunner, task: CancelTask) -> 
         return LaunchOutcome(f"run is {run.status}, not ended", task.run_id)
     if all(s.execution_name != task.execution_name for s in run.steps):
         return LaunchOutcome("no step of the run has that execution", task.run_id)
-    jobs.cancel(task.execution_name)
+    try:
+        jobs.cancel(task.execution_name)
+    except PermanentJobError as exc:  # gone, or finished: nothing left to stop
+        log.warning("execution not cancelled: %s", exc, extra={"run_id": run.id})
+        return LaunchOutcome("not cancellable", run.id, task.execution_name)
     log.info("execution cancelled", extra={"run_id": run.id})
     return LaunchOutcome("cancelled", run.id, task.execution_name)

@@ -65,15 +65,22 @@ def _delete_copies(
 
 
 def _mark_purged(
-    transaction: Any, repos: Repositories, submission_ids: list[str], at: datetime
+    transaction: Any,
+    repos: Repositories,
+    deleted: dict[str, set[str]],
+    at: datetime,
 ) -> dict[str, PurgeOutcome]:
-    """Marks the submissions (and their runs) purged unless a run started meanwhile: the
-    runs are read again inside the transaction a rerun also writes through."""
+    """Marks the submissions (and their runs) purged, given the runs whose copies were
+    deleted for each. The runs are read again inside the transaction a rerun writes
+    through: one that is running, or that started (and even ended) since the copies were
+    deleted, defers its submission, so nothing is marked purged that was not deleted."""
+    submission_ids = list(deleted)
     runs = repos.runs_of_submissions(submission_ids, transaction=transaction)
     submissions = repos.submissions_by_id(submission_ids, transaction=transaction)
     outcomes: dict[str, PurgeOutcome] = {}
     for submission_id in submission_ids:
-        if _busy(runs[submission_id]):
+        current = runs[submission_id]
+        if _busy(current) or {r.id for r in current} - deleted[submission_id]:
             outcomes[submission_id] = PurgeOutcome.DEFERRED
             continue
         submission = submissions.get(submission_id)
@@ -105,7 +112,8 @@ def purge_content(
         return PurgeOutcome.DEFERRED
     submission = repos.find_submission(submission_id)
     _delete_copies(store, Layout(settings.storage_uri), submission, runs)
-    outcomes = repos.transact(lambda t: _mark_purged(t, repos, [submission_id], now()))
+    deleted = {submission_id: {r.id for r in runs}}
+    outcomes = repos.transact(lambda t: _mark_purged(t, repos, deleted, now()))
     outcome: PurgeOutcome = outcomes[submission_id]
     log.info("purge %s", outcome.value, extra={"submission_id": submission_id})
     return outcome
@@ -370,9 +378,11 @@ def _purge_page(
             continue
         cleared.append(submission)
     for chunk in _within_batch_limit(cleared, runs):
-        ids = [s.id for s in chunk]
+        deleted = {s.id: {r.id for r in runs[s.id]} for s in chunk}
         try:
-            outcomes = repos.transact(lambda t, ids=ids: _mark_purged(t, repos, ids, now()))
+            outcomes = repos.transact(
+                lambda t, deleted=deleted: _mark_purged(t, repos, deleted, now())
+            )
         except Exception as exc:  # noqa: BLE001 - the content is gone; the mark is retried
             _failed(repos, chunk, exc, now, report)
             continue

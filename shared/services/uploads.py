@@ -69,6 +69,7 @@ class UploadedObject(BaseModel):
     generation: int = Field(ge=0)
     size: int = Field(ge=0)
     content_type: str = Field(default="", alias="contentType")
+    content_encoding: str = Field(default="", alias="contentEncoding")
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
@@ -157,6 +158,16 @@ def receive_upload(
     logs.bind(org_id=org_id)
     if repos.get_org(org_id) is None:
         return _reject(repos, store, upload, f"organization {org_id!r} does not exist", now)
+    if obj.content_encoding not in ("", "identity"):
+        # Checked sizes are stored sizes; a decoded read could be any size at all.
+        reason = (
+            f"content encoding {obj.content_encoding[:50]!r} is not accepted: send the file as is"
+        )
+        return _reject(repos, store, upload, reason, now)
+    if upload.upload_id is not None:
+        refusal = _grant_refusal(repos, upload, now)
+        if refusal is not None:
+            return _reject(repos, store, upload, refusal, now)
     project_id = _ours(obj, PROJECT_KEY)
     try:
         accepted = accept(
@@ -195,6 +206,9 @@ def receive_upload(
             UploadStatus.ACCEPTED, now, submission_id=submission.id, run_id=run.id
         )
         batch.create(repos.upload_event_ref(event_id), to_doc(record))
+        if upload.upload_id is not None:
+            # One object per grant: a second generation's commit fails here.
+            batch.create(repos.grant_ref(upload.upload_id), {"event_id": event_id})
 
     submitter = Submitter(
         org_id,
@@ -212,9 +226,32 @@ def receive_upload(
         now=now,
     )
     if submitted is None:  # a concurrent delivery committed first
-        return _duplicate(repos, queue, settings, repos.find_upload_event(event_id))
+        seen = repos.find_upload_event(event_id)
+        if seen is None and upload.upload_id is not None:
+            return _reject(repos, store, upload, _used(upload.upload_id), now)
+        return _duplicate(repos, queue, settings, seen)
     run, submission = submitted.run, submitted.submission
     return UploadResult(UploadOutcome.ACCEPTED, event_id, None, run.id, submission.id)
+
+
+def _used(upload_id: str) -> str:
+    return f"the upload URL of grant {upload_id} was already used: ask for another"
+
+
+def _grant_refusal(repos: Repositories, upload: _Upload, now: Clock) -> str | None:
+    """Why an object sent through a signed URL may not become a run: the URL was used
+    already, or the key that asked for it may no longer submit."""
+    assert upload.upload_id is not None
+    earlier = repos.find_granted_upload(upload.org_id, upload.upload_id)
+    if earlier is not None and earlier.generation != upload.obj.generation:
+        return _used(upload.upload_id)
+    key_id = _ours(upload.obj, API_KEY_KEY)
+    key = repos.get_api_key(key_id) if key_id else None
+    if key is None or key.org_id != upload.org_id:
+        return "no API key of this organization asked for this upload"
+    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now()):
+        return f"the API key {key.prefix} that asked for this upload is revoked or expired"
+    return None
 
 
 def _reject(

@@ -71,6 +71,8 @@ class LocalBlobStore:
     ) -> int:
         target = path_of(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if create_only and target.exists():
+            raise BlobExists(target.as_uri())  # before the sidecar: it is not ours to replace
         if metadata is not None:
             sidecar = {"content_type": content_type, "metadata": dict(metadata)}
             self._place(sidecar_of(target), json.dumps(sidecar).encode(), create_only=False)
@@ -87,6 +89,8 @@ class LocalBlobStore:
     ) -> int:
         target = path_of(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if create_only and target.exists():
+            raise BlobExists(target.as_uri())  # before the sidecar: it is not ours to replace
         if metadata is not None:
             sidecar = {"content_type": content_type, "metadata": dict(metadata)}
             self._place(sidecar_of(target), json.dumps(sidecar).encode(), create_only=False)

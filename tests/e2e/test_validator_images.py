@@ -10,6 +10,7 @@ import mimetypes
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -62,17 +63,41 @@ def test_every_validator_job_has_samples():
     assert sorted(j["name"] for j in units.load().jobs) == sorted(SAMPLES)
 
 
-@pytest.fixture(scope="module", params=[j["name"] for j in units.load().jobs])
-def image(request, tmp_path_factory):
-    job = next(j for j in units.load().jobs if j["name"] == request.param)
-    root = tmp_path_factory.mktemp(job["name"])
+def _build(job: dict, root: Path) -> tuple[Path, Path]:
+    """The image's files laid out under `root`, and its requirements in a clean venv."""
     workdir = lay_out(ROOT / job["dockerfile"], ROOT, root)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     reqs, constraints = root / "tmp/requirements.txt", root / "tmp/constraints.txt"
     subprocess.run([*pip, "-r", str(reqs), "-c", str(constraints)], check=True, timeout=900)
-    return job["name"], workdir, venv
+    return workdir, venv
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Every validator image, built side by side (each install mostly waits on disk)."""
+    jobs = units.load().jobs
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        built = pool.map(lambda j: _build(j, tmp_path_factory.mktemp(j["name"])), jobs)
+        return {j["name"]: layout for j, layout in zip(jobs, built, strict=True)}
+
+
+@pytest.fixture(params=[j["name"] for j in units.load().jobs])
+def image(request, images):
+    return (request.param, *images[request.param])
+
+
+@pytest.fixture(scope="module")
+def image_stack(images, tmp_path_factory):
+    """One local stack whose job runner runs every validator job from its image."""
+    state = tmp_path_factory.mktemp("image-stack")
+    spec = " ".join(
+        f"{job}={venv / 'bin/python'}:{workdir}" for job, (workdir, venv) in images.items()
+    )
+    stack = start_stack(state, {"ASSAY_JOB_IMAGES": spec})
+    yield stack
+    stop_stack(stack)
 
 
 def test_the_image_holds_the_runtime_and_contract_only(image):
@@ -88,45 +113,42 @@ def cli(state, *args, key=None):
     return subprocess.run([CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
-def test_the_image_runs_a_job_end_to_end(image, tmp_path):
-    job, workdir, venv = image
-    stack = start_stack(tmp_path, {"ASSAY_JOB_IMAGES": f"{job}={venv / 'bin/python'}:{workdir}"})
-    try:
-        workflow, good, bad = SAMPLES[job]
-        org = json.loads(cli(tmp_path, "admin", "create-org", "Images", "--json").stdout)["id"]
-        key = json.loads(cli(tmp_path, "admin", "create-key", "--org", org, "--json").stdout)
-        # The job path, whatever the example says: this test is about the image.
-        body = json.loads((ROOT / workflow).read_text())
-        (tmp_path / "job.workflow.json").write_text(json.dumps({**body, "execution": "job"}))
-        applied = cli(
-            tmp_path,
-            "workflows",
-            "apply",
-            str(tmp_path / "job.workflow.json"),
-            "--org",
-            org,
-            "--json",
-            key=key["key"],
+def test_the_image_runs_a_job_end_to_end(image, image_stack, tmp_path):
+    job, workdir, _ = image
+    stack, state = image_stack, image_stack.state
+    workflow, good, bad = SAMPLES[job]
+    org = json.loads(cli(state, "admin", "create-org", "Images", "--json").stdout)["id"]
+    key = json.loads(cli(state, "admin", "create-key", "--org", org, "--json").stdout)
+    # The job path, whatever the example says: this test is about the image.
+    body = json.loads((ROOT / workflow).read_text())
+    (tmp_path / "job.workflow.json").write_text(json.dumps({**body, "execution": "job"}))
+    applied = cli(
+        state,
+        "workflows",
+        "apply",
+        str(tmp_path / "job.workflow.json"),
+        "--org",
+        org,
+        "--json",
+        key=key["key"],
+    )
+    slug = json.loads(applied.stdout)["slug"]
+    headers = {"Authorization": f"Bearer {key['key']}"}
+    results = []
+    for sample in (good, bad):
+        answer = requests.post(
+            f"{stack.api}/v1/orgs/{org}/workflows/{slug}/runs",
+            data=(ROOT / sample).read_bytes(),
+            headers={
+                **headers,
+                "X-Filename": Path(sample).name,
+                "Content-Type": mimetypes.guess_type(sample)[0] or "application/octet-stream",
+            },
+            timeout=30,
         )
-        slug = json.loads(applied.stdout)["slug"]
-        headers = {"Authorization": f"Bearer {key['key']}"}
-        results = []
-        for sample in (good, bad):
-            answer = requests.post(
-                f"{stack.api}/v1/orgs/{org}/workflows/{slug}/runs",
-                data=(ROOT / sample).read_bytes(),
-                headers={
-                    **headers,
-                    "X-Filename": Path(sample).name,
-                    "Content-Type": mimetypes.guess_type(sample)[0] or "application/octet-stream",
-                },
-                timeout=30,
-            )
-            assert answer.status_code == 202, answer.text
-            run = wait_for(stack, org, headers, answer.json()["run"]["id"])
-            results.append(run["result"])
-        assert results == ["PASS", "FAIL"]
-        ran_from = {e["folder"] for e in stack.executions()}
-        assert ran_from == {str(workdir)}
-    finally:
-        stop_stack(stack)
+        assert answer.status_code == 202, answer.text
+        run = wait_for(stack, org, headers, answer.json()["run"]["id"])
+        results.append(run["result"])
+    assert results == ["PASS", "FAIL"]
+    ran_from = {e["folder"] for e in stack.executions() if f"/runs/{org}/" in e["input_uri"]}
+    assert ran_from == {str(workdir)}

@@ -307,7 +307,8 @@ def test_the_sweep_stops_at_its_deadline(org):
 
 class Interleaving(LocalBlobStore):
     """The real file store: deletes under `failing` fail, and deleting `rerun_on`'s bundle
-    first starts a rerun of it, as a user's request could between read and mark."""
+    first runs it again (a rerun that starts and ends), as users could between the
+    sweep's read and its mark."""
 
     def __init__(self, failing, rerun_on, org_id):
         self.failing, self.rerun_on, self.org_id = failing, rerun_on, org_id
@@ -325,7 +326,11 @@ class Interleaving(LocalBlobStore):
             submission = next(
                 s for s in self.submissions if s.latest_run_id and s.latest_run_id in prefix_uri
             )
-            runs.rerun(repos, wiring.task_queue(), get_settings(), self.org_id, submission.id, None)
+            again, _ = runs.rerun(
+                repos, wiring.task_queue(), get_settings(), self.org_id, submission.id, None
+            )
+            # It even ends before the mark: its bundle was never deleted, so no mark.
+            runs.cancel_run(repos, wiring.task_queue(), get_settings(), self.org_id, again.id)
             self.rerun_on = "nothing more"
         return super().delete_prefix(prefix_uri)
 
@@ -360,12 +365,20 @@ def test_one_page_purges_defers_and_fails_each_submission_on_its_own(org):
 
 def test_a_page_larger_than_one_commit_is_marked_in_several(org, monkeypatch):
     monkeypatch.setattr(purge, "BATCH_LIMIT", 4)  # two submissions with a run each
+    marks, mark = [], purge._mark_purged
+
+    def counted(transaction, repos, deleted, at):
+        marks.append(len(deleted))
+        return mark(transaction, repos, deleted, at)
+
+    monkeypatch.setattr(purge, "_mark_purged", counted)
     make_workflow(org, RetentionPolicy.STORE_1_DAY)
     results = [new_submission(org) for _ in range(5)]
     for result in results:
         finish(result.run)
     report = sweep(now=Clock(T0 + timedelta(days=2)))
     assert (report.purged, report.batches) == (5, 1)
+    assert marks == [2, 2, 1]  # one page, three commits
     repos = wiring.repositories()
     for result in results:
         assert repos.get_submission(org, result.submission.id).content_purged_at is not None

@@ -128,12 +128,13 @@ def test_a_granted_url_takes_the_file_and_the_trigger_makes_it_a_run(signed):
     [
         ({"Content-Type": "application/xml"}, 403, "SignatureDoesNotMatch"),
         ({"x-goog-meta-user": "mallory"}, 403, "SignatureDoesNotMatch"),
+        ({"x-goog-meta-project-id": "elsewhere"}, 403, "SignatureDoesNotMatch"),
         ({"x-goog-if-generation-match": "1"}, 403, "SignatureDoesNotMatch"),
     ],
-    ids=["content-type", "metadata", "precondition"],
+    ids=["content-type", "signed-user", "unsigned-metadata", "precondition"],
 )
 def test_a_changed_signed_header_is_refused(signed, change, status, code):
-    granted = grant(signed).get_json()
+    granted = grant(signed, user="ada@example.com").get_json()
     refused = put(granted, **change)
     assert (refused.status_code, f"<Code>{code}</Code>" in refused.text) == (status, True)
     assert not path_of(f"{get_settings().uploads_uri}/{granted['object_name']}").exists()
@@ -192,8 +193,10 @@ def test_a_big_file_is_granted_and_the_body_limit_stays_small(signed):
 
 def test_another_orgs_grant_and_workflow_are_not_found(signed):
     granted = grant(signed).get_json()
-    put(granted)
-    deliver(f"{get_settings().uploads_uri}/{granted['object_name']}")
+    assert put(granted).status_code == 200
+    delivered = deliver(f"{get_settings().uploads_uri}/{granted['object_name']}")
+    assert delivered.outcome is uploads.UploadOutcome.ACCEPTED
+    assert signed.get(granted["status_url"]).status_code == 200  # its own org sees it
     from tests.factories import make_org
 
     other, key = make_org(signed.repos, "other")
@@ -210,3 +213,54 @@ def test_another_orgs_grant_and_workflow_are_not_found(signed):
         headers=headers,
     )
     assert refused.status_code == 404
+
+
+def test_a_url_used_again_after_its_object_went_makes_no_second_run(signed):
+    granted = grant(signed).get_json()
+    uri = f"{get_settings().uploads_uri}/{granted['object_name']}"
+    assert put(granted).status_code == 200
+    first = deliver(uri)
+    assert first.outcome is uploads.UploadOutcome.ACCEPTED
+    path_of(uri).unlink()  # as a DO_NOT_STORE purge deletes it
+    assert put(granted).status_code == 200  # the URL is still within its time
+    second = deliver(uri)
+    assert second.outcome is uploads.UploadOutcome.REJECTED
+    assert "already used" in (second.reason or "")
+    assert not path_of(uri).exists()
+    seen = signed.get(granted["status_url"]).get_json()
+    assert (seen["status"], seen["run_id"]) == ("ACCEPTED", first.run_id)
+
+
+def test_an_upload_asked_for_by_a_key_since_revoked_is_refused(signed):
+    granted = grant(signed).get_json()
+    key_id = signed.key.split("_")[1]
+    signed.repos.revoke_api_key(signed.org, key_id, datetime.now(UTC))
+    assert put(granted).status_code == 200
+    result = deliver(f"{get_settings().uploads_uri}/{granted['object_name']}")
+    assert result.outcome is uploads.UploadOutcome.REJECTED
+    assert "revoked" in (result.reason or "")
+
+
+def test_an_encoded_object_is_refused_whatever_its_size(signed):
+    granted = grant(signed).get_json()
+    assert put(granted).status_code == 200
+    uri = f"{get_settings().uploads_uri}/{granted['object_name']}"
+    described = LocalBlobStore().describe(path_of(uri))
+    resource = object_resource(
+        "uploads",
+        granted["object_name"],
+        described.generation,
+        described.size,
+        described.content_type,
+        described.metadata,
+        datetime.now(UTC),
+    )
+    result = uploads.receive_upload(
+        wiring.repositories(),
+        wiring.blob_store(),
+        wiring.task_queue(),
+        get_settings(),
+        uploads.UploadedObject.model_validate({**resource, "contentEncoding": "gzip"}),
+    )
+    assert result.outcome is uploads.UploadOutcome.REJECTED
+    assert "content encoding" in (result.reason or "")
