@@ -185,3 +185,4 @@ def test_a_signed_url_upload_runs_and_under_do_not_store_is_deleted(backend, tmp
     assert run["result"] == "PASS"
     purged(backend, run["submission_id"])
     assert objects(backend, f"uploads:{backend.org}/secret/") == []
+    assert objects(backend, f"content:runs/{backend.org}/{run['id']}/") == []
