@@ -42,6 +42,8 @@ def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, An
             checksum_sha256="0" * 64,
             retention_policy=RetentionPolicy.STORE_1_DAY,
             expires_at=NOW - timedelta(minutes=i + 1),
+            latest_run_id=run_id,
+            run_ids=[run_id],
             created_at=NOW - timedelta(days=1),
         )
         run = ValidationRun(

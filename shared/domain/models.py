@@ -182,6 +182,9 @@ class Submission(Model):
     expires_at: datetime | None = None
     content_purged_at: datetime | None = None
     latest_run_id: str | None = None
+    # Every run of it, so the purge reads them by id (records from before this field
+    # have none, and the purge finds theirs by query).
+    run_ids: list[str] = Field(default_factory=list)
     created_at: datetime
 
     @property

@@ -281,6 +281,26 @@ class Repositories:
         snaps = query.get(transaction=transaction) if transaction else query.stream()
         return [from_snapshot(ValidationRun, s) for s in snaps]
 
+    def add_run(self, transaction: Any, submission_id: str, run_id: str) -> None:
+        """Records a new run of the submission (in the transaction that creates it)."""
+        transaction.update(
+            self.submission_ref(submission_id),
+            {"latest_run_id": run_id, "run_ids": firestore.ArrayUnion([run_id])},
+        )
+
+    def runs_of(
+        self, submissions: dict[str, Submission | None], transaction: Any = None
+    ) -> dict[str, list[ValidationRun]]:
+        """The runs of each submission: read by id in one call where the record lists
+        them, by query for the rest (records from before `run_ids`, or gone)."""
+        listed = {sid: s.run_ids for sid, s in submissions.items() if s is not None and s.run_ids}
+        refs = [self.run_ref(rid) for ids in listed.values() for rid in ids]
+        snaps = self.db.get_all(refs, transaction=transaction) if refs else []
+        found = {s.id: from_snapshot(ValidationRun, s) for s in snaps if s.exists}
+        runs = {sid: [found[rid] for rid in ids if rid in found] for sid, ids in listed.items()}
+        rest = [sid for sid in submissions if sid not in listed]
+        return runs | (self.runs_of_submissions(rest, transaction) if rest else {})
+
     def runs_of_submissions(
         self, submission_ids: Sequence[str], transaction: Any = None
     ) -> dict[str, list[ValidationRun]]:
@@ -297,11 +317,12 @@ class Repositories:
 
     def submissions_by_id(
         self, submission_ids: Sequence[str], transaction: Any = None
-    ) -> dict[str, Submission]:
-        """The submissions that exist among `submission_ids`, read in one call."""
+    ) -> dict[str, Submission | None]:
+        """Each of `submission_ids` (None for one that is gone), read in one call."""
         refs = [self.submission_ref(sid) for sid in submission_ids]
         snaps = self.db.get_all(refs, transaction=transaction) if refs else []
-        return {s.id: from_snapshot(Submission, s) for s in snaps if s.exists}
+        found = {s.id: from_snapshot(Submission, s) for s in snaps if s.exists}
+        return {sid: found.get(sid) for sid in submission_ids}
 
     def purge_retries_among(self, submission_ids: Sequence[str]) -> set[str]:
         """Which of `submission_ids` have a PurgeRetry, read in one call."""

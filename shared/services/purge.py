@@ -75,8 +75,8 @@ def _mark_purged(
     through: one that is running, or that started (and even ended) since the copies were
     deleted, defers its submission, so nothing is marked purged that was not deleted."""
     submission_ids = list(deleted)
-    runs = repos.runs_of_submissions(submission_ids, transaction=transaction)
     submissions = repos.submissions_by_id(submission_ids, transaction=transaction)
+    runs = repos.runs_of(submissions, transaction=transaction)
     outcomes: dict[str, PurgeOutcome] = {}
     for submission_id in submission_ids:
         current = runs[submission_id]
@@ -107,10 +107,10 @@ def purge_content(
 ) -> PurgeOutcome:
     """Purges one submission's content and every copy its runs made. Safe to repeat.
     Returns PURGED or DEFERRED; a storage failure raises."""
-    runs = repos.runs_of_submission(submission_id)
+    submission = repos.find_submission(submission_id)
+    runs = repos.runs_of({submission_id: submission})[submission_id]
     if _busy(runs):
         return PurgeOutcome.DEFERRED
-    submission = repos.find_submission(submission_id)
     _delete_copies(store, Layout(settings.storage_uri), submission, runs)
     deleted = {submission_id: {r.id for r in runs}}
     outcomes = repos.transact(lambda t: _mark_purged(t, repos, deleted, now()))
@@ -362,7 +362,7 @@ def _purge_page(
     owned = repos.purge_retries_among([s.id for s in submissions])
     report.handed_to_retry += len(owned)  # the retry function owns those now
     mine = [s for s in submissions if s.id not in owned]
-    runs = repos.runs_of_submissions([s.id for s in mine])
+    runs = repos.runs_of({s.id: s for s in mine})
     layout, cleared = Layout(settings.storage_uri), []
     for submission in mine:
         if time.monotonic() >= stop:

@@ -93,8 +93,9 @@ def rerun(
             )
         run = build_run(current, version, run_id, now(), user, settings)
         transaction.create(repos.run_ref(run.id), to_doc(run))
-        transaction.update(repos.submission_ref(current.id), {"latest_run_id": run.id})
+        repos.add_run(transaction, current.id, run.id)
         current.latest_run_id = run.id
+        current.run_ids.append(run.id)
         return run, current
 
     created: tuple[ValidationRun, Submission] = repos.transact(create)

@@ -206,6 +206,7 @@ def _records(
         retention_policy=policy,
         expires_at=expires_at(policy, created_at),
         latest_run_id=run_id,
+        run_ids=[run_id],
         created_at=created_at,
     )
     run = build_run(submission, version, run_id, created_at, submitter.user, settings)
