@@ -1,6 +1,12 @@
 """Every Assay entry point. Each imports its handler on first call, so a deployed
 function loads only what it uses."""
 
+import os
+
+# Assay uses no pydantic plugins; looking for them reads every installed distribution's
+# entry points when the first model is built (~20 ms of each cold start).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 import functions_framework
 from cloudevents.http import CloudEvent
 from flask import Request, Response, current_app, has_app_context
