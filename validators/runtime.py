@@ -263,15 +263,21 @@ def run(validate: Validate, *, name: str, version: str) -> int:
     store = open_store(input_uri)
     envelope = InputEnvelope.model_validate_json(store.read_bytes(input_uri))
     logs.bind(run_id=envelope.run_id, org_id=envelope.org_id)
-    # The inputs' local copies go when the check does: none outlives the run.
+    # The inputs' local copies go when the check does: none outlives the run. An engine's
+    # scratch folders are made inside it too, so even a check killed at its deadline
+    # leaves no copy (or hard link) of the content behind.
     with tempfile.TemporaryDirectory(prefix="assay-input-") as folder:
-        output = produce_output(
-            validate,
-            envelope,
-            lambda: _fetch(envelope, Path(folder)),
-            ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
-            _left(envelope.timeout_seconds),
-        )
+        tempfile.tempdir = folder
+        try:
+            output = produce_output(
+                validate,
+                envelope,
+                lambda: _fetch(envelope, Path(folder)),
+                ValidatorRef(name=name, version=os.environ.get("VALIDATOR_VERSION", version)),
+                _left(envelope.timeout_seconds),
+            )
+        finally:
+            tempfile.tempdir = None
     status = output.status
     try:
         store.write_bytes(

@@ -3,6 +3,7 @@ an authenticated callback, including when the validator crashes."""
 
 import importlib
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -137,3 +138,28 @@ def test_a_job_started_without_input_uri_is_refused(harness, monkeypatch, caplog
     assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 2
     assert "INPUT_URI is not set" in caplog.text
     assert harness.received == []
+
+
+def test_a_check_killed_at_its_deadline_leaves_no_copy_of_the_input(harness, tmp_path):
+    import tempfile
+    import time as clock
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    envelope = harness.envelope
+
+    def stuck(envelope, files):
+        # As an engine does: its own scratch folder, holding the input by hard link.
+        folder = Path(tempfile.mkdtemp(prefix="engine-"))
+        files[0][1].place(folder / "model")
+        clock.sleep(3600)
+
+    tempfile.tempdir = str(scratch)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(runtime, "_left", lambda seconds: 2.0)
+            assert runtime.run(stuck, name="json-schema", version="1.0.0") == 1
+    finally:
+        tempfile.tempdir = None
+    assert read_output(envelope).status == "timed_out"
+    assert list(scratch.iterdir()) == []  # the job's folder, with the engine's inside it
