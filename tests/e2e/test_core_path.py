@@ -12,6 +12,7 @@ import requests
 
 from devstack import units
 from devstack.metadata_server import TokenMinter
+from devstack.stack import STAND_INS
 from tests.e2e.conftest import ROOT, start_stack, stop_stack, wait_for
 from tests.factories import workflow_body
 
@@ -300,9 +301,9 @@ def test_the_stack_ticks_its_schedules_and_stops_every_process_on_sigterm(tmp_pa
         ]
         functions = units.load().functions
         notifiers = sum(1 for f in functions if f.trigger == "storage-finalized")
-        # each function, its notifier, metadata server, job runner, dispatcher, scheduler,
-        # Firestore emulator
-        assert len(pids) == len(functions) + notifiers + 4 + 1
+        # each function, its notifier, the stand-ins (metadata server, job runner,
+        # dispatcher, scheduler, signed-URL gate), the Firestore emulator
+        assert len(pids) == len(functions) + notifiers + len(STAND_INS) + 1
         os.killpg(other.process.pid, signal.SIGTERM)
         assert other.process.wait(timeout=60) == 0
         with pytest.raises(requests.ConnectionError):
