@@ -272,15 +272,6 @@ class Repositories:
         )
         return [from_snapshot(ValidationRun, snap) for snap in query.stream()]
 
-    def runs_of_submission(
-        self, submission_id: str, transaction: Any = None
-    ) -> list[ValidationRun]:
-        query = self.db.collection(RUNS).where(
-            filter=FieldFilter("submission_id", "==", submission_id)
-        )
-        snaps = query.get(transaction=transaction) if transaction else query.stream()
-        return [from_snapshot(ValidationRun, s) for s in snaps]
-
     def add_run(self, transaction: Any, submission_id: str, run_id: str) -> None:
         """Records a new run of the submission (in the transaction that creates it)."""
         transaction.update(

@@ -9,7 +9,7 @@ STORAGE_EMULATOR_HOST set, the client talks to that emulator with no credentials
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from functools import cached_property
 from typing import IO, Any, BinaryIO
@@ -60,22 +60,12 @@ class GcsBlobStore:
         retain_until: datetime | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> int:
-        from google.api_core import exceptions
-
         blob = self._blob(uri)
         if retain_until is not None:
             blob.custom_time = retain_until
-        if metadata:
-            blob.metadata = dict(metadata)
-        try:
-            blob.upload_from_string(
-                data,
-                content_type=content_type or "application/octet-stream",
-                if_generation_match=0 if create_only else None,
-            )
-        except exceptions.PreconditionFailed:
-            raise BlobExists(uri) from None
-        return int(blob.generation)
+        return self._upload(
+            blob, uri, blob.upload_from_string, data, content_type, create_only, metadata
+        )
 
     def write_stream(
         self,
@@ -86,15 +76,29 @@ class GcsBlobStore:
         create_only: bool = False,
         metadata: Mapping[str, str] | None = None,
     ) -> int:
-        from google.api_core import exceptions
-
         blob = self._blob(uri)
         blob.chunk_size = READ_CHUNK_BYTES  # a resumable upload, one chunk in memory
+        return self._upload(
+            blob, uri, blob.upload_from_file, stream, content_type, create_only, metadata
+        )
+
+    @staticmethod
+    def _upload(
+        blob: Any,
+        uri: str,
+        send: Callable[..., None],
+        data: bytes | IO[bytes],
+        content_type: str,
+        create_only: bool,
+        metadata: Mapping[str, str] | None,
+    ) -> int:
+        from google.api_core import exceptions
+
         if metadata:
             blob.metadata = dict(metadata)
         try:
-            blob.upload_from_file(
-                stream,
+            send(
+                data,
                 content_type=content_type or "application/octet-stream",
                 if_generation_match=0 if create_only else None,
             )

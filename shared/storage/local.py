@@ -69,14 +69,7 @@ class LocalBlobStore:
         retain_until: datetime | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> int:
-        target = path_of(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if create_only and target.exists():
-            raise BlobExists(target.as_uri())  # before the sidecar: it is not ours to replace
-        if metadata is not None:
-            sidecar = {"content_type": content_type, "metadata": dict(metadata)}
-            self._place(sidecar_of(target), json.dumps(sidecar).encode(), create_only=False)
-        return self._place(target, data, create_only=create_only)
+        return self._write(uri, data, content_type, create_only, metadata)
 
     def write_stream(
         self,
@@ -87,6 +80,16 @@ class LocalBlobStore:
         create_only: bool = False,
         metadata: Mapping[str, str] | None = None,
     ) -> int:
+        return self._write(uri, stream, content_type, create_only, metadata)
+
+    def _write(
+        self,
+        uri: str,
+        data: bytes | IO[bytes],
+        content_type: str,
+        create_only: bool,
+        metadata: Mapping[str, str] | None,
+    ) -> int:
         target = path_of(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         if create_only and target.exists():
@@ -94,7 +97,7 @@ class LocalBlobStore:
         if metadata is not None:
             sidecar = {"content_type": content_type, "metadata": dict(metadata)}
             self._place(sidecar_of(target), json.dumps(sidecar).encode(), create_only=False)
-        return self._place(target, stream, create_only=create_only)
+        return self._place(target, data, create_only=create_only)
 
     @staticmethod
     def _place(target: Path, data: bytes | IO[bytes], *, create_only: bool) -> int:

@@ -138,10 +138,6 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
                 org, world.run, severity=severity, limit=1, page_token=page.next_page_token
             )
 
-    def runs_of_submission() -> None:
-        r.runs_of_submission(world.submission)
-        r.transact(lambda t: r.runs_of_submission(world.submission, transaction=t))
-
     def runs_of_submissions() -> None:
         r.runs_of_submissions([world.submission])
         r.transact(lambda t: r.runs_of_submissions([world.submission], transaction=t))
@@ -156,7 +152,6 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "list_runs": list_runs,
         "list_findings": list_findings,
         "count_findings": lambda: r.count_findings(world.run),
-        "runs_of_submission": runs_of_submission,
         "runs_of_submissions": runs_of_submissions,
         "find_granted_upload": lambda: r.find_granted_upload(org, "x" * 20),
         "due_purge_retries": lambda: r.due_purge_retries(far, 10),

@@ -247,7 +247,7 @@ def test_rerun_of_purged_content_is_a_409(api: Any) -> None:
     answer = api.post(f"/v1/orgs/{api.org}/submissions/{submission_id}/runs")
     assert answer.status_code == 409
     assert "purged" in answer.get_json()["detail"]
-    runs = wiring.repositories().runs_of_submission(submission_id)
+    runs = wiring.repositories().runs_of_submissions([submission_id])[submission_id]
     assert len(runs) == 1
 
 
