@@ -19,7 +19,7 @@ from shared.domain.models import (
 if TYPE_CHECKING:
     from shared.services.upload_urls import UploadUrl
 
-_SUBMISSION_HIDDEN = {"content", "input_file"}
+_SUBMISSION_HIDDEN = {"content", "input_file", "purge_retry_since"}
 _STEP_HIDDEN = {"claim_expires_at", "callback_id"}
 
 

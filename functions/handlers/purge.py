@@ -15,7 +15,8 @@ from shared.services import purge
 
 class PurgeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    batch_size: int = Field(default=100, ge=1, le=500)
+    # A page is a projection of a few fields: 500 of them are two commits' worth of marks.
+    batch_size: int = Field(default=500, ge=1, le=500)
     max_batches: int = Field(default=10, ge=1, le=1000)
     submission_id: str | None = None
 

@@ -185,6 +185,9 @@ class Submission(Model):
     # Every run of it, so the purge reads them by id (records from before this field
     # have none, and the purge finds theirs by query).
     run_ids: list[str] = Field(default_factory=list)
+    # Set when a failed purge handed it to a PurgeRetry: the hourly sweep leaves it to
+    # the retry function's backoff from then on, and knows so from its own page.
+    purge_retry_since: datetime | None = None
     created_at: datetime
 
     @property

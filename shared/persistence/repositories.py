@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -35,6 +36,12 @@ from shared.domain.models import (
 )
 from shared.errors import BadRequest, NotFound, Transient
 from shared.ids import is_doc_id, stable_id
+from shared.persistence.purge_records import (
+    RUN_FIELDS,
+    SUBMISSION_FIELDS,
+    RunToPurge,
+    SubmissionToPurge,
+)
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -315,10 +322,13 @@ class Repositories:
         found = {s.id: from_snapshot(Submission, s) for s in snaps if s.exists}
         return {sid: found.get(sid) for sid in submission_ids}
 
-    def purge_retries_among(self, submission_ids: Sequence[str]) -> set[str]:
-        """Which of `submission_ids` have a PurgeRetry, read in one call."""
-        refs = [self.purge_retry_ref(sid) for sid in submission_ids]
-        return {s.id for s in self.db.get_all(refs) if s.exists} if refs else set()
+    def hand_to_retry(self, transaction: Any, submission_id: str, at: datetime) -> None:
+        """Notes on the submission, in the transaction that creates its PurgeRetry, that
+        the retry function has it now. Reads first: a submission may be gone."""
+        ref = self.submission_ref(submission_id)
+        snap = ref.get(transaction=transaction, field_paths=["purge_retry_since"])
+        if snap.exists and (snap.to_dict() or {}).get("purge_retry_since") is None:
+            transaction.update(ref, {"purge_retry_since": at})
 
     def purge_retry_ref(self, submission_id: str) -> Any:
         return self.db.collection(PURGE_RETRIES).document(submission_id)
@@ -349,7 +359,7 @@ class Repositories:
 
     def expired_submissions(
         self, at: datetime, limit: int, after: Any = None
-    ) -> tuple[list[Submission], Any]:
+    ) -> tuple[list[SubmissionToPurge], Any]:
         """Submissions whose content expired by `at`, a page at a time: pass the cursor
         returned with one page to get the next (None when there is no more)."""
         query = (
@@ -357,12 +367,79 @@ class Repositories:
             .where(filter=FieldFilter("expires_at", "<=", at))
             .order_by("expires_at")
             .order_by("__name__")
+            .select(SUBMISSION_FIELDS)
         )
         if after is not None:
             query = query.start_after(after)
         snaps = list(query.limit(limit).stream())
         cursor = snaps[-1] if len(snaps) == limit else None
-        return [from_snapshot(Submission, s) for s in snaps], cursor
+        return [SubmissionToPurge.of(s) for s in snaps], cursor
+
+    def runs_to_purge(
+        self, submissions: Sequence[SubmissionToPurge]
+    ) -> dict[str, list[RunToPurge]]:
+        """The runs of each submission, as the purge needs them: by id in one call where
+        the record lists them, by query for records from before `run_ids`."""
+        refs = [self.run_ref(rid) for s in submissions for rid in s.run_ids]
+        snaps = self.db.get_all(refs, field_paths=RUN_FIELDS) if refs else []
+        found = {s.id: RunToPurge.of(s) for s in snaps if s.exists}
+        runs = {s.id: [found[rid] for rid in s.run_ids if rid in found] for s in submissions}
+        unlisted = [s.id for s in submissions if not s.run_ids]
+        for start in range(0, len(unlisted), IN_LIMIT):
+            chunk = unlisted[start : start + IN_LIMIT]
+            query = self.db.collection(RUNS).where(filter=FieldFilter("submission_id", "in", chunk))
+            for snap in query.select(RUN_FIELDS).stream():
+                run = RunToPurge.of(snap)
+                runs[run.submission_id].append(run)
+        return runs
+
+    def mark_purged_unless_changed(
+        self, marks: Sequence[tuple[SubmissionToPurge, Sequence[RunToPurge]]], at: datetime
+    ) -> bool:
+        """Marks each submission and its runs purged in one commit, on condition that
+        none of them changed since it was read (a rerun changes its submission). False,
+        and nothing written, when one did: the caller decides with a fresh read."""
+        batch = self.db.batch()
+        for submission, runs in marks:
+            self.mark_submission_purged(batch, submission.id, at, submission.version)
+            for run in runs:
+                if not run.output_purged:
+                    self.mark_run_purged(batch, run.id, at, run.version)
+        try:
+            batch.commit()
+        except (gexc.FailedPrecondition, gexc.NotFound):
+            return False
+        return True
+
+    def mark_submission_purged(
+        self, writer: Any, submission_id: str, at: datetime, version: datetime | None = None
+    ) -> None:
+        """Clears the content and its expiry, keeping the rest of the record for audit.
+        `writer` is a transaction or batch (None writes at once); `version`, the update
+        time the record must still have."""
+        self._update(
+            writer,
+            self.submission_ref(submission_id),
+            {"content": "", "input_file": None, "content_purged_at": at, "expires_at": None},
+            version,
+        )
+
+    def mark_run_purged(
+        self, writer: Any, run_id: str, at: datetime, version: datetime | None = None
+    ) -> None:
+        self._update(
+            writer,
+            self.run_ref(run_id),
+            {"output_purged_at": at, "output_expires_at": None},
+            version,
+        )
+
+    def _update(self, writer: Any, ref: Any, fields: dict[str, Any], version: Any) -> None:
+        option = None if version is None else self.db.write_option(last_update_time=version)
+        if writer is None:
+            ref.update(fields, option=option)
+        else:
+            writer.update(ref, fields, option=option)
 
     def expired_outputs(self, at: datetime, limit: int) -> list[ValidationRun]:
         """Runs whose execution bundle's retention ended by `at` and is not purged yet."""

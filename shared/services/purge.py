@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -23,6 +24,7 @@ from shared.domain.enums import RetentionPolicy, RunStatus
 from shared.domain.models import PurgeRetry, PurgeRetryState, Submission, ValidationRun
 from shared.domain.retention import RETRY_BACKOFF
 from shared.ids import stable_id
+from shared.persistence.purge_records import RunToPurge, SubmissionToPurge
 from shared.persistence.repositories import BATCH_LIMIT, Repositories, from_snapshot, to_doc
 from shared.storage import BlobStore
 from shared.storage.layout import Layout
@@ -50,16 +52,19 @@ class SweepReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _busy(runs: list[ValidationRun]) -> bool:
+def _busy(runs: Sequence[ValidationRun | RunToPurge]) -> bool:
     return any(r.status in ACTIVE for r in runs)
 
 
 def _delete_copies(
-    store: BlobStore, layout: Layout, submission: Submission | None, runs: list[ValidationRun]
+    store: BlobStore,
+    layout: Layout,
+    input_file: str | None,
+    runs: Sequence[ValidationRun | RunToPurge],
 ) -> None:
     """Storage first: the record says "purged" only once nothing is left to find."""
-    if submission is not None and submission.input_file:
-        store.delete(submission.input_file)
+    if input_file:
+        store.delete(input_file)
     for run in runs:
         store.delete_prefix(layout.run_prefix(run.org_id, run.id))
 
@@ -85,15 +90,10 @@ def _mark_purged(
             continue
         submission = submissions.get(submission_id)
         if submission is not None and submission.content_purged_at is None:
-            transaction.update(
-                repos.submission_ref(submission_id),
-                {"content": "", "input_file": None, "content_purged_at": at, "expires_at": None},
-            )
+            repos.mark_submission_purged(transaction, submission_id, at)
         for run in runs[submission_id]:
             if run.output_purged_at is None:
-                transaction.update(
-                    repos.run_ref(run.id), {"output_purged_at": at, "output_expires_at": None}
-                )
+                repos.mark_run_purged(transaction, run.id, at)
         outcomes[submission_id] = PurgeOutcome.PURGED
     return outcomes
 
@@ -111,7 +111,9 @@ def purge_content(
     runs = repos.runs_of({submission_id: submission})[submission_id]
     if _busy(runs):
         return PurgeOutcome.DEFERRED
-    _delete_copies(store, Layout(settings.storage_uri), submission, runs)
+    _delete_copies(
+        store, Layout(settings.storage_uri), submission.input_file if submission else None, runs
+    )
     deleted = {submission_id: {r.id for r in runs}}
     outcomes = repos.transact(lambda t: _mark_purged(t, repos, deleted, now()))
     outcome: PurgeOutcome = outcomes[submission_id]
@@ -179,6 +181,7 @@ def record_failure(
         at = now()
         ref = repos.purge_retry_ref(submission_id)
         snap = ref.get(transaction=transaction)
+        repos.hand_to_retry(transaction, submission_id, at)
         if not snap.exists:
             record = PurgeRetry(
                 id=submission_id,
@@ -313,7 +316,7 @@ def purge_expired(
     store: BlobStore,
     settings: Settings,
     *,
-    batch_size: int = 100,
+    batch_size: int = 500,
     max_batches: int = 10,
     deadline: float | None = None,
     now: Clock = utcnow,
@@ -328,11 +331,12 @@ def purge_expired(
         if time.monotonic() >= stop:
             report.stopped_early = True
             break
-        submissions, cursor = repos.expired_submissions(at, batch_size, cursor)
-        if not submissions:
+        page = _read_page(repos, at, batch_size, cursor)
+        if not page.submissions:
             break
         report.batches += 1
-        _purge_page(repos, store, settings, submissions, report, stop, now)
+        _purge_page(repos, store, settings, page, report, stop, now)
+        cursor = page.cursor
         if report.stopped_early or cursor is None:
             break
     if not report.stopped_early:
@@ -348,21 +352,35 @@ def purge_expired(
     return report
 
 
+@dataclass
+class _Page:
+    submissions: list[SubmissionToPurge]
+    owned: set[str]  # those a PurgeRetry has: the retry function purges them
+    runs: dict[str, list[RunToPurge]]  # of the others
+    cursor: Any
+
+
+def _read_page(repos: Repositories, at: datetime, size: int, cursor: Any) -> _Page:
+    submissions, cursor = repos.expired_submissions(at, size, cursor)
+    owned = {s.id for s in submissions if s.handed_to_retry}
+    runs = repos.runs_to_purge([s for s in submissions if s.id not in owned])
+    return _Page(submissions, owned, runs, cursor)
+
+
 def _purge_page(
     repos: Repositories,
     store: BlobStore,
     settings: Settings,
-    submissions: list[Submission],
+    page: _Page,
     report: SweepReport,
     stop: float,
     now: Clock,
 ) -> None:
-    """One page of the sweep at the cost of a few reads and one transaction per
-    BATCH_LIMIT writes, where one submission at a time cost a transaction each."""
-    owned = repos.purge_retries_among([s.id for s in submissions])
-    report.handed_to_retry += len(owned)  # the retry function owns those now
-    mine = [s for s in submissions if s.id not in owned]
-    runs = repos.runs_of({s.id: s for s in mine})
+    """One page of the sweep at the cost of a few reads and one commit per BATCH_LIMIT
+    writes, where one submission at a time cost a transaction each."""
+    report.handed_to_retry += len(page.owned)
+    mine = [s for s in page.submissions if s.id not in page.owned]
+    runs = page.runs
     layout, cleared = Layout(settings.storage_uri), []
     for submission in mine:
         if time.monotonic() >= stop:
@@ -372,30 +390,44 @@ def _purge_page(
             report.deferred += 1
             continue
         try:
-            _delete_copies(store, layout, submission, runs[submission.id])
+            _delete_copies(store, layout, submission.input_file, runs[submission.id])
         except Exception as exc:  # noqa: BLE001 - any storage failure is retried, not lost
             _failed(repos, [submission], exc, now, report)
             continue
         cleared.append(submission)
     for chunk in _within_batch_limit(cleared, runs):
-        deleted = {s.id: {r.id for r in runs[s.id]} for s in chunk}
-        try:
-            outcomes = repos.transact(
-                lambda t, deleted=deleted: _mark_purged(t, repos, deleted, now())
-            )
-        except Exception as exc:  # noqa: BLE001 - the content is gone; the mark is retried
-            _failed(repos, chunk, exc, now, report)
-            continue
-        for outcome in outcomes.values():
+        for outcome in _mark_chunk(repos, chunk, runs, report, now).values():
             _count(report, outcome)
     log.info("purge page", extra={"purged": report.purged, "deferred": report.deferred})
 
 
+def _mark_chunk(
+    repos: Repositories,
+    chunk: list[SubmissionToPurge],
+    runs: dict[str, list[RunToPurge]],
+    report: SweepReport,
+    now: Clock,
+) -> dict[str, PurgeOutcome]:
+    """Marks a commit's worth at once if nothing changed since the page was read, which
+    is the rule; else decides each again in a transaction, from a fresh read."""
+    try:
+        if repos.mark_purged_unless_changed([(s, runs[s.id]) for s in chunk], now()):
+            return {s.id: PurgeOutcome.PURGED for s in chunk}
+        deleted = {s.id: {r.id for r in runs[s.id]} for s in chunk}
+        outcomes: dict[str, PurgeOutcome] = repos.transact(
+            lambda t: _mark_purged(t, repos, deleted, now())
+        )
+        return outcomes
+    except Exception as exc:  # noqa: BLE001 - the content is gone; the mark is retried
+        _failed(repos, chunk, exc, now, report)
+        return {}
+
+
 def _within_batch_limit(
-    submissions: list[Submission], runs: dict[str, list[ValidationRun]]
-) -> list[list[Submission]]:
+    submissions: list[SubmissionToPurge], runs: dict[str, list[RunToPurge]]
+) -> list[list[SubmissionToPurge]]:
     """Groups whose marks (the submission and each of its runs) fit one commit."""
-    chunks: list[list[Submission]] = []
+    chunks: list[list[SubmissionToPurge]] = []
     writes = BATCH_LIMIT
     for submission in submissions:
         needed = 1 + len(runs[submission.id])
@@ -409,7 +441,7 @@ def _within_batch_limit(
 
 def _failed(
     repos: Repositories,
-    submissions: list[Submission],
+    submissions: Sequence[Submission | SubmissionToPurge],
     exc: Exception,
     now: Clock,
     report: SweepReport,
@@ -445,7 +477,7 @@ def purge_expired_outputs(
                     "could not delete an expired bundle", exc_info=True, extra={"run_id": run.id}
                 )
                 continue
-            repos.run_ref(run.id).update({"output_purged_at": at, "output_expires_at": None})
+            repos.mark_run_purged(None, run.id, at)
             purged += 1
         if len(runs) < batch_size:
             break

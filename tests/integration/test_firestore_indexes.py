@@ -22,6 +22,7 @@ from shared.config import get_settings
 from shared.domain.enums import Severity
 from shared.domain.models import Finding, PurgeRetryState
 from shared.ids import stable_id
+from shared.persistence.purge_records import SubmissionToPurge
 from shared.persistence.repositories import Repositories
 from shared.services import workflows
 from shared.services.submissions import IncomingFile, submit
@@ -142,6 +143,11 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         r.runs_of_submissions([world.submission])
         r.transact(lambda t: r.runs_of_submissions([world.submission], transaction=t))
 
+    def runs_to_purge() -> None:
+        # A record from before `run_ids`: its runs are found by query.
+        unlisted = SubmissionToPurge(world.submission, org, None, (), False, far)
+        r.runs_to_purge([unlisted])
+
     def expired_submissions() -> None:
         page, cursor = r.expired_submissions(far, 1)
         assert page and cursor is not None
@@ -153,6 +159,7 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "list_findings": list_findings,
         "count_findings": lambda: r.count_findings(world.run),
         "runs_of_submissions": runs_of_submissions,
+        "runs_to_purge": runs_to_purge,
         "find_granted_upload": lambda: r.find_granted_upload(org, "x" * 20),
         "due_purge_retries": lambda: r.due_purge_retries(far, 10),
         "purge_retries": lambda: [r.purge_retries(s) for s in (None, *PurgeRetryState)],

@@ -364,22 +364,64 @@ def test_one_page_purges_defers_and_fails_each_submission_on_its_own(org):
 
 
 def test_a_page_larger_than_one_commit_is_marked_in_several(org, monkeypatch):
+    from shared.persistence.repositories import Repositories
+
     monkeypatch.setattr(purge, "BATCH_LIMIT", 4)  # two submissions with a run each
-    marks, mark = [], purge._mark_purged
+    commits, mark = [], Repositories.mark_purged_unless_changed
 
-    def counted(transaction, repos, deleted, at):
-        marks.append(len(deleted))
-        return mark(transaction, repos, deleted, at)
+    def counted(self, marks, at):
+        commits.append(len(marks))
+        return mark(self, marks, at)
 
-    monkeypatch.setattr(purge, "_mark_purged", counted)
+    monkeypatch.setattr(Repositories, "mark_purged_unless_changed", counted)
     make_workflow(org, RetentionPolicy.STORE_1_DAY)
     results = [new_submission(org) for _ in range(5)]
     for result in results:
         finish(result.run)
     report = sweep(now=Clock(T0 + timedelta(days=2)))
     assert (report.purged, report.batches) == (5, 1)
-    assert marks == [2, 2, 1]  # one page, three commits
+    assert commits == [2, 2, 1]  # one page, three commits
     repos = wiring.repositories()
     for result in results:
         assert repos.get_submission(org, result.submission.id).content_purged_at is not None
         assert repos.get_run(org, result.run.id).output_purged_at is not None
+
+
+def test_a_mark_is_not_written_over_a_record_that_changed_since_the_page(org):
+    """The sweep marks a commit's worth on condition that nothing changed since it read
+    them: one changed record, and the whole commit is refused, none of it written."""
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    results = [new_submission(org) for _ in range(2)]
+    for result in results:
+        finish(result.run)
+    page, _ = repos.expired_submissions(T0 + timedelta(days=2), 10)
+    runs = repos.runs_to_purge(page)
+    assert {s.id for s in page} == {r.submission.id for r in results}
+    changed = page[0]
+    repos.submission_ref(changed.id).update({"metadata": {"touched": True}})
+
+    assert not repos.mark_purged_unless_changed([(s, runs[s.id]) for s in page], T0)
+    for submission in page:
+        assert repos.find_submission(submission.id).content_purged_at is None
+    # Read again, it goes through.
+    page, _ = repos.expired_submissions(T0 + timedelta(days=2), 10)
+    assert repos.mark_purged_unless_changed([(s, runs[s.id]) for s in page], T0)
+    for submission in page:
+        assert repos.find_submission(submission.id).content_purged_at == T0
+
+
+def test_a_failed_purge_marks_its_submission_for_the_retry_function(org):
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    kept, gone = new_submission(org), new_submission(org)
+    finish(kept.run)
+    purge.record_failure(repos, kept.submission.id, org, "injected", Clock(T0))
+    assert repos.find_submission(kept.submission.id).purge_retry_since == T0
+    page, _ = repos.expired_submissions(T0 + timedelta(days=2), 10)
+    assert [s.handed_to_retry for s in page if s.id == kept.submission.id] == [True]
+    # A submission that is gone still gets its record, and is not made again.
+    repos.submission_ref(gone.submission.id).delete()
+    purge.record_failure(repos, gone.submission.id, org, "injected", Clock(T0))
+    assert repos.find_purge_retry(gone.submission.id) is not None
+    assert not repos.submission_ref(gone.submission.id).get().exists

@@ -60,7 +60,9 @@ def test_passes_purge_exactly_the_expired_ones_in_batches(repos):
     seed(repos, org_id)
     passes = []
     while True:
-        report = purge.purge_expired(repos, wiring.blob_store(), get_settings(), now=lambda: NOW)
+        report = purge.purge_expired(
+            repos, wiring.blob_store(), get_settings(), batch_size=100, now=lambda: NOW
+        )
         passes.append(report)
         if report.purged == 0:
             break
