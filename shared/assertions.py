@@ -22,7 +22,7 @@ _NAMED_METRIC = re.compile(r"\bmetrics\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class Assertion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     expr: str = Field(min_length=1, max_length=1000)
     severity: Severity = Severity.ERROR
     message: str = Field(min_length=1, max_length=500)

@@ -6,8 +6,6 @@ there every URL, bucket and identity must be set explicitly, the local-only endp
 must not be, and a function refuses to start otherwise, naming each variable.
 """
 
-from __future__ import annotations
-
 import os
 from functools import lru_cache
 from typing import Any
@@ -159,7 +157,7 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _explicit_on_google_cloud(self) -> Settings:
+    def _explicit_on_google_cloud(self) -> "Settings":
         if not on_google_cloud():
             return self
         problems = [

@@ -2,8 +2,6 @@
 callback body. Shared by the functions and the validator runtime so the two cannot drift.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Literal
@@ -19,7 +17,7 @@ CALLBACK_SCHEMA_VERSION: Final = "assay.callback/1"
 
 class Envelope(BaseModel):
     # Reject unknown fields: an envelope from a newer or broken producer must fail loudly.
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ValidatorRef(Envelope):

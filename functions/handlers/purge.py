@@ -14,7 +14,7 @@ from shared.services import purge
 
 
 class PurgeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     # A page is a projection of a few fields: 500 of them are two commits' worth of marks.
     batch_size: int = Field(default=500, ge=1, le=500)
     max_batches: int = Field(default=10, ge=1, le=1000)

@@ -14,7 +14,7 @@ from shared.services.reconcile import Context, reconcile
 
 
 class RetryRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     batch_size: int = Field(default=50, ge=1, le=500)
 
 

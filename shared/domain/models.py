@@ -1,7 +1,5 @@
 """Assay's documents as pydantic v2 models. Every document carries `org_id`."""
 
-from __future__ import annotations
-
 import json
 from datetime import datetime
 from enum import StrEnum
@@ -66,7 +64,9 @@ JsonObject = Annotated[
 
 class Model(BaseModel):
     # Stored documents may carry derived or newer fields; reading them must not fail.
-    model_config = ConfigDict(extra="ignore")
+    # A model's validator is built when it is first used, not at import: each function
+    # uses a few of these, and builds only those.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class Organization(Model):
@@ -203,7 +203,7 @@ class Summary(Model):
     info_count: int = 0
 
     @classmethod
-    def of(cls, severities: list[Severity]) -> Summary:
+    def of(cls, severities: list[Severity]) -> "Summary":
         return cls(
             total=len(severities),
             error_count=sum(1 for s in severities if s is Severity.ERROR),
@@ -211,7 +211,7 @@ class Summary(Model):
             info_count=sum(1 for s in severities if s is Severity.INFO),
         )
 
-    def __add__(self, other: Summary) -> Summary:
+    def __add__(self, other: "Summary") -> "Summary":
         return Summary(
             total=self.total + other.total,
             error_count=self.error_count + other.error_count,

@@ -34,7 +34,7 @@ MAX_METADATA = 20
 
 
 class UploadUrlRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     filename: str = Field(min_length=1, max_length=200)
     content_type: str = Field(default="application/octet-stream", min_length=1, max_length=200)
     size_bytes: int = Field(ge=1)

@@ -63,7 +63,7 @@ class UploadedObject(BaseModel):
     """The data of a finalized-object CloudEvent: Cloud Storage's object resource.
     Eventarc sends its numbers (generation, size) as strings; they are read as numbers."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", defer_build=True, populate_by_name=True)
     bucket: str = Field(min_length=1)
     name: str = Field(min_length=1)
     generation: int = Field(ge=0)

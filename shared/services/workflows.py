@@ -45,7 +45,7 @@ _KEY_CHARS = re.compile(r"[^a-z0-9]+")
 
 
 class StepIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     key: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     name: str = Field(min_length=1, max_length=200)
     validator: str = Field(json_schema_extra={"enum": list[JsonValue](sorted(CATALOG))})
@@ -60,7 +60,7 @@ class StepIn(BaseModel):
 class WorkflowSpec(BaseModel):
     """The body of PUT: everything a version holds."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     name: str = Field(min_length=1, max_length=200)
     steps: list[StepIn] = Field(min_length=1, max_length=20)
     retention: Retention = Field(default_factory=Retention)
