@@ -12,25 +12,27 @@ from typing import Any, cast
 # the collector's full passes then walks everything loaded so far and frees next to
 # nothing. So it pauses while this module, and later a handler, loads (see load_handler).
 gc.disable()
+try:
+    # Assay uses no pydantic plugins; looking for them reads every installed
+    # distribution's entry points when the first model is built (~20 ms of a cold start).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-# Assay uses no pydantic plugins; looking for them reads every installed distribution's
-# entry points when the first model is built (~20 ms of each cold start).
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    import functions_framework
+    from cloudevents.http import CloudEvent
+    from flask import Request, Response, current_app, has_app_context
+    from werkzeug.exceptions import HTTPException
 
-import functions_framework
-from cloudevents.http import CloudEvent
-from flask import Request, Response, current_app, has_app_context
-from werkzeug.exceptions import HTTPException
+    from shared.config import get_settings, on_google_cloud
+    from shared.http import problem
+    from shared.logs import configure
 
-from shared.config import get_settings, on_google_cloud
-from shared.http import problem
-from shared.logs import configure
-
-configure()
-if on_google_cloud():
-    # Fail at start, naming what is missing, rather than on the first request.
-    get_settings()
-gc.enable()
+    configure()
+    if on_google_cloud():
+        # Fail at start, naming what is missing, rather than on the first request.
+        get_settings()
+finally:
+    # Also when the start fails: a process that imported this (a test) keeps collecting.
+    gc.enable()
 
 
 @cache

@@ -53,6 +53,11 @@ class RecordingProxy:
         with self.lock:
             return [r for r in self.requests if r.method == method and path_contains in r.path]
 
+    def answered(self, method: str, path_contains: str = "") -> list[Recorded]:
+        """Those of `matching` whose answer has come back (a request is recorded as it
+        arrives, before the upstream answers)."""
+        return [r for r in self.matching(method, path_contains) if r.status]
+
     def _fault_for(self, request: Request) -> _Fault | None:
         with self.lock:
             for fault in self.faults:

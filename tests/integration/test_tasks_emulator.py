@@ -92,10 +92,10 @@ def test_a_submitted_run_is_delivered_to_the_launch_function(
     run_id = answer.get_json()["run"]["id"]
 
     deadline = time.monotonic() + 15
-    while not proxy.matching("POST") and time.monotonic() < deadline:
+    while not proxy.answered("POST") and time.monotonic() < deadline:
         time.sleep(0.1)
-    deliveries = proxy.matching("POST")
-    assert deliveries, "the emulator delivered no task to launch"
+    deliveries = proxy.answered("POST")
+    assert deliveries, "the emulator delivered no task to launch, or it was not answered"
     delivery = deliveries[0]
     assert delivery.headers["Content-Type"] == "application/json"
     # The emulator names the queue in full where Cloud Tasks sends its short id.

@@ -93,3 +93,38 @@ def test_only_launch_and_retry_reach_cloud_run_jobs() -> None:
         if "run_v2" in path.read_text()
     )
     assert importers == ["shared/adapters/jobs.py"]
+
+
+def _collector_after(script: str, **env: str) -> str:
+    import os
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import gc, importlib, sys\nsys.path.insert(0, 'functions')\n" + script,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    )
+    return done.stdout.strip()
+
+
+def test_the_collector_pauses_only_while_a_function_loads() -> None:
+    """main.py pauses the garbage collector while it and a handler load; it runs again
+    before any request is handled, and after a start that fails."""
+    loaded = _collector_after(
+        "main = importlib.import_module('main')\n"
+        "after_main = gc.isenabled()\n"
+        "main.load_handler('purge')\n"
+        "print(after_main, gc.isenabled())"
+    )
+    assert loaded == "True True"
+    failed = _collector_after(
+        "try:\n    importlib.import_module('main')\nexcept ValueError:\n    print(gc.isenabled())",
+        K_SERVICE="api",  # on Google Cloud with nothing configured: the start fails
+    )
+    assert failed == "True"
