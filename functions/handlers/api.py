@@ -105,6 +105,8 @@ URLS = Map(
         Route("/v1/orgs/<org>/uploads/<slug>/<filename>", endpoint="get_upload", methods=["GET"]),
     ],
     strict_slashes=False,
+    # The one redirect that builds a URL from a rule; no route has defaults to redirect to.
+    redirect_defaults=False,
 )
 
 

@@ -322,6 +322,11 @@ class Repositories:
         found = {s.id: from_snapshot(Submission, s) for s in snaps if s.exists}
         return {sid: found.get(sid) for sid in submission_ids}
 
+    def retried_among(self, submission_ids: Sequence[str]) -> set[str]:
+        """Which of `submission_ids` have a PurgeRetry, in one read."""
+        refs = [self.purge_retry_ref(sid) for sid in submission_ids]
+        return {s.id for s in self.db.get_all(refs) if s.exists} if refs else set()
+
     def hand_to_retry(self, transaction: Any, submission_id: str, at: datetime) -> None:
         """Notes on the submission, in the transaction that creates its PurgeRetry, that
         the retry function has it now. Reads first: a submission may be gone."""
@@ -407,7 +412,7 @@ class Repositories:
                     self.mark_run_purged(batch, run.id, at, run.version)
         try:
             batch.commit()
-        except (gexc.FailedPrecondition, gexc.NotFound):
+        except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
             return False
         return True
 

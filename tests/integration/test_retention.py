@@ -425,3 +425,19 @@ def test_a_failed_purge_marks_its_submission_for_the_retry_function(org):
     purge.record_failure(repos, gone.submission.id, org, "injected", Clock(T0))
     assert repos.find_purge_retry(gone.submission.id) is not None
     assert not repos.submission_ref(gone.submission.id).get().exists
+
+
+def test_a_flag_with_no_retry_record_behind_it_does_not_hide_the_submission(org):
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    owned, orphaned = new_submission(org), new_submission(org)
+    for result in (owned, orphaned):
+        finish(result.run)
+        purge.record_failure(repos, result.submission.id, org, "injected", Clock(T0))
+    repos.purge_retry_ref(orphaned.submission.id).delete()  # removed by hand, say
+
+    report = sweep(now=Clock(T0 + timedelta(days=2)))
+
+    assert (report.purged, report.handed_to_retry) == (1, 1)
+    assert repos.find_submission(orphaned.submission.id).content_purged_at is not None
+    assert repos.find_submission(owned.submission.id).content_purged_at is None
