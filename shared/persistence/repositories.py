@@ -322,7 +322,7 @@ class Repositories:
         found = {s.id: from_snapshot(Submission, s) for s in snaps if s.exists}
         return {sid: found.get(sid) for sid in submission_ids}
 
-    def retried_among(self, submission_ids: Sequence[str]) -> set[str]:
+    def purge_retries_among(self, submission_ids: Sequence[str]) -> set[str]:
         """Which of `submission_ids` have a PurgeRetry, in one read."""
         refs = [self.purge_retry_ref(sid) for sid in submission_ids]
         return {s.id for s in self.db.get_all(refs) if s.exists} if refs else set()

@@ -365,7 +365,7 @@ def _read_page(repos: Repositories, at: datetime, size: int, cursor: Any) -> _Pa
     # The flag says which to look up, and the record must still be there: a flag with no
     # record behind it (a record removed by hand) would otherwise hide its submission
     # from every sweep.
-    owned = repos.retried_among([s.id for s in submissions if s.handed_to_retry])
+    owned = repos.purge_retries_among([s.id for s in submissions if s.handed_to_retry])
     runs = repos.runs_to_purge([s for s in submissions if s.id not in owned])
     return _Page(submissions, owned, runs, cursor)
 
