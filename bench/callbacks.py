@@ -16,11 +16,11 @@ COUNT = 10_000
 
 def _run_with_claimed_step(repos: Any, settings: Any, org: str) -> tuple[Any, Any]:
     from shared.clock import utcnow
-    from shared.envelopes import LaunchTask
     from shared.ids import new_id
     from shared.services import workflows
     from shared.services.launches import _claim
     from shared.services.submissions import Accepted, IncomingFile, Submitter, _commit, _records
+    from shared.task_bodies import LaunchTask
 
     workflow, version = workflows.create_workflow(
         repos,

@@ -10,7 +10,10 @@ from typing import Any, cast
 
 # Loading is most of a cold start, and while modules load the heap only grows: each of
 # the collector's full passes then walks everything loaded so far and frees next to
-# nothing. So it pauses while this module, and later a handler, loads (see load_handler).
+# nothing. So it pauses while this module, and later a handler, loads (see load_handler),
+# and what they loaded then moves to the permanent generation (gc.freeze, as the gc docs
+# advise before a fork): re-enabled with it all still young, the collector's next pass,
+# on the first request, would walk the whole load once more, and every full pass after.
 gc.disable()
 try:
     # Assay uses no pydantic plugins; looking for them reads every installed
@@ -30,6 +33,7 @@ try:
     if on_google_cloud():
         # Fail at start, naming what is missing, rather than on the first request.
         get_settings()
+    gc.freeze()
 finally:
     # Also when the start fails: a process that imported this (a test) keeps collecting.
     gc.enable()
@@ -41,7 +45,9 @@ def load_handler(module: str) -> Callable[..., Any]:
     meanwhile as above."""
     gc.disable()
     try:
-        return cast(Callable[..., Any], importlib.import_module(f"handlers.{module}").handle)
+        handle = importlib.import_module(f"handlers.{module}").handle
+        gc.freeze()
+        return cast(Callable[..., Any], handle)
     finally:
         gc.enable()
 

@@ -102,11 +102,14 @@ class Settings(BaseModel):
 
     # Where Google's ID-token signing certificates are served (v1: PEM by key id).
     certs_url: str = GOOGLE_CERTS_URL
-    launch_invokers: list[str] = Field(default_factory=list)
-    callback_invokers: list[str] = Field(default_factory=list)
-    purge_invokers: list[str] = Field(default_factory=list)
-    retry_invokers: list[str] = Field(default_factory=list)
-    upload_invokers: list[str] = Field(default_factory=list)
+    # Who may call each private function. Tuples, so the empty default needs no factory:
+    # pydantic reads a factory's signature, which for the builtin `list` means parsing
+    # its text signature, a few ms of every cold start.
+    launch_invokers: tuple[str, ...] = ()
+    callback_invokers: tuple[str, ...] = ()
+    purge_invokers: tuple[str, ...] = ()
+    retry_invokers: tuple[str, ...] = ()
+    upload_invokers: tuple[str, ...] = ()
     # The purge function stops starting work this long after it began (its timeout is
     # longer), leaving the rest for the next tick.
     purge_deadline_seconds: float = 540

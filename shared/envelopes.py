@@ -115,20 +115,3 @@ class CallbackBody(Envelope):
     callback_id: str = Field(pattern=CALLBACK_ID)
     status: OutputStatus
     result_uri: str
-
-
-class LaunchTask(Envelope):
-    """The body of a task on the `launches` queue."""
-
-    run_id: str = Field(pattern=RUN_ID)
-    step_order: int = Field(ge=0, le=100)
-    attempt: int = Field(ge=1)
-
-
-class CancelTask(Envelope):
-    """A task for the `launch` function to stop the execution of a run that ended (the
-    api, which cancels runs, has no rights over jobs; the launch function's identity
-    does)."""
-
-    run_id: str = Field(pattern=RUN_ID)
-    execution_name: str = Field(min_length=1, max_length=500)

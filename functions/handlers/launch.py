@@ -6,9 +6,9 @@ from flask import Request, Response
 from shared import wiring
 from shared.auth.id_tokens import verify_caller
 from shared.config import get_settings
-from shared.envelopes import CancelTask, LaunchTask
 from shared.http import guarded, json_response, parse_json, parse_model
 from shared.services.launches import cancel_execution, launch
+from shared.task_bodies import CancelTask, LaunchTask
 
 
 @guarded

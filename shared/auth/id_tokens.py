@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +104,7 @@ def verify_id_token(
     token: str,
     *,
     audience: str,
-    allowed_emails: frozenset[str] | set[str] | list[str],
+    allowed_emails: Collection[str],
     certs_url: str,
     audience_pattern: re.Pattern[str] | None = None,
 ) -> Caller:
@@ -141,7 +141,7 @@ def verify_caller(
     authorization: str | None,
     *,
     audience: str,
-    allowed: list[str],
+    allowed: Collection[str],
     audience_pattern: re.Pattern[str] | None = None,
 ) -> Caller:
     """The checks every private function makes: a Google ID token for `audience` from

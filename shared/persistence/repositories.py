@@ -8,7 +8,7 @@ import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
@@ -36,12 +36,11 @@ from shared.domain.models import (
 )
 from shared.errors import BadRequest, NotFound, Transient
 from shared.ids import is_doc_id, stable_id
-from shared.persistence.purge_records import (
-    RUN_FIELDS,
-    SUBMISSION_FIELDS,
-    RunToPurge,
-    SubmissionToPurge,
-)
+
+if TYPE_CHECKING:
+    # The purge service's (shared/services/purge.py imports them); loaded here on use, so
+    # a function that never purges (the upload trigger) never loads them.
+    from shared.persistence.purge_records import RunToPurge, SubmissionToPurge
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -367,6 +366,8 @@ class Repositories:
     ) -> tuple[list[SubmissionToPurge], Any]:
         """Submissions whose content expired by `at`, a page at a time: pass the cursor
         returned with one page to get the next (None when there is no more)."""
+        from shared.persistence.purge_records import SUBMISSION_FIELDS, SubmissionToPurge
+
         query = (
             self.db.collection(SUBMISSIONS)
             .where(filter=FieldFilter("expires_at", "<=", at))
@@ -385,6 +386,8 @@ class Repositories:
     ) -> dict[str, list[RunToPurge]]:
         """The runs of each submission, as the purge needs them: by id in one call where
         the record lists them, by query for records from before `run_ids`."""
+        from shared.persistence.purge_records import RUN_FIELDS, RunToPurge
+
         refs = [self.run_ref(rid) for s in submissions for rid in s.run_ids]
         snaps = self.db.get_all(refs, field_paths=RUN_FIELDS) if refs else []
         found = {s.id: RunToPurge.of(s) for s in snaps if s.exists}

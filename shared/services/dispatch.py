@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from shared.adapters.tasks import TaskQueue
 from shared.config import Settings
-from shared.envelopes import CancelTask, LaunchTask
 from shared.ids import stable_id
+from shared.task_bodies import CancelTask, LaunchTask
 
 
 def launch_task_id(run_id: str, step_order: int, attempt: int) -> str:

@@ -23,12 +23,13 @@ from shared.config import Settings
 from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import ErrorCategory, RetentionPolicy, RunStatus, StepStatus
 from shared.domain.models import ResourcePin, StepRun, Submission, ValidationRun
-from shared.envelopes import CancelTask, InputEnvelope, InputFile, LaunchTask, ValidatorRef
+from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
 from shared.errors import Conflict, Transient
 from shared.persistence.repositories import Repositories, to_doc
 from shared.services.finalize import Ended, after_commit, end_run
 from shared.storage import BlobExists, BlobNotFound, BlobStore
 from shared.storage.layout import Layout
+from shared.task_bodies import CancelTask, LaunchTask
 from shared.validator_jobs import validator_job
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from functions_framework import create_app
 from shared import wiring
 from shared.clock import utcnow
 from shared.config import get_settings
-from shared.envelopes import LaunchTask
 from shared.services import fast_path
 from shared.services.launches import _claim
+from shared.task_bodies import LaunchTask
 from tests.factories import workflow_body
 
 VALID = b'{"name": "Ada", "email": "ada@example.com"}'

@@ -14,7 +14,6 @@ from shared.config import get_settings
 from shared.domain.enums import RunStatus, Severity, StepStatus
 from shared.envelopes import (
     CallbackBody,
-    LaunchTask,
     OutputEnvelope,
     OutputFinding,
     OutputStatus,
@@ -27,6 +26,7 @@ from shared.services.callbacks import handle_callback
 from shared.services.launches import _claim, launch
 from shared.services.submissions import IncomingFile, submit
 from shared.storage.layout import Layout
+from shared.task_bodies import LaunchTask
 from tests.factories import workflow_body
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -17,12 +17,12 @@ from devstack.job_runner import JobRunner
 from shared import wiring
 from shared.config import get_settings
 from shared.domain.enums import CloudRunJobStatus
-from shared.envelopes import LaunchTask
 from shared.services import workflows
 from shared.services.launches import _claim, launch
 from shared.services.reconcile import Context, reconcile
 from shared.services.submissions import IncomingFile, submit
 from shared.storage.layout import Layout
+from shared.task_bodies import LaunchTask
 from tests.factories import make_org, workflow_body
 from tests.integration.test_flows import callback
 from tests.integration.test_jobs_adapter import settle

@@ -62,9 +62,9 @@ def test_a_resource_is_named_pinned_and_copied_into_the_bundle(api: Any) -> None
     ).get_json()
     repos = wiring.repositories()
     run = repos.get_run(api.org, submitted["run"]["id"])
-    from shared.envelopes import LaunchTask
     from shared.services.launches import _claim, _copy_resources
     from shared.storage.layout import Layout
+    from shared.task_bodies import LaunchTask
 
     claim = _claim(
         repos,

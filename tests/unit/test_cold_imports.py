@@ -38,6 +38,9 @@ API_ONLY = (
     "shared.services.upload_urls",
 )
 NOWHERE = ("jsonschema", "jsonschema_rs", "lxml", "fmpy", "orjson", "shared.services.fast_path")
+# The validator contract's models: for the functions that launch a job, take its callback,
+# or end a run whose callback was lost. The others only queue tasks (shared.task_bodies).
+CONTRACT = {"launch", "callback", "retry"}
 
 
 def _started(handler: str) -> set[str]:
@@ -71,6 +74,14 @@ def test_a_function_starts_with_what_it_uses_and_nothing_else(function: str) -> 
         assert "shared.validators_catalog" in api_only
     else:
         assert api_only == [], f"{function} imports the api's {api_only}"
+    assert _loaded(modules, "shared.envelopes") == (function in CONTRACT)
+
+
+def test_the_upload_trigger_loads_no_purge_machinery() -> None:
+    """It records a submission and queues its launch; the purge's projections load with
+    the purge service, which the functions that end runs or sweep import."""
+    assert not _loaded(_started("upload"), "shared.persistence.purge_records")
+    assert _loaded(_started("purge"), "shared.persistence.purge_records")
 
 
 def _calls(path: Path, attribute: str) -> bool:
@@ -114,17 +125,20 @@ def _collector_after(script: str, **env: str) -> str:
 
 
 def test_the_collector_pauses_only_while_a_function_loads() -> None:
-    """main.py pauses the garbage collector while it and a handler load; it runs again
-    before any request is handled, and after a start that fails."""
+    """main.py pauses the garbage collector while it and a handler load, and moves what
+    they loaded out of its reach (frozen); it runs again before any request is handled,
+    and after a start that fails, which freezes nothing."""
     loaded = _collector_after(
         "main = importlib.import_module('main')\n"
-        "after_main = gc.isenabled()\n"
+        "after_main = (gc.isenabled(), gc.get_freeze_count())\n"
         "main.load_handler('purge')\n"
-        "print(after_main, gc.isenabled())"
+        "print(after_main[0], gc.isenabled(), after_main[1] > 0,"
+        " gc.get_freeze_count() > after_main[1])"
     )
-    assert loaded == "True True"
+    assert loaded == "True True True True"
     failed = _collector_after(
-        "try:\n    importlib.import_module('main')\nexcept ValueError:\n    print(gc.isenabled())",
+        "try:\n    importlib.import_module('main')\n"
+        "except ValueError:\n    print(gc.isenabled(), gc.get_freeze_count())",
         K_SERVICE="api",  # on Google Cloud with nothing configured: the start fails
     )
-    assert failed == "True"
+    assert failed == "True 0"

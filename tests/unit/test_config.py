@@ -49,7 +49,7 @@ def test_on_google_cloud_a_complete_configuration_starts(clean):
     settings = Settings()
     assert (settings.project, settings.upload_invokers) == (
         "acme-prod",
-        ["assay-upload@acme-prod.iam.gserviceaccount.com"],
+        ("assay-upload@acme-prod.iam.gserviceaccount.com",),
     )
 
 

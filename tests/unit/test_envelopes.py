@@ -8,13 +8,13 @@ from shared.envelopes import (
     CallbackBody,
     InputEnvelope,
     InputFile,
-    LaunchTask,
     OutputEnvelope,
     OutputFinding,
     OutputStatus,
     Timing,
     ValidatorRef,
 )
+from shared.task_bodies import LaunchTask
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
