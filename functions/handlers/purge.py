@@ -10,6 +10,7 @@ from shared import logs, wiring
 from shared.auth.id_tokens import verify_caller
 from shared.config import get_settings
 from shared.http import guarded, json_response, parse_model
+from shared.persistence import purge_records  # noqa: F401  (read by every sweep: load at start)
 from shared.services import purge
 
 

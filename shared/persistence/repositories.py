@@ -38,8 +38,8 @@ from shared.errors import BadRequest, NotFound, Transient
 from shared.ids import is_doc_id, stable_id
 
 if TYPE_CHECKING:
-    # The purge service's (shared/services/purge.py imports them); loaded here on use, so
-    # a function that never purges (the upload trigger) never loads them.
+    # The purge sweep's alone, loaded on use: only the purge function, which sweeps on
+    # every call, loads them at its start (functions/handlers/purge.py).
     from shared.persistence.purge_records import RunToPurge, SubmissionToPurge
 
 M = TypeVar("M", bound=Model)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.adapters.jobs import JobRunner
 from shared.adapters.tasks import TaskQueue
 from shared.config import Settings
 from shared.domain.deadlines import CANCEL_RETRY
@@ -25,6 +24,10 @@ from shared.domain.retention import retain_until
 from shared.persistence.repositories import Repositories, to_doc
 from shared.services.dispatch import enqueue_cancel
 from shared.services.purge import queue_purge, schedule_purge
+
+if TYPE_CHECKING:
+    # Only the functions that reach Cloud Run Jobs pass one (launch, retry), and load it.
+    from shared.adapters.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
@@ -24,10 +24,14 @@ from shared.domain.enums import RetentionPolicy, RunStatus
 from shared.domain.models import PurgeRetry, PurgeRetryState, Submission, ValidationRun
 from shared.domain.retention import RETRY_BACKOFF
 from shared.ids import stable_id
-from shared.persistence.purge_records import RunToPurge, SubmissionToPurge
 from shared.persistence.repositories import BATCH_LIMIT, Repositories, from_snapshot, to_doc
 from shared.storage import BlobStore
 from shared.storage.layout import Layout
+
+if TYPE_CHECKING:
+    # The sweep's projections: the repositories load them for it (the purge function
+    # at its start), not the functions that only purge a run they ended.
+    from shared.persistence.purge_records import RunToPurge, SubmissionToPurge
 
 log = logging.getLogger(__name__)
 

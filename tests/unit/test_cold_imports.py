@@ -77,11 +77,15 @@ def test_a_function_starts_with_what_it_uses_and_nothing_else(function: str) -> 
     assert _loaded(modules, "shared.envelopes") == (function in CONTRACT)
 
 
-def test_the_upload_trigger_loads_no_purge_machinery() -> None:
-    """It records a submission and queues its launch; the purge's projections load with
-    the purge service, which the functions that end runs or sweep import."""
-    assert not _loaded(_started("upload"), "shared.persistence.purge_records")
-    assert _loaded(_started("purge"), "shared.persistence.purge_records")
+@pytest.mark.parametrize("function", sorted(HANDLERS))
+def test_only_the_purge_function_loads_the_sweep_and_only_launch_and_retry_the_jobs(
+    function: str,
+) -> None:
+    """The sweep's projections are the purge function's, which sweeps on every call and
+    loads them at its start; the Cloud Run Jobs adapter is for the two that reach jobs."""
+    modules = _started(HANDLERS[function])
+    assert _loaded(modules, "shared.persistence.purge_records") == (function == "purge")
+    assert _loaded(modules, "shared.adapters.jobs") == (function in {"launch", "retry"})
 
 
 def _calls(path: Path, attribute: str) -> bool:
