@@ -377,9 +377,12 @@ class Repositories:
         )
         if after is not None:
             query = query.start_after(after)
-        snaps = list(query.limit(limit).stream())
-        cursor = snaps[-1] if len(snaps) == limit else None
-        return [SubmissionToPurge.of(s) for s in snaps], cursor
+        # One more than a page says whether another follows, so the last page is not
+        # followed by a query that finds nothing (about 0.1 s on the emulator).
+        snaps = list(query.limit(limit + 1).stream())
+        page = snaps[:limit]
+        cursor = page[-1] if len(snaps) > limit else None
+        return [SubmissionToPurge.of(s) for s in page], cursor
 
     def runs_to_purge(
         self, submissions: Sequence[SubmissionToPurge]

@@ -149,9 +149,10 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         r.runs_to_purge([unlisted])
 
     def expired_submissions() -> None:
-        page, cursor = r.expired_submissions(far, 1)
-        assert page and cursor is not None
-        r.expired_submissions(far, 1, cursor)
+        # A cursor changes where the query starts, not the index it needs (paging is
+        # test_retention's).
+        page, _ = r.expired_submissions(far, 1)
+        assert page
 
     return {
         "list_workflows": lambda: r.list_workflows(org),

@@ -387,6 +387,22 @@ def test_a_page_larger_than_one_commit_is_marked_in_several(org, monkeypatch):
         assert repos.get_run(org, result.run.id).output_purged_at is not None
 
 
+def test_a_sweep_page_says_whether_another_follows(org):
+    """A page reads one more than it holds to know: a cursor only when more follow, so
+    the sweep's last page is not followed by a query that finds nothing."""
+    repos = wiring.repositories()
+    make_workflow(org, RetentionPolicy.STORE_1_DAY)
+    results = [new_submission(org) for _ in range(3)]
+    at = T0 + timedelta(days=2)
+    page, cursor = repos.expired_submissions(at, 3)
+    assert (len(page), cursor) == (3, None)
+    first, cursor = repos.expired_submissions(at, 2)
+    assert len(first) == 2 and cursor is not None
+    rest, cursor = repos.expired_submissions(at, 2, cursor)
+    assert (len(rest), cursor) == (1, None)
+    assert {s.id for s in first + rest} == {r.submission.id for r in results}
+
+
 def test_a_mark_is_not_written_over_a_record_that_changed_since_the_page(org):
     """The sweep marks a commit's worth on condition that nothing changed since it read
     them: one changed record, and the whole commit is refused, none of it written."""
