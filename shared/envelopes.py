@@ -104,7 +104,8 @@ class OutputEnvelope(Envelope):
 
 
 # The shapes of Assay's ids, checked before an id names a document (a private function's
-# caller is authenticated, but its body is still input).
+# caller is authenticated, but its body is still input). A run's is shared.ids.ID_PATTERN
+# written again: the validator images copy this module without shared/ids.py.
 RUN_ID = r"^[A-Za-z0-9]{20}$"
 CALLBACK_ID = r"^[0-9a-f]{32}$"
 

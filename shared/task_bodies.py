@@ -1,7 +1,7 @@
 """The bodies of the tasks Assay queues for its own `launch` function. Internal, unlike
 the validator contract in shared/envelopes.py, and as strict: a task's body is input.
-Apart from it, the functions that only queue (the upload trigger) build two models here,
-not the contract's dozen."""
+Kept apart from the contract so that a function that only queues (the api, the upload
+trigger) loads these two models, not the contract's dozen."""
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -103,3 +103,12 @@ def test_ids_in_private_bodies_must_have_an_ids_shape(bad):
         CallbackBody(run_id="r" * 20, callback_id=bad, status="success", result_uri="file:///o")
     with pytest.raises(ValidationError):
         LaunchTask(run_id=bad, step_order=0, attempt=1)
+
+
+def test_the_contract_checks_a_run_id_as_assay_makes_it() -> None:
+    """The contract keeps its own copy of the id's shape (the validator images carry it
+    without shared/ids.py); the two must not drift."""
+    from shared.envelopes import RUN_ID
+    from shared.ids import ID_PATTERN
+
+    assert RUN_ID == ID_PATTERN
