@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.figures import Figure
+from bench.figures import Figure, median_interval
 
 # entry point -> (the handler it loads on its first request, its heaviest client), in
 # runs of the same client, whose neighbours share a floor run (_round)
@@ -92,9 +92,11 @@ def measure(rounds: int = ROUNDS) -> list[Figure]:
         _round(samples)
     figures = []
     for name, (_, client) in FUNCTIONS.items():
-        ours = [run for run, _ in samples[name]]
-        ratio = statistics.median(run / floor for run, floor in samples[name])
-        typical = statistics.median(ours)
+        ratios = [run / floor for run, floor in samples[name]]
+        ratio = statistics.median(ratios)
+        typical = statistics.median(run for run, _ in samples[name])
+        floor = statistics.median(floor for _, floor in samples[name])
+        low, high = median_interval(ratios)
         figures.append(
             Figure(
                 f"cold import: {name} / functions_framework + {client}",
@@ -102,10 +104,10 @@ def measure(rounds: int = ROUNDS) -> list[Figure]:
                 typical / ratio,
                 1.2,
                 note=(
-                    f"{typical:.3f} s, median of {rounds}; the ratio is the median of "
-                    f"each run / its floor, whose median was "
-                    f"{statistics.median(floor for _, floor in samples[name]):.3f} s"
+                    f"{typical:.3f} s, floor {floor:.3f} s (medians of {rounds}); the ratio is "
+                    f"the median of each run / its floor, 95% interval {low:.2f}-{high:.2f}"
                 ),
+                interval=(round(low, 3), round(high, 3)),
             )
         )
     return figures

@@ -5,8 +5,9 @@ machines are noisy)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from math import comb
 from typing import Any
 
 
@@ -22,6 +23,9 @@ class Figure:
     direction: str = "max"
     unit: str = "s"
     note: str = ""
+    # Where the ratio's true value lies, at 95%, for a figure taken as a median of
+    # per-round ratios (median_interval); None for the others.
+    interval: tuple[float, float] | None = None
 
     @property
     def ratio(self) -> float:
@@ -35,6 +39,23 @@ class Figure:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": round(self.ratio, 3), "holds": self.holds}
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median of what `values` sample: the j-th
+    smallest and the j-th largest of them, where j is the largest rank such that fewer
+    than j of the values fall below the median with probability at most (1 - confidence)
+    / 2 (that count is binomial, n and 1/2, whatever the values' distribution). Noise
+    here is neither normal nor symmetric, so no interval that assumes it would be honest.
+    With too few values to reach `confidence`, it is their whole range."""
+    ordered, n = sorted(values), len(values)
+    tail, below, j = (1 - confidence) / 2, 0.0, 0
+    while j < n and below + comb(n, j) / 2**n <= tail:
+        below += comb(n, j) / 2**n
+        j += 1
+    if j == 0:
+        return ordered[0], ordered[-1]
+    return ordered[j - 1], ordered[n - j]
 
 
 def fastest_of(fns: list[Callable[[], Any]], repeat: int) -> list[float]:

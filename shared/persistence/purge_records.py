@@ -13,6 +13,8 @@ from shared.domain.enums import RunStatus
 
 SUBMISSION_FIELDS = ["org_id", "input_file", "run_ids", "purge_retry_since", "expires_at"]
 RUN_FIELDS = ["org_id", "submission_id", "status", "output_purged_at"]
+# A cursor after a run of the output sweep's page needs the field the page is ordered by.
+OUTPUT_FIELDS = [*RUN_FIELDS, "output_expires_at"]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -452,15 +453,49 @@ class Repositories:
         else:
             writer.update(ref, fields, option=option)
 
-    def expired_outputs(self, at: datetime, limit: int) -> list[ValidationRun]:
-        """Runs whose execution bundle's retention ended by `at` and is not purged yet."""
+    def expired_outputs(
+        self, at: datetime, limit: int, after: Any = None
+    ) -> tuple[list[RunToPurge], Any]:
+        """Runs whose execution bundle's retention ended by `at` and is not purged yet, a
+        page at a time as `expired_submissions` gives them."""
+        from shared.persistence.purge_records import OUTPUT_FIELDS, RunToPurge
+
         query = (
             self.db.collection(RUNS)
             .where(filter=FieldFilter("output_expires_at", "<=", at))
             .order_by("output_expires_at")
-            .limit(limit)
+            .order_by("__name__")
+            .select(OUTPUT_FIELDS)
         )
-        return [from_snapshot(ValidationRun, s) for s in query.stream()]
+        if after is not None:
+            query = query.start_after(after)
+        snaps = list(query.limit(limit + 1).stream())
+        page = snaps[:limit]
+        cursor = page[-1] if len(snaps) > limit else None
+        return [RunToPurge.of(s) for s in page], cursor
+
+    def mark_outputs_purged(self, runs: Sequence[RunToPurge], at: datetime) -> int:
+        """Marks the runs' bundles purged, a commit per BATCH_LIMIT, each on condition
+        that its run did not change since it was read. When one did, that commit's runs
+        are marked one by one, and one that changed is left for the next sweep to find
+        again. Returns how many were marked."""
+        marked = 0
+        for start in range(0, len(runs), BATCH_LIMIT):
+            chunk = runs[start : start + BATCH_LIMIT]
+            batch = self.db.batch()
+            for run in chunk:
+                self.mark_run_purged(batch, run.id, at, run.version)
+            try:
+                batch.commit()
+                marked += len(chunk)
+                continue
+            except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
+                pass
+            for run in chunk:
+                with contextlib.suppress(gexc.FailedPrecondition, gexc.NotFound):
+                    self.mark_run_purged(None, run.id, at, run.version)
+                    marked += 1
+        return marked
 
     # -- findings ----------------------------------------------------------------
     def write_findings(self, run_id: str, findings: Iterable[Finding]) -> int:

@@ -468,24 +468,35 @@ def purge_expired_outputs(
     deadline: float,
     now: Clock = utcnow,
 ) -> int:
-    """The safety net: execution bundles of ended runs whose output retention passed."""
+    """The safety net: execution bundles of ended runs whose output retention passed, a
+    page at a time, its bundles deleted and then its runs marked in one commit. Returns
+    how many were purged."""
     layout = Layout(settings.storage_uri)
     at = now()
-    purged = 0
+    purged, cursor = 0, None
     for _ in range(max_batches):
         if time.monotonic() >= deadline:
             break
-        runs = repos.expired_outputs(at, batch_size)
-        for run in runs:
-            try:
-                store.delete_prefix(layout.run_prefix(run.org_id, run.id))
-            except Exception:
-                log.warning(
-                    "could not delete an expired bundle", exc_info=True, extra={"run_id": run.id}
-                )
-                continue
-            repos.mark_run_purged(None, run.id, at)
-            purged += 1
-        if len(runs) < batch_size:
+        runs, cursor = repos.expired_outputs(at, batch_size, cursor)
+        purged += repos.mark_outputs_purged(_delete_bundles(store, layout, runs), at)
+        if cursor is None:
             break
     return purged
+
+
+def _delete_bundles(
+    store: BlobStore, layout: Layout, runs: Sequence[RunToPurge]
+) -> list[RunToPurge]:
+    """The runs whose bundle is gone. One that storage would not delete stays unmarked,
+    and the page after this one starts past it: the next sweep tries it again."""
+    deleted = []
+    for run in runs:
+        try:
+            store.delete_prefix(layout.run_prefix(run.org_id, run.id))
+        except Exception:
+            log.warning(
+                "could not delete an expired bundle", exc_info=True, extra={"run_id": run.id}
+            )
+            continue
+        deleted.append(run)
+    return deleted

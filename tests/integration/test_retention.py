@@ -457,3 +457,61 @@ def test_a_flag_with_no_retry_record_behind_it_does_not_hide_the_submission(org)
     assert (report.purged, report.handed_to_retry) == (1, 1)
     assert repos.find_submission(orphaned.submission.id).content_purged_at is not None
     assert repos.find_submission(owned.submission.id).content_purged_at is None
+
+
+class BundleFaults(LocalBlobStore):
+    """The real file store: the bundle of `failing` will not delete, and deleting that of
+    `touched` first changes its run, as a late write to it could between the output
+    sweep's read and its mark."""
+
+    def __init__(self, failing=None, touched=None):
+        self.failing, self.touched = failing, touched
+
+    def delete_prefix(self, prefix_uri):
+        if self.failing and self.failing in prefix_uri:
+            raise OSError("storage unavailable (injected)")
+        if self.touched and self.touched in prefix_uri:
+            wiring.repositories().run_ref(self.touched).update({"error": "touched"})
+        return super().delete_prefix(prefix_uri)
+
+
+def ended_runs_keeping_outputs_a_day(org, count):
+    make_workflow(org, RetentionPolicy.STORE_PERMANENTLY, output=RetentionPolicy.STORE_1_DAY)
+    runs = [finish(new_submission(org).run) for _ in range(count)]
+    # The order the output sweep reads them in.
+    return sorted(runs, key=lambda run: (run.output_expires_at, run.id))
+
+
+def bundle_of(org, run):
+    return path_of(Layout(get_settings().storage_uri).run_prefix(org, run.id))
+
+
+def test_the_output_sweep_pages_past_a_bundle_storage_will_not_delete(org):
+    repos = wiring.repositories()
+    runs = ended_runs_keeping_outputs_a_day(org, 3)
+    later = Clock(max(run.output_expires_at for run in runs))
+    # A page of one at a time: the failed first one must not be read again and again.
+    report = sweep(BundleFaults(failing=runs[0].id), later, batch_size=1, max_batches=3)
+    assert report.outputs_purged == 2
+    assert bundle_of(org, runs[0]).exists()
+    assert repos.get_run(org, runs[0].id).output_expires_at is not None
+    assert all(repos.get_run(org, r.id).output_purged_at for r in runs[1:])
+
+    assert sweep(now=later).outputs_purged == 1
+    assert not bundle_of(org, runs[0]).exists()
+    assert repos.get_run(org, runs[0].id).output_purged_at == later()
+
+
+def test_an_output_mark_waits_when_its_run_changed_since_the_sweep_read_it(org):
+    """The page's runs are marked in one commit, on condition that none changed: one
+    did, so the others are marked one by one and it is left for the next sweep."""
+    repos = wiring.repositories()
+    runs = ended_runs_keeping_outputs_a_day(org, 3)
+    later = Clock(max(run.output_expires_at for run in runs))
+    report = sweep(BundleFaults(touched=runs[1].id), later)
+    assert report.outputs_purged == 2
+    assert repos.get_run(org, runs[1].id).output_purged_at is None
+    assert all(repos.get_run(org, r.id).output_purged_at for r in (runs[0], runs[2]))
+
+    assert sweep(now=later).outputs_purged == 1
+    assert repos.get_run(org, runs[1].id).output_purged_at == later()
