@@ -96,6 +96,16 @@ class Page(Generic[T]):
     next_page_token: str | None
 
 
+def _committed_unless_changed(batch: Any) -> bool:
+    """Commits a batch of conditional writes: False, and nothing written, when one of
+    its documents changed (or went) since it was read."""
+    try:
+        batch.commit()
+    except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
+        return False
+    return True
+
+
 class Repositories:
     def __init__(self, client: firestore.Client) -> None:
         self.db = client
@@ -369,12 +379,23 @@ class Repositories:
         returned with one page to get the next (None when there is no more)."""
         from shared.persistence.purge_records import SUBMISSION_FIELDS, SubmissionToPurge
 
+        page, cursor = self._expired_page(
+            SUBMISSIONS, "expires_at", SUBMISSION_FIELDS, at, limit, after
+        )
+        return [SubmissionToPurge.of(s) for s in page], cursor
+
+    def _expired_page(
+        self, collection: str, field: str, fields: list[str], at: datetime, limit: int, after: Any
+    ) -> tuple[list[Any], Any]:
+        """A page of the projections (`fields`, which must hold `field`: a cursor is made
+        of what the page is ordered by) of the documents whose `field` is at or before
+        `at`, after `after`, with the cursor to the next (None when no more follow)."""
         query = (
-            self.db.collection(SUBMISSIONS)
-            .where(filter=FieldFilter("expires_at", "<=", at))
-            .order_by("expires_at")
+            self.db.collection(collection)
+            .where(filter=FieldFilter(field, "<=", at))
+            .order_by(field)
             .order_by("__name__")
-            .select(SUBMISSION_FIELDS)
+            .select(fields)
         )
         if after is not None:
             query = query.start_after(after)
@@ -382,8 +403,7 @@ class Repositories:
         # followed by a query that finds nothing (about 0.1 s on the emulator).
         snaps = list(query.limit(limit + 1).stream())
         page = snaps[:limit]
-        cursor = page[-1] if len(snaps) > limit else None
-        return [SubmissionToPurge.of(s) for s in page], cursor
+        return page, page[-1] if len(snaps) > limit else None
 
     def runs_to_purge(
         self, submissions: Sequence[SubmissionToPurge]
@@ -417,11 +437,7 @@ class Repositories:
             for run in runs:
                 if not run.output_purged:
                     self.mark_run_purged(batch, run.id, at, run.version)
-        try:
-            batch.commit()
-        except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
-            return False
-        return True
+        return _committed_unless_changed(batch)
 
     def mark_submission_purged(
         self, writer: Any, submission_id: str, at: datetime, version: datetime | None = None
@@ -460,18 +476,9 @@ class Repositories:
         page at a time as `expired_submissions` gives them."""
         from shared.persistence.purge_records import OUTPUT_FIELDS, RunToPurge
 
-        query = (
-            self.db.collection(RUNS)
-            .where(filter=FieldFilter("output_expires_at", "<=", at))
-            .order_by("output_expires_at")
-            .order_by("__name__")
-            .select(OUTPUT_FIELDS)
+        page, cursor = self._expired_page(
+            RUNS, "output_expires_at", OUTPUT_FIELDS, at, limit, after
         )
-        if after is not None:
-            query = query.start_after(after)
-        snaps = list(query.limit(limit + 1).stream())
-        page = snaps[:limit]
-        cursor = page[-1] if len(snaps) > limit else None
         return [RunToPurge.of(s) for s in page], cursor
 
     def mark_outputs_purged(self, runs: Sequence[RunToPurge], at: datetime) -> int:
@@ -485,12 +492,9 @@ class Repositories:
             batch = self.db.batch()
             for run in chunk:
                 self.mark_run_purged(batch, run.id, at, run.version)
-            try:
-                batch.commit()
+            if _committed_unless_changed(batch):
                 marked += len(chunk)
                 continue
-            except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
-                pass
             for run in chunk:
                 with contextlib.suppress(gexc.FailedPrecondition, gexc.NotFound):
                     self.mark_run_purged(None, run.id, at, run.version)
