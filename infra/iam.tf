@@ -131,6 +131,8 @@ resource "google_storage_bucket_iam_member" "api_submissions" {
 
 # A validator job reads its run's bundle and creates its output; it can neither
 # overwrite nor delete (create-only output.json), and sees nothing outside runs/.
+# These static grants are the next to narrow: per-execution scoped credentials, so a job
+# reaches only its own run's prefix (decision record 0022).
 resource "google_storage_bucket_iam_member" "job_reads_runs" {
   for_each = local.jobs
 
@@ -161,9 +163,19 @@ resource "google_storage_bucket_iam_member" "job_writes_runs" {
 # signBlob (a function has no key file), and a signed URL carries its signer's rights, so
 # the API may create objects in the uploads bucket. Create only: the URL it signs sends
 # x-goog-if-generation-match: 0, and the role has no delete or overwrite.
+# Signing takes a custom role holding signBlob alone, granted on the API's own account:
+# roles/iam.serviceAccountTokenCreator would also let the API mint access and ID tokens
+# and sign JWTs as that account, none of which it needs. No identity holds Token Creator.
+resource "google_project_iam_custom_role" "url_signer" {
+  role_id     = "assayUrlSigner"
+  title       = "Assay upload URL signer"
+  description = "Sign bytes as a service account (IAM Credentials signBlob); no tokens, no JWTs, no keys."
+  permissions = ["iam.serviceAccounts.signBlob"]
+}
+
 resource "google_service_account_iam_member" "api_signs_as_itself" {
   service_account_id = google_service_account.identity["api"].name
-  role               = "roles/iam.serviceAccountTokenCreator"
+  role               = google_project_iam_custom_role.url_signer.id
   member             = "serviceAccount:${google_service_account.identity["api"].email}"
 }
 

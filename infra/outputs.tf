@@ -25,3 +25,14 @@ output "service_accounts" {
     { for job, sa in google_service_account.job : job => sa.email },
   )
 }
+
+output "validator_network" {
+  description = "Where the validator jobs' traffic goes (network.tf): their network, subnetwork and its range, and the one range they can reach (private.googleapis.com)."
+  value = {
+    network    = google_compute_network.validators.name
+    subnetwork = google_compute_subnetwork.validators.name
+    range      = google_compute_subnetwork.validators.ip_cidr_range
+    reachable  = local.private_google_access_range
+    dns_zones  = { for key, zone in google_dns_managed_zone.private_google_access : key => zone.dns_name }
+  }
+}

@@ -35,3 +35,14 @@ variable "max_instances" {
   type        = number
   default     = 20
 }
+
+variable "validator_subnet_cidr" {
+  description = "Address range of the validator jobs' subnetwork (network.tf). Direct VPC egress takes 2 to 4 addresses per running task (Cloud Run reserves them 16 at a time): a /24 serves 60 to 120 validator executions at once."
+  type        = string
+  default     = "10.8.0.0/24"
+
+  validation {
+    condition     = can(cidrnetmask(var.validator_subnet_cidr)) && can(regex("/([0-9]|1[0-9]|2[0-6])$", var.validator_subnet_cidr))
+    error_message = "validator_subnet_cidr must be an IPv4 range of /26 or larger: Direct VPC egress reserves addresses 16 at a time."
+  }
+}

@@ -39,7 +39,7 @@ def _unquote(value: Any) -> Any:
         return {
             _unquote(k): _unquote(v)
             for k, v in value.items()
-            if k not in ("__is_block__", "__comments__")
+            if k not in ("__is_block__", "__comments__", "__inline_comments__")
         }
     return value
 
@@ -220,7 +220,8 @@ def check_public_access(infra: Infra) -> list[str]:
 
 
 def check_ingress(infra: Infra) -> list[str]:
-    """Internal-only unless the public API or the callback (jobs have no VPC egress)."""
+    """Internal-only unless the public API or the callback (open until it is narrowed to
+    the validators' network, decision record 0022)."""
     problems = []
     rule = str(infra.locals.get("function_ingress", ""))
     if not all(p in rule for p in ('"https-public"', '"validator"', '"ALLOW_INTERNAL_ONLY"')):
@@ -344,4 +345,217 @@ def check_storage_grants(infra: Infra) -> list[str]:
                 problems.append(f"{rtype}.{name} lets a validator job overwrite or delete")
         elif rtype == "google_project_iam_member":
             problems.append(f"{rtype}.{name} grants a validator job a project role")
+    return problems
+
+
+# --- The validator jobs' network (decision record 0022) ---------------------------------
+
+# private.googleapis.com: the Private Google Access VIP, the one place a job can reach.
+PRIVATE_GOOGLE_RANGE = "199.36.153.8/30"
+PRIVATE_GOOGLE_IPS = {"199.36.153.8", "199.36.153.9", "199.36.153.10", "199.36.153.11"}
+NETWORK = "google_compute_network.validators"
+# Anything that would give the network another way out.
+WAYS_OUT = (
+    "google_compute_router",
+    "google_compute_router_nat",
+    "google_compute_network_peering",
+    "google_compute_vpn_gateway",
+    "google_compute_ha_vpn_gateway",
+    "google_compute_vpn_tunnel",
+    "google_compute_address",
+    "google_vpc_access_connector",
+)
+TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"
+SIGN_BLOB = "iam.serviceAccounts.signBlob"
+# Permissions that mint credentials as another account (Token Creator's, less signBlob).
+MINTING = (
+    "iam.serviceAccounts.getAccessToken",
+    "iam.serviceAccounts.getOpenIdToken",
+    "iam.serviceAccounts.implicitDelegation",
+    "iam.serviceAccounts.signJwt",
+)
+
+
+def _refers(value: Any, address: str) -> bool:
+    """An expression that names `address` (`google_x.y`), as `${google_x.y.attr}`."""
+    return re.search(rf"\b{re.escape(address)}\b(\.|\[|\}})", str(value)) is not None
+
+
+def _values(infra: Infra, body: dict[str, Any], value: Any) -> list[Any]:
+    """What an attribute holds: a literal, a local, or each value of a map for_each."""
+    if isinstance(value, list):
+        return [v for item in value for v in _values(infra, body, item)]
+    text = str(value)
+    local = re.fullmatch(r"\$\{local\.(\w+)\}", text)
+    if local:
+        return _values(infra, body, infra.locals.get(local.group(1)))
+    each = body.get("for_each")
+    if text == "${each.value}" and isinstance(each, dict):
+        return [v for item in each.values() for v in _values(infra, body, item)]
+    return [value]
+
+
+def _on_network(body: dict[str, Any]) -> bool:
+    return _refers(body.get("network"), NETWORK)
+
+
+def check_validator_network(infra: Infra) -> list[str]:
+    """Every validator job sends all its traffic into the validators' network, whose only
+    way out is Private Google Access: no default route, no NAT, egress denied but to the
+    VIP, and googleapis.com and run.app resolving to the VIP."""
+    problems = []
+    network = infra.resource("google_compute_network", "validators")
+    if not network:
+        return ["there is no validators' network (google_compute_network.validators)"]
+    if network.get("auto_create_subnetworks") is not False:
+        problems.append("the validators' network creates subnetworks of its own")
+    if network.get("delete_default_routes_on_create") is not True:
+        problems.append("the validators' network keeps its default route to the internet")
+
+    subnets = {
+        name
+        for name, body in infra.resources.get("google_compute_subnetwork", {}).items()
+        if _on_network(body)
+    }
+    for name in sorted(subnets):
+        body = infra.resource("google_compute_subnetwork", name)
+        if body.get("private_ip_google_access") is not True:
+            problems.append(f"subnetwork {name} has no Private Google Access")
+
+    job = infra.resource("google_cloud_run_v2_job", "validator")
+    task = _one(_one(job.get("template")).get("template"))
+    access = _one(task.get("vpc_access"))
+    interfaces = access.get("network_interfaces", [])
+    if not access:
+        problems.append("validator jobs have no Direct VPC egress (vpc_access)")
+    elif access.get("egress") != "ALL_TRAFFIC":
+        problems.append("validator jobs do not send all traffic into the validators' network")
+    if access and "connector" in access:
+        problems.append("validator jobs go through a VPC connector, not Direct VPC egress")
+    if access and len(interfaces) != 1:
+        problems.append("validator jobs do not have exactly one network interface")
+    for interface in interfaces:
+        if not _refers(interface.get("network"), NETWORK):
+            problems.append("validator jobs' network is not the validators' network")
+        if not any(
+            _refers(interface.get("subnetwork"), f"google_compute_subnetwork.{s}") for s in subnets
+        ):
+            problems.append("validator jobs' subnetwork is not one of the validators' network")
+
+    for rtype in WAYS_OUT:
+        for name in infra.resources.get(rtype, {}):
+            problems.append(f"{rtype}.{name} gives the network a way out (NAT, router, peering)")
+
+    for name, body in infra.resources.get("google_compute_route", {}).items():
+        if not _on_network(body):
+            continue
+        ranges = _values(infra, body, body.get("dest_range"))
+        if ranges != [PRIVATE_GOOGLE_RANGE]:
+            problems.append(f"route {name} leads to {ranges}, not only private.googleapis.com")
+        if body.get("next_hop_gateway") != "default-internet-gateway":
+            problems.append(f"route {name} goes through something other than Private Google Access")
+
+    problems += _check_firewall(infra)
+    problems += _check_dns(infra)
+    return problems
+
+
+def _priority(body: dict[str, Any]) -> int:
+    """A firewall rule's priority (1000 unless set; an expression counts as the lowest)."""
+    value = body.get("priority", 1000)
+    return value if isinstance(value, int) else 65535
+
+
+def _check_firewall(infra: Infra) -> list[str]:
+    problems = []
+    rules = {
+        name: body
+        for name, body in infra.resources.get("google_compute_firewall", {}).items()
+        if _on_network(body) and body.get("direction") == "EGRESS"
+    }
+    denies = {
+        name: body
+        for name, body in rules.items()
+        if any(d.get("protocol") == "all" for d in body.get("deny", []))
+        and "0.0.0.0/0" in _values(infra, body, body.get("destination_ranges"))
+        and body.get("disabled") is not True
+        and not body.get("target_tags")
+        and not body.get("target_service_accounts")
+    }
+    if not denies:
+        problems.append("no firewall rule denies the validators' network all egress")
+    floor = min((_priority(b) for b in denies.values()), default=0)
+    for name, body in rules.items():
+        if not body.get("allow"):
+            continue
+        ranges = _values(infra, body, body.get("destination_ranges", ["0.0.0.0/0"]))
+        if any(r != PRIVATE_GOOGLE_RANGE for r in ranges):
+            problems.append(f"firewall {name} allows egress to {ranges}, beyond the APIs' VIP")
+        for allowed in body["allow"]:
+            if allowed.get("protocol") != "tcp" or allowed.get("ports") != ["443"]:
+                problems.append(f"firewall {name} allows more than HTTPS")
+        if _priority(body) >= floor:
+            problems.append(f"firewall {name} does not take precedence over the deny rule")
+    return problems
+
+
+def _check_dns(infra: Infra) -> list[str]:
+    problems = []
+    served: set[str] = set()
+    for body in infra.resources.get("google_dns_managed_zone", {}).values():
+        config = _one(body.get("private_visibility_config"))
+        if body.get("visibility") != "private" or not any(
+            _refers(n.get("network_url"), NETWORK) for n in config.get("networks", [])
+        ):
+            continue
+        served |= {str(v) for v in _values(infra, body, body.get("dns_name"))}
+    for domain in ("googleapis.com.", "run.app."):
+        if domain not in served:
+            problems.append(f"{domain} has no private zone on the validators' network")
+    records: dict[str, dict[str, Any]] = {}
+    for body in infra.resources.get("google_dns_record_set", {}).values():
+        each = body.get("for_each")
+        if isinstance(each, dict) and body.get("name") == "${each.key}":
+            records.update(each)
+        elif isinstance(body.get("name"), str):
+            records[body["name"]] = body
+    for name in ("private.googleapis.com.", "run.app."):
+        record = records.get(name, {})
+        addresses = set(_values(infra, record, record.get("rrdatas", [])))
+        if record.get("type") != "A" or not addresses or not addresses <= PRIVATE_GOOGLE_IPS:
+            problems.append(f"{name} does not resolve to private.googleapis.com's addresses")
+    aliases = {"*.googleapis.com.": "private.googleapis.com.", "*.run.app.": "run.app."}
+    for name, target in aliases.items():
+        record = records.get(name, {})
+        if record.get("type") != "CNAME" or record.get("rrdatas") != [target]:
+            problems.append(f"{name} is not an alias of {target}")
+    return problems
+
+
+def check_signing(infra: Infra) -> list[str]:
+    """The API signs URLs through a custom role holding signBlob alone, on its own
+    account; no identity holds Token Creator or any permission that mints tokens."""
+    problems = []
+    for rtype, name, body in infra.all_resources():
+        roles = [body.get("role")] + [b.get("role") for b in body.get("binding", [])]
+        if any(TOKEN_CREATOR in str(r) for r in roles):
+            problems.append(f"{rtype}.{name} grants Token Creator")
+    for name, body in infra.resources.get("google_project_iam_custom_role", {}).items():
+        minting = sorted(set(body.get("permissions", [])) & set(MINTING))
+        if minting:
+            problems.append(f"custom role {name} mints credentials ({', '.join(minting)})")
+    signer = infra.resource("google_project_iam_custom_role", "url_signer")
+    if signer.get("permissions") != [SIGN_BLOB]:
+        problems.append(f"the signing role holds {signer.get('permissions')}, not exactly signBlob")
+    binding = infra.resource("google_service_account_iam_member", "api_signs_as_itself")
+    if not _refers(binding.get("role"), "google_project_iam_custom_role.url_signer"):
+        problems.append("the api does not sign through the signing role")
+    api = 'google_service_account.identity["api"]'
+    if api not in str(binding.get("service_account_id")) or api not in str(binding.get("member")):
+        problems.append("the signing role is not the api's, on its own account")
+    for rtype, name, body in infra.all_resources():
+        if _refers(body.get("role"), "google_project_iam_custom_role.url_signer") and (
+            (rtype, name) != ("google_service_account_iam_member", "api_signs_as_itself")
+        ):
+            problems.append(f"{rtype}.{name} grants the signing role beyond the api's account")
     return problems

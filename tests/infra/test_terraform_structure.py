@@ -31,6 +31,8 @@ def run_all(infra: rules.Infra) -> list[str]:
         *rules.check_jobs(infra, CATALOG_NAMES),
         *rules.check_buckets(infra),
         *rules.check_storage_grants(infra),
+        *rules.check_validator_network(infra),
+        *rules.check_signing(infra),
     ]
 
 
@@ -72,6 +74,14 @@ def _edit_units(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], No
         units = json.loads((folder / "units.json").read_text())
         change(units)
         (folder / "units.json").write_text(json.dumps(units))
+
+    return edit
+
+
+def _append(file: str, text: str) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        with (folder / file).open("a") as handle:
+            handle.write(text)
 
     return edit
 
@@ -168,6 +178,127 @@ FAULTS: dict[str, tuple[Callable[[Path], None], str]] = {
     "a project-wide Cloud Run role": (
         _edit_text("iam.tf", 'role    = "roles/datastore.user"', 'role    = "roles/run.developer"'),
         "grants a Cloud Run role on the whole project",
+    ),
+    # --- the validator jobs' network (decision record 0022) ---
+    "a job whose internet traffic bypasses the network": (
+        _edit_text("jobs.tf", 'egress = "ALL_TRAFFIC"', 'egress = "PRIVATE_RANGES_ONLY"'),
+        "validator jobs do not send all traffic into the validators' network",
+    ),
+    "a job without Direct VPC egress": (
+        _edit_text("jobs.tf", "vpc_access {", "dummy_access {"),
+        "validator jobs have no Direct VPC egress",
+    ),
+    "a job on the default network": (
+        _edit_text(
+            "jobs.tf", "network    = google_compute_network.validators.name", 'network = "default"'
+        ),
+        "validator jobs' network is not the validators' network",
+    ),
+    "a subnetwork without Private Google Access": (
+        _edit_text(
+            "network.tf", "private_ip_google_access = true", "private_ip_google_access = false"
+        ),
+        "has no Private Google Access",
+    ),
+    "a network that keeps its default route": (
+        _edit_text(
+            "network.tf",
+            "delete_default_routes_on_create = true",
+            "delete_default_routes_on_create = false",
+        ),
+        "keeps its default route to the internet",
+    ),
+    "a Cloud NAT": (
+        _append(
+            "network.tf",
+            'resource "google_compute_router" "nat" {\n'
+            '  name    = "nat"\n'
+            "  network = google_compute_network.validators.id\n"
+            "}\n"
+            'resource "google_compute_router_nat" "nat" {\n'
+            '  name   = "nat"\n'
+            "  router = google_compute_router.nat.name\n"
+            "}\n",
+        ),
+        "google_compute_router_nat.nat gives the network a way out",
+    ),
+    "a route to the internet": (
+        _edit_text(
+            "network.tf",
+            "dest_range       = local.private_google_access_range",
+            'dest_range = "0.0.0.0/0"',
+        ),
+        "route private_google_access leads to ['0.0.0.0/0']",
+    ),
+    "an egress rule open to the internet": (
+        _edit_text(
+            "network.tf",
+            "destination_ranges = [local.private_google_access_range]",
+            'destination_ranges = ["0.0.0.0/0"]',
+        ),
+        "firewall allow_private_google_access allows egress to ['0.0.0.0/0']",
+    ),
+    "an egress rule beyond HTTPS": (
+        _edit_text("network.tf", 'ports    = ["443"]', 'ports = ["443", "53"]'),
+        "firewall allow_private_google_access allows more than HTTPS",
+    ),
+    "no default deny": (
+        _edit_text("network.tf", 'deny {\n    protocol = "all"', 'allow {\n    protocol = "all"'),
+        "no firewall rule denies the validators' network all egress",
+    ),
+    "run.app resolved elsewhere": (
+        _edit_text(
+            "network.tf",
+            '"run.app."                = { zone = "run-app", type = "A", '
+            "rrdatas = local.private_google_access_ips }",
+            '"run.app." = { zone = "run-app", type = "A", rrdatas = ["203.0.113.7"] }',
+        ),
+        "run.app. does not resolve to private.googleapis.com's addresses",
+    ),
+    "no private zone for googleapis.com": (
+        _edit_text("network.tf", 'googleapis = "googleapis.com."', 'googleapis = "example.com."'),
+        "googleapis.com. has no private zone on the validators' network",
+    ),
+    # --- URL signing ---
+    "Token Creator for signing": (
+        _edit_text(
+            "iam.tf",
+            "role               = google_project_iam_custom_role.url_signer.id",
+            'role = "roles/iam.serviceAccountTokenCreator"',
+        ),
+        "google_service_account_iam_member.api_signs_as_itself grants Token Creator",
+    ),
+    "a signing role that also mints tokens": (
+        _edit_text(
+            "iam.tf",
+            'permissions = ["iam.serviceAccounts.signBlob"]',
+            'permissions = ["iam.serviceAccounts.getAccessToken", "iam.serviceAccounts.signBlob"]',
+        ),
+        "custom role url_signer mints credentials (iam.serviceAccounts.getAccessToken)",
+    ),
+    "Token Creator on the project": (
+        _append(
+            "iam.tf",
+            'resource "google_project_iam_member" "minter" {\n'
+            "  project = var.project_id\n"
+            '  role    = "roles/iam.serviceAccountTokenCreator"\n'
+            '  member  = "serviceAccount:${google_service_account.identity["worker"].email}"\n'
+            "}\n",
+        ),
+        "google_project_iam_member.minter grants Token Creator",
+    ),
+    "the signing role granted to a validator job": (
+        _append(
+            "iam.tf",
+            'resource "google_service_account_iam_member" "job_signs" {\n'
+            "  for_each           = local.jobs\n"
+            "  service_account_id = google_service_account.job[each.key].name\n"
+            "  role               = google_project_iam_custom_role.url_signer.id\n"
+            '  member             = "serviceAccount:'
+            '${google_service_account.job[each.key].email}"\n'
+            "}\n",
+        ),
+        "google_service_account_iam_member.job_signs grants the signing role beyond",
     ),
 }
 
