@@ -19,6 +19,7 @@ from shared.domain.enums import Severity
 from shared.envelopes import OutputFinding
 from validators.energyplus.engine import engine, payload, run_engine
 from validators.energyplus.err import finding, parse_err
+from validators.energyplus.forbidden import forbidden_objects
 from validators.payload import Payload
 
 _VERSION = re.compile(rb"^\s*Version\s*,\s*([0-9.]+)\s*;", re.IGNORECASE | re.MULTILINE)
@@ -26,6 +27,10 @@ MAX_SCHEMA_FINDINGS = 500
 
 
 def check_model(payload: Payload, kind: str, deadline: float = 60.0) -> list[OutputFinding]:
+    # Before anything else: the parse below is already a run of the engine on the model.
+    refused = forbidden_objects(payload, kind)
+    if refused:
+        return refused
     _, version = engine()
     wanted = ".".join(version.split(".")[:2])
     if kind == "epjson":
