@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 from flask import Request, Response
@@ -218,6 +219,7 @@ def get_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Respons
 
 @route("submit")
 def submit_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    received = time.monotonic()  # Prefer: wait counts from here (RFC 7240)
     settings = get_settings()
     incoming = read_upload(request, settings.max_upload_bytes)
     result = submit(
@@ -233,7 +235,7 @@ def submit_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     run, headers = result.run, {"Location": f"/v1/orgs/{key.org_id}/runs/{result.run.id}"}
     wait = prefer_wait(request.headers.get("Prefer"))
     if wait is not None:
-        run = runs.wait_for_end(wiring.repositories(), key.org_id, run, wait)
+        run = runs.wait_for_end(wiring.repositories(), key.org_id, run, wait, since=received)
         headers["Preference-Applied"] = f"wait={min(wait, runs.MAX_WAIT_SECONDS)}"
     body = {
         "run": run_view(run, result.submission),

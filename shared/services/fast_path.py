@@ -16,8 +16,16 @@ pass launches the step as a job. Each step's commit is fenced: it applies only w
 that step is still PENDING, so a launch (or a cancel) that got there first wins and the
 inline results are withdrawn.
 
+Running inline never changes a verdict (decision record 0021): a step stopped because
+the run's inline budget ran out, before its own timeout, is handed to the job path with
+its full timeout. The hand-over is one transaction under the same fence (the run RUNNING
+and on the job path, the step PENDING with execution JOB), then the normal launch task;
+from there the run is a job-path run like any other (cancel, callbacks, the reconcile
+pass). Only a step's own timeout makes TIMED_OUT.
+
 DO_NOT_STORE on the fast path stores nothing: the content lives only in the request's
-memory; the record keeps checksum, size and filename.
+memory; the record keeps checksum, size and filename. A run handed to the job path keeps
+the content as the job path does, until the run ends and the purge removes it.
 """
 
 from __future__ import annotations
@@ -36,8 +44,8 @@ from shared.config import Settings
 from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import Execution, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun, WorkflowVersion
-from shared.envelopes import OutputEnvelope, ValidatorRef
-from shared.persistence.repositories import Repositories
+from shared.envelopes import OutputEnvelope, OutputStatus, ValidatorRef
+from shared.persistence.repositories import Repositories, to_doc
 from shared.services.callbacks import (
     apply_output,
     commit_output,
@@ -45,8 +53,12 @@ from shared.services.callbacks import (
     withdraw_results,
     write_results,
 )
+from shared.services.dispatch import enqueue_launch
 from shared.services.finalize import Ended, after_commit
 from shared.services.launches import input_envelope, resource_file
+from shared.services.submissions import keep_content
+from shared.storage import BlobExists, BlobStore
+from shared.storage.layout import Layout
 from shared.validators_catalog import CATALOG, get_validator
 
 log = logging.getLogger(__name__)
@@ -150,8 +162,117 @@ def _settle(
     return result
 
 
+def _short_of_a_job(seconds: float, timeout_seconds: int) -> bool:
+    """Whether a check given `seconds` inline had less time than a job would give it
+    (its own deadline within the step's timeout). One that had as much and timed out
+    would time out as a job too: that is the step's own timeout, and the verdict."""
+    from validators.runtime import own_deadline
+
+    return seconds < own_deadline(timeout_seconds)
+
+
+def _keep_for_job(
+    store: BlobStore, settings: Settings, submission: Submission, data: bytes
+) -> tuple[str | None, str | None]:
+    """A DO_NOT_STORE submission's bytes, kept where the job path reads them (the fast
+    path stored nothing). The job path's own purge removes them once the run ends."""
+    try:
+        return keep_content(
+            store,
+            settings,
+            org_id=submission.org_id,
+            submission_id=submission.id,
+            filename=submission.original_filename,
+            content_type=submission.content_type,
+            data=data,
+            retain=submission.retained_until,
+        )
+    except BlobExists:  # the same bytes, under the submission's own name
+        return None, Layout(settings.storage_uri).submission_file(
+            submission.org_id, submission.id, submission.original_filename
+        )
+
+
+def _take_over_step(
+    repos: Repositories,
+    settings: Settings,
+    run: ValidationRun,
+    order: int,
+    began: datetime,
+    kept: tuple[str | None, str | None] | None,
+    now: Clock,
+) -> tuple[ValidationRun | None, bool]:
+    """Puts step `order` on the job path in one transaction, fenced as `_settle` is:
+    only while the step is still PENDING and unclaimed and the run has not ended, so a
+    cancel or a launch that got there first wins. (the run, whether it moved)"""
+
+    def take_over(transaction: Any) -> tuple[ValidationRun | None, bool]:
+        current = repos.find_run(run.id, transaction=transaction)
+        if current is None or current.terminal:
+            return current, False
+        target = current.steps[order]
+        if target.status is not StepStatus.PENDING or target.attempt != 0:
+            return current, False
+        submission = None
+        if kept is not None and current.submission_id:
+            submission = repos.find_submission(current.submission_id, transaction)
+        current.start(began)  # it began with its first inline check
+        current.execution = target.execution = Execution.JOB
+        current.reconcile_at = launch_overdue(now(), settings.launch_grace_seconds)
+        if submission is not None and kept is not None:
+            submission.content, submission.input_file = kept
+            submission.content_purged_at = None
+            transaction.set(repos.submission_ref(submission.id), to_doc(submission))
+        transaction.set(repos.run_ref(current.id), to_doc(current))
+        return current, True
+
+    result: tuple[ValidationRun | None, bool] = repos.transact(take_over)
+    return result
+
+
+def _hand_over(
+    repos: Repositories,
+    store: BlobStore,
+    queue: TaskQueue,
+    settings: Settings,
+    run: ValidationRun,
+    *,
+    order: int,
+    began: datetime,
+    held: tuple[Submission, bytes],
+    now: Clock,
+) -> ValidationRun:
+    """The inline budget ran out before the step's own timeout: the step goes on as a
+    job with its full timeout (the verdict `execution: job` would give), through the
+    normal launch task. Nothing the inline attempt did is kept. `held`: the submission
+    and its bytes as this request has them."""
+    kept = _keep_for_job(store, settings, *held) if run.stored_nothing else None
+    # Should this raise, the file stays (the commit may have happened): the reconcile
+    # pass heals the run either way, and the lifecycle rule removes an orphan.
+    current, moved = _take_over_step(repos, settings, run, order, began, kept, now)
+    if not moved:
+        _drop(store, kept)  # a cancel or a launch got there first; the run is theirs
+        return current or run
+    enqueue_launch(queue, settings, run.id, order, 1)
+    log.info("inline budget spent: step %s handed to the job path", order, extra={"run_id": run.id})
+    assert current is not None
+    return current
+
+
+def _drop(store: BlobStore, kept: tuple[str | None, str | None] | None) -> None:
+    """Deletes a file kept for a job that will not run (best effort: the buckets'
+    lifecycle rule is the safety net for DO_NOT_STORE content)."""
+    if kept is None or kept[1] is None:
+        return
+    try:
+        store.delete(kept[1])
+    except Exception:
+        log.warning("could not delete %s", kept[1], exc_info=True)
+
+
 def run_inline(
     repos: Repositories,
+    store: BlobStore,
     queue: TaskQueue,
     settings: Settings,
     run: ValidationRun,
@@ -161,15 +282,22 @@ def run_inline(
 ) -> ValidationRun:
     """Runs the steps of a run planned INLINE, in order, until one ends it. The steps
     share ASSAY_FAST_PATH_SECONDS: each may take its own timeout or what is left of that,
-    whichever is less, so the request that carries them stays within its own limit."""
+    whichever is less, so the request that carries them stays within its own limit. A
+    step stopped by what was left rather than by its own timeout goes on as a job: only
+    a step's own timeout makes TIMED_OUT."""
     current: ValidationRun | None = run
     until = time.monotonic() + settings.fast_path_seconds
     for order in range(len(run.steps)):
         assert current is not None
         step = current.steps[order].model_copy(update={"execution": Execution.INLINE, "attempt": 1})
-        left = max(1.0, until - time.monotonic())
-        seconds = min(float(current.config[order].timeout_seconds), left)
+        timeout = current.config[order].timeout_seconds
+        seconds = min(float(timeout), max(1.0, until - time.monotonic()))
         output = _check(settings, current, step, submission, data, seconds)
+        if output.status is OutputStatus.TIMED_OUT and _short_of_a_job(seconds, timeout):
+            began, held = output.timing.started_at, (submission, data)
+            return _hand_over(
+                repos, store, queue, settings, current, order=order, began=began, held=held, now=now
+            )
         write_results(repos, current, step, output, now)
         settled, ended, applied = _settle(repos, settings, current, step, output, now)
         if not applied:

@@ -114,10 +114,15 @@ def wait_for_end(
     run: ValidationRun,
     seconds: float,
     sleep: Callable[[float], None] = time.sleep,
+    *,
+    since: float | None = None,
 ) -> ValidationRun:
-    """The run once it has ended, or as it is after `seconds`: read again with a backoff
-    from 50 ms to 1 s, so a short run answers quickly and a long one costs few reads."""
-    deadline = time.monotonic() + min(seconds, MAX_WAIT_SECONDS)
+    """The run once it has ended, or as it is `seconds` after `since` (a time.monotonic()
+    reading; now by default): read again with a backoff from 50 ms to 1 s, so a short run
+    answers quickly and a long one costs few reads. RFC 7240's wait counts from when the
+    request was received: an inline run handed to the job path has already spent some."""
+    start = time.monotonic() if since is None else since
+    deadline = start + min(seconds, MAX_WAIT_SECONDS)
     pause = 0.05
     while not run.terminal:
         left = deadline - time.monotonic()

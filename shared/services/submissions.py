@@ -25,7 +25,7 @@ from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.domain.deadlines import launch_overdue
-from shared.domain.enums import Execution, RetentionPolicy, RunStatus
+from shared.domain.enums import Execution, RetentionPolicy, StepStatus
 from shared.domain.models import (
     ApiKey,
     IdempotencyRecord,
@@ -228,12 +228,14 @@ def _commit(
 
 
 def launch_if_pending(queue: TaskQueue, settings: Settings, run: ValidationRun) -> None:
-    """Queues the first step's launch of a run that has not started, for a replay."""
-    if run.status is RunStatus.PENDING and run.execution is Execution.JOB:
-        # A replay heals a first answer that failed before its task was queued; the
-        # task name makes this a no-op when it was. An inline run is still being run by
-        # the request that created it, or healed by the reconcile pass once overdue.
-        enqueue_launch(queue, settings, run.id, 0, 1)
+    """Queues the launch of a job-path run's step that waits for one, for a replay."""
+    step = None if run.terminal else run.current_step()
+    if run.execution is Execution.JOB and step is not None and step.status is StepStatus.PENDING:
+        # A replay heals a first answer that failed before its task was queued (a new
+        # run's first step, or the step an inline run handed over); the task name makes
+        # this a no-op when it was. An inline run is still being run by the request that
+        # created it, or healed by the reconcile pass once overdue.
+        enqueue_launch(queue, settings, run.id, step.order, step.attempt + 1)
 
 
 # -- the API: bytes in hand ---------------------------------------------------------
@@ -305,19 +307,20 @@ def submit(
         execution is Execution.INLINE
         and accepted.version.retention.submission is RetentionPolicy.DO_NOT_STORE
     )
-    content = _inline(incoming.data, settings) if keep else None
-    input_file = None
-    if content is None and keep:
-        # Written before the commit so a committed Submission never points at nothing.
-        filename = safe_filename(incoming.filename, f"submission.{accepted.file_type}")
-        input_file = Layout(settings.storage_uri).submission_file(org_id, submission_id, filename)
-        store.write_bytes(
-            input_file,
-            incoming.data,
-            incoming.content_type,
-            create_only=True,
-            retain_until=retain_until(accepted.version.retention.submission, created_at),
+    content, input_file = (
+        keep_content(
+            store,
+            settings,
+            org_id=org_id,
+            submission_id=submission_id,
+            filename=safe_filename(incoming.filename, f"submission.{accepted.file_type}"),
+            content_type=incoming.content_type,
+            data=incoming.data,
+            retain=retain_until(accepted.version.retention.submission, created_at),
         )
+        if keep
+        else (None, None)
+    )
     submission, run = _records(
         Submitter(org_id, api_key_id=key.id),
         accepted,
@@ -363,10 +366,37 @@ def submit(
         extra={"run_id": run.id, "submission_id": submission_id, "execution": execution},
     )
     if execution is Execution.INLINE:
-        run = fast_path.run_inline(repos, queue, settings, run, submission, incoming.data, now)
+        run = fast_path.run_inline(
+            repos, store, queue, settings, run, submission, incoming.data, now
+        )
+        if run.execution is Execution.JOB and not keep:
+            # Handed over to the job path, which needed the content kept after all.
+            submission = repos.get_submission(org_id, submission_id)
     else:
         enqueue_launch(queue, settings, run.id, 0, 1)
     return Submitted(run, submission, created=True)
+
+
+def keep_content(
+    store: BlobStore,
+    settings: Settings,
+    *,
+    org_id: str,
+    submission_id: str,
+    filename: str,
+    content_type: str,
+    data: bytes,
+    retain: datetime | None,
+) -> tuple[str | None, str | None]:
+    """Where the job path keeps a submission's bytes, as (content, input_file): small
+    UTF-8 text on the record itself, anything else a file written now, before any commit
+    names it, so a committed Submission never points at nothing."""
+    content = _inline(data, settings)
+    if content is not None:
+        return content, None
+    input_file = Layout(settings.storage_uri).submission_file(org_id, submission_id, filename)
+    store.write_bytes(input_file, data, content_type, create_only=True, retain_until=retain)
+    return None, input_file
 
 
 def _inline(data: bytes, settings: Settings) -> str | None:

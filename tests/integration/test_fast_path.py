@@ -178,7 +178,7 @@ def test_a_launch_that_claimed_the_step_first_wins(api: Any, monkeypatch: Any) -
     repos, settings = wiring.repositories(), get_settings()
     # The api instance stalls after recording the run (the fault, injected) ...
     stalled = fast_path.run_inline
-    monkeypatch.setattr(fast_path, "run_inline", lambda repos, queue, settings, run, *_: run)
+    monkeypatch.setattr(fast_path, "run_inline", lambda repos, store, queue, settings, run, *_: run)
     body = _submit(api, INVALID).get_json()
     run = repos.get_run(api.org, body["run"]["id"])
     assert (run.execution, run.status) == ("inline", "PENDING")
@@ -187,6 +187,7 @@ def test_a_launch_that_claimed_the_step_first_wins(api: Any, monkeypatch: Any) -
     # ... the reconcile pass launches the step as a job meanwhile ...
     _claim(repos, settings, LaunchTask(run_id=run.id, step_order=0, attempt=1), utcnow)
     # ... and the inline check, finishing late, loses: its results are withdrawn.
-    after = stalled(repos, wiring.task_queue(), settings, run, submission, INVALID)
+    queue, store = wiring.task_queue(), wiring.blob_store()
+    after = stalled(repos, store, queue, settings, run, submission, INVALID)
     assert (after.steps[0].execution, after.steps[0].status) == ("job", "RUNNING")
     assert _findings(api, run.id) == []
