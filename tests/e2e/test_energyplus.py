@@ -1,7 +1,8 @@
 """EnergyPlus on the real local stack, through the job runner: a weather file uploaded
 as a workflow resource is pinned, copied into the run's bundle and simulated with
 (PASS, with metrics and assertions); a simulation longer than the step allows ends the
-run TIMED_OUT and leaves no engine running."""
+run TIMED_OUT and leaves no engine running; a model that would run Python fails with the
+object named and the engine never started."""
 
 from __future__ import annotations
 
@@ -102,3 +103,29 @@ def test_a_simulation_past_the_step_timeout_ends_timed_out(stack, org):
     # An engine left running would go on for another ten seconds (a year at one-minute
     # steps takes ~16 s here).
     assert processes_gone(f"{stack.env['ASSAY_STORAGE_URI']}/runs/{org_id}/{run['id']}/")
+
+
+def test_a_model_that_would_run_python_fails_without_starting_the_engine(stack, org):
+    org_id, headers = org
+    body = {
+        "name": "box-plugin",
+        "slug": "box-plugin",
+        "steps": [{"name": "Simulate", "validator": "energyplus", "config": {"weather": CHICAGO}}],
+    }
+    base = f"{stack.api}/v1/orgs/{org_id}/workflows"
+    assert requests.post(base, json=body, headers=headers, timeout=30).status_code == 201
+    # The engine's parse would report the unknown object, and its simulation the plugin.
+    plugin = BOX + b"PythonPlugin:Instance,Spy,No,spy,Spy;\nNoSuchObject,1;\n"
+    run = wait_for(
+        stack, org_id, headers, _submit(stack, org_id, headers, "box-plugin", plugin), 60
+    )
+    assert (run["status"], run["result"]) == ("FAILED", "FAIL"), run
+    findings = requests.get(
+        f"{stack.api}/v1/orgs/{org_id}/runs/{run['id']}/findings", headers=headers, timeout=30
+    ).json()["items"]
+    line = BOX.count(b"\n") + 1
+    assert [(f["code"], f["line"]) for f in findings] == [("energyplus.forbidden_object", line)]
+    assert findings[0]["message"].startswith('PythonPlugin:Instance "Spy" runs Python code')
+    assert not run["steps"][0].get("metrics")
+    bundle = Path(stack.env["ASSAY_STORAGE_URI"].removeprefix("file://"))
+    assert not list((bundle / "runs" / org_id / run["id"]).rglob("eplus*"))
