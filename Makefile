@@ -11,7 +11,14 @@ TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard too
 
 .PHONY: install tools examples stage openapi demo up bench test lint typecheck unit integration e2e clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+# What the product needs from the machine itself: bubblewrap, the sandbox every engine
+# runs in (validators/sandbox.py); setpriv comes with util-linux.
+SYSTEM_STAMP := $(VENV)/.system-stamp
+$(SYSTEM_STAMP):
+	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
+	mkdir -p $(VENV) && touch $@
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml $(SYSTEM_STAMP)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .

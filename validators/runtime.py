@@ -14,6 +14,7 @@ job still writes a `timed_out` output and calls back before Cloud Run's task tim
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from pydantic import TypeAdapter, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -118,7 +120,12 @@ class TimedOut(Exception):
 
 
 class CheckFailed(Exception):
-    """The check raised (its message is the child's `Type: message`)."""
+    """The check raised (its message is the child's `Type: message`); `code` names the
+    kind of failure for the finding that reports it."""
+
+    def __init__(self, message: str, code: str = "runtime.error") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # Cloud Run counts a task's timeout from the container's start, so the job's own
@@ -138,6 +145,27 @@ def _left(timeout_seconds: int) -> float:
     return max(0.5, own_deadline(timeout_seconds) - (time.monotonic() - _PROCESS_STARTED))
 
 
+# The child's answer travels as JSON, read by the parent with a cap: never pickle, so
+# bytes that reach the channel can at worst be refused, never run.
+_RESULT = TypeAdapter(ValidationResult)
+MAX_RESULT_BYTES = 256 * 1024 * 1024
+
+
+def _failure(exc: BaseException, memory_bytes: int | None) -> tuple[str, str, str]:
+    from validators.sandbox import SandboxTimedOut, SandboxUnavailable, SandboxViolation
+
+    if isinstance(exc, (TimedOut, SandboxTimedOut)):
+        return "timeout", "runtime.timed_out", str(exc)
+    if isinstance(exc, MemoryError):
+        limit = (memory_bytes or 0) // (1024 * 1024)
+        return "error", "runtime.memory", f"MemoryError: the check needed more than its {limit} MiB"
+    if isinstance(exc, SandboxUnavailable):
+        return "error", "sandbox.unavailable", f"the engine was not run: {exc}"
+    if isinstance(exc, SandboxViolation):
+        return "error", "sandbox.violation", str(exc)
+    return "error", "runtime.error", f"{type(exc).__name__}: {exc}"
+
+
 def _child(
     validate: Validate,
     envelope: InputEnvelope,
@@ -150,17 +178,31 @@ def _child(
 
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     try:
-        conn.send(("ok", validate(envelope, files)))
-    except TimedOut as exc:  # the check stopped an engine at its own deadline
-        conn.send(("timeout", str(exc)))
-    except MemoryError:
-        limit = (memory_bytes or 0) // (1024 * 1024)
-        conn.send(("error", f"MemoryError: the check needed more than its {limit} MiB"))
+        conn.send_bytes(b"ok\n" + _RESULT.dump_json(validate(envelope, files)))
     except Exception as exc:
-        log.exception("validator crashed", extra={"run_id": envelope.run_id})
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        kind, code, message = _failure(exc, memory_bytes)
+        if code == "runtime.error":
+            log.exception("validator crashed", extra={"run_id": envelope.run_id})
+        conn.send_bytes(json.dumps({"kind": kind, "code": code, "message": message}).encode())
     finally:
         conn.close()
+
+
+def _answer(data: bytes) -> ValidationResult:
+    """The child's answer: a result, or the failure it reports (raised)."""
+    if data.startswith(b"ok\n"):
+        try:
+            return _RESULT.validate_json(data[3:])
+        except ValidationError:
+            raise CheckFailed("the check's answer is malformed", "runtime.malformed") from None
+    try:
+        said = json.loads(data)
+        kind, code, message = str(said["kind"]), str(said["code"]), str(said["message"])
+    except (ValueError, KeyError, TypeError):
+        raise CheckFailed("the check's answer is malformed", "runtime.malformed") from None
+    if kind == "timeout":
+        raise TimedOut(message)
+    raise CheckFailed(message, code)
 
 
 def validate_within(
@@ -185,20 +227,17 @@ def validate_within(
     try:
         if not receive.poll(seconds):
             raise TimedOut(f"the check did not finish within {seconds:.0f}s")
-        kind, value = receive.recv()
+        data = receive.recv_bytes(MAX_RESULT_BYTES)
     except EOFError:
         raise CheckFailed(f"the check's process died (exit code {child.exitcode})") from None
+    except OSError:  # longer than MAX_RESULT_BYTES
+        raise CheckFailed("the check's answer is too large", "runtime.malformed") from None
     finally:
         if child.is_alive():
             child.kill()
         child.join()
         receive.close()
-    if kind == "error":
-        raise CheckFailed(value)
-    if kind == "timeout":
-        raise TimedOut(value)
-    result: ValidationResult = value
-    return result
+    return _answer(data)
 
 
 def produce_output(
@@ -226,7 +265,8 @@ def produce_output(
         log.error("validator timed out", extra={"run_id": envelope.run_id})
         result, status, error = ValidationResult(), OutputStatus.TIMED_OUT, str(exc)
     except CheckFailed as exc:  # a crash is reported, not lost (the child logged it)
-        result, status, error = ValidationResult(), OutputStatus.FAILED_RUNTIME, str(exc)
+        finding = OutputFinding(severity=Severity.ERROR, code=exc.code, message=str(exc)[:500])
+        result, status, error = ValidationResult([finding]), OutputStatus.FAILED_RUNTIME, str(exc)
     except Exception as exc:  # so is a failure around the check (fetching the files)
         log.exception("validator crashed", extra={"run_id": envelope.run_id})
         result, status = ValidationResult(), OutputStatus.FAILED_RUNTIME
@@ -288,11 +328,15 @@ def run(validate: Validate, *, name: str, version: str) -> int:
             retain_until=envelope.retain_until,
         )
     except BlobExists:
-        # An earlier run of this same attempt wrote it: the first output stands, and the
-        # callback (fenced by callback_id) points at it.
-        log.warning(
-            "output.json already exists; calling back with it", extra={"run_id": envelope.run_id}
+        # Only this attempt's own execution may write here, and it writes once: an
+        # output.json that is already there is not this parent's, so it is not vouched
+        # for with a callback. The reconcile pass finds the execution and decides.
+        log.error(
+            "output.json already exists; refusing to call back with an output this job "
+            "did not write",
+            extra={"run_id": envelope.run_id},
         )
+        return 1
     try:
         response = post_callback(envelope, status)
     except Exception:

@@ -17,7 +17,7 @@ from typing import Any
 
 from shared.domain.enums import Severity
 from shared.envelopes import OutputFinding
-from validators.energyplus.engine import engine, payload, run_engine
+from validators.energyplus.engine import engine, inside, payload, run_engine
 from validators.energyplus.err import finding, parse_err
 from validators.energyplus.forbidden import forbidden_objects
 from validators.payload import Payload
@@ -60,9 +60,15 @@ def _check_idf_version(payload: Payload, version: str, wanted: str) -> list[Outp
 def _parse_idf(payload: Payload, deadline: float) -> list[OutputFinding]:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        payload.place(folder / "in.idf")
-        run_engine(["--convert-only", "-d", "out", "in.idf"], folder, deadline)
-        err = folder / "out" / "eplusout.err"
+        model = payload.place(folder / "in.idf")
+        run_engine(
+            ["--convert-only", inside(model.name)],
+            {model.name: model},
+            deadline,
+            ["eplusout.err"],
+            folder,
+        )
+        err = folder / "eplusout.err"
         text = err.read_text(errors="replace") if err.exists() else ""
     # Only what stops a simulation: the converter's warnings recur in the simulation's own
     # eplusout.err, which is reported in full.

@@ -3,6 +3,7 @@ where the model has none (no such row in its reports)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -48,15 +49,25 @@ def metrics(sql: Path) -> dict[str, float | None]:
     values: dict[str, float | None] = dict.fromkeys(METRICS)
     if not sql.exists():
         return values
-    with sqlite3.connect(sql) as db:
-        for name, (table, row, column, factor) in _ABUPS.items():
-            values[name] = _number(
-                db, "AnnualBuildingUtilityPerformanceSummary", table, row, column, factor
-            )
-        values["peak_electric_demand_w"] = _number(
-            db, "DemandEndUseComponentsSummary", "End Uses", "Total End Uses", "Electricity", 1.0
-        )
+    # The sandboxed engine wrote this file: it is opened read-only, its schema's own
+    # functions untrusted, and a file that is not a database is no metrics, not a crash.
+    with contextlib.closing(sqlite3.connect(f"{sql.as_uri()}?mode=ro", uri=True)) as db:
+        db.execute("PRAGMA trusted_schema = OFF")
+        try:
+            _read(db, values)
+        except sqlite3.DatabaseError:
+            return dict.fromkeys(METRICS)
     return values
+
+
+def _read(db: Any, values: dict[str, float | None]) -> None:
+    for name, (table, row, column, factor) in _ABUPS.items():
+        values[name] = _number(
+            db, "AnnualBuildingUtilityPerformanceSummary", table, row, column, factor
+        )
+    values["peak_electric_demand_w"] = _number(
+        db, "DemandEndUseComponentsSummary", "End Uses", "Total End Uses", "Electricity", 1.0
+    )
 
 
 def _number(db: Any, report: str, table: str, row: str, column: str, factor: float) -> float | None:

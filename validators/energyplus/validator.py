@@ -21,7 +21,7 @@ from typing import Any
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
 from shared.storage import open_store
-from validators.energyplus.engine import bundled_weather, run_engine
+from validators.energyplus.engine import bundled_weather, inside, run_engine
 from validators.energyplus.err import finding, parse_err
 from validators.energyplus.model_check import check_model
 from validators.energyplus.tables import metrics
@@ -33,33 +33,43 @@ ARTIFACTS = ("eplusout.err", "eplusout.sql", "eplustbl.htm", "eplusout.csv")
 MARGIN_SECONDS = 2.0
 
 
-def weather_file(envelope: InputEnvelope, folder: Path) -> Path | None:
-    """The EPW the step names: a workflow resource of that name (from the run's bundle,
-    checked against its pin) wins over a bundled file of the same name."""
+def weather_file(envelope: InputEnvelope, folder: Path) -> tuple[str, Path] | None:
+    """The EPW the step names, as (the engine's argument, the file to give the sandbox):
+    a workflow resource of that name (from the run's bundle, checked against its pin)
+    wins over a file the engine bundles (which the sandbox sees where it is)."""
     name = envelope.config.get("weather")
     if not isinstance(name, str):
         return None
     data = read_resource(envelope, name)
     if data is None:
-        return bundled_weather(name)
+        bundled = bundled_weather(name)
+        return str(bundled), bundled
     path = folder / "weather.epw"
     path.write_bytes(data)
-    return path
+    return inside(path.name), path
 
 
-def simulate(model: Path, config: dict[str, Any], weather: Path | None, deadline: float) -> Path:
-    folder = model.parent
-    arguments = ["-d", "out"]
+def simulate(
+    model: Path, config: dict[str, Any], weather: tuple[str, Path] | None, deadline: float
+) -> Path:
+    """Runs the simulation in the sandbox; the reports it wrote are in the folder returned."""
+    arguments = []
+    inputs = {model.name: model}
     if weather is not None:
-        arguments += ["-w", str(weather)]
+        argument, path = weather
+        arguments += ["-w", argument]
+        if argument.startswith(inside("")):
+            inputs[path.name] = path
     # -D: the sizing periods only. Otherwise the model's SimulationControl and RunPeriods
     # say what runs (not -a, which would stretch any RunPeriod to a whole year).
     if config.get("design_days_only", weather is None):
         arguments.append("-D")
     if model.suffix == ".idf":
         arguments.append("--expandobjects")
-    run_engine([*arguments, model.name], folder, deadline)
-    return folder / "out"
+    out = model.parent / "out"
+    out.mkdir()
+    run_engine([*arguments, inside(model.name)], inputs, deadline, ARTIFACTS, out)
+    return out
 
 
 def _place_model(payload: Payload, model: Path, kind: str, per_hour: int | None) -> None:

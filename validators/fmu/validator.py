@@ -5,14 +5,21 @@ a finding, never a crashed job; an unknown variable name is a finding too. For e
 output `y` the metrics are `y_final`, `y_min`, `y_max`, and the full result is a CSV
 artifact in the run's bundle.
 
-The simulation runs inside the runtime's child process, so the step's timeout stops an
-FMU that hangs in doStep.
+An FMU's binary is the user's own code. Everything about the FMU that can be read
+without running it (the archive's members, modelDescription.xml, fmpy's validate_fmu,
+the config's variable names) is checked here, in the job's process; only the simulation
+runs in the sandbox (validators/sandbox.py), which hands back the result as CSV. This
+process parses that CSV as numbers under the header it expects, computes the metrics and
+writes the artifact: the FMU's code never writes a finding, a metric or output.json.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,11 +27,23 @@ from typing import Any
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
 from shared.storage import open_store
+from shared.xml_schemas import XmlRefused, parse
 from validators.payload import Payload
-from validators.runtime import ValidationResult
+from validators.runtime import ValidationResult, own_deadline
+from validators.sandbox import Limits, MiB, SandboxViolation
+from validators.sandboxed_python import run_python
 
 SUPPORTED = ("2.0", "3.0")
 LINUX = ("linux64", "x86_64-linux")
+# What an archive may hold before it is refused unread (a zip bomb, a path out).
+MAX_MEMBERS = 10_000
+MAX_UNPACKED_BYTES = 1024 * MiB
+MAX_DESCRIPTION_BYTES = 16 * MiB
+# The simulation's result as the sandbox returns it.
+RESULT_FILE = "result.csv"
+STATUS_FILE = "status.json"
+MAX_RESULT_BYTES = 256 * MiB
+SANDBOX_MEMORY_BYTES = 2048 * MiB
 
 
 def _finding(
@@ -33,16 +52,41 @@ def _finding(
     return OutputFinding(severity=severity, code=code, message=message[:300], path=path)
 
 
+def _archive_problems(path: Path) -> list[OutputFinding]:
+    """Why the archive may not be opened by an engine at all: not a zip, a member that
+    would land outside its folder or is a link, too many or too large members, or a
+    modelDescription.xml that declares entities (fmpy's parser would expand them)."""
+    if not zipfile.is_zipfile(path):
+        return [_finding("fmu.archive", "the file is not an FMU: not a zip archive")]
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        if len(members) > MAX_MEMBERS or sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+            return [_finding("fmu.archive", "the archive unpacks to more than its limits allow")]
+        for member in members:
+            name = member.filename
+            link = (member.external_attr >> 16) & 0o170000 == 0o120000
+            if link or name.startswith("/") or ".." in Path(name).parts:
+                return [_finding("fmu.archive", f"the archive's member {name[:100]!r} is unsafe")]
+        if "modelDescription.xml" not in archive.namelist():
+            return [_finding("fmu.archive", "the FMU has no modelDescription.xml")]
+        described = archive.getinfo("modelDescription.xml")
+        if described.file_size > MAX_DESCRIPTION_BYTES:
+            return [_finding("fmu.model_description", "modelDescription.xml is too large")]
+        try:
+            parse(archive.read(described))
+        except XmlRefused as refused:
+            return [_finding("fmu.model_description", f"modelDescription.xml: {refused}")]
+    return []
+
+
 def _describe(path: Path) -> tuple[Any, list[OutputFinding]]:
     """The model description, or the findings that say why the FMU cannot be run."""
     from fmpy import read_model_description, supported_platforms
     from fmpy.validation import validate_fmu
 
-    if not zipfile.is_zipfile(path):
-        return None, [_finding("fmu.archive", "the file is not an FMU: not a zip archive")]
-    with zipfile.ZipFile(path) as archive:
-        if "modelDescription.xml" not in archive.namelist():
-            return None, [_finding("fmu.archive", "the FMU has no modelDescription.xml")]
+    refused = _archive_problems(path)
+    if refused:
+        return None, refused
     try:
         description = read_model_description(str(path), validate=False)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the file's problem
@@ -120,26 +164,92 @@ def _column(value: Any, times: Any) -> Any:
     return np.full(times.shape, float(value))
 
 
-def _simulate(
-    path: Path, config: dict[str, Any], names: set[str]
-) -> tuple[Any, list[OutputFinding]]:
+def _simulate(path: Path, config: dict[str, Any], names: set[str]) -> Any:
+    """Inside the sandbox: fmpy loads the FMU's binary and simulates it."""
     from fmpy import simulate_fmu
 
     outputs = [n for n in config.get("outputs") or [] if n in names]
+    return simulate_fmu(
+        str(path),
+        start_time=float(config.get("start_time", 0.0)),
+        stop_time=float(config["stop_time"]),
+        step_size=float(config["step_size"]),
+        output_interval=float(config["step_size"]),
+        start_values={k: v for k, v in (config.get("parameters") or {}).items() if k in names},
+        input=_inputs(config, names),
+        output=outputs or None,
+    )
+
+
+def in_sandbox(config: dict[str, Any], paths: list[Path], redact: bool) -> dict[str, bytes]:
+    """The engine's side: the simulation's result as CSV, or the error that stopped it."""
+    names = set(config.pop("_variables"))
     try:
-        result = simulate_fmu(
-            str(path),
-            start_time=float(config.get("start_time", 0.0)),
-            stop_time=float(config["stop_time"]),
-            step_size=float(config["step_size"]),
-            output_interval=float(config["step_size"]),
-            start_values={k: v for k, v in (config.get("parameters") or {}).items() if k in names},
-            input=_inputs(config, names),
-            output=outputs or None,
-        )
+        result = _simulate(paths[0], config, names)
     except Exception as exc:  # noqa: BLE001 - a failing FMU is a finding
-        return None, [_finding("fmu.simulation_failed", f"the simulation failed: {exc}")]
-    return result, []
+        said = "the simulation failed" if redact else f"the simulation failed: {exc}"
+        return {STATUS_FILE: json.dumps({"error": said}).encode()}
+    return {STATUS_FILE: b'{"error": null}', RESULT_FILE: _csv(result)}
+
+
+def _csv(result: Any) -> bytes:
+    import numpy as np
+
+    buffer = io.StringIO()
+    np.savetxt(
+        buffer, result, delimiter=",", header=",".join(result.dtype.names), comments="", fmt="%.17g"
+    )
+    return buffer.getvalue().encode()
+
+
+def _parsed(data: bytes, names: set[str]) -> Any:
+    """The sandbox's CSV as numbers under the header this process expects: `time`, then
+    distinct variables the model describes. Anything else is refused, never believed."""
+    import numpy as np
+
+    header, _, body = data.partition(b"\n")
+    columns = header.decode("ascii", errors="replace").strip().split(",")
+    if columns[0] != "time" or len(set(columns)) != len(columns) or not set(columns[1:]) <= names:
+        raise SandboxViolation("the simulation's result has columns the model does not describe")
+    try:
+        values = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError:
+        raise SandboxViolation("the simulation's result is not a table of numbers") from None
+    if values.shape[1:] != (len(columns),):
+        raise SandboxViolation("the simulation's result has rows of the wrong width")
+    dtype = [(name, np.float64) for name in columns]
+    return np.array([tuple(row) for row in values], dtype=dtype)
+
+
+def _simulated(
+    path: Path, config: dict[str, Any], names: set[str], seconds: float
+) -> tuple[Any, list[OutputFinding]]:
+    """The simulation, run in the sandbox; its result parsed here."""
+    request = {**config, "_variables": sorted(names)}
+    limits = Limits(
+        seconds=seconds, memory_bytes=SANDBOX_MEMORY_BYTES, tmp_bytes=MAX_UNPACKED_BYTES
+    )
+    with tempfile.TemporaryDirectory() as work:
+        produced = run_python(
+            __name__,
+            request,
+            [Payload(path=path)],
+            redact=False,
+            limits=limits,
+            outputs={STATUS_FILE: 64 * 1024, RESULT_FILE: MAX_RESULT_BYTES},
+            work=Path(work),
+        )
+    try:
+        status = json.loads(produced.get(STATUS_FILE, b"null"))
+        error = status["error"]
+    except (ValueError, TypeError, KeyError):
+        raise SandboxViolation("the simulation returned no status") from None
+    if error is not None:
+        return None, [_finding("fmu.simulation_failed", str(error))]
+    data = produced.get(RESULT_FILE)
+    if data is None:
+        raise SandboxViolation("the simulation returned no result")
+    return _parsed(data, names), []
 
 
 def _metrics(result: Any, outputs: list[str]) -> dict[str, float]:
@@ -154,15 +264,7 @@ def _metrics(result: Any, outputs: list[str]) -> dict[str, float]:
 
 
 def _csv_artifact(envelope: InputEnvelope, result: Any) -> OutputArtifact:
-    import io
-
-    import numpy as np
-
-    buffer = io.StringIO()
-    np.savetxt(
-        buffer, result, delimiter=",", header=",".join(result.dtype.names), comments="", fmt="%.17g"
-    )
-    data = buffer.getvalue().encode()
+    data = _csv(result)
     uri = envelope.output_uri.rsplit("/", 1)[0] + "/result.csv"
     open_store(uri).write_bytes(uri, data, "text/csv", retain_until=envelope.retain_until)
     return OutputArtifact(
@@ -170,7 +272,9 @@ def _csv_artifact(envelope: InputEnvelope, result: Any) -> OutputArtifact:
     )
 
 
-def check(config: dict[str, Any], payload: Payload) -> tuple[list[OutputFinding], Any]:
+def check(
+    config: dict[str, Any], payload: Payload, seconds: float = 60.0
+) -> tuple[list[OutputFinding], Any]:
     with tempfile.TemporaryDirectory() as folder:
         path = payload.place(Path(folder) / "model.fmu")
         description, problems = _describe(path)
@@ -178,16 +282,17 @@ def check(config: dict[str, Any], payload: Payload) -> tuple[list[OutputFinding]
             return problems, None
         names = {v.name for v in description.modelVariables}
         problems += _unknown(config, names)
-        result, failures = _simulate(path, config, names)
+        result, failures = _simulated(path, config, names, seconds)
         return problems + failures, result
 
 
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
+    until = time.monotonic() + own_deadline(envelope.timeout_seconds)
     findings: list[OutputFinding] = []
     metrics: dict[str, int | float | str | None] = {}
     artifacts: list[OutputArtifact] = []
     for _, payload in files:
-        problems, result = check(envelope.config, payload)
+        problems, result = check(envelope.config, payload, until - time.monotonic())
         findings += problems
         if result is not None:
             metrics.update(_metrics(result, envelope.config.get("outputs") or []))

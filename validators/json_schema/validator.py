@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from referencing.exceptions import Unresolvable
@@ -20,7 +21,8 @@ from shared.json_schema_drafts import no_retrieval, validator_class
 from shared.json_schema_engine import fast_validator
 from validators.json_schema import fast_parse
 from validators.payload import Payload
-from validators.runtime import ValidationResult
+from validators.runtime import ValidationResult, own_deadline
+from validators.sandboxed_python import findings_file, findings_in_sandbox
 
 log = logging.getLogger(__name__)
 
@@ -213,9 +215,21 @@ def _careful(config: dict[str, Any], data: bytes, redact: bool) -> list[OutputFi
     ]
 
 
-def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
+def in_sandbox(config: dict[str, Any], paths: list[Path], redact: bool) -> dict[str, bytes]:
+    """The engine's side, inside the sandbox: each file checked, the findings as data."""
     findings: list[OutputFinding] = []
-    for _, payload in files:
+    for path in paths:
         # The instance is validated as a whole document, so it is read whole.
-        findings.extend(check(envelope.config, payload.read(), redact=envelope.redact_values))
+        findings.extend(check(config, path.read_bytes(), redact=redact))
+    return findings_file(findings)
+
+
+def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
+    findings = findings_in_sandbox(
+        __name__,
+        envelope.config,
+        [payload for _, payload in files],
+        redact=envelope.redact_values,
+        seconds=own_deadline(envelope.timeout_seconds),
+    )
     return ValidationResult(findings=findings, metrics={"files": len(files)})

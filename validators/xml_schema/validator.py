@@ -8,13 +8,15 @@ DO_NOT_STORE a finding names the rule that failed and where, never the file's te
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputFinding
 from shared.xml_schemas import XmlRefused, compile_schema, parse
 from validators.payload import Payload
-from validators.runtime import ValidationResult, read_resource
+from validators.runtime import ValidationResult, own_deadline, read_resource
+from validators.sandboxed_python import findings_file, findings_in_sandbox
 
 MAX_MESSAGE = 300
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
@@ -114,9 +116,20 @@ def _schema_text(envelope: InputEnvelope) -> dict[str, Any]:
     return {**envelope.config, "schema": data.decode("utf-8")}
 
 
-def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
+def in_sandbox(config: dict[str, Any], paths: list[Path], redact: bool) -> dict[str, bytes]:
+    """The engine's side, inside the sandbox: each file checked, the findings as data."""
     findings: list[OutputFinding] = []
-    config = _schema_text(envelope)
-    for _, payload in files:
-        findings.extend(check(config, payload, redact=envelope.redact_values))
+    for path in paths:
+        findings.extend(check(config, Payload(path=path), redact=redact))
+    return findings_file(findings)
+
+
+def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
+    findings = findings_in_sandbox(
+        __name__,
+        _schema_text(envelope),
+        [payload for _, payload in files],
+        redact=envelope.redact_values,
+        seconds=own_deadline(envelope.timeout_seconds),
+    )
     return ValidationResult(findings=findings, metrics={"files": len(files)})

@@ -1,0 +1,302 @@
+"""Running an engine on user content in a sandbox (bubblewrap).
+
+Whatever executes or interprets a user's file (an FMU's binary under fmpy, EnergyPlus,
+the XML and JSON parsers) runs here, never in the process that holds the step's
+envelope, its callback id or a credential:
+
+- no network at all: its own network namespace (no metadata server, no internet, no
+  local stack);
+- a scrubbed environment: PATH, HOME, LANG and nothing else;
+- a file view of the system's read-only libraries, the interpreter and the product's
+  code, a read-only copy of the inputs it needs at /sandbox/in, an empty writable
+  /sandbox/out, and a private /tmp of bounded size;
+- its own PID, IPC and UTS namespaces, a new session, killed with its parent;
+- limits: address space, CPU seconds, processes (run as an unprivileged user, so the
+  kernel counts them), the size of any file it writes; what it prints is read up to a
+  cap and the rest discarded; the wall-clock deadline kills it.
+
+The engine returns data only, as named files in /sandbox/out, which the parent reads
+(`take`) with a size cap and without following links. Anything else it leaves there
+means it wrote where it may not, and the step gets an ERROR, never a PASS.
+
+If the sandbox cannot be created, `SandboxUnavailable` is raised: an engine never runs
+unsandboxed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+BWRAP = "bwrap"
+INSIDE_IN = "/sandbox/in"
+INSIDE_OUT = "/sandbox/out"
+MiB = 1024 * 1024
+# Kept of what an engine prints (its diagnostics); the rest is read and dropped, so an
+# engine that prints gigabytes neither blocks nor fills the job's memory.
+KEPT_LOG_BYTES = 64 * 1024
+# Where the sandbox runs as root (the local stack, CI), it switches to an unprivileged
+# user of this range, a new one each time, so the kernel enforces the process limit and
+# one sandbox cannot signal or read another's files.
+_UIDS = range(200_000, 300_000)
+
+
+class SandboxUnavailable(Exception):
+    """The sandbox could not be created; the engine was not run."""
+
+
+class SandboxViolation(Exception):
+    """The engine did what it may not (wrote elsewhere, returned malformed data)."""
+
+
+class SandboxTimedOut(Exception):
+    """The engine did not finish before its deadline and was killed."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    seconds: float
+    memory_bytes: int = 2048 * MiB
+    processes: int = 64
+    file_bytes: int = 512 * MiB
+    tmp_bytes: int = 512 * MiB
+
+
+@dataclass(frozen=True)
+class Finished:
+    exit_code: int
+    log: bytes
+    out: Path
+
+
+@cache
+def _system_view() -> tuple[str, ...]:
+    """Read-only binds of what any engine needs: the system's libraries, the
+    interpreter (base and virtualenv) and the product's own packages; nothing else of
+    the job's file system (not its input folder, not the repository's local data)."""
+    arguments: list[str] = ["--ro-bind", "/usr", "/usr"]
+    for top in map(Path, ("/bin", "/sbin", "/lib", "/lib32", "/lib64")):
+        if top.is_symlink():
+            arguments += ["--symlink", str(top.readlink()), str(top)]
+        elif top.is_dir():
+            arguments += ["--ro-bind", str(top), str(top)]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime"):
+        if (Path("/etc") / name).exists():
+            arguments += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    made: set[str] = set()
+    for folder in _code_folders():
+        # The folders above a bind are bubblewrap's own, and it makes them 0700: an
+        # unprivileged engine could not pass through them to the interpreter.
+        for above in reversed(Path(folder).parents[:-1]):
+            if str(above) not in made:
+                made.add(str(above))
+                arguments += ["--perms", "0755", "--dir", str(above)]
+        arguments += ["--ro-bind", folder, folder]
+    return tuple(arguments)
+
+
+def _code_folders() -> list[str]:
+    import shared
+    import validators
+
+    folders = {sys.base_prefix, sys.prefix, sys.exec_prefix}
+    folders |= {str(Path(m.__file__ or "").resolve().parent) for m in (shared, validators)}
+    return sorted(f for f in folders if not f.startswith("/usr/") and f != "/usr")
+
+
+def _namespaces(as_root: bool) -> list[str]:
+    common = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+    common += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    if as_root:
+        # Root maps to root in a user namespace, whose processes the kernel does not
+        # count: the command drops to an unprivileged user itself (setpriv), for which
+        # bubblewrap keeps just the capabilities to switch.
+        return [*common, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    return [*common, "--unshare-user", "--disable-userns"]
+
+
+def command(
+    argv: Sequence[str], scratch: Path, limits: Limits, uid: int | None, info_fd: int
+) -> list[str]:
+    """The bubblewrap command line that runs `argv` in the sandbox over `scratch`."""
+    # The sandbox's own /tmp: a private tmpfs, gone with the sandbox.
+    private_tmp = "/tmp"  # noqa: S108
+    env = {"PATH": "/usr/bin:/bin", "HOME": private_tmp, "LANG": "C.UTF-8"}
+    arguments = [BWRAP, *_namespaces(uid is not None), *_system_view()]
+    arguments += ["--proc", "/proc", "--dev", "/dev"]
+    arguments += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", private_tmp]
+    arguments += ["--perms", "0755", "--dir", str(Path(INSIDE_IN).parent)]
+    arguments += ["--ro-bind", str(scratch / "in"), INSIDE_IN]
+    arguments += ["--bind", str(scratch / "out"), INSIDE_OUT, "--chdir", INSIDE_OUT]
+    arguments += ["--clearenv", *[x for k, v in env.items() for x in ("--setenv", k, v)]]
+    arguments += ["--info-fd", str(info_fd), "--"]
+    if uid is not None:
+        arguments += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        arguments += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    return arguments + list(argv)
+
+
+def _limit(limits: Limits) -> None:
+    """Runs in the child before bubblewrap starts: every process of the sandbox inherits
+    these limits."""
+    cpu = int(limits.seconds) + 5
+    for kind, value in (
+        (resource.RLIMIT_AS, limits.memory_bytes),
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_NPROC, limits.processes),
+        (resource.RLIMIT_FSIZE, limits.file_bytes),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(kind, (value, value))
+
+
+def _drain(stream: Iterable[bytes], kept: bytearray) -> None:
+    for chunk in stream:
+        if len(kept) < KEPT_LOG_BYTES:
+            kept += chunk[: KEPT_LOG_BYTES - len(kept)]
+
+
+@contextlib.contextmanager
+def scratch(inputs: dict[str, Path], uid: int | None) -> Iterator[Path]:
+    """A folder with `in/` (a copy of each input, by its name here) and an empty `out/`
+    the sandbox's user owns; removed with everything the engine left in it."""
+    folder = Path(tempfile.mkdtemp(prefix="assay-sandbox-"))
+    try:
+        (folder / "in").mkdir()
+        (folder / "out").mkdir()
+        for name, source in inputs.items():
+            _copy(source, folder / "in" / name)
+        for path in (folder, folder / "in"):
+            path.chmod(0o755)
+        if uid is not None:
+            os.chown(folder / "out", uid, uid)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A hard link where the file system allows (nothing is copied); the sandbox sees it
+    read-only either way."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+    target.chmod(0o644)
+
+
+def sandbox_uid() -> int | None:
+    """The unprivileged user a sandbox runs as when the job runs as root; None when it
+    runs as a user already (the images' 65532), which bubblewrap maps into its own user
+    namespace."""
+    return _UIDS.start + secrets.randbelow(len(_UIDS)) if os.geteuid() == 0 else None
+
+
+def run(argv: Sequence[str], folder: Path, limits: Limits, uid: int | None) -> Finished:
+    """Runs `argv` in a sandbox over `folder` (made by `scratch`). Raises
+    SandboxUnavailable when bubblewrap is missing or cannot set the sandbox up, and
+    SandboxTimedOut when the engine outlives `limits.seconds`."""
+    if shutil.which(BWRAP) is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
+    info_read, info_write = os.pipe()
+    try:
+        process = subprocess.Popen(
+            command(argv, folder, limits, uid, info_write),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(info_write,),
+            preexec_fn=lambda: _limit(limits),
+            start_new_session=True,
+        )
+    except OSError as exc:
+        os.close(info_read)
+        raise SandboxUnavailable(f"bubblewrap could not start: {exc}") from None
+    finally:
+        os.close(info_write)
+    return _wait(process, info_read, folder, limits)
+
+
+def _wait(
+    process: subprocess.Popen[bytes], info_read: int, folder: Path, limits: Limits
+) -> Finished:
+    kept = bytearray()
+    assert process.stdout is not None
+    reader = threading.Thread(target=_drain, args=(process.stdout, kept), daemon=True)
+    reader.start()
+    try:
+        code = process.wait(timeout=limits.seconds)
+    except subprocess.TimeoutExpired:
+        _kill(process)
+        raise SandboxTimedOut(f"the engine did not finish within {limits.seconds:.0f}s") from None
+    finally:
+        reader.join(timeout=5)
+        with os.fdopen(info_read, "rb") as info:
+            started = bool(info.read(4096).strip())
+    if not started:
+        raise SandboxUnavailable(f"the sandbox could not be created: {_text(kept)}")
+    return Finished(exit_code=code, log=bytes(kept), out=folder / "out")
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _text(log: bytes | bytearray) -> str:
+    return bytes(log[-500:]).decode("utf-8", errors="replace").strip()
+
+
+def take(out: Path, name: str, max_bytes: int) -> bytes | None:
+    """The engine's file `name` from its out folder: None when it wrote none; refused
+    when it is a link, not a regular file, or larger than `max_bytes`."""
+    try:
+        handle = os.open(out / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SandboxViolation(f"{name}: the engine left something that is not a file") from exc
+    with os.fdopen(handle, "rb") as source:
+        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+            raise SandboxViolation(f"{name}: the engine left something that is not a file")
+        data = source.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SandboxViolation(f"{name}: larger than its {max_bytes // MiB} MiB cap")
+    return data
+
+
+def stray(out: Path, allowed: Iterable[str]) -> list[str]:
+    """What the engine left in its out folder besides the files it may write."""
+    expected = set(allowed)
+    return sorted(p.name for p in out.iterdir() if p.name not in expected)
+
+
+def keep(out: Path, names: Iterable[str], into: Path, max_bytes: int) -> None:
+    """Moves the engine's files `names` (those it wrote) from its out folder into the
+    parent's folder `into`: regular files only, each at most `max_bytes`, never through
+    a link."""
+    for name in names:
+        source = out / name
+        try:
+            found = source.lstat()
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(found.st_mode):
+            raise SandboxViolation(f"{name}: the engine left something that is not a file")
+        if found.st_size > max_bytes:
+            raise SandboxViolation(f"{name}: larger than its {max_bytes // MiB} MiB cap")
+        shutil.move(source, into / name)
