@@ -193,6 +193,23 @@ def _keep_for_job(
         )
 
 
+def _with_content(
+    repos: Repositories,
+    transaction: Any,
+    run: ValidationRun,
+    kept: tuple[str | None, str | None] | None,
+) -> Submission | None:
+    """The run's Submission as it reads once `kept` holds its content for the job: no
+    longer purged. None when there is nothing to change."""
+    if kept is None or not run.submission_id:
+        return None
+    submission = repos.find_submission(run.submission_id, transaction)
+    if submission is not None:
+        submission.content, submission.input_file = kept
+        submission.content_purged_at = None
+    return submission
+
+
 def _take_over_step(
     repos: Repositories,
     settings: Settings,
@@ -213,15 +230,11 @@ def _take_over_step(
         target = current.steps[order]
         if target.status is not StepStatus.PENDING or target.attempt != 0:
             return current, False
-        submission = None
-        if kept is not None and current.submission_id:
-            submission = repos.find_submission(current.submission_id, transaction)
+        submission = _with_content(repos, transaction, current, kept)  # reads come first
         current.start(began)  # it began with its first inline check
         current.execution = target.execution = Execution.JOB
         current.reconcile_at = launch_overdue(now(), settings.launch_grace_seconds)
-        if submission is not None and kept is not None:
-            submission.content, submission.input_file = kept
-            submission.content_purged_at = None
+        if submission is not None:
             transaction.set(repos.submission_ref(submission.id), to_doc(submission))
         transaction.set(repos.run_ref(current.id), to_doc(current))
         return current, True
