@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -179,14 +180,55 @@ def test_epmacro_lines_are_refused(directive: str) -> None:
     assert f"##{directive}" in found.message
 
 
+def test_epmacro_lines_in_comments_are_not_findings_and_findings_keep_file_order() -> None:
+    model = (
+        b"Version,25.2; ! ##include a\n"
+        b"PythonPlugin:Variables,V;\n"
+        b"  ##include b ##includesilent c ! ##include d\n"
+        b"! ##nosilent\n"
+        b"Zone,Z; ##fileprefix /etc\n"
+    )
+    found = _idf(model)
+    assert [(f.code, f.line) for f in found] == [
+        ("energyplus.forbidden_object", 2),
+        ("energyplus.forbidden_macro", 3),
+        ("energyplus.forbidden_macro", 3),
+        ("energyplus.forbidden_macro", 5),
+    ]
+    assert [f.message.split()[3] for f in found[1:]] == [
+        "##include",
+        "##includesilent",
+        "##fileprefix",
+    ]
+
+
+def test_objects_are_delimited_as_the_engine_delimits_them() -> None:
+    model = (
+        b"! a comment\n" * 1000
+        + b"\n\t\n"
+        + b"Zone,Z, ! ; PythonPlugin:Instance,Hidden,No,m,C;\n  0;"  # a `;` in a comment
+        + b"Zone,Y; PythonPlugin:Variables,V;\n"  # two objects on one line
+        + b"Zone,X,\nPythonPlugin:Variables;\n"  # a value, not a class
+    )
+    assert [(f.line, f.message.split(" ")[0]) for f in _idf(model)] == [
+        (1004, "PythonPlugin:Variables")
+    ]
+
+
 def test_a_file_on_disk_is_mapped_not_read(tmp_path: Path) -> None:
-    filler = b"Schedule:Constant,Always On,Fraction,1;\n" * 200_000  # 8 MB
+    filler = b"Schedule:Constant,Always On,Fraction,1;  ! Table:Lookup,T,L,,,,,,,/x;\n" * 150_000
     path = tmp_path / "in.idf"
-    path.write_bytes(BOX + filler + b"PythonPlugin:Instance,Spy,No,spy,Spy;\n")
+    path.write_bytes(BOX + filler + b"PythonPlugin:Instance,Spy,No,spy,Spy;\n##include x\n")
     started = time.monotonic()
-    (found,) = forbidden_objects(Payload(path=path), "idf")
-    assert found.line == AFTER_BOX + 200_000
-    assert time.monotonic() - started < 5
+    tracemalloc.start()
+    try:
+        found = forbidden_objects(Payload(path=path), "idf")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [f.line for f in found] == [AFTER_BOX + 150_000, AFTER_BOX + 150_001]
+    assert peak < path.stat().st_size / 3
+    assert time.monotonic() - started < 10
     empty = tmp_path / "empty.idf"
     empty.write_bytes(b"")
     assert forbidden_objects(Payload(path=empty), "idf") == []

@@ -11,14 +11,16 @@ is anything but a bare name (no folder, no `..`), pointing at that field. EPMacr
 (`##include`, `##fileprefix`, ...) are refused too. Decision record 0019 lists every
 class of the engine's IDD with a file or code field and what was decided for it.
 
-An IDF is scanned the way the engine's parser reads it (`!` to the end of the line is a
-comment, fields end at `,`, objects at `;`, class names in any case) over a mapped view,
-and only when the file mentions one of those classes at all; field text is kept only as
-far as it takes to judge it, so a file of gigabytes is never whole in memory.
+An IDF is read over a mapped view, never whole: first a search for any mention of those
+classes or of `##` (a model with none is done), then object by object the way the
+engine's parser reads it (`!` to the end of the line is a comment, fields end at `,`,
+objects at `;`, class names in any case), reading field by field only an object whose
+class matters, and keeping a field only as far as it takes to judge it.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import mmap
 import re
@@ -73,14 +75,18 @@ _BOM = b"\xef\xbb\xbf"
 # Enough for any class name or file name worth judging; a longer file name is refused.
 _FIELD_CAP = 4096
 _KEEP = 2 + max(index for index, _ in FILE_FIELDS.values())
-_PIECE = re.compile(rb"![^\n]*|##[A-Za-z]\w*|[,;\n]")
+_CHUNK = 1024 * 1024
+_NEEDLES = tuple(name.lower().encode() for name in (*CODE_PREFIXES, *FILE_FIELDS))
+_BLANKS = b"[" + re.escape(_SPACE) + b"]*"
+# Before a class name: blanks and whole comments.
+_HEAD = re.compile(_BLANKS + rb"(?:![^\n]*" + _BLANKS + rb")*")
+_CLASS = re.compile(rb"[^,;!]*")
+# The rest of an object through its `;`: a `;` in a comment does not end it.
+_REST = re.compile(rb"[^;!]*(?:![^\n]*[^;!]*)*;?")
+_PIECE = re.compile(rb"![^\n]*|[,;\n]")
 _TEXT = re.compile(b"[^" + re.escape(_SPACE) + b"]")
-_CANDIDATE = re.compile(
-    b"|".join(re.escape(name.encode()) for name in (*CODE_PREFIXES, *FILE_FIELDS))
-    + rb"|##[A-Za-z]",
-    re.IGNORECASE,
-)
-_BANG, _HASH, _NEWLINE, _SEMICOLON = b"!#\n;"
+_MACRO = re.compile(rb"##[A-Za-z]\w*")
+_BANG, _NEWLINE, _SEMICOLON = b"!\n;"
 
 
 def forbidden_objects(payload: Payload, kind: str) -> list[OutputFinding]:
@@ -89,9 +95,10 @@ def forbidden_objects(payload: Payload, kind: str) -> list[OutputFinding]:
     if kind == "epjson":
         return _capped(_epjson_findings(payload.read()))
     with payload.view() as view:
-        if not _CANDIDATE.search(view):
-            return []
-        return _capped(_idf_findings(view))
+        objects, macros = _mentions(view)
+        scans = [_object_findings(view)] if objects else []
+        scans += [_macro_findings(view)] if macros else []
+        return _capped(heapq.merge(*scans, key=lambda found: found.line or 0))
 
 
 def _capped(findings: Iterable[OutputFinding]) -> list[OutputFinding]:
@@ -146,6 +153,57 @@ def _file_refused(
 # IDF
 
 
+def _mentions(view: bytes | mmap.mmap) -> tuple[bool, bool]:
+    """Whether the file mentions a class that matters, and `##`, anywhere at all (in a
+    comment or not): a model that does not is not scanned further."""
+    objects = macros = False
+    overlap = max(map(len, _NEEDLES))
+    for start in range(0, len(view), _CHUNK):
+        chunk = view[start : start + _CHUNK + overlap].lower()
+        objects = objects or any(needle in chunk for needle in _NEEDLES)
+        macros = macros or b"##" in chunk
+        if objects and macros:
+            break
+    return objects, macros
+
+
+class _Lines:
+    """The line of each position asked for, in increasing order: each newline is counted
+    once, a chunk at a time (an mmap cannot count, and a slice of it is a copy)."""
+
+    def __init__(self, view: bytes | mmap.mmap) -> None:
+        self._view, self._position, self._line = view, 0, 1
+
+    def at(self, position: int) -> int:
+        while self._position < position:
+            end = min(position, self._position + _CHUNK)
+            self._line += self._view[self._position : end].count(b"\n")
+            self._position = end
+        return self._line
+
+
+def _end(pattern: re.Pattern[bytes], view: bytes | mmap.mmap, position: int) -> int:
+    match = pattern.match(view, position)
+    return match.end() if match else position
+
+
+def _object_findings(view: bytes | mmap.mmap) -> Iterator[OutputFinding]:
+    """Object by object, as the engine reads them; only an object whose class matters is
+    read field by field."""
+    lines = _Lines(view)
+    position = len(_BOM) if view[: len(_BOM)] == _BOM else 0
+    while position < len(view):
+        start = _end(_HEAD, view, position)
+        name_end = _end(_CLASS, view, start)
+        # The engine keeps an object the file ends in before its `;`.
+        position = _end(_REST, view, name_end)
+        if name_end - start > _FIELD_CAP:
+            continue
+        key = bytes(view[start:name_end]).strip(_SPACE).decode("utf-8", "replace").upper()
+        if key and (_code_reason(key) or key in FILE_FIELDS):
+            yield from _judge_idf(_fields(view, start, position, lines.at(start)))
+
+
 @dataclass
 class _Field:
     text: bytes
@@ -161,18 +219,17 @@ class _Object:
     """The object being read: its first fields (the class name first), each kept only as
     far as it takes to judge it."""
 
-    line: int = 1
+    line: int
     fields: list[_Field] = field(default_factory=list)
     _text: bytearray = field(default_factory=bytearray)
     _field_line: int = 0
     _overlong: bool = False
 
     def add(self, view: bytes | mmap.mmap, start: int, end: int) -> None:
-        if start >= end or len(self.fields) >= _KEEP:
+        if start >= end:
             return
         if not self._text:
-            # Leading blanks do not count against the cap: however many there are, the
-            # engine skips them to the class name.
+            # Leading blanks do not count against the cap: the engine skips them all.
             text = _TEXT.search(view, start, end)
             if text is None:
                 return
@@ -182,37 +239,45 @@ class _Object:
         self._overlong = self._overlong or end - start > room
 
     def close_field(self) -> None:
-        if len(self.fields) < _KEEP:
-            text = bytes(self._text).strip(_SPACE)
-            self.fields.append(_Field(text, self._field_line, self._overlong))
+        text = bytes(self._text).strip(_SPACE)
+        self.fields.append(_Field(text, self._field_line, self._overlong))
         self._text.clear()
         self._overlong = False
 
-    def take(self) -> list[_Field]:
-        taken, self.fields = self.fields, []
-        return taken
 
-
-def _idf_findings(view: bytes | mmap.mmap) -> Iterator[OutputFinding]:
-    current = _Object()
-    position = len(_BOM) if view[: len(_BOM)] == _BOM else 0
-    for match in _PIECE.finditer(view, position):
+def _fields(view: bytes | mmap.mmap, start: int, end: int, line: int) -> list[_Field]:
+    """The first fields of the object at `start`, which ends at `end`."""
+    current = _Object(line)
+    position = start
+    for match in _PIECE.finditer(view, start, end):
         current.add(view, position, match.start())
         position = match.end()
         mark = view[match.start()]
         if mark == _NEWLINE:
             current.line += 1
-        elif mark == _HASH:
-            yield _macro(match.group().decode("ascii"), current.line)
-            current.add(view, match.start(), position)
         elif mark != _BANG:
             current.close_field()
-            if mark == _SEMICOLON:
-                yield from _judge_idf(current.take())
-    current.add(view, position, len(view))
+            if mark == _SEMICOLON or len(current.fields) >= _KEEP:
+                return current.fields
+    current.add(view, position, end)
     current.close_field()
-    # The engine keeps an object the file ends in before its `;`.
-    yield from _judge_idf(current.take())
+    return current.fields
+
+
+def _macro_findings(view: bytes | mmap.mmap) -> Iterator[OutputFinding]:
+    """`##` lines outside comments: a `!` earlier on its line makes one a comment, since
+    an IDF has no quoting. Each byte is looked at once or twice, whatever the lines."""
+    lines = _Lines(view)
+    checked, commented = 0, False
+    for match in _MACRO.finditer(view):
+        newline = view.rfind(b"\n", checked, match.start())
+        if newline != -1:
+            checked, commented = newline + 1, False
+        commented = commented or view.find(b"!", checked, match.start()) != -1
+        checked = match.start()
+        if not commented:
+            directive = view[match.start() : min(match.end(), match.start() + 40)]
+            yield _macro(directive.decode("ascii"), lines.at(match.start()))
 
 
 def _macro(directive: str, line: int) -> OutputFinding:
