@@ -13,8 +13,12 @@ import pytest
 
 from devstack.firestore_emulator import FirestoreEmulator
 from devstack.net import free_port
+from validators import sandbox
 
 PROJECT = "assay-test"
+# The checks the tests define (tests/unit/test_fast_path_limits.py) run in the fast
+# path's sandboxed fork server, which shows only code: the tests' own, read-only.
+sandbox.EXTRA_CODE.append(str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(scope="session")

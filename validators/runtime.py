@@ -166,6 +166,21 @@ def _failure(exc: BaseException, memory_bytes: int | None) -> tuple[str, str, st
     return "error", "runtime.error", f"{type(exc).__name__}: {exc}"
 
 
+def _limit_inline(memory_bytes: int) -> None:
+    """A check run with a memory bound is the fast path's, a child of its sandboxed fork
+    server: besides its address space, the processes of the sandbox's user and the size
+    of any file it writes are bounded too (it has no business forking or writing)."""
+    import resource
+
+    for kind, value in (
+        (resource.RLIMIT_AS, memory_bytes),
+        (resource.RLIMIT_NPROC, 64),
+        (resource.RLIMIT_FSIZE, 16 * 1024 * 1024),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(kind, (value, value))
+
+
 def _child(
     validate: Validate,
     envelope: InputEnvelope,
@@ -174,9 +189,7 @@ def _child(
     memory_bytes: int | None = None,
 ) -> None:
     if memory_bytes is not None:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        _limit_inline(memory_bytes)
     try:
         conn.send_bytes(b"ok\n" + _RESULT.dump_json(validate(envelope, files)))
     except Exception as exc:
@@ -271,6 +284,32 @@ def produce_output(
         log.exception("validator crashed", extra={"run_id": envelope.run_id})
         result, status = ValidationResult(), OutputStatus.FAILED_RUNTIME
         error = f"{type(exc).__name__}: {exc}"
+    timing = Timing(
+        started_at=started, ended_at=utcnow(), duration_ms=int((time.monotonic() - clock) * 1000)
+    )
+    return _output(envelope, validator, result, status, error, timing)
+
+
+def failed_output(
+    envelope: InputEnvelope, validator: ValidatorRef, code: str, message: str
+) -> OutputEnvelope:
+    """The output of a step whose check could not be run at all (no sandbox): an ERROR
+    finding that says why, never a PASS."""
+    now = utcnow()
+    finding = OutputFinding(severity=Severity.ERROR, code=code, message=message[:500])
+    result = ValidationResult(findings=[finding])
+    timing = Timing(started_at=now, ended_at=now, duration_ms=0)
+    return _output(envelope, validator, result, OutputStatus.FAILED_RUNTIME, message, timing)
+
+
+def _output(
+    envelope: InputEnvelope,
+    validator: ValidatorRef,
+    result: ValidationResult,
+    status: OutputStatus,
+    error: str | None,
+    timing: Timing,
+) -> OutputEnvelope:
     return OutputEnvelope(
         run_id=envelope.run_id,
         org_id=envelope.org_id,
@@ -281,11 +320,7 @@ def produce_output(
         findings=result.findings,
         metrics=result.metrics,
         artifacts=result.artifacts,
-        timing=Timing(
-            started_at=started,
-            ended_at=utcnow(),
-            duration_ms=int((time.monotonic() - clock) * 1000),
-        ),
+        timing=timing,
         validator=validator,
         error=error,
     )

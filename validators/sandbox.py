@@ -29,6 +29,7 @@ import contextlib
 import os
 import resource
 import secrets
+import shlex
 import shutil
 import signal
 import stat
@@ -52,6 +53,9 @@ KEPT_LOG_BYTES = 64 * 1024
 # user of this range, a new one each time, so the kernel enforces the process limit and
 # one sandbox cannot signal or read another's files.
 _UIDS = range(200_000, 300_000)
+# Read-only folders of code besides the product's: the test suite adds its own, so the
+# checks it defines can be run by a sandboxed fork server; the product adds none.
+EXTRA_CODE: list[str] = []
 
 
 class SandboxUnavailable(Exception):
@@ -109,16 +113,28 @@ def _system_view() -> tuple[str, ...]:
 
 
 def _code_folders() -> list[str]:
+    """The interpreter's prefixes, the folders it installs packages into (a deployed
+    function's dependencies may sit in a layer of their own) and the product's two
+    packages: never a folder that merely holds them (a repository's root holds its
+    local stack's data)."""
     import shared
     import validators
 
     folders = {sys.base_prefix, sys.prefix, sys.exec_prefix}
     folders |= {str(Path(m.__file__ or "").resolve().parent) for m in (shared, validators)}
-    return sorted(f for f in folders if not f.startswith("/usr/") and f != "/usr")
+    folders |= {p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")}
+    folders |= set(EXTRA_CODE)
+    folders = {f for f in folders if Path(f).is_dir() and f != "/usr"}
+    return sorted(f for f in folders if not f.startswith("/usr/") and not _within(f, folders))
 
 
-def _namespaces(as_root: bool) -> list[str]:
-    common = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+def _within(folder: str, folders: set[str]) -> bool:
+    return any(other != folder and Path(folder).is_relative_to(other) for other in folders)
+
+
+def _namespaces(as_root: bool, own_pids: bool) -> list[str]:
+    common = ["--unshare-pid"] if own_pids else []
+    common += ["--unshare-net", "--unshare-ipc", "--unshare-uts"]
     common += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
     if as_root:
         # Root maps to root in a user namespace, whose processes the kernel does not
@@ -128,25 +144,62 @@ def _namespaces(as_root: bool) -> list[str]:
     return [*common, "--unshare-user", "--disable-userns"]
 
 
+def _view(limits: Limits, uid: int | None, own_pids: bool = True) -> list[str]:
+    """Namespaces, the system's read-only view, /proc (with its own PIDs only), /dev, a
+    private /tmp and a scrubbed environment: what every sandbox has."""
+    # The sandbox's own /tmp: a private tmpfs, gone with the sandbox.
+    private_tmp = "/tmp"  # noqa: S108
+    env = {"PATH": "/usr/bin:/bin", "HOME": private_tmp, "LANG": "C.UTF-8"}
+    arguments = [*_namespaces(uid is not None, own_pids), *_system_view()]
+    arguments += ["--proc", "/proc"] if own_pids else []
+    arguments += ["--dev", "/dev"]
+    arguments += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", private_tmp]
+    arguments += ["--clearenv", *[x for k, v in env.items() for x in ("--setenv", k, v)]]
+    return arguments
+
+
+def _as(uid: int | None) -> list[str]:
+    if uid is None:
+        return []
+    switch = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    return [*switch, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+
+
 def command(
     argv: Sequence[str], scratch: Path, limits: Limits, uid: int | None, info_fd: int
 ) -> list[str]:
     """The bubblewrap command line that runs `argv` in the sandbox over `scratch`."""
-    # The sandbox's own /tmp: a private tmpfs, gone with the sandbox.
-    private_tmp = "/tmp"  # noqa: S108
-    env = {"PATH": "/usr/bin:/bin", "HOME": private_tmp, "LANG": "C.UTF-8"}
-    arguments = [BWRAP, *_namespaces(uid is not None), *_system_view()]
-    arguments += ["--proc", "/proc", "--dev", "/dev"]
-    arguments += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", private_tmp]
+    arguments = [BWRAP, *_view(limits, uid)]
     arguments += ["--perms", "0755", "--dir", str(Path(INSIDE_IN).parent)]
     arguments += ["--ro-bind", str(scratch / "in"), INSIDE_IN]
     arguments += ["--bind", str(scratch / "out"), INSIDE_OUT, "--chdir", INSIDE_OUT]
-    arguments += ["--clearenv", *[x for k, v in env.items() for x in ("--setenv", k, v)]]
     arguments += ["--info-fd", str(info_fd), "--"]
-    if uid is not None:
-        arguments += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        arguments += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-    return arguments + list(argv)
+    return arguments + _as(uid) + list(argv)
+
+
+def interpreter(folder: Path, limits: Limits) -> Path:
+    """An executable in `folder` that starts this Python inside a sandbox with no
+    inputs: for a fork server (multiprocessing's `set_executable`), whose children then
+    check bytes they are handed over a pipe. The folder a parent works in exists there,
+    empty (a child of multiprocessing changes into it)."""
+    if shutil.which(BWRAP) is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
+    uid = sandbox_uid()
+    here = str(Path.cwd())
+    # No PID namespace here: the parent stops a check by its PID, which must be the PID
+    # it names on the host (in a namespace of its own it would name another process).
+    # Without one there is no /proc either, so no check can list the host's processes.
+    arguments = [BWRAP, *_view(limits, uid, own_pids=False), "--dir", here, "--chdir", here]
+    # multiprocessing runs the parent's main script in the fork server first: that file
+    # alone is shown (a test runner's, functions-framework's), not its folder.
+    main = getattr(sys.modules["__main__"], "__file__", None)
+    if main and Path(main).is_file():
+        arguments += ["--ro-bind", str(Path(main).resolve()), str(Path(main).absolute())]
+    arguments += ["--", *_as(uid), sys.executable]
+    script = folder / "sandboxed-python"
+    script.write_text(f'#!/bin/sh\nexec {shlex.join(arguments)} "$@"\n')
+    script.chmod(0o700)
+    return script
 
 
 def _limit(limits: Limits) -> None:

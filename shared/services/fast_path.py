@@ -83,9 +83,20 @@ def inline_overdue(settings: Settings, since: datetime) -> datetime:
 
 @cache
 def _context() -> Any:
-    """The fork server: a clean process, forked per check, with the inline validators
-    already imported (a check starts in milliseconds, not an interpreter's start)."""
+    """The fork server, in a sandbox (validators/sandbox.py): no network, so no metadata
+    server and none of the api's credentials; a scrubbed environment; no view of the
+    api's files but the interpreter and the product's code. It is forked per check with
+    the inline validators already imported (a check starts in milliseconds, not an
+    interpreter's start), and each child gets only the bytes of its own file.
+    Raises SandboxUnavailable where bubblewrap cannot run: no check runs outside it."""
+    import tempfile
+    from pathlib import Path
+
+    from validators import sandbox
+
     context = multiprocessing.get_context("forkserver")
+    folder = Path(tempfile.mkdtemp(prefix="assay-inline-"))
+    context.set_executable(str(sandbox.interpreter(folder, sandbox.Limits(seconds=0))))
     # "__main__" too: else each check re-imports the program's main module (the
     # functions-framework command and all it imports) before it starts.
     modules = ["__main__", "validators.runtime"]
@@ -105,24 +116,32 @@ def _check(
     seconds: float,
 ) -> OutputEnvelope:
     from validators.payload import Payload
-    from validators.runtime import produce_output
+    from validators.runtime import failed_output, produce_output
+    from validators.sandbox import SandboxUnavailable
 
     spec = get_validator(step.validator)
     assert spec.inline_module is not None  # plan() chose inline for light validators only
-    validate = importlib.import_module(spec.inline_module).validate
+    module = importlib.import_module(spec.inline_module)
     # The API reads resources where they are pinned; a job reads its bundle's copy.
     resources = [
         resource_file(name, pin, pin.uri)
         for name, pin in sorted(run.config[step.order].resources.items())
     ]
     envelope = input_envelope(settings, run, step, submission, f"inline:{submission.id}", resources)
+    # What the engine needs is read here; the sandboxed check reads nothing but its bytes.
+    envelope = envelope.model_copy(update={"config": module.resolved_config(envelope)})
+    validator = ValidatorRef(name=spec.name, version=spec.version)
+    try:
+        context = _context()
+    except SandboxUnavailable as exc:
+        return failed_output(envelope, validator, "sandbox.unavailable", str(exc))
     output = produce_output(
-        validate,
+        module.inline,
         envelope,
         lambda: [(envelope.files[0], Payload(data=data))],
-        ValidatorRef(name=spec.name, version=spec.version),
+        validator,
         seconds,
-        context=_context(),
+        context=context,
         memory_bytes=settings.fast_path_memory_mb * 1024 * 1024,
     )
     checked = with_assertions(output, run, step)

@@ -58,7 +58,7 @@ def _within(validate: Any, seconds: float = 5.0) -> ValidationResult:
 
 
 def test_a_check_runs_in_a_child_of_the_fork_server() -> None:
-    from validators.json_schema.validator import validate
+    from validators.json_schema.validator import inline as validate
 
     envelope = ENVELOPE.model_copy(update={"config": {"schema": {"type": "object"}}})
     context = fast_path._context()
@@ -85,3 +85,49 @@ def test_a_check_that_never_returns_is_killed_at_its_deadline() -> None:
     with pytest.raises(TimedOut):
         _within(stuck, seconds=1.0)
     assert time.monotonic() - started < 3
+
+
+def probe(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
+    """What a parser exploit would try from the fast path's check: reach a server (the
+    metadata server, the local stack), read a file of the api's (another org's data),
+    find a credential in its environment."""
+    import os
+    import socket
+
+    reached = 0
+    try:
+        socket.create_connection(tuple(envelope.config["host"]), timeout=2).close()
+        reached = 1
+    except OSError:
+        pass
+    try:
+        stolen = len(open(envelope.config["victim"], "rb").read())  # noqa: SIM115
+    except OSError:
+        stolen = 0
+    names = sorted(os.environ)
+    return ValidationResult(metrics={"reached": reached, "stolen": stolen, "env": ",".join(names)})
+
+
+def test_a_check_reaches_no_server_no_file_and_no_credential(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+    import uuid
+    from pathlib import Path
+
+    server = socket.create_server(("127.0.0.1", 0))
+    # Where the local stack keeps every org's files, beside the code the sandbox shows.
+    victim = Path(__file__).resolve().parents[2] / ".local" / f"victim-{uuid.uuid4().hex}.json"
+    victim.parent.mkdir(exist_ok=True)
+    victim.write_text('{"secret": 1}')
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(victim))
+    config = {"host": ["127.0.0.1", server.getsockname()[1]], "victim": str(victim)}
+    envelope = ENVELOPE.model_copy(update={"config": config})
+    try:
+        result = validate_within(
+            probe, envelope, [(ITEM, Payload(data=b"{}"))], 10.0, context=fast_path._context()
+        )
+    finally:
+        server.close()
+        victim.unlink()
+    assert result.metrics == {"reached": 0, "stolen": 0, "env": "HOME,LANG,PATH,PWD"}

@@ -215,21 +215,35 @@ def _careful(config: dict[str, Any], data: bytes, redact: bool) -> list[OutputFi
     ]
 
 
+def findings(config: dict[str, Any], files: list[Payload], redact: bool) -> list[OutputFinding]:
+    """The engine's work, run only inside a sandbox: each file checked against the
+    schema. The instance is validated as a whole document, so it is read whole."""
+    return [found for payload in files for found in check(config, payload.read(), redact=redact)]
+
+
 def in_sandbox(config: dict[str, Any], paths: list[Path], redact: bool) -> dict[str, bytes]:
-    """The engine's side, inside the sandbox: each file checked, the findings as data."""
-    findings: list[OutputFinding] = []
-    for path in paths:
-        # The instance is validated as a whole document, so it is read whole.
-        findings.extend(check(config, path.read_bytes(), redact=redact))
-    return findings_file(findings)
+    """The job path's engine side (validators/sandbox_child.py): the findings as data."""
+    return findings_file(findings(config, [Payload(path=p) for p in paths], redact))
+
+
+def resolved_config(envelope: InputEnvelope) -> dict[str, Any]:
+    """The config the engine needs, read where this process can read (no resources)."""
+    return envelope.config
+
+
+def inline(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
+    """The fast path's check, in a child of its sandboxed fork server (the config
+    already resolved by the api): the engine is called directly."""
+    found = findings(envelope.config, [p for _, p in files], envelope.redact_values)
+    return ValidationResult(findings=found, metrics={"files": len(files)})
 
 
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
-    findings = findings_in_sandbox(
+    found = findings_in_sandbox(
         __name__,
-        envelope.config,
+        resolved_config(envelope),
         [payload for _, payload in files],
         redact=envelope.redact_values,
         seconds=own_deadline(envelope.timeout_seconds),
     )
-    return ValidationResult(findings=findings, metrics={"files": len(files)})
+    return ValidationResult(findings=found, metrics={"files": len(files)})

@@ -104,9 +104,10 @@ def check(
     return [] if valid else _schema_findings(schema_type, validator, tree, redact)
 
 
-def _schema_text(envelope: InputEnvelope) -> dict[str, Any]:
+def resolved_config(envelope: InputEnvelope) -> dict[str, Any]:
     """The config with the schema's text, read from its workflow resource if it names one
-    (the copy in the run's bundle, checked against the checksum the version pinned)."""
+    (the copy in the run's bundle, checked against the checksum the version pinned): read
+    by this process, which can reach storage, never by the engine."""
     name = envelope.config.get("schema_resource")
     if not isinstance(name, str):
         return envelope.config
@@ -116,20 +117,30 @@ def _schema_text(envelope: InputEnvelope) -> dict[str, Any]:
     return {**envelope.config, "schema": data.decode("utf-8")}
 
 
+def findings(config: dict[str, Any], files: list[Payload], redact: bool) -> list[OutputFinding]:
+    """The engine's work, run only inside a sandbox: each file checked against the
+    schema in `config` (its text already resolved)."""
+    return [found for payload in files for found in check(config, payload, redact=redact)]
+
+
 def in_sandbox(config: dict[str, Any], paths: list[Path], redact: bool) -> dict[str, bytes]:
-    """The engine's side, inside the sandbox: each file checked, the findings as data."""
-    findings: list[OutputFinding] = []
-    for path in paths:
-        findings.extend(check(config, Payload(path=path), redact=redact))
-    return findings_file(findings)
+    """The job path's engine side (validators/sandbox_child.py): the findings as data."""
+    return findings_file(findings(config, [Payload(path=p) for p in paths], redact))
+
+
+def inline(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
+    """The fast path's check, in a child of its sandboxed fork server (the config
+    already resolved by the api): the engine is called directly."""
+    found = findings(envelope.config, [p for _, p in files], envelope.redact_values)
+    return ValidationResult(findings=found, metrics={"files": len(files)})
 
 
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
-    findings = findings_in_sandbox(
+    found = findings_in_sandbox(
         __name__,
-        _schema_text(envelope),
+        resolved_config(envelope),
         [payload for _, payload in files],
         redact=envelope.redact_values,
         seconds=own_deadline(envelope.timeout_seconds),
     )
-    return ValidationResult(findings=findings, metrics={"files": len(files)})
+    return ValidationResult(findings=found, metrics={"files": len(files)})
