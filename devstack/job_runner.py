@@ -7,6 +7,10 @@ become underscores) as its own process, with the job's own environment plus the
 overrides, as Cloud Run runs a job's container — not with this process's environment,
 so a validator that leans on anything it would not have in the cloud fails here too.
 
+A job runs as its own service account (`--identity JOB=EMAIL`; the stack passes each
+job's from infra/units.json): its GCE_METADATA_HOST points at the metadata stand-in as
+that account, so the ID tokens it mints name it, as Cloud Run's metadata server does.
+
 By default a job runs from the repository. `--image JOB=PYTHON:FOLDER` runs it from a
 folder holding exactly what the job's Dockerfile copies, with that virtualenv's Python:
 the image, short of Docker.
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
+
+from devstack.metadata_server import identity_host
 
 RUN = re.compile(r"^/v2/(projects/([^/]+)/locations/([^/]+)/jobs/([^/:]+)):run$")
 EXECUTIONS = re.compile(r"^/v2/(projects/[^/]+/locations/[^/]+/jobs/[^/:]+)/executions$")
@@ -161,12 +167,15 @@ class JobRunner:
         *,
         env: dict[str, str] | None = None,
         images: dict[str, Image] | None = None,
+        identities: dict[str, str] | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.job_prefix = job_prefix
         self.module_prefix = module_prefix
         self.env = {**base_env(), **(env or {})}
         self.images = images or {}
+        # Each job's own service account, by job name.
+        self.identities = identities or {}
         self.executions: dict[str, LocalExecution] = {}
         self.lock = threading.Lock()
 
@@ -221,7 +230,7 @@ class JobRunner:
         if module is None:
             return _error(404, "NOT_FOUND", f"Job {job_path} not found")
         image = self.images.get(job, Image())
-        env = {**self.env, "PYTHONPATH": str(image.folder)}
+        env = {**self.env, "PYTHONPATH": str(image.folder)} | self.identity_env(job)
         overrides = body.get("overrides") or {}
         try:
             timeout = task_timeout(job, overrides.get("timeout"))
@@ -272,6 +281,11 @@ class JobRunner:
         }
         return _json(operation)
 
+    def identity_env(self, job: str) -> dict[str, str]:
+        """The metadata host under which the job's tokens name its own account."""
+        email, host = self.identities.get(job), self.env.get("GCE_METADATA_HOST")
+        return {"GCE_METADATA_HOST": identity_host(host, email)} if email and host else {}
+
     def stop_all(self) -> None:
         """Stops every execution still running (the stand-in is going away)."""
         with self.lock:
@@ -309,10 +323,13 @@ def main() -> None:
     parser.add_argument("--job-prefix", default="validator-")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for every job")
     parser.add_argument("--image", action="append", default=[], help="JOB=PYTHON:FOLDER")
+    parser.add_argument("--identity", action="append", default=[], help="JOB=EMAIL")
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
     images = dict(Image.parse(spec) for spec in args.image)
-    serve(JobRunner(args.log_dir, args.job_prefix, env=env, images=images), args.port)
+    identities = dict(item.split("=", 1) for item in args.identity)
+    runner = JobRunner(args.log_dir, args.job_prefix, env=env, images=images, identities=identities)
+    serve(runner, args.port)
 
 
 if __name__ == "__main__":

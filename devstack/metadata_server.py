@@ -7,6 +7,11 @@ GCE_METADATA_HOST and GCE_METADATA_IP pointing here, google-auth's
 `id_token.fetch_id_token` works unchanged. It also answers IAM Credentials' `signBlob`
 for its accounts and publishes their certificate as Google does
 (/service_accounts/v1/metadata/x509/{email}), for signed upload URLs.
+
+On Cloud Run each container's metadata server answers as the container's own service
+account. Here one server answers for every process, so a job's GCE_METADATA_HOST ends in
+`/_local/as/{email}` (`identity_host`): under that prefix `default` is that job's own
+account, and google-auth, which joins its paths onto the host, needs no change.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ from werkzeug.wrappers import Request, Response
 
 ISSUER = "https://accounts.google.com"
 FLAVOR = {"Metadata-Flavor": "Google"}
+AS_PREFIX = "/_local/as/"
+
+
+def identity_host(host: str, email: str) -> str:
+    """The GCE_METADATA_HOST under which this server answers as `email` (host:port)."""
+    return f"{host.rstrip('/')}{AS_PREFIX}{email}"
 
 
 class TokenMinter:
@@ -79,22 +90,36 @@ class TokenMinter:
 
 
 class MetadataServer:
-    def __init__(self, accounts: list[str], default: str, project: str) -> None:
+    def __init__(self, accounts: list[str], default: str | None, project: str) -> None:
         self.minter = TokenMinter()
         self.accounts = accounts
+        # None: a process that does not say which account it runs as has none.
         self.default = default
         self.project = project
 
-    def _account(self, name: str) -> str | None:
-        email = self.default if name == "default" else name
+    def _account(self, name: str, default: str | None) -> str | None:
+        email = default if name == "default" else name
         return email if email in self.accounts else None
+
+    def _as(self, path: str) -> tuple[str, str | None] | Response:
+        """The path without its `/_local/as/{email}` prefix, and the account `default`
+        stands for under it (an unknown account is a 404)."""
+        if not path.startswith(AS_PREFIX):
+            return path, self.default
+        email, _, rest = path[len(AS_PREFIX) :].partition("/")
+        if email not in self.accounts:
+            return Response(f"unknown service account {email}", status=404, headers=FLAVOR)
+        return "/" + rest, email
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         return self.respond(request)(environ, start_response)
 
     def respond(self, request: Request) -> Response:
-        path = request.path
+        seen = self._as(request.path)
+        if isinstance(seen, Response):
+            return seen
+        path, default = seen
         iam = self._iam(request)
         if iam is not None:
             return iam
@@ -113,7 +138,7 @@ class MetadataServer:
             return Response(self.project, headers=FLAVOR)
         if path.startswith(prefix + "instance/service-accounts/"):
             parts = path[len(prefix + "instance/service-accounts/") :].strip("/").split("/")
-            email = self._account(parts[0])
+            email = self._account(parts[0], default)
             if email is None:
                 return Response(f"unknown service account {parts[0]}", status=404, headers=FLAVOR)
             tail = parts[1] if len(parts) > 1 else ""
@@ -163,7 +188,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--accounts", required=True, help="comma-separated service accounts")
-    parser.add_argument("--default", required=True, help="the account 'default' stands for")
+    parser.add_argument(
+        "--default", help="the account 'default' stands for outside /_local/as/{email}"
+    )
     parser.add_argument("--project", default="assay-local")
     args = parser.parse_args()
     accounts = [a for a in args.accounts.split(",") if a]

@@ -48,11 +48,23 @@ class Plan:
     project: str
     functions: tuple[units.FunctionUnit, ...]
     ports: dict[str, int]
+    # Each role's service account (units.json identities), and each job's by job name.
     accounts: dict[str, str]
+    jobs: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    def emails(self, invokers: tuple[str, ...]) -> str:
+        """Who may call a function, as its invokers variable lists them ('validator':
+        every validator job's own account)."""
+        found = [
+            email
+            for who in invokers
+            for email in (self.jobs.values() if who == "validator" else [self.accounts[who]])
+        ]
+        return ",".join(found)
 
 
 class Stack:
@@ -79,13 +91,14 @@ class Stack:
         project = os.environ.get("GOOGLE_CLOUD_PROJECT", "assay-local")
         functions = units.load().functions
         names = ("firestore", *STAND_INS, *(f.name for f in functions))
-        identities = (*units.load().identities, "validator")
         plan = Plan(
             project=project,
             functions=functions,
             ports={n: _port(n) for n in names},
-            accounts={i: units.service_account(i, project) for i in identities},
+            accounts={i: units.service_account(i, project) for i in units.load().identities},
+            jobs=units.job_accounts(project),
         )
+        validators = units.validator_identities(project)
         metadata = plan.url("metadata")
         plan.env = {
             "GOOGLE_CLOUD_PROJECT": project,
@@ -96,7 +109,10 @@ class Stack:
             "ASSAY_CERTS_URL": f"{metadata}/oauth2/v1/certs",
             "ASSAY_SCHEDULER_SERVICE_ACCOUNT": plan.accounts["scheduler"],
             "ASSAY_SCHEDULER_ENDPOINT": plan.url("scheduler"),
-            "ASSAY_VALIDATOR_SERVICE_ACCOUNT": plan.accounts["validator"],
+            # Whom the callback takes each validator's results from.
+            "ASSAY_VALIDATOR_IDENTITIES": ",".join(f"{v}={e}" for v, e in validators.items()),
+            # One validator job's identity, for whoever needs one: the json-schema job's.
+            "ASSAY_VALIDATOR_SERVICE_ACCOUNT": validators["json-schema"],
             "GCE_METADATA_HOST": f"127.0.0.1:{plan.ports['metadata']}",
             "GCE_METADATA_IP": f"127.0.0.1:{plan.ports['metadata']}",
             "ASSAY_METADATA_URL": metadata,
@@ -109,8 +125,7 @@ class Stack:
         for unit in functions:
             plan.env[unit.url_variable] = plan.url(unit.name)
             if unit.invokers:
-                who = ",".join(plan.accounts[i] for i in unit.invokers)
-                plan.env[unit.invokers_variable] = who
+                plan.env[unit.invokers_variable] = plan.emails(unit.invokers)
         for key in ("ASSAY_MAX_UPLOAD_BYTES", "ASSAY_INLINE_MAX_BYTES"):
             if key in os.environ:
                 plan.env[key] = os.environ[key]
@@ -142,8 +157,8 @@ class Stack:
             "devstack.metadata_server",
             env,
             *("--port", str(plan.ports["metadata"]), "--project", plan.project),
-            *("--accounts", ",".join(plan.accounts.values())),
-            *("--default", plan.accounts["validator"]),
+            # No --default: every job asks as its own account (the job runner's --identity).
+            *("--accounts", ",".join([*plan.accounts.values(), *plan.jobs.values()])),
         )
         # A job gets what Cloud Run would give it, and how to reach the local stand-ins.
         job_env = {"VALIDATOR_VERSION": "local", "GOOGLE_CLOUD_PROJECT": plan.project} | {
@@ -159,6 +174,7 @@ class Stack:
             *("--port", str(plan.ports["jobs"]), "--log-dir", str(self.logs / "jobs")),
             *(a for k, v in job_env.items() for a in ("--env", f"{k}={v}")),
             *(a for spec in images for a in ("--image", spec)),
+            *(a for job, email in plan.jobs.items() for a in ("--identity", f"{job}={email}")),
         )
         self._module(
             "dispatcher",

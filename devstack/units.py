@@ -69,5 +69,17 @@ def load() -> Units:
 
 
 def service_account(identity: str, project: str) -> str:
-    """The local stand-in's email for an identity ('validator' is every validator job's)."""
+    """The email of an identity: a role's of `identities`, or a job's own `identity`
+    (Terraform names the accounts the same way)."""
     return f"assay-{identity}@{project}.iam.gserviceaccount.com"
+
+
+def job_accounts(project: str) -> dict[str, str]:
+    """Each validator job's own service account, by job name."""
+    return {j["name"]: service_account(j["identity"], project) for j in load().jobs}
+
+
+def validator_identities(project: str) -> dict[str, str]:
+    """Each validator's job identity, by validator: whom the callback takes its
+    steps' results from (ASSAY_VALIDATOR_IDENTITIES)."""
+    return {j["validator"]: service_account(j["identity"], project) for j in load().jobs}

@@ -18,6 +18,14 @@ locals {
       ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     )
   }
+
+  # Whom the callback takes each validator's results from: that validator's own job
+  # account, not any validator job's (shared/config.py validator_identities, 0020).
+  function_env_with_identities = merge(local.function_env, {
+    ASSAY_VALIDATOR_IDENTITIES = join(",", [
+      for name, j in local.jobs : "${j.validator}=${google_service_account.job[name].email}"
+    ])
+  })
 }
 
 resource "google_cloudfunctions2_function" "http" {
@@ -48,7 +56,7 @@ resource "google_cloudfunctions2_function" "http" {
     max_instance_request_concurrency = 1
     ingress_settings                 = local.function_ingress[each.key]
     all_traffic_on_latest_revision   = true
-    environment_variables            = local.function_env
+    environment_variables            = local.function_env_with_identities
   }
 
   labels = {
@@ -87,7 +95,7 @@ resource "google_cloudfunctions2_function" "event" {
     max_instance_request_concurrency = 1
     ingress_settings                 = local.function_ingress[each.key]
     all_traffic_on_latest_revision   = true
-    environment_variables            = local.function_env
+    environment_variables            = local.function_env_with_identities
   }
 
   event_trigger {

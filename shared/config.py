@@ -110,6 +110,11 @@ class Settings(BaseModel):
     purge_invokers: tuple[str, ...] = ()
     retry_invokers: tuple[str, ...] = ()
     upload_invokers: tuple[str, ...] = ()
+    # Each validator's job identity, `json-schema=assay-validator-json-schema@P.iam…,…`:
+    # the callback takes a step's result only from its own validator's job, not from any
+    # account of callback_invokers (decision record 0020). A validator missing here has
+    # its results refused.
+    validator_identities: dict[str, str] = {}
     # The purge function stops starting work this long after it began (its timeout is
     # longer), leaving the rest for the next tick.
     purge_deadline_seconds: float = 540
@@ -158,6 +163,22 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("validator_identities", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for item in (i.strip() for i in value.split(",") if i.strip()):
+            name, _, email = item.partition("=")
+            if not (name.strip() and email.strip()):
+                raise ValueError(
+                    "ASSAY_VALIDATOR_IDENTITIES takes comma-separated validator=email pairs, "
+                    f"not {item!r}"
+                )
+            pairs[name.strip()] = email.strip()
+        return pairs
 
     @model_validator(mode="after")
     def _explicit_on_google_cloud(self) -> "Settings":

@@ -14,6 +14,24 @@ INPUT_SCHEMA_VERSION: Final = "assay.input/1"
 OUTPUT_SCHEMA_VERSION: Final = "assay.output/1"
 CALLBACK_SCHEMA_VERSION: Final = "assay.callback/1"
 
+# What one step's output may carry (decision record 0020). The callback enforces them; a
+# validator runtime may apply them itself (it is given this module).
+# output.json is read from storage up to this many bytes; a larger one is never parsed.
+MAX_OUTPUT_BYTES: Final = 10 * 1024 * 1024
+# A step's findings stored one by one; any beyond are counted by severity, exactly.
+MAX_STORED_FINDINGS: Final = 20_000
+MAX_ARTIFACTS: Final = 100
+# Metrics live in the run's own document (1 MiB at most, shared by up to 20 steps).
+MAX_METRICS: Final = 200
+MAX_METRIC_NAME_CHARS: Final = 128
+MAX_METRIC_TEXT_CHARS: Final = 256
+# A finding's text fields are cut to this when stored; an artifact's name or uri may not
+# be longer (a stored document holds 1 MiB at most).
+MAX_TEXT_CHARS: Final = 4_096
+# The callback POST body is a few hundred bytes; result_uri names an object in a bucket.
+MAX_CALLBACK_BODY_BYTES: Final = 16 * 1024
+MAX_RESULT_URI_CHARS: Final = 2_048
+
 
 class Envelope(BaseModel):
     # Reject unknown fields: an envelope from a newer or broken producer must fail loudly.
@@ -86,6 +104,18 @@ class Timing(Envelope):
     duration_ms: int
 
 
+class FindingCounts(Envelope):
+    """Exact numbers of findings, by severity."""
+
+    error: int = Field(default=0, ge=0)
+    warning: int = Field(default=0, ge=0)
+    info: int = Field(default=0, ge=0)
+
+    @property
+    def total(self) -> int:
+        return self.error + self.warning + self.info
+
+
 class OutputEnvelope(Envelope):
     schema_version: Literal["assay.output/1"] = OUTPUT_SCHEMA_VERSION
     run_id: str
@@ -101,6 +131,10 @@ class OutputEnvelope(Envelope):
     timing: Timing
     validator: ValidatorRef
     error: str | None = None
+    # Findings the validator found beyond those it lists in `findings` (a runtime that
+    # caps its own list, e.g. at MAX_STORED_FINDINGS): exact counts by severity. They
+    # count in the step's summary and verdict as listed ones do; none is stored.
+    unlisted_findings: FindingCounts | None = None
 
 
 # The shapes of Assay's ids, checked before an id names a document (a private function's
@@ -115,4 +149,4 @@ class CallbackBody(Envelope):
     run_id: str = Field(pattern=RUN_ID)
     callback_id: str = Field(pattern=CALLBACK_ID)
     status: OutputStatus
-    result_uri: str
+    result_uri: str = Field(max_length=MAX_RESULT_URI_CHARS)

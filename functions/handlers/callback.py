@@ -1,27 +1,33 @@
 """`callback`: private; called by validator jobs with an ID token whose audience is
-this function's own URL."""
+this function's own URL. Any validator job may call it; a step's result is taken only
+from that step's own validator's job (the service checks the caller against the step)."""
 
 from flask import Request, Response
 
 from shared import wiring
 from shared.auth.id_tokens import verify_caller
 from shared.config import get_settings
-from shared.envelopes import CallbackBody
-from shared.http import guarded, json_response, parse_json, parse_model
+from shared.envelopes import MAX_CALLBACK_BODY_BYTES, CallbackBody
+from shared.http import guarded, json_response, loads, parse_model, read_body
 from shared.services.callbacks import handle_callback
 
 
 @guarded
 def handle(request: Request) -> Response:
     settings = get_settings()
-    verify_caller(
+    caller = verify_caller(
         request.headers.get("Authorization"),
         audience=settings.callback_url,
         allowed=settings.callback_invokers,
     )
-    body = parse_model(CallbackBody, parse_json(request))
+    body = parse_model(CallbackBody, loads(read_body(request, MAX_CALLBACK_BODY_BYTES)))
     outcome = handle_callback(
-        wiring.repositories(), wiring.blob_store(), wiring.task_queue(), settings, body
+        wiring.repositories(),
+        wiring.blob_store(),
+        wiring.task_queue(),
+        settings,
+        body,
+        caller=caller.email,
     )
     run = outcome.run
     return json_response(

@@ -201,6 +201,10 @@ class Summary(Model):
     error_count: int = 0
     warning_count: int = 0
     info_count: int = 0
+    # Of `total`, the findings counted but not stored one by one: beyond a step's cap, or
+    # not listed by their validator (decision record 0020). The findings route lists the
+    # rest.
+    unstored_count: int = 0
 
     @classmethod
     def of(cls, severities: list[Severity]) -> "Summary":
@@ -211,12 +215,25 @@ class Summary(Model):
             info_count=sum(1 for s in severities if s is Severity.INFO),
         )
 
+    @classmethod
+    def unstored(cls, errors: int, warnings: int, infos: int) -> "Summary":
+        """Findings known only by their numbers."""
+        total = errors + warnings + infos
+        return cls(
+            total=total,
+            error_count=errors,
+            warning_count=warnings,
+            info_count=infos,
+            unstored_count=total,
+        )
+
     def __add__(self, other: "Summary") -> "Summary":
         return Summary(
             total=self.total + other.total,
             error_count=self.error_count + other.error_count,
             warning_count=self.warning_count + other.warning_count,
             info_count=self.info_count + other.info_count,
+            unstored_count=self.unstored_count + other.unstored_count,
         )
 
 

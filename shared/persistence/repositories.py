@@ -64,6 +64,10 @@ RESOURCES = "workflow_resources"
 
 # Firestore commits at most 500 writes at once.
 BATCH_LIMIT = 500
+# and a request of at most 10 MiB (the emulator's gRPC takes 4 MiB): a batch of writes is
+# committed before its documents' estimated size (_doc_bytes) passes this, which leaves
+# room for the request's own framing under either.
+BATCH_BYTES = 3 * 1024 * 1024
 # An `in` filter takes at most 30 values.
 IN_LIMIT = 30
 
@@ -77,6 +81,20 @@ def from_snapshot(cls: type[M], snap: Any) -> M:
     if "id" in cls.model_fields:
         data["id"] = snap.id
     return cls.model_validate(data)
+
+
+def _doc_bytes(value: Any) -> int:
+    """A generous estimate of a value's size in a write request: Firestore's storage
+    size (strings as UTF-8 plus one, numbers eight) and a few bytes of framing a field."""
+    if isinstance(value, str):
+        return len(value.encode()) + 8
+    if isinstance(value, dict):
+        return 32 + sum(_doc_bytes(k) + _doc_bytes(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 32 + sum(_doc_bytes(v) for v in value)
+    if isinstance(value, bytes):
+        return len(value) + 8
+    return 16
 
 
 def encode_token(doc_id: str) -> str:
@@ -504,16 +522,23 @@ class Repositories:
     # -- findings ----------------------------------------------------------------
     def write_findings(self, run_id: str, findings: Iterable[Finding]) -> int:
         """Writes findings in batches. Ids are deterministic, so a repeat overwrites."""
-        collection = self.run_ref(run_id).collection(FINDINGS)
+        docs = ((f.id, to_doc(f)) for f in findings)
+        return self._set_batched(self.run_ref(run_id).collection(FINDINGS), docs)
+
+    def _set_batched(self, collection: Any, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Sets each document under its id, a commit per BATCH_LIMIT writes or BATCH_BYTES,
+        whichever comes first; reads `docs` as it goes, so they may be a generator."""
         batch = self.db.batch()
-        pending = written = 0
-        for finding in findings:
-            batch.set(collection.document(finding.id), to_doc(finding))
-            pending += 1
-            if pending == BATCH_LIMIT:
+        pending = size = written = 0
+        for doc_id, doc in docs:
+            ref = collection.document(doc_id)
+            doc_size = _doc_bytes(ref.path) + _doc_bytes(doc)
+            if pending and (pending == BATCH_LIMIT or size + doc_size > BATCH_BYTES):
                 batch.commit()
                 written += pending
-                batch, pending = self.db.batch(), 0
+                batch, pending, size = self.db.batch(), 0, 0
+            batch.set(ref, doc)
+            pending, size = pending + 1, size + doc_size
         if pending:
             batch.commit()
             written += pending
@@ -542,11 +567,8 @@ class Repositories:
         return int(result[0][0].value)
 
     def write_artifacts(self, run_id: str, artifacts: Iterable[Artifact]) -> None:
-        collection = self.run_ref(run_id).collection(ARTIFACTS)
-        batch = self.db.batch()
-        for artifact in artifacts:
-            batch.set(collection.document(artifact.id), to_doc(artifact))
-        batch.commit()
+        docs = ((a.id, to_doc(a)) for a in artifacts)
+        self._set_batched(self.run_ref(run_id).collection(ARTIFACTS), docs)
 
     def _delete_ids(self, run_id: str, collection: str, ids: Sequence[str]) -> None:
         folder = self.run_ref(run_id).collection(collection)

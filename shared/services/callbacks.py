@@ -4,6 +4,9 @@ Fencing: a CallbackReceipt keyed by `callback_id` is created in the same transac
 that finalizes the step, so a repeat (or a concurrent duplicate) sees it and is answered
 as a replay. Findings are written before that transaction under deterministic ids, so a
 delivery that dies half way and is retried overwrites rather than duplicates them.
+
+A step's result is taken only from its own validator's job identity (with the attempt's
+`callback_id`), and only within the output caps (shared/services/step_outputs.py).
 """
 
 from __future__ import annotations
@@ -13,10 +16,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 from google.api_core import exceptions as google_exceptions
-from pydantic import ValidationError
 
 from shared import logs
 from shared.adapters.tasks import TaskQueue
@@ -40,12 +42,19 @@ from shared.domain.models import (
     Summary,
     ValidationRun,
 )
-from shared.envelopes import CallbackBody, OutputEnvelope, OutputFinding, OutputStatus
-from shared.errors import Conflict, NotFound, Transient, Unprocessable
+from shared.envelopes import (
+    MAX_TEXT_CHARS,
+    CallbackBody,
+    OutputEnvelope,
+    OutputFinding,
+    OutputStatus,
+)
+from shared.errors import Conflict, Forbidden, NotFound, Transient, Unprocessable
 from shared.ids import stable_id
 from shared.persistence.repositories import Repositories, from_snapshot, to_doc
 from shared.services.dispatch import enqueue_launch
 from shared.services.finalize import Ended, after_commit, end_run
+from shared.services.step_outputs import Unread, parse, read_capped, too_large, within_caps
 from shared.storage import BlobNotFound, BlobStore
 from shared.storage.layout import Layout
 
@@ -60,16 +69,24 @@ class CallbackOutcome:
     late: bool = False
 
 
+# What a step's output turns out to be: the output (its findings within their cap), one
+# over the byte cap and never read, or why it cannot be used (a validator defect).
+Received = OutputEnvelope | Unread | str
+
+
 def _read_output(
     store: BlobStore, body: CallbackBody, run: ValidationRun, step: StepRun
-) -> OutputEnvelope | str:
-    """The validated output, or why it cannot be used (a validator defect)."""
+) -> Received:
+    """The validated output, read within the caps, or why it cannot be used."""
     try:
-        output = OutputEnvelope.model_validate_json(store.read_bytes(body.result_uri))
+        data = read_capped(store, body.result_uri)
     except BlobNotFound:
         raise Unprocessable(f"there is no output at result_uri {body.result_uri!r}") from None
-    except ValidationError as exc:
-        return f"the validator wrote an invalid output.json: {exc.errors()[:3]}"
+    if data is None:
+        return too_large()
+    output = parse(data)
+    if isinstance(output, str):
+        return output
     expected = (run.id, run.org_id, step.order, step.attempt, body.callback_id)
     actual = (output.run_id, output.org_id, output.step_order, output.attempt, output.callback_id)
     if actual != expected:
@@ -86,8 +103,19 @@ class Ending:
     error: str | None = None
 
 
+def _summarize(run: ValidationRun, step: StepRun, output: OutputEnvelope | Unread) -> None:
+    """The step's counts by severity, listed findings and unlisted alike, and the run's."""
+    if isinstance(output, Unread):
+        step.summary = Summary.of([output.finding.severity])
+    else:
+        counts = output.unlisted_findings
+        unlisted = Summary.unstored(counts.error, counts.warning, counts.info) if counts else None
+        step.summary = Summary.of([f.severity for f in output.findings]) + (unlisted or Summary())
+    run.summary = sum((s.summary for s in run.steps), Summary())
+
+
 def apply_output(
-    run: ValidationRun, step: StepRun, output: OutputEnvelope | str, at: Any, grace: float
+    run: ValidationRun, step: StepRun, output: Received, at: Any, grace: float
 ) -> Ending | None:
     """Moves the step by its output; says whether and how the run ends."""
     step.ended_at, step.claim_expires_at = at, None
@@ -96,19 +124,25 @@ def apply_output(
         earlier.timings.finalized_at or earlier.ended_at if earlier else run.created_at
     )
     step.timings.finalized_at = at
-    if not isinstance(output, str):
-        step.timings.check_started_at = output.timing.started_at
-        step.timings.check_ended_at = output.timing.ended_at
     if isinstance(output, str):
         step.move(StepStatus.FAILED)
         step.error, step.job_status = output, CloudRunJobStatus.FAILED
         return Ending(
             RunStatus.FAILED, ErrorCategory.VALIDATOR_ERROR, f"step {step.key!r}: {output}"
         )
-    step.summary = Summary.of([f.severity for f in output.findings])
+    _summarize(run, step, output)
+    if isinstance(output, Unread):
+        step.move(StepStatus.FAILED)
+        step.error, step.job_status = output.error, CloudRunJobStatus.FAILED
+        return Ending(
+            RunStatus.FAILED,
+            ErrorCategory.VALIDATOR_ERROR,
+            f"step {step.key!r} failed to run: {output.error}",
+        )
+    step.timings.check_started_at = output.timing.started_at
+    step.timings.check_ended_at = output.timing.ended_at
     step.metrics = dict(output.metrics)
     step.validator_version = output.validator.version
-    run.summary = sum((s.summary for s in run.steps), Summary())
     if output.status is OutputStatus.CANCELLED:
         step.move(StepStatus.FAILED)
         step.error, step.job_status = "cancelled", CloudRunJobStatus.CANCELLED
@@ -233,18 +267,38 @@ def _attempt_key(step: StepRun) -> int | str:
     return "inline" if step.execution is Execution.INLINE else step.attempt
 
 
-def _finding_ids(run: ValidationRun, step: StepRun, output: OutputEnvelope) -> list[str]:
+def _findings(output: OutputEnvelope | Unread) -> list[OutputFinding]:
+    return output.findings if isinstance(output, OutputEnvelope) else [output.finding]
+
+
+def _finding_ids(run: ValidationRun, step: StepRun, output: OutputEnvelope | Unread) -> list[str]:
     key = _attempt_key(step)
-    return [stable_id(run.id, step.order, key, i) for i in range(len(output.findings))]
+    return [stable_id(run.id, step.order, key, i) for i in range(len(_findings(output)))]
 
 
-def _artifact_ids(run: ValidationRun, step: StepRun, output: OutputEnvelope) -> list[str]:
+def _artifact_ids(run: ValidationRun, step: StepRun, output: OutputEnvelope | Unread) -> list[str]:
+    if isinstance(output, Unread):
+        return []
     key = _attempt_key(step)
     return [stable_id(run.id, step.order, key, "artifact", a.name) for a in output.artifacts]
 
 
+def _stored_text(finding: OutputFinding) -> dict[str, Any]:
+    """A finding's fields, its text cut to MAX_TEXT_CHARS: a document holds 1 MiB."""
+    fields = finding.model_dump()
+    for name in ("code", "message", "path"):
+        text = fields[name]
+        if text is not None and len(text) > MAX_TEXT_CHARS:
+            fields[name] = text[: MAX_TEXT_CHARS - 1] + "…"
+    return fields
+
+
 def write_results(
-    repos: Repositories, run: ValidationRun, step: StepRun, output: OutputEnvelope, now: Clock
+    repos: Repositories,
+    run: ValidationRun,
+    step: StepRun,
+    output: OutputEnvelope | Unread,
+    now: Clock,
 ) -> None:
     """Findings and artifacts under deterministic ids: a retried delivery overwrites."""
     created = now()
@@ -261,12 +315,12 @@ def write_results(
                 attempt=step.attempt,
                 index=index,
                 created_at=created,
-                **f.model_dump(),
+                **_stored_text(f),
             )
-            for index, f in enumerate(output.findings)
+            for index, f in enumerate(_findings(output))
         ),
     )
-    if output.artifacts:
+    if isinstance(output, OutputEnvelope) and output.artifacts:
         repos.write_artifacts(
             run.id,
             [
@@ -287,7 +341,7 @@ def write_results(
 
 
 def withdraw_results(
-    repos: Repositories, run: ValidationRun, step: StepRun, output: OutputEnvelope | str
+    repos: Repositories, run: ValidationRun, step: StepRun, output: Received
 ) -> None:
     """Removes what a delivery of a callback that lost the race to the run's end wrote."""
     if isinstance(output, str):
@@ -306,9 +360,11 @@ def _refuse_late(
     """A callback for a run that has ended: acknowledged, and nothing of it kept. A
     delivery that raced the run's end may have written results before it lost; they go."""
     if step is not None:
-        # Without an output nothing can have been written from it.
+        # Without an output nothing can have been written from it. What was written is
+        # the output as kept (its notes and assertions' findings too).
         with contextlib.suppress(Unprocessable):
-            withdraw_results(repos, run, step, _read_output(store, body, run, step))
+            kept = with_assertions(_read_output(store, body, run, step), run, step)
+            withdraw_results(repos, run, step, kept)
         repos.close_receipt(body.callback_id, ReceiptState.REFUSED)
     log.info(
         "callback for a %s run ignored",
@@ -327,13 +383,23 @@ def _locate(repos: Repositories, body: CallbackBody) -> tuple[ValidationRun, Ste
     return run, step
 
 
+@overload
 def with_assertions(
-    output: OutputEnvelope | str, run: ValidationRun, step: StepRun
-) -> OutputEnvelope | str:
-    """The step's assertions, evaluated on the output's metrics, join its findings: the
-    same for every delivery, so a retry writes the same documents."""
-    if isinstance(output, str):
+    output: OutputEnvelope, run: ValidationRun, step: StepRun
+) -> OutputEnvelope: ...
+
+
+@overload
+def with_assertions(output: Received, run: ValidationRun, step: StepRun) -> Received: ...
+
+
+def with_assertions(output: Received, run: ValidationRun, step: StepRun) -> Received:
+    """The output as the step keeps it: within the output caps (the fast path's too), and
+    with the step's assertions, evaluated on its metrics, joining its findings. The same
+    for every delivery, so a retry writes the same documents."""
+    if not isinstance(output, OutputEnvelope):
         return output
+    output = within_caps(output)
     failed = evaluate(run.config[step.order].assertions, output.metrics)
     if not failed:
         return output
@@ -353,6 +419,24 @@ def _check_fence(
     return step
 
 
+def _check_identity(settings: Settings, caller: str | None, step: StepRun) -> None:
+    """A step's result comes only from its own validator's job: any validator job may
+    call the callback (its allow-list), but not for another validator's step."""
+    if caller is None:
+        return  # the reconcile pass, which found the output itself: no delivery
+    expected = settings.validator_identities.get(step.validator)
+    if expected is None:
+        raise Forbidden(
+            f"no job identity is configured for validator {step.validator!r} "
+            "(ASSAY_VALIDATOR_IDENTITIES), so no caller may deliver its results"
+        )
+    if caller != expected:
+        raise Forbidden(
+            f"{caller!r} is not the {step.validator!r} validator's job: step {step.key!r} "
+            f"takes its result only from {expected!r}"
+        )
+
+
 def handle_callback(
     repos: Repositories,
     store: BlobStore,
@@ -360,18 +444,24 @@ def handle_callback(
     settings: Settings,
     body: CallbackBody,
     now: Clock = utcnow,
+    *,
+    caller: str | None = None,
 ) -> CallbackOutcome:
+    """One delivery of a step's result. `caller` is the verified email of the job that
+    sent it; None only for the reconcile pass, which read the output itself."""
     known = repos.find_receipt(body.callback_id)
     if known is not None and known.state is not ReceiptState.PROCESSING:
         # Answered from the receipt's own run, whatever run_id this body names.
-        return _replay(repos, queue, settings, known.run_id)
+        return _replay_receipt(repos, queue, settings, known, caller)
     run, found = _locate(repos, body)
+    if found is not None:
+        _check_identity(settings, caller, found)
     if run.terminal:
         # Read after the run: had this callback ended it, its receipt says DONE by now
         # (the same transaction), and a concurrent duplicate is a replay, not late.
         again = repos.find_receipt(body.callback_id)
         if again is not None and again.state is ReceiptState.DONE:
-            return _replay(repos, queue, settings, again.run_id)
+            return _replay_receipt(repos, queue, settings, again, caller)
         return _refuse_late(repos, store, body, run, found)
     step = _check_fence(settings, body, run, found)
     output = with_assertions(_read_output(store, body, run, step), run, step)
@@ -389,7 +479,7 @@ def record_step_result(
     queue: TaskQueue,
     settings: Settings,
     body: CallbackBody,
-    taken: tuple[ValidationRun, StepRun, OutputEnvelope | str, str],
+    taken: tuple[ValidationRun, StepRun, Received, str],
     now: Clock = utcnow,
 ) -> CallbackOutcome:
     """The step's result, once: in one transaction, under the receipt this delivery holds."""
@@ -435,4 +525,21 @@ def _replay(
     run = repos.find_run(run_id)
     _continue(queue, settings, run)
     log.info("callback replayed", extra={"run_id": run_id})
+    return CallbackOutcome(replay=True, run=run)
+
+
+def _replay_receipt(
+    repos: Repositories,
+    queue: TaskQueue,
+    settings: Settings,
+    receipt: CallbackReceipt,
+    caller: str | None,
+) -> CallbackOutcome:
+    """A repeat of a processed callback, answered from its receipt's run: only to the
+    job that may deliver that step's result."""
+    run = repos.find_run(receipt.run_id)
+    if run is not None:
+        _check_identity(settings, caller, run.steps[receipt.step_order])
+    _continue(queue, settings, run)
+    log.info("callback replayed", extra={"run_id": receipt.run_id})
     return CallbackOutcome(replay=True, run=run)
