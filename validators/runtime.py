@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,9 @@ from shared import logs
 from shared.clock import utcnow
 from shared.domain.enums import Severity
 from shared.envelopes import (
+    MAX_STORED_FINDINGS,
     CallbackBody,
+    FindingCounts,
     InputEnvelope,
     InputFile,
     OutputArtifact,
@@ -302,6 +305,19 @@ def failed_output(
     return _output(envelope, validator, result, OutputStatus.FAILED_RUNTIME, message, timing)
 
 
+def _listed(findings: list[OutputFinding]) -> tuple[list[OutputFinding], FindingCounts | None]:
+    """The findings output.json lists, at most what the callback stores, and the exact
+    counts by severity of the rest: an engine's 200,000 findings keep the output within
+    its byte cap and the verdict exact."""
+    if len(findings) <= MAX_STORED_FINDINGS:
+        return findings, None
+    rest = Counter(f.severity for f in findings[MAX_STORED_FINDINGS:])
+    counts = FindingCounts(
+        error=rest[Severity.ERROR], warning=rest[Severity.WARNING], info=rest[Severity.INFO]
+    )
+    return findings[:MAX_STORED_FINDINGS], counts
+
+
 def _output(
     envelope: InputEnvelope,
     validator: ValidatorRef,
@@ -310,6 +326,7 @@ def _output(
     error: str | None,
     timing: Timing,
 ) -> OutputEnvelope:
+    listed, unlisted = _listed(result.findings)
     return OutputEnvelope(
         run_id=envelope.run_id,
         org_id=envelope.org_id,
@@ -317,7 +334,8 @@ def _output(
         attempt=envelope.attempt,
         callback_id=envelope.callback_id,
         status=status,
-        findings=result.findings,
+        findings=listed,
+        unlisted_findings=unlisted,
         metrics=result.metrics,
         artifacts=result.artifacts,
         timing=timing,

@@ -163,3 +163,30 @@ def test_a_check_killed_at_its_deadline_leaves_no_copy_of_the_input(harness, tmp
         tempfile.tempdir = None
     assert read_output(envelope).status == "timed_out"
     assert list(scratch.iterdir()) == []  # the job's folder, with the engine's inside it
+
+
+def test_an_output_json_it_did_not_write_is_refused_and_not_called_back(harness):
+    envelope, received = harness.envelope, harness.received
+    forged = b'{"status": "success", "metrics": {"y_final": 1000}}'
+    LocalBlobStore().write_bytes(envelope.output_uri, forged)
+    assert runtime.run(json_schema_validate, name="json-schema", version="1.0.0") == 1
+    assert LocalBlobStore().read_bytes(envelope.output_uri) == forged
+    assert received == []
+
+
+def test_findings_past_the_stored_cap_are_counted_exactly(harness):
+    from shared.domain.enums import Severity
+    from shared.envelopes import MAX_STORED_FINDINGS, OutputFinding
+
+    def many(envelope, files):
+        severities = [Severity.WARNING] * MAX_STORED_FINDINGS + [Severity.ERROR] * 7
+        severities += [Severity.INFO] * 3
+        found = [OutputFinding(severity=s, code="c", message="m") for s in severities]
+        return runtime.ValidationResult(findings=found)
+
+    assert runtime.run(many, name="json-schema", version="1.0.0") == 0
+    output = read_output(harness.envelope)
+    assert len(output.findings) == MAX_STORED_FINDINGS
+    assert output.unlisted_findings is not None
+    assert (output.unlisted_findings.error, output.unlisted_findings.info) == (7, 3)
+    assert output.status == "failed_validation"
