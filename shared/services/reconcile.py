@@ -42,6 +42,7 @@ from shared.services.callbacks import handle_callback
 from shared.services.dispatch import launch_task_id
 from shared.services.finalize import Ended, after_commit, end_run
 from shared.services.launches import record_execution
+from shared.services.step_outputs import read_capped
 from shared.storage import BlobNotFound, BlobStore
 from shared.storage.layout import Layout
 from shared.validator_jobs import validator_job
@@ -245,11 +246,14 @@ def _recover_callback(ctx: Context, run: ValidationRun, step: StepRun) -> bool:
     layout = Layout(ctx.settings.storage_uri)
     uri = layout.output_envelope(run.org_id, run.id, step.order, step.attempt)
     try:
-        output = OutputEnvelope.model_validate_json(ctx.store.read_bytes(uri))
+        data = read_capped(ctx.store, uri)
     except BlobNotFound:
         return False
+    try:
+        # Over the cap, or unreadable: the callback path reports it as the validator's error.
+        output = OutputEnvelope.model_validate_json(data) if data is not None else None
     except ValueError:
-        output = None  # unreadable: the callback path reports it as the validator's error
+        output = None
     body = CallbackBody(
         run_id=run.id,
         callback_id=step.callback_id or "",

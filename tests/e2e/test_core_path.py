@@ -81,7 +81,13 @@ def test_an_invalid_file_fails_with_pointed_findings(stack, workflows):
     )
     items = findings(stack, org_id, headers, run["id"])
     assert {f["path"] for f in items} == {"/name", "/email", "/age"}
-    assert run["summary"] == {"total": 3, "error_count": 3, "warning_count": 0, "info_count": 0}
+    assert run["summary"] == {
+        "total": 3,
+        "error_count": 3,
+        "warning_count": 0,
+        "info_count": 0,
+        "unstored_count": 0,
+    }
 
 
 def test_a_file_that_is_not_json_is_one_finding_with_line_and_column(stack, workflows):
