@@ -211,3 +211,40 @@ def test_an_fmi3_model_exchange_fmu_is_integrated(tmp_path: Path, fmi3: dict[str
     assert [f for f in result.findings if f.severity == "ERROR"] == []
     assert result.metrics["x_final"] == pytest.approx(math.exp(-2.0), rel=1e-3)
     assert result.metrics["x_max"] == 1.0
+
+
+def _zip(members: dict[str, bytes], link: str | None = None) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        if link is not None:
+            info = zipfile.ZipInfo(link)
+            info.external_attr = 0o120777 << 16  # a symbolic link
+            archive.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+ENTITIES = b"""<?xml version="1.0"?>
+<!DOCTYPE fmiModelDescription [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<fmiModelDescription fmiVersion="2.0" modelName="&secret;" guid="x"/>"""
+
+
+@pytest.mark.parametrize(
+    ("archive", "words"),
+    [
+        (_zip({"modelDescription.xml": b"<x/>", "../outside.so": b"x"}), "unsafe"),
+        (_zip({"modelDescription.xml": b"<x/>", "/abs/path.so": b"x"}), "unsafe"),
+        (_zip({"modelDescription.xml": b"<x/>"}, link="binaries/linux64/m.so"), "unsafe"),
+        (_zip({"modelDescription.xml": ENTITIES}), "modelDescription.xml"),
+        (_zip({f"resources/{i}": b"" for i in range(10_001)}), "limits"),
+    ],
+    ids=["dot-dot", "absolute", "symlink", "entities", "too-many-members"],
+)
+def test_a_hostile_archive_is_refused_before_any_of_it_runs(archive: bytes, words: str) -> None:
+    (finding,), result = check(CONFIG, Payload(data=archive))
+    assert result is None and finding.severity == "ERROR" and words in finding.message
+    assert "root:" not in finding.message  # the entity was never expanded
