@@ -12,10 +12,12 @@ TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard too
 .PHONY: install tools examples stage openapi demo up bench test lint typecheck unit integration e2e clean
 
 # What the product needs from the machine itself: bubblewrap, the sandbox every engine
-# runs in (validators/sandbox.py); setpriv comes with util-linux.
+# runs in (validators/sandbox.py); setpriv comes with util-linux. The tests compile a
+# native FMU with the C compiler.
 SYSTEM_STAMP := $(VENV)/.system-stamp
 $(SYSTEM_STAMP):
-	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
+	command -v bwrap >/dev/null && command -v cc >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq bubblewrap gcc)
 	mkdir -p $(VENV) && touch $@
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml $(SYSTEM_STAMP)

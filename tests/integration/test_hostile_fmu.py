@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,26 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "Hostile.fmu"
 
 
+@pytest.fixture(scope="module")
+def hostile_c(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/fmus/hostile_c: the same probes in native code, compiled here against the
+    FMI headers fmpy ships, zipped with its modelDescription.xml."""
+    import fmpy
+
+    source = ROOT / "tests/fmus/hostile_c"
+    folder = tmp_path_factory.mktemp("hostile_c")
+    binary = folder / "binaries" / "linux64" / "hostile_c.so"
+    binary.parent.mkdir(parents=True)
+    headers = Path(fmpy.__file__).parent / "c-code"
+    compiler = ["cc", "-shared", "-fPIC", "-O1", f"-I{headers}", "-o", str(binary)]
+    subprocess.run([*compiler, str(source / "hostile.c")], check=True, capture_output=True)
+    fmu = folder / "HostileC.fmu"
+    with zipfile.ZipFile(fmu, "w") as archive:
+        archive.write(source / "modelDescription.xml", "modelDescription.xml")
+        archive.write(binary, "binaries/linux64/hostile_c.so")
+    return fmu
+
+
 @pytest.fixture
 def listener() -> Iterator[str]:
     """A server on loopback that counts the connections it accepts: what the metadata
@@ -72,12 +93,14 @@ def _run(
     fmu: Path, tmp_path: Path, mode: int, seconds: float = 60.0, **parameters: Any
 ) -> OutputEnvelope:
     marker = parameters.pop("marker", f"hostile-{uuid.uuid4().hex}")
-    config = {
-        "stop_time": 1.0,
-        "step_size": 0.5,
-        "outputs": OUTPUTS,
-        "parameters": {"mode": mode, "marker": marker, **parameters},
-    }
+    parameters = {"mode": mode, "marker": marker, **parameters}
+    return _simulate(fmu, tmp_path, OUTPUTS, parameters, seconds)
+
+
+def _simulate(
+    fmu: Path, tmp_path: Path, outputs: list[str], parameters: dict[str, Any], seconds: float
+) -> OutputEnvelope:
+    config = {"stop_time": 1.0, "step_size": 0.5, "outputs": outputs, "parameters": parameters}
     envelope = InputEnvelope(
         run_id="R" * 20,
         org_id="o",
@@ -93,7 +116,7 @@ def _run(
         timeout_seconds=int(seconds),
     )
     item = InputFile(
-        name="Hostile.fmu",
+        name=fmu.name,
         uri="file:///x",
         sha256="0" * 64,
         size_bytes=fmu.stat().st_size,
@@ -123,6 +146,25 @@ def test_it_reaches_no_server_no_other_run_and_no_secret(
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/key.json")
     output = _run(hostile, tmp_path, 0, hosts=f"{listener},{listener}", victim=str(victim))
+    assert output.status is OutputStatus.SUCCESS, output.error
+    assert output.metrics["y_final"] == 3.0
+    assert output.metrics["reached_network_max"] == 0.0
+    assert output.metrics["read_victim_max"] == 0.0
+    assert output.metrics["saw_secrets_max"] == 0.0
+
+
+def test_native_code_reaches_no_server_no_other_run_and_no_secret(
+    hostile_c: Path, tmp_path: Path, listener: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victim = tmp_path / "runs" / "other-org" / "other-run" / "model.json"
+    victim.parent.mkdir(parents=True)
+    victim.write_text('{"secret": "of another org"}')
+    monkeypatch.setenv("INPUT_URI", "file:///runs/o/r/steps/0/1/input.json")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:9023")
+    port = int(listener.rsplit(":", 1)[1])
+    outputs = ["y", "reached_network", "read_victim", "saw_secrets"]
+    parameters = {"port": port, "victim": str(victim)}
+    output = _simulate(hostile_c, tmp_path, outputs, parameters, 60.0)
     assert output.status is OutputStatus.SUCCESS, output.error
     assert output.metrics["y_final"] == 3.0
     assert output.metrics["reached_network_max"] == 0.0
