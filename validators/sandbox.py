@@ -150,10 +150,13 @@ def _view(limits: Limits, uid: int | None, own_pids: bool = True) -> list[str]:
     # The sandbox's own /tmp: a private tmpfs, gone with the sandbox.
     private_tmp = "/tmp"  # noqa: S108
     env = {"PATH": "/usr/bin:/bin", "HOME": private_tmp, "LANG": "C.UTF-8"}
-    arguments = [*_namespaces(uid is not None, own_pids), *_system_view()]
+    # The private /tmp comes first: a checkout (and its virtualenv) may live under the
+    # machine's /tmp, and a tmpfs mounted after their binds would hide them.
+    arguments = [*_namespaces(uid is not None, own_pids)]
+    arguments += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", private_tmp]
+    arguments += [*_system_view()]
     arguments += ["--proc", "/proc"] if own_pids else []
     arguments += ["--dev", "/dev"]
-    arguments += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", private_tmp]
     arguments += ["--clearenv", *[x for k, v in env.items() for x in ("--setenv", k, v)]]
     return arguments
 
