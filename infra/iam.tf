@@ -96,7 +96,6 @@ resource "google_project_iam_member" "firestore_user" {
 
 locals {
   content_bucket = google_storage_bucket.unit["content"].name
-  runs_prefix    = "projects/_/buckets/${local.content_bucket}/objects/runs/"
   subs_prefix    = "projects/_/buckets/${local.content_bucket}/objects/submissions/"
   res_prefix     = "projects/_/buckets/${local.content_bucket}/objects/resources/"
 }
@@ -129,35 +128,9 @@ resource "google_storage_bucket_iam_member" "api_submissions" {
   }
 }
 
-# A validator job reads its run's bundle and creates its output; it can neither
-# overwrite nor delete (create-only output.json), and sees nothing outside runs/.
-# These static grants are the next to narrow: per-execution scoped credentials, so a job
-# reaches only its own run's prefix (decision record 0022).
-resource "google_storage_bucket_iam_member" "job_reads_runs" {
-  for_each = local.jobs
-
-  bucket = local.content_bucket
-  role   = "roles/storage.objectViewer"
-  member = "serviceAccount:${google_service_account.job[each.key].email}"
-
-  condition {
-    title      = "runs-only"
-    expression = "resource.name.startsWith(\"${local.runs_prefix}\")"
-  }
-}
-
-resource "google_storage_bucket_iam_member" "job_writes_runs" {
-  for_each = local.jobs
-
-  bucket = local.content_bucket
-  role   = "roles/storage.objectCreator"
-  member = "serviceAccount:${google_service_account.job[each.key].email}"
-
-  condition {
-    title      = "runs-only"
-    expression = "resource.name.startsWith(\"${local.runs_prefix}\")"
-  }
-}
+# A validator job holds no storage role at all: each execution reaches only the objects
+# its launch signed URLs for (its inputs, its output.json and its artifacts), signed by
+# the worker as itself (decision record 0024).
 
 # Signed upload URLs (POST .../uploads): the API signs them as itself through IAM's
 # signBlob (a function has no key file), and a signed URL carries its signer's rights, so
@@ -168,7 +141,7 @@ resource "google_storage_bucket_iam_member" "job_writes_runs" {
 # and sign JWTs as that account, none of which it needs. No identity holds Token Creator.
 resource "google_project_iam_custom_role" "url_signer" {
   role_id     = "assayUrlSigner"
-  title       = "Assay upload URL signer"
+  title       = "Assay URL signer"
   description = "Sign bytes as a service account (IAM Credentials signBlob); no tokens, no JWTs, no keys."
   permissions = ["iam.serviceAccounts.signBlob"]
 }
@@ -177,6 +150,15 @@ resource "google_service_account_iam_member" "api_signs_as_itself" {
   service_account_id = google_service_account.identity["api"].name
   role               = google_project_iam_custom_role.url_signer.id
   member             = "serviceAccount:${google_service_account.identity["api"].email}"
+}
+
+# The worker signs each execution's URLs as itself, through the same signBlob-only role
+# on its own account; a URL carries its signer's rights, which objectAdmin on the
+# content bucket covers (read inputs, create outputs).
+resource "google_service_account_iam_member" "worker_signs_as_itself" {
+  service_account_id = google_service_account.identity["worker"].name
+  role               = google_project_iam_custom_role.url_signer.id
+  member             = "serviceAccount:${google_service_account.identity["worker"].email}"
 }
 
 resource "google_storage_bucket_iam_member" "api_creates_uploads" {

@@ -51,6 +51,7 @@ locals {
       ASSAY_TASKS_SERVICE_ACCOUNT = google_service_account.identity["tasks"].email
       ASSAY_JOB_PREFIX            = "validator-"
       ASSAY_UPLOAD_SIGNER         = google_service_account.identity["api"].email
+      ASSAY_JOB_URL_SIGNER        = google_service_account.identity["worker"].email
       LOG_EXECUTION_ID            = "true"
     },
     { for name, f in local.functions : "ASSAY_${upper(f.setting)}" => local.function_urls[name] },

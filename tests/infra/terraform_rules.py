@@ -326,9 +326,9 @@ def check_buckets(infra: Infra) -> list[str]:
 
 
 def check_storage_grants(infra: Infra) -> list[str]:
+    """No storage role on the whole project, and none at all for a validator job: a job
+    reaches only the objects its launch signed URLs for (decision record 0024)."""
     problems = []
-    if not str(infra.locals.get("runs_prefix", "")).endswith("/objects/runs/"):
-        problems.append("runs_prefix is not the runs/ folder")
     for rtype, name, body in infra.all_resources():
         role = str(body.get("role", ""))
         if role in PRIMITIVE_ROLES:
@@ -337,12 +337,8 @@ def check_storage_grants(infra: Infra) -> list[str]:
             problems.append(f"{rtype}.{name} grants storage on the whole project")
         if "google_service_account.job" not in str(body.get("member", "")):
             continue
-        if rtype.startswith("google_storage_bucket_iam"):
-            condition = _one(body.get("condition")).get("expression", "")
-            if "local.runs_prefix" not in condition:
-                problems.append(f"{rtype}.{name} gives a validator job more than runs/")
-            if role not in ("roles/storage.objectViewer", "roles/storage.objectCreator"):
-                problems.append(f"{rtype}.{name} lets a validator job overwrite or delete")
+        if rtype.startswith("google_storage_") or "storage" in role.lower():
+            problems.append(f"{rtype}.{name} grants a validator job a storage role")
         elif rtype == "google_project_iam_member":
             problems.append(f"{rtype}.{name} grants a validator job a project role")
     return problems
@@ -533,8 +529,9 @@ def _check_dns(infra: Infra) -> list[str]:
 
 
 def check_signing(infra: Infra) -> list[str]:
-    """The API signs URLs through a custom role holding signBlob alone, on its own
-    account; no identity holds Token Creator or any permission that mints tokens."""
+    """The api and the worker sign URLs through a custom role holding signBlob alone, each
+    on its own account; no identity holds Token Creator or any permission that mints
+    tokens."""
     problems = []
     for rtype, name, body in infra.all_resources():
         roles = [body.get("role")] + [b.get("role") for b in body.get("binding", [])]
@@ -547,15 +544,25 @@ def check_signing(infra: Infra) -> list[str]:
     signer = infra.resource("google_project_iam_custom_role", "url_signer")
     if signer.get("permissions") != [SIGN_BLOB]:
         problems.append(f"the signing role holds {signer.get('permissions')}, not exactly signBlob")
-    binding = infra.resource("google_service_account_iam_member", "api_signs_as_itself")
-    if not _refers(binding.get("role"), "google_project_iam_custom_role.url_signer"):
-        problems.append("the api does not sign through the signing role")
-    api = 'google_service_account.identity["api"]'
-    if api not in str(binding.get("service_account_id")) or api not in str(binding.get("member")):
-        problems.append("the signing role is not the api's, on its own account")
+    # Exactly two signers, each on its own account: the api (upload URLs) and the worker
+    # (each execution's URLs).
+    signers = {"api_signs_as_itself": "api", "worker_signs_as_itself": "worker"}
+    for binding_name, who in signers.items():
+        binding = infra.resources.get("google_service_account_iam_member", {}).get(binding_name)
+        if binding is None:
+            problems.append(f"the {who} has no signing binding ({binding_name})")
+            continue
+        if not _refers(binding.get("role"), "google_project_iam_custom_role.url_signer"):
+            problems.append(f"the {who} does not sign through the signing role")
+        account = f'google_service_account.identity["{who}"]'
+        if account not in str(binding.get("service_account_id")) or account not in str(
+            binding.get("member")
+        ):
+            problems.append(f"the signing role is not the {who}'s, on its own account")
+    allowed = {("google_service_account_iam_member", name) for name in signers}
     for rtype, name, body in infra.all_resources():
         if _refers(body.get("role"), "google_project_iam_custom_role.url_signer") and (
-            (rtype, name) != ("google_service_account_iam_member", "api_signs_as_itself")
+            (rtype, name) not in allowed
         ):
-            problems.append(f"{rtype}.{name} grants the signing role beyond the api's account")
+            problems.append(f"{rtype}.{name} grants the signing role beyond the api's and worker's")
     return problems

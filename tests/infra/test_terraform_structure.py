@@ -163,17 +163,17 @@ FAULTS: dict[str, tuple[Callable[[Path], None], str]] = {
         ),
         "lacks uniform bucket-level access",
     ),
-    "a validator job that may write anywhere": (
-        _edit_text(
+    "a validator job that may read runs/": (
+        _append(
             "iam.tf",
-            'expression = "resource.name.startsWith(\\"${local.runs_prefix}\\")"',
-            'expression = "true"',
+            'resource "google_storage_bucket_iam_member" "job_reads" {\n'
+            "  for_each = local.jobs\n"
+            "  bucket   = local.content_bucket\n"
+            '  role     = "roles/storage.objectViewer"\n'
+            '  member   = "serviceAccount:${google_service_account.job[each.key].email}"\n'
+            "}\n",
         ),
-        "gives a validator job more than runs/",
-    ),
-    "a validator job that may delete": (
-        _edit_text("iam.tf", '"roles/storage.objectCreator"', '"roles/storage.objectAdmin"'),
-        "lets a validator job overwrite or delete",
+        "google_storage_bucket_iam_member.job_reads grants a validator job a storage role",
     ),
     "a project-wide Cloud Run role": (
         _edit_text("iam.tf", 'role    = "roles/datastore.user"', 'role    = "roles/run.developer"'),
@@ -299,6 +299,14 @@ FAULTS: dict[str, tuple[Callable[[Path], None], str]] = {
             "}\n",
         ),
         "google_service_account_iam_member.job_signs grants the signing role beyond",
+    ),
+    "the worker signing as the api": (
+        _edit_text(
+            "iam.tf",
+            'service_account_id = google_service_account.identity["worker"].name',
+            'service_account_id = google_service_account.identity["api"].name',
+        ),
+        "the signing role is not the worker's, on its own account",
     ),
 }
 
