@@ -11,6 +11,12 @@ A job runs as its own service account (`--identity JOB=EMAIL`; the stack passes 
 job's from infra/units.json): its GCE_METADATA_HOST points at the metadata stand-in as
 that account, so the ID tokens it mints name it, as Cloud Run's metadata server does.
 
+Each job process runs in bubblewrap (validators.sandbox.job_command): the host's
+network, but a file view of only the system, its interpreter and the product's code, so
+it cannot open the stack's storage folder and reaches its run's objects only through the
+signed URLs its launch made, as a job holding no storage role does in Google Cloud
+(decision record 0024).
+
 By default a job runs from the repository. `--image JOB=PYTHON:FOLDER` runs it from a
 folder holding exactly what the job's Dockerfile copies, with that virtualenv's Python:
 the image, short of Docker.
@@ -36,6 +42,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from devstack.metadata_server import identity_host
+from validators.sandbox import SandboxUnavailable, job_command
 
 RUN = re.compile(r"^/v2/(projects/([^/]+)/locations/([^/]+)/jobs/([^/:]+)):run$")
 EXECUTIONS = re.compile(r"^/v2/(projects/[^/]+/locations/[^/]+/jobs/[^/:]+)/executions$")
@@ -251,10 +258,14 @@ class JobRunner:
                 "CLOUD_RUN_TASK_COUNT": "1",
             }
         )
+        try:
+            argv = self.command(image, module)
+        except SandboxUnavailable as exc:
+            return _error(400, "FAILED_PRECONDITION", f"the job cannot be sandboxed: {exc}")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{job}-{suffix}.log").open("wb") as log:
             process = subprocess.Popen(
-                [image.python, "-m", module],
+                argv,
                 cwd=image.folder,
                 env=env,
                 stdout=log,
@@ -280,6 +291,13 @@ class JobRunner:
             "done": False,
         }
         return _json(operation)
+
+    @staticmethod
+    def command(image: Image, module: str) -> list[str]:
+        """The job's process: its module under its image's Python, in its sandbox, which
+        shows the product's two packages and the module's own (tests.jobs: tests)."""
+        packages = {"shared", "validators", module.split(".", 1)[0]}
+        return job_command([image.python, "-m", module], image.python, image.folder, packages)
 
     def identity_env(self, job: str) -> dict[str, str]:
         """The metadata host under which the job's tokens name its own account."""

@@ -1,5 +1,5 @@
-"""A local stand-in for Cloud Storage's XML API as a V4 signed URL reaches it: `PUT
-/{bucket}/{object}?X-Goog-Algorithm=GOOG4-RSA-SHA256&…`.
+"""A local stand-in for Cloud Storage's XML API as a V4 signed URL reaches it: `PUT` or
+`GET /{bucket}/{object}?X-Goog-Algorithm=GOOG4-RSA-SHA256&…`.
 
 It checks what Cloud Storage checks, from its documented canonical request (not from
 the library that built the URL): the signature against the signer's published
@@ -8,7 +8,12 @@ header that is not signed), the declared
 content-length range, and `x-goog-if-generation-match: 0`. Then it streams the body
 into the bucket's local store (a folder, or the storage emulator) with the
 `x-goog-meta-*` headers as custom metadata, where the upload notifier sees it as it
-would see any upload. Refusals are Cloud Storage's XML errors with its status codes.
+would see any upload. A signed GET streams the object back. Refusals are Cloud
+Storage's XML errors with its status codes.
+
+It fronts the uploads location and the content location alike, so a validator job on
+the local stack reaches its run's objects only through the URLs its launch signed, as
+in Google Cloud, where the job holds no storage role (decision record 0024).
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from werkzeug.wrappers import Request, Response
 
-from shared.storage import BlobExists, open_store
+from shared.storage import BlobExists, BlobNotFound, open_store
 from shared.storage.layout import UploadsLayout
+
+READ_CHUNK = 1024 * 1024
 
 ALGORITHM = "GOOG4-RSA-SHA256"
 CLOCK_SKEW = timedelta(minutes=15)
@@ -99,8 +106,8 @@ class SignedUrlGate:
         return response(environ, start_response)
 
     def respond(self, request: Request) -> Response:
-        if request.method != "PUT":
-            raise Refused(405, "MethodNotAllowed", "this stand-in takes signed PUTs only")
+        if request.method not in ("GET", "PUT"):
+            raise Refused(405, "MethodNotAllowed", "this stand-in takes signed GETs and PUTs")
         query = parse_qsl(request.query_string.decode(), keep_blank_values=True)
         params = dict(query)
         email = self._verify(request, query, params)
@@ -108,6 +115,43 @@ class SignedUrlGate:
         root = self.buckets.get(bucket)
         if root is None or not name:
             raise Refused(404, "NoSuchBucket", f"the bucket {bucket!r} does not exist")
+        if any(part in ("", ".", "..") for part in name.split("/")):
+            # Cloud Storage would take these literally; a folder would climb out of itself.
+            raise Refused(400, "InvalidObjectName", f"{name!r} is not an object name here")
+        if request.method == "GET":
+            return self._read(root, name, email)
+        return self._write(request, root, name, params, email)
+
+    @staticmethod
+    def _read(root: str, name: str, email: str) -> Response:
+        """Streams the object back; its first chunk is read before answering, so a
+        missing object is a 404 rather than a broken 200."""
+        opened = open_store(root).open_read(UploadsLayout(root).object_uri(name))
+        try:
+            handle = opened.__enter__()
+            first = handle.read(READ_CHUNK)
+        except BlobNotFound:
+            raise Refused(404, "NoSuchKey", "the specified key does not exist") from None
+
+        def chunks() -> Any:
+            try:
+                chunk = first
+                while chunk:
+                    yield chunk
+                    chunk = handle.read(READ_CHUNK)
+            finally:
+                opened.__exit__(None, None, None)
+
+        return Response(
+            chunks(),
+            mimetype="application/octet-stream",
+            headers={"x-assay-signer": email},
+            direct_passthrough=True,
+        )
+
+    def _write(
+        self, request: Request, root: str, name: str, params: dict[str, str], email: str
+    ) -> Response:
         size = self._size(request)
         # From the signed names: WSGI spells `_` in a header's name as `-` on the way in.
         metadata = {
@@ -116,6 +160,8 @@ class SignedUrlGate:
             if name.startswith("x-goog-meta-")
         }
         uri = UploadsLayout(root).object_uri(name)
+        # x-goog-custom-time, when signed, is checked like any signed header; the local
+        # stores keep no customTime (no lifecycle rules run here).
         create_only = request.headers.get("x-goog-if-generation-match") == "0"
         try:
             generation = open_store(root).write_stream(

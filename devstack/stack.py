@@ -119,6 +119,8 @@ class Stack:
             "ASSAY_DISPATCHER_URL": plan.url("dispatcher"),
             # Signed upload URLs: signed through the IAM stand-in, PUT to the gate.
             "ASSAY_UPLOAD_SIGNER": plan.accounts["api"],
+            # Each execution's URLs: signed by the worker as itself, served by the gate.
+            "ASSAY_JOB_URL_SIGNER": plan.accounts["worker"],
             "ASSAY_IAM_ENDPOINT": metadata,
             "ASSAY_SIGNED_URL_ENDPOINT": plan.url("gate"),
         }
@@ -182,13 +184,14 @@ class Stack:
             env,
             *("--port", str(plan.ports["dispatcher"]), "--metadata-url", metadata),
         )
-        uploads = env["ASSAY_UPLOADS_URI"]
+        uploads, content = env["ASSAY_UPLOADS_URI"], env["ASSAY_STORAGE_URI"]
         self._module(
             "gate",
             "devstack.signed_url_gate",
             env,
             *("--port", str(plan.ports["gate"])),
             *("--bucket", f"{UploadsLayout(uploads).bucket}={uploads}"),
+            *("--bucket", f"{UploadsLayout(content).bucket}={content}"),
             *("--certs-url", metadata + "/service_accounts/v1/metadata/x509/{email}"),
         )
         every = os.environ.get("ASSAY_SCHEDULER_EVERY")

@@ -32,6 +32,7 @@ REQUIRED_ON_GOOGLE_CLOUD = (
     "retry_invokers",
     "upload_invokers",
     "upload_signer",
+    "job_url_signer",
 )
 # Stand-in endpoints: set on Google Cloud, they would send traffic to a local address.
 LOCAL_ONLY = (
@@ -130,6 +131,10 @@ class Settings(BaseModel):
     # a function has no key file), and how long a URL stays valid.
     upload_signer: str = ""
     signed_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # The service account that signs each execution's URLs at launch (the worker's own):
+    # a validator job holds no storage role and reaches only what it is signed
+    # (decision record 0024). Unset: the launch signs none (tests that run no real job).
+    job_url_signer: str = ""
     # Set only to point the IAM Credentials client, and the signed URLs, at the local
     # stand-ins (devstack.metadata_server, devstack.signed_url_gate).
     iam_endpoint: str | None = None

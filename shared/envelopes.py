@@ -49,6 +49,9 @@ class InputFile(Envelope):
     sha256: str
     size_bytes: int
     content_type: str
+    # A V4 signed GET URL for `uri`: the one way a validator job reads it (it holds no
+    # storage role). None where nothing is signed (the fast path, tests with no signer).
+    url: str | None = None
 
 
 class InputEnvelope(Envelope):
@@ -71,6 +74,11 @@ class InputEnvelope(Envelope):
     redact_values: bool = False
     # The workflow resources the step's config names (copied into the run's bundle).
     resources: list[InputFile] = Field(default_factory=list)
+    # Signed create-only PUT URLs for output.json and for each artifact the validator
+    # may write, by name; `output_uri` and an artifact's uri stay the objects' names,
+    # which the callback and reconcile read as the worker (decision record 0024).
+    output_url: str | None = None
+    artifact_urls: dict[str, str] = Field(default_factory=dict)
 
 
 class OutputStatus(StrEnum):

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 class ValidatorJob:
     name: str
     version: str
+    # The files the validator may store beside its output.json: the launch signs a
+    # create-only URL for each, and the job can write no other (decision record 0024).
+    artifacts: tuple[str, ...] = ()
 
     def job_name(self, prefix: str) -> str:
         return f"{prefix}{self.name}"
@@ -21,8 +24,12 @@ JOBS: dict[str, ValidatorJob] = {
     job.name: job
     for job in (
         ValidatorJob("json-schema", "1.0.0"),
-        ValidatorJob("energyplus", "1.0.0"),
-        ValidatorJob("fmu", "1.0.0"),
+        ValidatorJob(
+            "energyplus",
+            "1.0.0",
+            ("eplusout.err", "eplusout.sql", "eplustbl.htm", "eplusout.csv"),
+        ),
+        ValidatorJob("fmu", "1.0.0", ("result.csv",)),
         ValidatorJob("xml-schema", "1.0.0"),
     )
 }

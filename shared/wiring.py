@@ -60,6 +60,15 @@ def upload_signer() -> IamSigner:
     return IamSigner(get_settings())
 
 
+@lru_cache(maxsize=1)
+def job_url_signer() -> IamSigner | None:
+    """The worker's own signer for each execution's URLs; None where none is set."""
+    from shared.adapters.signing import IamSigner
+
+    settings = get_settings()
+    return IamSigner(settings, settings.job_url_signer) if settings.job_url_signer else None
+
+
 def reset() -> None:
     """Forget every cached client and the settings (tests change the environment)."""
     from shared.persistence.firestore import get_client
@@ -71,6 +80,7 @@ def reset() -> None:
         task_queue,
         job_runner,
         upload_signer,
+        job_url_signer,
         rate_limiter,
         get_settings,
         get_client,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from shared.envelopes import InputFile
-from shared.storage import open_store
+from shared.storage import signed
 from shared.storage.layout import safe_filename
 
 CHUNK = 1024 * 1024
@@ -86,10 +86,11 @@ class Payload:
 
 
 def stream_to(item: InputFile, folder: Path) -> Payload:
-    """Streams `item` from storage into `folder`, checking its checksum as it goes."""
+    """Streams `item` into `folder` (through its signed URL when it has one), checking its
+    checksum as it goes."""
     target = folder / f"{len(list(folder.iterdir()))}-{safe_filename(item.name)}"
     digest = hashlib.sha256()
-    with open_store(item.uri).open_read(item.uri) as source, target.open("wb") as sink:
+    with signed.open_read(item.url or item.uri) as source, target.open("wb") as sink:
         while chunk := source.read(CHUNK):
             digest.update(chunk)
             sink.write(chunk)

@@ -1,6 +1,7 @@
 """The validator runtime: what every validator job does around its own check.
 
-Read `input.json` from INPUT_URI, fetch the input files, run the validator, write
+Read `input.json` from INPUT_URI, fetch the input files (each through the signed URL its
+launch made: the job holds no storage role, decision record 0024), run the validator, write
 `output.json`, mint an ID token for the callback URL from the metadata server, and POST
 the callback (retrying). A validator that crashes still produces a `failed_runtime`
 output and calls back, so a run never waits on a job that died quietly.
@@ -47,7 +48,7 @@ from shared.envelopes import (
     Timing,
     ValidatorRef,
 )
-from shared.storage import BlobExists, open_store
+from shared.storage import BlobExists, signed
 from validators.payload import Payload, stream_to
 
 log = logging.getLogger("validator")
@@ -100,7 +101,7 @@ def post_callback(envelope: InputEnvelope, status: OutputStatus) -> requests.Res
 
 
 def _checked(item: InputFile) -> bytes:
-    data = open_store(item.uri).read_bytes(item.uri)
+    data = signed.read_bytes(item.url or item.uri)
     if hashlib.sha256(data).hexdigest() != item.sha256:
         raise ValueError(f"{item.name}: checksum does not match the envelope")
     return data
@@ -109,6 +110,19 @@ def _checked(item: InputFile) -> bytes:
 def _fetch(envelope: InputEnvelope, folder: Path) -> list[tuple[InputFile, Payload]]:
     """Each input streamed to the job's working folder, which goes with the check."""
     return [(item, stream_to(item, folder)) for item in envelope.files]
+
+
+def store_artifact(
+    envelope: InputEnvelope, name: str, data: bytes, content_type: str = ""
+) -> OutputArtifact:
+    """Stores the artifact `name` beside output.json, through the create-only URL its
+    launch signed for that name (shared/validator_jobs.py declares each validator's)."""
+    uri = envelope.output_uri.rsplit("/", 1)[0] + f"/{name}"
+    location = envelope.artifact_urls.get(name) or uri
+    signed.create(location, data, content_type or "application/octet-stream", envelope.retain_until)
+    return OutputArtifact(
+        name=name, uri=uri, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data)
+    )
 
 
 def read_resource(envelope: InputEnvelope, name: str) -> bytes | None:
@@ -353,8 +367,7 @@ def run(validate: Validate, *, name: str, version: str) -> int:
         # The launch sets it on every execution; a job started any other way is refused.
         log.error("INPUT_URI is not set: this job runs only when Assay launches it")
         return 2
-    store = open_store(input_uri)
-    envelope = InputEnvelope.model_validate_json(store.read_bytes(input_uri))
+    envelope = InputEnvelope.model_validate_json(signed.read_bytes(input_uri))
     logs.bind(run_id=envelope.run_id, org_id=envelope.org_id)
     # The inputs' local copies go when the check does: none outlives the run. An engine's
     # scratch folders are made inside it too, so even a check killed at its deadline
@@ -373,12 +386,11 @@ def run(validate: Validate, *, name: str, version: str) -> int:
             tempfile.tempdir = None
     status = output.status
     try:
-        store.write_bytes(
-            envelope.output_uri,
+        signed.create(
+            envelope.output_url or envelope.output_uri,
             output.model_dump_json(indent=2).encode(),
             "application/json",
-            create_only=True,
-            retain_until=envelope.retain_until,
+            envelope.retain_until,
         )
     except BlobExists:
         # Only this attempt's own execution may write here, and it writes once: an

@@ -91,17 +91,27 @@ def _system_view() -> tuple[str, ...]:
     """Read-only binds of what any engine needs: the system's libraries, the
     interpreter (base and virtualenv) and the product's own packages; nothing else of
     the job's file system (not its input folder, not the repository's local data)."""
+    return (*_system_binds(), *_code_binds(_code_folders()))
+
+
+def _system_binds(etc: Sequence[str] = ()) -> list[str]:
+    """The system's read-only libraries and programs, and the named files of /etc."""
     arguments: list[str] = ["--ro-bind", "/usr", "/usr"]
     for top in map(Path, ("/bin", "/sbin", "/lib", "/lib32", "/lib64")):
         if top.is_symlink():
             arguments += ["--symlink", str(top.readlink()), str(top)]
         elif top.is_dir():
             arguments += ["--ro-bind", str(top), str(top)]
-    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime"):
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", *etc):
         if (Path("/etc") / name).exists():
             arguments += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    return arguments
+
+
+def _code_binds(folders: Iterable[str]) -> list[str]:
+    arguments: list[str] = []
     made: set[str] = set()
-    for folder in _code_folders():
+    for folder in folders:
         # The folders above a bind are bubblewrap's own, and it makes them 0700: an
         # unprivileged engine could not pass through them to the interpreter.
         for above in reversed(Path(folder).parents[:-1]):
@@ -109,7 +119,39 @@ def _system_view() -> tuple[str, ...]:
                 made.add(str(above))
                 arguments += ["--perms", "0755", "--dir", str(above)]
         arguments += ["--ro-bind", folder, folder]
-    return tuple(arguments)
+    return arguments
+
+
+def job_command(
+    argv: Sequence[str], python: str, folder: Path, packages: Iterable[str]
+) -> list[str]:
+    """The bubblewrap command line that runs a whole validator job on the local stack,
+    as its container would be: the job sees the system, its interpreter (`python`'s
+    virtualenv and base installation) and the named `packages` of its code `folder`,
+    read-only, and a private /tmp; not the stack's storage folder nor anything else of
+    the host's files, so it reaches its run's objects only through its signed URLs
+    (decision record 0024). The host's network stays (the gate, the metadata stand-in
+    and the callback are on 127.0.0.1). The engines' own sandboxes nest inside: this
+    one keeps the host's user (root, with no user namespace, where the stack runs as
+    root), so theirs can switch users as they do in the images."""
+    if shutil.which(BWRAP) is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
+    venv = Path(python).absolute().parent.parent
+    base = Path(python).resolve().parent.parent
+    code = [str(folder / name) for name in packages if (folder / name).is_dir()]
+    folders = {str(venv), str(base), *code}
+    folders = {f for f in folders if f != "/usr" and not f.startswith("/usr/")}
+    # No --die-with-parent: its signal comes when the thread that started the job ends
+    # (a request's, in the job runner); the runner stops a job's process group itself.
+    arguments = [BWRAP, "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+    if os.geteuid() != 0:
+        arguments.append("--unshare-user")
+    arguments += _system_binds(etc=("hosts", "resolv.conf", "nsswitch.conf", "ssl"))
+    # The private /tmp first: a job's code may itself live under /tmp (a test's image).
+    arguments += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
+    arguments += _code_binds(sorted(f for f in folders if not _within(f, folders)))
+    arguments += ["--dir", str(folder), "--chdir", str(folder), "--"]
+    return arguments + list(argv)
 
 
 def _code_folders() -> list[str]:

@@ -32,6 +32,7 @@ def handle(request: Request) -> Response:
             wiring.task_queue(),
             settings,
             task,
+            signer=wiring.job_url_signer(),
         )
     return json_response(
         {

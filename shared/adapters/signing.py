@@ -1,6 +1,7 @@
-"""V4 signed URLs for uploads, signed as a service account through the IAM Credentials
-API's `signBlob`: a function runs with metadata-server credentials, which hold no private
-key. google-cloud-storage builds the URL; only the signature comes from IAM.
+"""V4 signed URLs (uploads; each execution's inputs and outputs), signed as a service
+account through the IAM Credentials API's `signBlob`: a function runs with
+metadata-server credentials, which hold no private key. google-cloud-storage builds
+the URL; only the signature comes from IAM.
 
 With `ASSAY_IAM_ENDPOINT` set, the same client talks REST to the local stand-in
 (devstack.metadata_server), which signs with its own key and publishes the certificate
@@ -24,14 +25,15 @@ GOOGLE_STORAGE = "https://storage.googleapis.com"
 class IamSigner(auth_credentials.Signing):
     """google-auth's Signing interface over IAM's signBlob, for one service account."""
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.upload_signer:
+    def __init__(self, settings: Settings, email: str | None = None) -> None:
+        """Signs as `email`, by default the upload signer (the api's own account)."""
+        if email is None and not settings.upload_signer:
             raise NotConfigured(
                 "this deployment signs no upload URLs (ASSAY_UPLOAD_SIGNER is not set); "
                 "send files of up to the API's limit to POST .../runs instead"
             )
         self.settings = settings
-        self.email = settings.upload_signer
+        self.email = email or settings.upload_signer
 
     @cached_property
     def client(self) -> Any:
@@ -57,13 +59,13 @@ class IamSigner(auth_credentials.Signing):
             )
         except (exceptions.PermissionDenied, exceptions.NotFound) as exc:
             raise NotConfigured(
-                f"the api cannot sign as {self.email} (it needs "
-                f"roles/iam.serviceAccountTokenCreator on that account): {exc.message}"
+                f"cannot sign as {self.email}: it needs iam.serviceAccounts.signBlob on that "
+                f"account (the assayUrlSigner role, infra/iam.tf): {exc.message}"
             ) from exc
         except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             # Quota (429), unavailable, deadline: IAM may answer next time.
             raise Transient(
-                f"upload URLs cannot be signed just now: {exc}", headers={"Retry-After": "5"}
+                f"URLs cannot be signed just now: {exc}", headers={"Retry-After": "5"}
             ) from exc
         return bytes(response.signed_blob)
 
@@ -85,15 +87,38 @@ def signed_put_url(
     lifetime: timedelta,
 ) -> str:
     """A V4 URL to PUT `bucket/name` once with exactly `headers` (each one signed)."""
+    return _signed(settings, signer, "PUT", bucket, name, headers, lifetime)
+
+
+def signed_get_url(
+    settings: Settings,
+    signer: auth_credentials.Signing,
+    bucket: str,
+    name: str,
+    lifetime: timedelta,
+) -> str:
+    """A V4 URL to GET `bucket/name` (that object only) until it expires."""
+    return _signed(settings, signer, "GET", bucket, name, {}, lifetime)
+
+
+def _signed(
+    settings: Settings,
+    signer: auth_credentials.Signing,
+    method: str,
+    bucket: str,
+    name: str,
+    headers: dict[str, str],
+    lifetime: timedelta,
+) -> str:
     from google.cloud.storage import Client
 
     blob = Client.create_anonymous_client().bucket(bucket).blob(name)
     url: str = blob.generate_signed_url(
         version="v4",
-        method="PUT",
+        method=method,
         expiration=lifetime,
         credentials=signer,
         api_access_endpoint=settings.signed_url_endpoint or GOOGLE_STORAGE,
-        headers=headers,
+        headers=headers or None,
     )
     return url

@@ -12,11 +12,14 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from google.auth.credentials import Signing
 
 from shared import logs
 from shared.adapters.jobs import Execution, JobRunner, PermanentJobError
+from shared.adapters.signing import signed_get_url, signed_put_url
 from shared.adapters.tasks import TaskQueue
 from shared.clock import Clock, utcnow
 from shared.config import Settings
@@ -29,10 +32,16 @@ from shared.persistence.repositories import Repositories, to_doc
 from shared.services.finalize import Ended, after_commit, end_run
 from shared.storage import BlobExists, BlobNotFound, BlobStore
 from shared.storage.layout import Layout
+from shared.storage.signed import put_headers
 from shared.task_bodies import CancelTask, LaunchTask
 from shared.validator_jobs import validator_job
 
 log = logging.getLogger(__name__)
+
+# A job's URLs outlive its step's timeout by this much (it may start late and writes
+# its output last), and a V4 signature by at most a week.
+URL_GRACE = timedelta(minutes=15)
+MAX_URL_LIFETIME = timedelta(days=7)
 
 
 @dataclass
@@ -205,6 +214,42 @@ def input_envelope(
     )
 
 
+class UrlSigner:
+    """Signs V4 URLs for one execution's objects, as the worker itself (IAM signBlob)."""
+
+    def __init__(self, settings: Settings, signer: Signing, layout: Layout, timeout: int):
+        self.settings, self.signer, self.layout = settings, signer, layout
+        self.lifetime = min(timedelta(seconds=timeout) + URL_GRACE, MAX_URL_LIFETIME)
+
+    def get(self, uri: str) -> str:
+        bucket, name = self.layout.bucket_and_name(uri)
+        return signed_get_url(self.settings, self.signer, bucket, name, self.lifetime)
+
+    def create(self, uri: str, retain_until: datetime | None) -> str:
+        bucket, name = self.layout.bucket_and_name(uri)
+        headers = put_headers(retain_until)
+        return signed_put_url(self.settings, self.signer, bucket, name, headers, self.lifetime)
+
+
+def signed_envelope(envelope: InputEnvelope, urls: UrlSigner) -> InputEnvelope:
+    """The envelope with a URL for exactly what its execution reads and writes: a GET for
+    each input and resource, a create-only PUT for output.json and for each artifact its
+    validator may write (beside output.json)."""
+    folder = envelope.output_uri.rsplit("/", 1)[0]
+    until = envelope.retain_until
+    artifacts = validator_job(envelope.validator.name).artifacts
+    return envelope.model_copy(
+        update={
+            "files": [f.model_copy(update={"url": urls.get(f.uri)}) for f in envelope.files],
+            "resources": [
+                r.model_copy(update={"url": urls.get(r.uri)}) for r in envelope.resources
+            ],
+            "output_url": urls.create(envelope.output_uri, until),
+            "artifact_urls": {name: urls.create(f"{folder}/{name}", until) for name in artifacts},
+        }
+    )
+
+
 def _write_input(
     store: BlobStore,
     layout: Layout,
@@ -212,10 +257,17 @@ def _write_input(
     claim: _Claim,
     submission: Submission,
     bundle_copy: str,
+    signer: Signing | None,
 ) -> str:
+    """Writes the step's input.json; returns where the job reads it (INPUT_URI): a
+    signed GET URL when the deployment signs, else its storage URI."""
     run, step = claim.run, claim.step
     resources = _copy_resources(store, layout, run, step)
     envelope = input_envelope(settings, run, step, submission, bundle_copy, resources)
+    urls = None
+    if signer is not None:
+        urls = UrlSigner(settings, signer, layout, envelope.timeout_seconds)
+        envelope = signed_envelope(envelope, urls)
     input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
     store.write_bytes(
         input_uri,
@@ -223,7 +275,7 @@ def _write_input(
         "application/json",
         retain_until=submission.retained_until,
     )
-    return input_uri
+    return urls.get(input_uri) if urls is not None else input_uri
 
 
 def launch(
@@ -234,7 +286,10 @@ def launch(
     settings: Settings,
     task: LaunchTask,
     now: Clock = utcnow,
+    signer: Signing | None = None,
 ) -> LaunchOutcome:
+    """`signer` signs the execution's URLs (the worker's own account); None signs none
+    (the job then needs storage access of its own: tests only)."""
     claimed = _claim(repos, settings, task, now)
     if isinstance(claimed, str):
         log.info("launch skipped: %s", claimed, extra={"run_id": task.run_id})
@@ -280,7 +335,7 @@ def launch(
             return fail(
                 ErrorCategory.SYSTEM_ERROR, "the submission's content is no longer available"
             )
-        input_uri = _write_input(store, layout, settings, claimed, submission, bundle_copy)
+        input_uri = _write_input(store, layout, settings, claimed, submission, bundle_copy, signer)
         env = {"INPUT_URI": input_uri}
         parent = logs.traceparent()
         if parent:

@@ -44,6 +44,13 @@ class Layout:
     def output_envelope(self, org_id: str, run_id: str, step_order: int, attempt: int) -> str:
         return self.attempt_prefix(org_id, run_id, step_order, attempt) + "output.json"
 
+    def bucket_and_name(self, uri: str) -> tuple[str, str]:
+        """The bucket and object name a signed URL names for the object `uri`: a gs://
+        bucket's own, or locally the folder's last component standing for the bucket."""
+        if not uri.startswith(self.root + "/"):
+            raise ValueError(f"{uri!r} is not under {self.root!r}")
+        return self.root.rsplit("/", 1)[-1], uri[len(self.root) + 1 :]
+
     def is_inside(self, uri: str, prefix: str) -> bool:
         """True when `uri` names an object under `prefix` with no path tricks."""
         if not uri.startswith(prefix):

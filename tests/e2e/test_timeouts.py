@@ -17,7 +17,9 @@ CATASTROPHIC = {"type": "object", "properties": {"name": {"type": "string", "pat
 
 
 def _processes_reading(input_prefix: str) -> list[str]:
-    """Pids whose environment names an INPUT_URI under `input_prefix`."""
+    """Pids whose environment names an INPUT_URI under `input_prefix` (its storage URI,
+    or the signed URL of an object under the same run's folder)."""
+    run_folder = ("/runs/" + input_prefix.split("/runs/", 1)[1]).encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -26,7 +28,8 @@ def _processes_reading(input_prefix: str) -> list[str]:
             environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if f"INPUT_URI={input_prefix}".encode() in environ:
+        values = [v for v in environ.split(b"\0") if v.startswith(b"INPUT_URI=")]
+        if any(run_folder in v.split(b"?", 1)[0] for v in values):
             found.append(entry.name)
     return found
 
@@ -134,5 +137,7 @@ def test_cancelling_a_running_job_stops_its_process_through_the_launch_function(
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELED"
     # The api queued the cancel; the launch function, whose identity may, stopped the job.
     assert processes_gone(prefix, seconds=15)
-    (execution,) = [e for e in stack.executions() if e["input_uri"].startswith(prefix)]
+    # INPUT_URI is the signed URL of the attempt's input.json, under the run's folder.
+    run_folder = f"/runs/{org_id}/{run_id}/"
+    (execution,) = [e for e in stack.executions() if run_folder in e["input_uri"]]
     assert execution["cancelledCount"] == 1

@@ -63,3 +63,30 @@ def flow(repos: Any, dispatcher: Dispatcher) -> tuple[Any, str]:
     repos = wiring.repositories()
     org, _ = make_org(repos)
     return repos, org
+
+
+WORKER_SA = "assay-worker@assay-test.iam.gserviceaccount.com"
+
+
+def sign_job_urls(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Launches sign each execution's URLs as the worker (the IAM stand-in), and the
+    gate serves them over the storage folder: a fake job run by the job runner, which
+    cannot open that folder, reads and writes through them as a real one does."""
+    import os
+
+    from devstack.metadata_server import MetadataServer
+    from devstack.signed_url_gate import SignedUrlGate
+    from shared import wiring
+    from shared.storage.layout import UploadsLayout
+
+    metadata = serve(MetadataServer([WORKER_SA], WORKER_SA, "assay-test"))
+    storage = os.environ["ASSAY_STORAGE_URI"]
+    certs = metadata.url + "/service_accounts/v1/metadata/x509/{email}"
+    gate = serve(SignedUrlGate({UploadsLayout(storage).bucket: storage}, certs))
+    for key, value in {
+        "ASSAY_JOB_URL_SIGNER": WORKER_SA,
+        "ASSAY_IAM_ENDPOINT": metadata.url,
+        "ASSAY_SIGNED_URL_ENDPOINT": gate.url,
+    }.items():
+        monkeypatch.setenv(key, value)
+    wiring.reset()

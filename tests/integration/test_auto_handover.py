@@ -30,6 +30,7 @@ from shared.services.purge import PurgeOutcome, purge_content
 from shared.storage.layout import Layout
 from shared.task_bodies import CancelTask, LaunchTask
 from tests.factories import workflow_body
+from tests.integration.conftest import sign_job_urls
 from tests.integration.test_jobs_adapter import settle
 
 # A catastrophic regex: on "aaa…a!" it never finishes; its negation finishes (the file
@@ -60,7 +61,7 @@ def jobs_that(
         env={"FAKE_JOB": behaviour},
     )
     monkeypatch.setenv("ASSAY_JOBS_ENDPOINT", serve(runner).url)
-    wiring.reset()
+    sign_job_urls(serve, monkeypatch)
     return runner
 
 
@@ -98,6 +99,7 @@ def deliver_launch(api: Any) -> launches.LaunchOutcome:
         wiring.task_queue(),
         get_settings(),
         task,
+        signer=wiring.job_url_signer(),
     )
 
 

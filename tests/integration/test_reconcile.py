@@ -24,6 +24,7 @@ from shared.services.submissions import IncomingFile, submit
 from shared.storage.layout import Layout
 from shared.task_bodies import LaunchTask
 from tests.factories import make_org, workflow_body
+from tests.integration.conftest import sign_job_urls
 from tests.integration.test_flows import callback
 from tests.integration.test_jobs_adapter import settle
 
@@ -50,7 +51,7 @@ def fake_jobs(serve: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, behav
     RUNNERS.append(runner)
     server = serve(runner)
     monkeypatch.setenv("ASSAY_JOBS_ENDPOINT", server.url)
-    wiring.reset()
+    sign_job_urls(serve, monkeypatch)
     return runner
 
 
@@ -111,6 +112,7 @@ def do_launch(run_id: str, attempt: int = 1) -> Any:
         wiring.task_queue(),
         get_settings(),
         LaunchTask(run_id=run_id, step_order=0, attempt=attempt),
+        signer=wiring.job_url_signer(),
     )
 
 

@@ -12,6 +12,7 @@ CLOUD = {
     "ASSAY_UPLOADS_URI": "gs://acme-assay-uploads",
     "ASSAY_TASKS_SERVICE_ACCOUNT": "assay-tasks@acme-prod.iam.gserviceaccount.com",
     "ASSAY_UPLOAD_SIGNER": "assay-api@acme-prod.iam.gserviceaccount.com",
+    "ASSAY_JOB_URL_SIGNER": "assay-worker@acme-prod.iam.gserviceaccount.com",
     **{
         f"ASSAY_{name.upper()}_URL": f"https://{name}-123.europe-west1.run.app"
         for name in ("launch", "callback", "purge", "retry", "upload")

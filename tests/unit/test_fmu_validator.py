@@ -194,7 +194,9 @@ def test_an_input_time_series_is_interpolated(tmp_path: Path) -> None:
     assert result.metrics["level_final"] == 7.0
     # Held after its last point: a series that stops at 1 s keeps inflow at 2.
     held = {**CONFIG, "inputs": {"inflow": [[0.0, 0.0], [1.0, 2.0]]}}
-    result = validate(_envelope(tmp_path, held), _files("Tank.fmu", TANK.read_bytes()))
+    # Another attempt's folder: an artifact is created once, never replaced.
+    again = _envelope(tmp_path / "again", held)
+    result = validate(again, _files("Tank.fmu", TANK.read_bytes()))
     assert result.metrics["level_final"] == pytest.approx((2 + 0 + 2 + 1 + 2 + 2 + 2 + 2) * 0.5)
 
 

@@ -11,7 +11,6 @@ artifacts in the run's bundle.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tempfile
 import time
@@ -20,15 +19,15 @@ from typing import Any
 
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
-from shared.storage import open_store
+from shared.validator_jobs import validator_job
 from validators.energyplus.engine import bundled_weather, inside, run_engine
 from validators.energyplus.err import finding, parse_err
 from validators.energyplus.model_check import check_model
 from validators.energyplus.tables import metrics
 from validators.payload import Payload
-from validators.runtime import ValidationResult, own_deadline, read_resource
+from validators.runtime import ValidationResult, own_deadline, read_resource, store_artifact
 
-ARTIFACTS = ("eplusout.err", "eplusout.sql", "eplustbl.htm", "eplusout.csv")
+ARTIFACTS = validator_job("energyplus").artifacts
 # Kept for writing output.json and calling back once the engine has stopped.
 MARGIN_SECONDS = 2.0
 
@@ -93,21 +92,11 @@ def _timestep(data: bytes, per_hour: int) -> bytes:
 
 
 def _artifacts(envelope: InputEnvelope, out: Path) -> list[OutputArtifact]:
-    folder = envelope.output_uri.rsplit("/", 1)[0]
-    stored = []
-    for name in ARTIFACTS:
-        path = out / name
-        if not path.exists():
-            continue
-        data = path.read_bytes()
-        uri = f"{folder}/{name}"
-        open_store(uri).write_bytes(uri, data, retain_until=envelope.retain_until)
-        stored.append(
-            OutputArtifact(
-                name=name, uri=uri, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data)
-            )
-        )
-    return stored
+    return [
+        store_artifact(envelope, name, (out / name).read_bytes())
+        for name in ARTIFACTS
+        if (out / name).exists()
+    ]
 
 
 def _simulated(

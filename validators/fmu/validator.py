@@ -15,7 +15,6 @@ writes the artifact: the FMU's code never writes a finding, a metric or output.j
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tempfile
@@ -26,10 +25,10 @@ from typing import Any
 
 from shared.domain.enums import Severity
 from shared.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
-from shared.storage import open_store
+from shared.validator_jobs import validator_job
 from shared.xml_schemas import XmlRefused, parse
 from validators.payload import Payload
-from validators.runtime import ValidationResult, own_deadline
+from validators.runtime import ValidationResult, own_deadline, store_artifact
 from validators.sandbox import Limits, MiB, SandboxViolation
 from validators.sandboxed_python import run_python
 
@@ -44,6 +43,8 @@ RESULT_FILE = "result.csv"
 STATUS_FILE = "status.json"
 MAX_RESULT_BYTES = 256 * MiB
 SANDBOX_MEMORY_BYTES = 2048 * MiB
+# The one artifact the job stores (the simulation's result), as the launch signs it.
+(RESULT_CSV,) = validator_job("fmu").artifacts
 
 
 def _finding(
@@ -264,12 +265,7 @@ def _metrics(result: Any, outputs: list[str]) -> dict[str, float]:
 
 
 def _csv_artifact(envelope: InputEnvelope, result: Any) -> OutputArtifact:
-    data = _csv(result)
-    uri = envelope.output_uri.rsplit("/", 1)[0] + "/result.csv"
-    open_store(uri).write_bytes(uri, data, "text/csv", retain_until=envelope.retain_until)
-    return OutputArtifact(
-        name="result.csv", uri=uri, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data)
-    )
+    return store_artifact(envelope, RESULT_CSV, _csv(result), "text/csv")
 
 
 def check(
