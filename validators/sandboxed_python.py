@@ -20,6 +20,15 @@ from validators.payload import Payload
 from validators.sandbox import Limits, SandboxViolation
 from validators.sandbox_child import ERROR_FILE, REQUEST_FILE
 
+# `python -I` puts neither PYTHONPATH nor the working folder on sys.path (the engine's
+# out folder must never shadow a module), so the product's code root is named: in an
+# image /app, which no installed package points at.
+_CODE_ROOT = str(Path(sandbox.__file__).resolve().parents[1])
+_CHILD = (
+    f"import runpy, sys; sys.path.insert(0, {_CODE_ROOT!r}); "
+    "runpy.run_module('validators.sandbox_child', run_name='__main__', alter_sys=True)"
+)
+
 
 class EngineFailed(Exception):
     """The engine raised, or exited without the files it owes (its message says why)."""
@@ -55,7 +64,7 @@ def run_python(
         request = {"module": module, "config": dict(config), "redact": redact, "files": names}
         (folder / "in" / REQUEST_FILE).write_text(json.dumps(request))
         (folder / "in" / REQUEST_FILE).chmod(0o644)
-        argv = [sys.executable, "-I", "-m", "validators.sandbox_child"]
+        argv = [sys.executable, "-I", "-c", _CHILD]
         finished = sandbox.run(argv, folder, limits, uid)
         return _collect(finished, outputs, redact)
 
