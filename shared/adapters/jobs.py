@@ -33,7 +33,8 @@ class JobRunner(Protocol):
     def get(self, execution_name: str) -> Execution: ...
     def cancel(self, execution_name: str) -> None: ...
     def find(self, job: str, input_uri: str) -> list[Execution]:
-        """The executions of `job` started with INPUT_URI = `input_uri`."""
+        """The executions of `job` started for the input.json `input_uri`: their INPUT_URI
+        names it, or (when INPUT_URI is a signed URL) their INPUT_OBJECT does."""
         ...
 
 
@@ -146,7 +147,7 @@ class CloudRunJobs:
             Execution(name=e.name, status=execution_status(e))
             for e in listed
             if any(
-                v.name == "INPUT_URI" and v.value == input_uri
+                v.name in ("INPUT_URI", "INPUT_OBJECT") and v.value == input_uri
                 for c in e.template.containers
                 for v in c.env
             )

@@ -335,8 +335,13 @@ def launch(
             return fail(
                 ErrorCategory.SYSTEM_ERROR, "the submission's content is no longer available"
             )
-        input_uri = _write_input(store, layout, settings, claimed, submission, bundle_copy, signer)
-        env = {"INPUT_URI": input_uri}
+        input_url = _write_input(store, layout, settings, claimed, submission, bundle_copy, signer)
+        input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
+        env = {"INPUT_URI": input_url}
+        if input_url != input_uri:
+            # The object's own name, by which reconcile finds the execution of an attempt
+            # whose launch died before recording it (a signed URL differs every time).
+            env["INPUT_OBJECT"] = input_uri
         parent = logs.traceparent()
         if parent:
             env["TRACEPARENT"] = parent  # the job's lines join the run's trace

@@ -224,7 +224,9 @@ def test_a_launch_that_died_after_starting_its_job_is_taken_over(
     # The launch started the job twice (a retry raced it), then died before recording.
     jobs = wiring.job_runner()
     first = jobs.run("validator-json-schema", {"INPUT_URI": input_uri})
-    second = jobs.run("validator-json-schema", {"INPUT_URI": input_uri})
+    # As a launch that signs starts it: INPUT_URI a signed URL, INPUT_OBJECT the name.
+    signed_form = {"INPUT_URI": "http://127.0.0.1:9/storage/x?X-Goog-Signature=00"}
+    second = jobs.run("validator-json-schema", signed_form | {"INPUT_OBJECT": input_uri})
     other = jobs.run("validator-json-schema", {"INPUT_URI": input_uri + "-someone-else"})
     assert passes(later(seconds=30))().looked_at == 0  # the claim is still leased
 
