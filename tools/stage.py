@@ -76,7 +76,8 @@ def _stage_inline_validators(out: Path) -> None:
     from shared.validators_catalog import CATALOG
 
     (out / "validators").mkdir()
-    for name in ("__init__.py", "runtime.py", "payload.py"):
+    sandbox = ("sandbox.py", "sandbox_child.py", "sandboxed_python.py")
+    for name in ("__init__.py", "runtime.py", "payload.py", *sandbox):
         shutil.copy2(ROOT / "validators" / name, out / "validators" / name)
     for spec in CATALOG.values():
         if spec.inline_module is None:

@@ -296,6 +296,12 @@ def _copy(source: Path, target: Path) -> None:
     target.chmod(0o644)
 
 
+@cache
+def available() -> bool:
+    """Whether this machine can run a sandbox at all (bubblewrap is installed)."""
+    return shutil.which(BWRAP) is not None
+
+
 def sandbox_uid() -> int | None:
     """The unprivileged user a sandbox runs as when the job runs as root; None when it
     runs as a user already (the images' 65532), which bubblewrap maps into its own user

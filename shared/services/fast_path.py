@@ -65,8 +65,13 @@ log = logging.getLogger(__name__)
 
 
 def plan(version: WorkflowVersion, size: int, settings: Settings) -> Execution:
-    """JOB or INLINE for a file of `size` bytes on this workflow version."""
-    if version.execution is Execution.JOB:
+    """JOB or INLINE for a file of `size` bytes on this workflow version. Where the api
+    cannot sandbox a check (no bubblewrap: Cloud Functions' own image has none), every
+    run takes the job path, whose images have it: a verdict the same, nothing parsed
+    where the api's credential is (decision record 0023)."""
+    from validators.sandbox import available
+
+    if version.execution is Execution.JOB or not available():
         return Execution.JOB
     light = all(get_validator(s.validator).runs_inline for s in version.steps)
     if version.execution is Execution.INLINE and light:

@@ -102,6 +102,27 @@ def test_a_file_over_the_threshold_takes_the_job_path(api: Any, monkeypatch: Any
         get_settings.cache_clear()
 
 
+def test_without_a_sandbox_every_run_takes_the_job_path(api: Any, monkeypatch: Any) -> None:
+    """Where the api has no bubblewrap (Cloud Functions' image), nothing is parsed in it."""
+    from validators import sandbox
+
+    monkeypatch.setattr(sandbox, "BWRAP", "bwrap-that-is-not-installed")
+    sandbox.available.cache_clear()
+    try:
+        for execution in ("auto", "inline"):
+            _create(api, slug=f"no-sandbox-{execution}", execution=execution)
+            answer = api.post(
+                f"/v1/orgs/{api.org}/workflows/no-sandbox-{execution}/runs",
+                data=VALID,
+                headers={"Content-Type": "application/json"},
+            )
+            run = answer.get_json()["run"]
+            assert run["status"] == "PENDING" and run["steps"][0]["execution"] == "job"
+        assert len(api.tasks()) == 2
+    finally:
+        sandbox.available.cache_clear()
+
+
 def test_inline_is_refused_for_a_validator_that_needs_a_job(api: Any) -> None:
     body = {
         "name": "Box",
