@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import hmac
 import json
+import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -90,9 +92,20 @@ class TokenMinter:
 
 
 class MetadataServer:
-    def __init__(self, accounts: list[str], default: str | None, project: str) -> None:
+    def __init__(
+        self,
+        accounts: list[str],
+        default: str | None,
+        project: str,
+        signers: dict[str, str] | None = None,
+    ) -> None:
+        """`signers`: when given, signBlob signs only as these accounts, and only for a
+        caller presenting that account's bearer secret (Google's IAM checks the caller's
+        signBlob permission; here a job process, which is given no secret, cannot sign
+        as the worker to reach another run's objects)."""
         self.minter = TokenMinter()
         self.accounts = accounts
+        self.signers = signers
         # None: a process that does not say which account it runs as has none.
         self.default = default
         self.project = project
@@ -162,6 +175,10 @@ class MetadataServer:
         if sign and request.method == "POST":
             if sign.group(1) not in self.accounts:
                 return _google_error(404, "NOT_FOUND", f"unknown service account {sign.group(1)}")
+            if not self._may_sign(sign.group(1), request):
+                return _google_error(
+                    403, "PERMISSION_DENIED", f"iam.serviceAccounts.signBlob on {sign.group(1)}"
+                )
             try:
                 payload = base64.b64decode(json.loads(request.get_data())["payload"])
             except (ValueError, KeyError, TypeError):
@@ -175,6 +192,13 @@ class MetadataServer:
                 return _google_error(404, "NOT_FOUND", f"unknown service account {certs.group(1)}")
             return Response(json.dumps(self.minter.certs()), mimetype="application/json")
         return None
+
+    def _may_sign(self, email: str, request: Request) -> bool:
+        if self.signers is None:
+            return True
+        secret = self.signers.get(email)
+        given = request.headers.get("Authorization", "")
+        return secret is not None and hmac.compare_digest(given, f"Bearer {secret}")
 
 
 def _google_error(status: int, reason: str, message: str) -> Response:
@@ -192,9 +216,16 @@ def main() -> None:
         "--default", help="the account 'default' stands for outside /_local/as/{email}"
     )
     parser.add_argument("--project", default="assay-local")
+    parser.add_argument(
+        "--signer", action="append", default=[], help="EMAIL: may signBlob (secret from env)"
+    )
     args = parser.parse_args()
     accounts = [a for a in args.accounts.split(",") if a]
-    serve(MetadataServer(accounts, args.default, args.project), args.port)
+    # Each signer's bearer secret comes from the environment, never the command line
+    # (which any process of the machine may read in /proc).
+    secret = os.environ.get("ASSAY_IAM_LOCAL_SECRET", "")
+    signers = {email: secret for email in args.signer} if args.signer else None
+    serve(MetadataServer(accounts, args.default, args.project, signers), args.port)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ use `gs://` buckets in it.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -161,6 +162,8 @@ class Stack:
             *("--port", str(plan.ports["metadata"]), "--project", plan.project),
             # No --default: every job asks as its own account (the job runner's --identity).
             *("--accounts", ",".join([*plan.accounts.values(), *plan.jobs.values()])),
+            # Only the api and the worker sign, and only they hold the secret.
+            *("--signer", plan.accounts["api"], "--signer", plan.accounts["worker"]),
         )
         # A job gets what Cloud Run would give it, and how to reach the local stand-ins.
         job_env = {"VALIDATOR_VERSION": "local", "GOOGLE_CLOUD_PROJECT": plan.project} | {
@@ -233,6 +236,9 @@ class Stack:
         plan = self._plan()
         self._start_storage(plan)
         env = {**os.environ, **plan.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        # Not in plan.env (stack.env): the functions and the IAM stand-in share it; no job
+        # is given it (the job runner passes a job only its own variables).
+        env["ASSAY_IAM_LOCAL_SECRET"] = secrets.token_urlsafe(32)
         env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
         self.emulator = firestore_emulator.FirestoreEmulator(
             plan.ports["firestore"], log=self._log("firestore")

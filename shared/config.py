@@ -41,6 +41,7 @@ LOCAL_ONLY = (
     "jobs_endpoint",
     "scheduler_endpoint",
     "iam_endpoint",
+    "iam_local_secret",
     "signed_url_endpoint",
 )
 
@@ -139,6 +140,9 @@ class Settings(BaseModel):
     # stand-ins (devstack.metadata_server, devstack.signed_url_gate).
     iam_endpoint: str | None = None
     signed_url_endpoint: str | None = None
+    # The local IAM stand-in signs only for a caller presenting this (the stack's
+    # functions; never a job process): what Google's IAM checks as signBlob permission.
+    iam_local_secret: str | None = None
     inline_max_bytes: int = 64 * 1024
     # The fast path (execution auto): light validators run inside the api function for
     # files up to this size; a run's steps share fast_path_seconds (each step also keeps

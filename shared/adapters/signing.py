@@ -42,12 +42,17 @@ class IamSigner(auth_credentials.Signing):
         if self.settings.iam_endpoint is None:
             return IAMCredentialsClient()
         from google.api_core.client_options import ClientOptions
-        from google.auth.credentials import AnonymousCredentials
+        from google.auth.credentials import AnonymousCredentials, Credentials
+        from google.oauth2.credentials import Credentials as BearerCredentials
 
+        secret = self.settings.iam_local_secret
+        credentials: Credentials = (
+            BearerCredentials(token=secret) if secret else AnonymousCredentials()
+        )
         return IAMCredentialsClient(
             transport="rest",
             client_options=ClientOptions(api_endpoint=self.settings.iam_endpoint),
-            credentials=AnonymousCredentials(),
+            credentials=credentials,
         )
 
     def sign_bytes(self, message: bytes) -> bytes:
@@ -57,7 +62,7 @@ class IamSigner(auth_credentials.Signing):
             response = self.client.sign_blob(
                 name=f"projects/-/serviceAccounts/{self.email}", payload=message, timeout=30
             )
-        except (exceptions.PermissionDenied, exceptions.NotFound) as exc:
+        except (exceptions.PermissionDenied, exceptions.Forbidden, exceptions.NotFound) as exc:
             raise NotConfigured(
                 f"cannot sign as {self.email}: it needs iam.serviceAccounts.signBlob on that "
                 f"account (the assayUrlSigner role, infra/iam.tf): {exc.message}"

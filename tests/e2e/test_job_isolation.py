@@ -74,3 +74,12 @@ def test_a_jobs_urls_reach_its_own_bundle_and_no_other_runs(stack, org):
     env = {v["name"]: v["value"] for v in execution["template"]["containers"][0]["env"]}
     assert env["INPUT_URI"].startswith(stack.env["ASSAY_SIGNED_URL_ENDPOINT"])
     assert env["INPUT_OBJECT"].endswith(f"/runs/{org_id}/{mine['id']}/steps/0/1/input.json")
+
+
+def test_a_job_cannot_sign_as_the_worker_on_the_local_stack(stack):
+    """Google's IAM signs only for a caller holding signBlob on the account; the stack's
+    stand-in only for the functions, which hold its secret (a job is not given it)."""
+    worker = stack.env["ASSAY_JOB_URL_SIGNER"]
+    url = f"{stack.env['ASSAY_IAM_ENDPOINT']}/v1/projects/-/serviceAccounts/{worker}:signBlob"
+    answer = requests.post(url, json={"payload": "eA=="}, timeout=10)
+    assert answer.status_code == 403 and answer.json()["error"]["status"] == "PERMISSION_DENIED"

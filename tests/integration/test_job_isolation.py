@@ -22,6 +22,7 @@ from shared.adapters.signing import IamSigner
 from shared.config import Settings
 from shared.domain.enums import CloudRunJobStatus
 from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
+from shared.errors import NotConfigured
 from shared.services.launches import UrlSigner, signed_envelope
 from shared.storage import BlobExists, signed
 from shared.storage.layout import Layout
@@ -154,3 +155,16 @@ def test_an_expired_url_is_refused(world: Any) -> None:
     answer = requests.get(url, timeout=10)
     # Cloud Storage answers an expired V4 URL with 400 ExpiredToken; so does the gate.
     assert answer.status_code == 400 and "ExpiredToken" in answer.text
+
+
+def test_only_a_caller_holding_the_secret_signs_as_the_worker(serve: Any) -> None:
+    """The local IAM stand-in checks what Google's checks (the caller's signBlob on the
+    account): a job process, given no secret, cannot sign as the worker for itself."""
+    metadata = serve(MetadataServer([WORKER_SA], None, "assay-test", {WORKER_SA: "s3cret"}))
+    base = Settings(iam_endpoint=metadata.url, job_url_signer=WORKER_SA)
+    worker = IamSigner(base.model_copy(update={"iam_local_secret": "s3cret"}), WORKER_SA)
+    assert len(worker.sign_bytes(b"x")) == 256
+    for secret in (None, "guessed"):
+        intruder = IamSigner(base.model_copy(update={"iam_local_secret": secret}), WORKER_SA)
+        with pytest.raises(NotConfigured, match=r"iam\.serviceAccounts\.signBlob.*assayUrlSigner"):
+            intruder.sign_bytes(b"x")
