@@ -25,6 +25,7 @@ the image, short of Docker.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -85,14 +86,15 @@ class LocalExecution:
 
     def stop(self) -> None:
         """Stops the task's whole process group, as Cloud Run stops the container."""
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+        # The sandbox's first process may be gone while the job it started is not (a
+        # signal that reached it alone): whatever is left of the group goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        self.process.wait()
 
     def view(self) -> dict[str, Any]:
         code = self.process.poll()
