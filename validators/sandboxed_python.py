@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from validators import sandbox
 from validators.payload import Payload
 from validators.sandbox import Limits, SandboxViolation
 from validators.sandbox_child import ERROR_FILE, REQUEST_FILE
+
+if TYPE_CHECKING:  # the runtime imports this module's users; annotations only here
+    from shared.envelopes import InputEnvelope, InputFile
+    from validators.runtime import ValidationResult
 
 # `python -I` puts neither PYTHONPATH nor the working folder on sys.path (the engine's
 # out folder must never shadow a module), so the product's code root is named: in an
@@ -141,3 +146,51 @@ def findings_in_sandbox(
     except ValidationError:
         raise SandboxViolation("the engine's findings are malformed") from None
     return found
+
+
+Findings = Callable[[dict[str, Any], list[Payload], bool], list[Any]]
+Resolve = Callable[["InputEnvelope"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FindingsEngine:
+    """A validator whose engine reports findings file by file (JSON Schema, XML), in its
+    three places: `validate` in the job's parent (the engine in a sandbox), `in_sandbox`
+    inside it (sandbox_child), and `inline` in a child of the fast path's sandboxed fork
+    server (the engine called directly; the api resolved the config)."""
+
+    module: str
+    findings: Findings
+    # The config the engine needs, read by a process that can reach storage.
+    resolve: Resolve
+
+    def in_sandbox(
+        self, config: dict[str, Any], paths: list[Path], redact: bool
+    ) -> dict[str, bytes]:
+        return findings_file(self.findings(config, [Payload(path=p) for p in paths], redact))
+
+    def inline(
+        self, envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]
+    ) -> ValidationResult:
+        found = self.findings(envelope.config, [p for _, p in files], envelope.redact_values)
+        return _result(found, files)
+
+    def validate(
+        self, envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]
+    ) -> ValidationResult:
+        from validators.runtime import own_deadline
+
+        found = findings_in_sandbox(
+            self.module,
+            self.resolve(envelope),
+            [payload for _, payload in files],
+            redact=envelope.redact_values,
+            seconds=own_deadline(envelope.timeout_seconds),
+        )
+        return _result(found, files)
+
+
+def _result(found: list[Any], files: Sequence[object]) -> ValidationResult:
+    from validators.runtime import ValidationResult
+
+    return ValidationResult(findings=found, metrics={"files": len(files)})

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from referencing.exceptions import Unresolvable
 
 from shared.domain.enums import Severity
-from shared.envelopes import InputEnvelope, InputFile, OutputFinding
+from shared.envelopes import InputEnvelope, OutputFinding
 from shared.json_schema_drafts import no_retrieval, validator_class
 from shared.json_schema_engine import fast_validator
 from validators.json_schema import fast_parse
 from validators.payload import Payload
-from validators.runtime import ValidationResult, own_deadline
-from validators.sandboxed_python import findings_file, findings_in_sandbox
+from validators.sandboxed_python import FindingsEngine
 
 log = logging.getLogger(__name__)
 
@@ -221,29 +219,11 @@ def findings(config: dict[str, Any], files: list[Payload], redact: bool) -> list
     return [found for payload in files for found in check(config, payload.read(), redact=redact)]
 
 
-def in_sandbox(config: dict[str, Any], paths: list[Path], redact: bool) -> dict[str, bytes]:
-    """The job path's engine side (validators/sandbox_child.py): the findings as data."""
-    return findings_file(findings(config, [Payload(path=p) for p in paths], redact))
-
-
 def resolved_config(envelope: InputEnvelope) -> dict[str, Any]:
     """The config the engine needs, read where this process can read (no resources)."""
     return envelope.config
 
 
-def inline(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
-    """The fast path's check, in a child of its sandboxed fork server (the config
-    already resolved by the api): the engine is called directly."""
-    found = findings(envelope.config, [p for _, p in files], envelope.redact_values)
-    return ValidationResult(findings=found, metrics={"files": len(files)})
-
-
-def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
-    found = findings_in_sandbox(
-        __name__,
-        resolved_config(envelope),
-        [payload for _, payload in files],
-        redact=envelope.redact_values,
-        seconds=own_deadline(envelope.timeout_seconds),
-    )
-    return ValidationResult(findings=found, metrics={"files": len(files)})
+# The job's parent runs the engine in a sandbox; the sandbox and the fast path call it.
+ENGINE = FindingsEngine(__name__, findings, resolved_config)
+in_sandbox, inline, validate = ENGINE.in_sandbox, ENGINE.inline, ENGINE.validate

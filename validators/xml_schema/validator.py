@@ -8,15 +8,14 @@ DO_NOT_STORE a finding names the rule that failed and where, never the file's te
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from shared.domain.enums import Severity
-from shared.envelopes import InputEnvelope, InputFile, OutputFinding
+from shared.envelopes import InputEnvelope, OutputFinding
 from shared.xml_schemas import XmlRefused, compile_schema, parse
 from validators.payload import Payload
-from validators.runtime import ValidationResult, own_deadline, read_resource
-from validators.sandboxed_python import findings_file, findings_in_sandbox
+from validators.runtime import read_resource
+from validators.sandboxed_python import FindingsEngine
 
 MAX_MESSAGE = 300
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
@@ -123,24 +122,6 @@ def findings(config: dict[str, Any], files: list[Payload], redact: bool) -> list
     return [found for payload in files for found in check(config, payload, redact=redact)]
 
 
-def in_sandbox(config: dict[str, Any], paths: list[Path], redact: bool) -> dict[str, bytes]:
-    """The job path's engine side (validators/sandbox_child.py): the findings as data."""
-    return findings_file(findings(config, [Payload(path=p) for p in paths], redact))
-
-
-def inline(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
-    """The fast path's check, in a child of its sandboxed fork server (the config
-    already resolved by the api): the engine is called directly."""
-    found = findings(envelope.config, [p for _, p in files], envelope.redact_values)
-    return ValidationResult(findings=found, metrics={"files": len(files)})
-
-
-def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
-    found = findings_in_sandbox(
-        __name__,
-        resolved_config(envelope),
-        [payload for _, payload in files],
-        redact=envelope.redact_values,
-        seconds=own_deadline(envelope.timeout_seconds),
-    )
-    return ValidationResult(findings=found, metrics={"files": len(files)})
+# The job's parent runs the engine in a sandbox; the sandbox and the fast path call it.
+ENGINE = FindingsEngine(__name__, findings, resolved_config)
+in_sandbox, inline, validate = ENGINE.in_sandbox, ENGINE.inline, ENGINE.validate
