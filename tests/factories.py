@@ -7,6 +7,7 @@ from typing import Any
 from shared.auth.api_keys import issue_key
 from shared.clock import utcnow
 from shared.domain.models import Organization
+from shared.envelopes import InputEnvelope, ValidatorRef
 from shared.ids import new_id
 from shared.persistence.repositories import Repositories
 
@@ -43,3 +44,22 @@ def workflow_body(slug: str = "people", steps: int = 1, **extra: Any) -> dict[st
     }
     body.update(extra)
     return body
+
+
+def input_envelope(validator: str = "json-schema", **fields: Any) -> InputEnvelope:
+    """A step's input.json as a job or the fast path gets it, for tests that run a
+    validator directly: placeholder ids and a callback nobody answers, `fields` over them."""
+    values: dict[str, Any] = {
+        "run_id": "R" * 20,
+        "org_id": "o",
+        "step_order": 0,
+        "step_key": "s",
+        "attempt": 1,
+        "validator": ValidatorRef(name=validator, version="1"),
+        "files": [],
+        "callback_url": "http://127.0.0.1:9",
+        "callback_id": "c" * 32,
+        "output_uri": "file:///tmp/unused/output.json",
+        "timeout_seconds": 60,
+    }
+    return InputEnvelope(**{**values, **fields})

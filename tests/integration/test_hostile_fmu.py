@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from shared.domain.enums import Severity
-from shared.envelopes import InputEnvelope, InputFile, OutputEnvelope, OutputStatus, ValidatorRef
+from shared.envelopes import InputFile, OutputEnvelope, OutputStatus, ValidatorRef
+from tests.factories import input_envelope
 from validators.fmu.validator import validate
 from validators.payload import Payload
 from validators.runtime import produce_output
@@ -101,17 +102,9 @@ def _simulate(
     fmu: Path, tmp_path: Path, outputs: list[str], parameters: dict[str, Any], seconds: float
 ) -> OutputEnvelope:
     config = {"stop_time": 1.0, "step_size": 0.5, "outputs": outputs, "parameters": parameters}
-    envelope = InputEnvelope(
-        run_id="R" * 20,
-        org_id="o",
-        step_order=0,
-        step_key="s",
-        attempt=1,
-        validator=ValidatorRef(name="fmu", version="1"),
+    envelope = input_envelope(
+        "fmu",
         config=config,
-        files=[],
-        callback_url="http://127.0.0.1:9",
-        callback_id="c" * 32,
         output_uri=(tmp_path / "bundle" / "output.json").as_uri(),
         timeout_seconds=int(seconds),
     )

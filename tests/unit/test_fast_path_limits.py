@@ -10,26 +10,15 @@ from typing import Any
 
 import pytest
 
-from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
+from shared.envelopes import InputEnvelope, InputFile
 from shared.services import fast_path
+from tests.factories import input_envelope
 from validators.payload import Payload
 from validators.runtime import CheckFailed, TimedOut, ValidationResult, validate_within
 
 MIB = 1024 * 1024
 ITEM = InputFile(name="a", uri="inline:a", sha256="0" * 64, size_bytes=1, content_type="x")
-ENVELOPE = InputEnvelope(
-    run_id="R" * 20,
-    org_id="o",
-    step_order=0,
-    step_key="s",
-    attempt=1,
-    validator=ValidatorRef(name="t", version="1"),
-    files=[],
-    callback_url="http://127.0.0.1:9",
-    callback_id="c" * 32,
-    output_uri="file:///tmp/unused/output.json",
-    timeout_seconds=5,
-)
+ENVELOPE = input_envelope("t", output_uri="file:///tmp/unused/output.json", timeout_seconds=5)
 
 
 def small(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
