@@ -128,41 +128,41 @@ def _errors(output: OutputEnvelope) -> set[str]:
     return {f.code for f in output.findings if f.severity is Severity.ERROR}
 
 
-def test_it_reaches_no_server_no_other_run_and_no_secret(
-    hostile: Path, tmp_path: Path, listener: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    victim = tmp_path / "runs" / "other-org" / "other-run" / "model.json"
-    victim.parent.mkdir(parents=True)
-    victim.write_text('{"secret": "of another org"}')
-    # What a job's process holds: the sandbox must hand none of it on.
+@pytest.fixture
+def victim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Another run's stored file, and what a job's process holds in its environment:
+    the sandbox must hand none of it on."""
+    stolen = tmp_path / "runs" / "other-org" / "other-run" / "model.json"
+    stolen.parent.mkdir(parents=True)
+    stolen.write_text('{"secret": "of another org"}')
     monkeypatch.setenv("INPUT_URI", "file:///runs/o/r/steps/0/1/input.json")
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:9023")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/key.json")
-    output = _run(hostile, tmp_path, 0, hosts=f"{listener},{listener}", victim=str(victim))
+    return stolen
+
+
+def _got_nothing(output: OutputEnvelope) -> None:
     assert output.status is OutputStatus.SUCCESS, output.error
     assert output.metrics["y_final"] == 3.0
     assert output.metrics["reached_network_max"] == 0.0
     assert output.metrics["read_victim_max"] == 0.0
     assert output.metrics["saw_secrets_max"] == 0.0
+
+
+def test_it_reaches_no_server_no_other_run_and_no_secret(
+    hostile: Path, tmp_path: Path, listener: str, victim: Path
+) -> None:
+    _got_nothing(_run(hostile, tmp_path, 0, hosts=f"{listener},{listener}", victim=str(victim)))
 
 
 def test_native_code_reaches_no_server_no_other_run_and_no_secret(
-    hostile_c: Path, tmp_path: Path, listener: str, monkeypatch: pytest.MonkeyPatch
+    hostile_c: Path, tmp_path: Path, listener: str, victim: Path
 ) -> None:
-    victim = tmp_path / "runs" / "other-org" / "other-run" / "model.json"
-    victim.parent.mkdir(parents=True)
-    victim.write_text('{"secret": "of another org"}')
-    monkeypatch.setenv("INPUT_URI", "file:///runs/o/r/steps/0/1/input.json")
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:9023")
     port = int(listener.rsplit(":", 1)[1])
     outputs = ["y", "reached_network", "read_victim", "saw_secrets"]
     parameters = {"port": port, "victim": str(victim)}
-    output = _simulate(hostile_c, tmp_path, outputs, parameters, 60.0)
-    assert output.status is OutputStatus.SUCCESS, output.error
-    assert output.metrics["y_final"] == 3.0
-    assert output.metrics["reached_network_max"] == 0.0
-    assert output.metrics["read_victim_max"] == 0.0
-    assert output.metrics["saw_secrets_max"] == 0.0
+    _got_nothing(_simulate(hostile_c, tmp_path, outputs, parameters, 60.0))
 
 
 def test_what_it_writes_is_neither_kept_nor_believed(hostile: Path, tmp_path: Path) -> None:
