@@ -1,5 +1,7 @@
 """The enums of Assay's domain, exactly as DESIGN lists them (plus ErrorCategory)."""
 
+from __future__ import annotations
+
 from enum import StrEnum
 
 
@@ -94,3 +96,20 @@ class ReceiptState(StrEnum):
     PROCESSING = "PROCESSING"
     DONE = "DONE"
     REFUSED = "REFUSED"
+
+
+class Role(StrEnum):
+    """What an API key (and later a member) may do. Each role includes the ones before
+    it: a submitter can do all a viewer can, and so on."""
+
+    VIEWER = "viewer"
+    SUBMITTER = "submitter"
+    AUTHOR = "author"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank

@@ -22,6 +22,7 @@ from shared.domain.enums import (
     Execution,
     ReceiptState,
     RetentionPolicy,
+    Role,
     RunResult,
     RunState,
     RunStatus,
@@ -94,6 +95,8 @@ class ApiKey(Model):
     revoked_at: datetime | None = None
     # Written at most once a minute per key, not on every request.
     last_used_at: datetime | None = None
+    # Keys made before roles existed could do everything; they stay admins.
+    role: Role = Role.ADMIN
 
     @property
     def prefix(self) -> str:
@@ -414,6 +417,8 @@ class CallbackReceipt(Model):
     owner: str = ""
     lease_expires_at: datetime | None = None
     completed_at: datetime | None = None
+    # Firestore's TTL policy deletes the receipt after this moment (bookkeeping only).
+    expire_at: datetime | None = None
 
 
 class IdempotencyRecord(Model):
@@ -493,3 +498,5 @@ class UploadEvent(Model):
     submission_id: str | None = None
     run_id: str | None = None
     created_at: datetime
+    # Firestore's TTL policy deletes the record after this moment (bookkeeping only).
+    expire_at: datetime | None = None
