@@ -25,7 +25,8 @@ pass). Only a step's own timeout makes TIMED_OUT.
 
 DO_NOT_STORE on the fast path stores nothing: the content lives only in the request's
 memory; the record keeps checksum, size and filename. A run handed to the job path keeps
-the content as the job path does, until the run ends and the purge removes it.
+the content as the job path does (a file, never on the record: decision record 0027),
+until the run ends and the purge removes it.
 """
 
 from __future__ import annotations
@@ -195,11 +196,10 @@ def _short_of_a_job(seconds: float, timeout_seconds: int) -> bool:
     return seconds < own_deadline(timeout_seconds)
 
 
-def _keep_for_job(
-    store: BlobStore, settings: Settings, submission: Submission, data: bytes
-) -> tuple[str | None, str | None]:
-    """A DO_NOT_STORE submission's bytes, kept where the job path reads them (the fast
-    path stored nothing). The job path's own purge removes them once the run ends."""
+def _keep_for_job(store: BlobStore, settings: Settings, submission: Submission, data: bytes) -> str:
+    """A DO_NOT_STORE submission's bytes, kept as a file where the job path reads them
+    (the fast path stored nothing; never on the Submission: decision record 0027). The
+    job path's own purge removes it once the run ends."""
     try:
         return keep_content(
             store,
@@ -212,24 +212,21 @@ def _keep_for_job(
             retain=submission.retained_until,
         )
     except BlobExists:  # the same bytes, under the submission's own name
-        return None, Layout(settings.storage_uri).submission_file(
+        return Layout(settings.storage_uri).submission_file(
             submission.org_id, submission.id, submission.original_filename
         )
 
 
 def _with_content(
-    repos: Repositories,
-    transaction: Any,
-    run: ValidationRun,
-    kept: tuple[str | None, str | None] | None,
+    repos: Repositories, transaction: Any, run: ValidationRun, kept: str | None
 ) -> Submission | None:
-    """The run's Submission as it reads once `kept` holds its content for the job: no
-    longer purged. None when there is nothing to change."""
+    """The run's Submission as it reads once the file `kept` holds its content for the
+    job: no longer purged. None when there is nothing to change."""
     if kept is None or not run.submission_id:
         return None
     submission = repos.find_submission(run.submission_id, transaction)
     if submission is not None:
-        submission.content, submission.input_file = kept
+        submission.input_file = kept
         submission.content_purged_at = None
     return submission
 
@@ -240,7 +237,7 @@ def _take_over_step(
     run: ValidationRun,
     order: int,
     began: datetime,
-    kept: tuple[str | None, str | None] | None,
+    kept: str | None,
     now: Clock,
 ) -> tuple[ValidationRun | None, bool]:
     """Puts step `order` on the job path in one transaction, fenced as `_settle` is:
@@ -296,15 +293,15 @@ def _hand_over(
     return current
 
 
-def _drop(store: BlobStore, kept: tuple[str | None, str | None] | None) -> None:
+def _drop(store: BlobStore, kept: str | None) -> None:
     """Deletes a file kept for a job that will not run (best effort: the buckets'
     lifecycle rule is the safety net for DO_NOT_STORE content)."""
-    if kept is None or kept[1] is None:
+    if kept is None:
         return
     try:
-        store.delete(kept[1])
+        store.delete(kept)
     except Exception:
-        log.warning("could not delete %s", kept[1], exc_info=True)
+        log.warning("could not delete %s", kept, exc_info=True)
 
 
 def run_inline(

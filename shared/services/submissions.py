@@ -179,7 +179,6 @@ def _records(
     facts: IncomingFile | StoredFile,
     size: int,
     checksum: str,
-    content: str | None,
     input_file: str | None,
     settings: Settings,
 ) -> tuple[Submission, ValidationRun]:
@@ -195,7 +194,6 @@ def _records(
         workflow_id=workflow.id,
         workflow_slug=workflow.slug,
         workflow_version=version.version,
-        content=content,
         input_file=input_file,
         original_filename=safe_filename(facts.filename, f"submission.{accepted.file_type}"),
         content_type=media_type(facts.content_type) or "application/octet-stream",
@@ -307,7 +305,7 @@ def submit(
         execution is Execution.INLINE
         and accepted.version.retention.submission is RetentionPolicy.DO_NOT_STORE
     )
-    content, input_file = (
+    input_file = (
         keep_content(
             store,
             settings,
@@ -319,7 +317,7 @@ def submit(
             retain=retain_until(accepted.version.retention.submission, created_at),
         )
         if keep
-        else (None, None)
+        else None
     )
     submission, run = _records(
         Submitter(org_id, api_key_id=key.id),
@@ -329,7 +327,6 @@ def submit(
         facts=incoming,
         size=size,
         checksum=checksum,
-        content=content,
         input_file=input_file,
         settings=settings,
     )
@@ -387,26 +384,15 @@ def keep_content(
     content_type: str,
     data: bytes,
     retain: datetime | None,
-) -> tuple[str | None, str | None]:
-    """Where the job path keeps a submission's bytes, as (content, input_file): small
-    UTF-8 text on the record itself, anything else a file written now, before any commit
-    names it, so a committed Submission never points at nothing."""
-    content = _inline(data, settings)
-    if content is not None:
-        return content, None
+) -> str:
+    """Where the job path keeps a submission's bytes: always a file (its URI), written
+    now, before any commit names it, so a committed Submission never points at nothing.
+    Submitted content never enters Firestore, whatever its policy: point-in-time
+    recovery would keep a purged copy there for days (decision record 0027). Records
+    made before may still carry `content`; they are read and purged as they were."""
     input_file = Layout(settings.storage_uri).submission_file(org_id, submission_id, filename)
     store.write_bytes(input_file, data, content_type, create_only=True, retain_until=retain)
-    return None, input_file
-
-
-def _inline(data: bytes, settings: Settings) -> str | None:
-    """Small UTF-8 content is kept on the Submission itself; anything else is a file."""
-    if len(data) > settings.inline_max_bytes:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return input_file
 
 
 def _replay(
@@ -451,7 +437,6 @@ def submit_stored(
         facts=stored,
         size=stored.size,
         checksum=stored.checksum_sha256,
-        content=None,
         input_file=stored.uri,
         settings=settings,
     )

@@ -173,7 +173,8 @@ def test_purge_is_put_off_while_a_run_is_active(org):
     later = Clock(T0 + timedelta(days=2))
     report = sweep(now=later)
     assert (report.purged, report.deferred, report.failed) == (0, 1, 0)
-    assert repos.get_submission(org, result.submission.id).content == SMALL.decode()
+    kept = repos.get_submission(org, result.submission.id)
+    assert kept.content_purged_at is None and path_of(kept.input_file).read_bytes() == SMALL
     assert not repos.purge_retry_ref(result.submission.id).get().exists
     finish(result.run)
     assert sweep(now=later).purged == 1
@@ -293,7 +294,8 @@ def test_expired_outputs_are_purged_as_a_safety_net(org):
     report = sweep(now=Clock(run.output_expires_at))
     assert (report.outputs_purged, report.purged) == (1, 0)
     assert not bundle.exists()
-    assert repos.get_submission(org, result.submission.id).content == SMALL.decode()
+    kept = repos.get_submission(org, result.submission.id)
+    assert kept.content_purged_at is None and path_of(kept.input_file).read_bytes() == SMALL
 
 
 def test_the_sweep_stops_at_its_deadline(org):
