@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import binascii
+import errno
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,29 @@ def canonical_request(request: Request, query: list[tuple[str, str]], signed: li
     )
 
 
+MAX_NAME_BYTES = 1024
+
+
+def _bucket_and_name(request: Request) -> tuple[str, str]:
+    """The bucket and object name of the request's path, refused as Cloud Storage
+    refuses them: not UTF-8, over 1,024 bytes, or holding a carriage return or line
+    feed. `.`, `..` and empty segments, which Cloud Storage takes literally, are refused
+    too: a folder would climb out of itself."""
+    # The server's decoded path, as bytes: werkzeug's request.path would replace bytes
+    # that are not UTF-8, and so name another object.
+    raw = request.environ.get("PATH_INFO", "").encode("latin-1")
+    bucket, _, name_bytes = raw.lstrip(b"/").partition(b"/")
+    try:
+        name = name_bytes.decode()
+    except UnicodeDecodeError:
+        raise Refused(400, "InvalidObjectName", "an object name is UTF-8") from None
+    if len(name_bytes) > MAX_NAME_BYTES or "\r" in name or "\n" in name:
+        raise Refused(400, "InvalidObjectName", "at most 1,024 bytes, no CR or LF")
+    if name and any(part in ("", ".", "..") for part in name.split("/")):
+        raise Refused(400, "InvalidObjectName", f"{name!r} is not an object name here")
+    return bucket.decode("utf-8", "replace"), name
+
+
 class SignedUrlGate:
     def __init__(
         self,
@@ -111,13 +135,10 @@ class SignedUrlGate:
         query = parse_qsl(request.query_string.decode(), keep_blank_values=True)
         params = dict(query)
         email = self._verify(request, query, params)
-        bucket, _, name = request.path.lstrip("/").partition("/")
+        bucket, name = _bucket_and_name(request)
         root = self.buckets.get(bucket)
         if root is None or not name:
             raise Refused(404, "NoSuchBucket", f"the bucket {bucket!r} does not exist")
-        if any(part in ("", ".", "..") for part in name.split("/")):
-            # Cloud Storage would take these literally; a folder would climb out of itself.
-            raise Refused(400, "InvalidObjectName", f"{name!r} is not an object name here")
         if request.method == "GET":
             return self._read(root, name, email)
         return self._write(request, root, name, params, email)
@@ -173,6 +194,11 @@ class SignedUrlGate:
             )
         except BlobExists:
             raise Refused(412, "PreconditionFailed", f"{name} exists") from None
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            # A folder's segment holds 255 bytes; Cloud Storage's whole name 1,024.
+            raise Refused(400, "InvalidObjectName", "a segment is too long here") from None
         headers = {"x-goog-generation": str(generation), "x-goog-stored-content-length": str(size)}
         return Response("", status=200, headers=headers | {"x-assay-signer": email})
 

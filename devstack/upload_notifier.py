@@ -65,6 +65,14 @@ def object_resource(
     }
 
 
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class UploadNotifier:
     def __init__(
         self,
@@ -98,6 +106,11 @@ class UploadNotifier:
             # Hidden names are the store's temporaries and metadata sidecars.
             if not path.is_file() or any(part.startswith(".") for part in relative.parts):
                 continue
+            name = relative.as_posix()
+            if not _is_utf8(name):
+                # Cloud Storage's names are UTF-8: no finalize event could carry this one.
+                log.warning("%r is not a UTF-8 object name; not delivered", name)
+                continue
             try:
                 found = store.describe(path)
             except FileNotFoundError:
@@ -107,7 +120,7 @@ class UploadNotifier:
             updated = datetime.fromtimestamp(found.generation / 1e9, UTC)
             yield object_resource(
                 self.layout.bucket,
-                relative.as_posix(),
+                name,
                 found.generation,
                 found.size,
                 found.content_type,

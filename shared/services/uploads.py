@@ -264,8 +264,11 @@ def _reject(
         extra={"org_id": upload.org_id, "upload_event": upload.event_id},
     )
     repos.record_upload_event(upload.event(UploadStatus.REJECTED, now, reason=reason))
-    # Only this generation: a newer upload under the same name is not ours to delete.
-    store.delete(upload.uri)
+    try:
+        # Only this generation: a newer upload under the same name is not ours to delete.
+        store.delete(upload.uri)
+    except ValueError:  # a name a local folder cannot hold (`..`): nothing there to delete
+        log.warning("upload %r names no object here; nothing deleted", upload.obj.name)
     return UploadResult(UploadOutcome.REJECTED, upload.event_id, reason)
 
 

@@ -5,6 +5,11 @@ same paths under both (see layout.py). A `gs://` URI may pin a generation as gsu
 writes it, `gs://bucket/name#1700000000000000`: a read, copy or delete then touches
 that version only, never a newer object uploaded under the same name.
 
+In both schemes the name is percent-encoded (`encode_name`): an object name may hold
+any character Cloud Storage allows, `#`, `?` and `%` included, and its URI still names
+it and only it. Names of letters, digits, `/`, `.`, `-` and `_` (every name Assay makes
+itself) read the same encoded or not, so URIs stored before the encoding still work.
+
 `retain_until` is when the object's retention ends. It becomes the object's customTime,
 and each bucket's lifecycle rule deletes objects a day past their customTime: the safety
 net behind the purge (none for content kept permanently). `file://` has no lifecycle.
@@ -17,6 +22,24 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import lru_cache
 from typing import IO, BinaryIO, Protocol
+from urllib.parse import quote, unquote
+
+# Kept as they are in a URI's name: what no URI parser splits or decodes.
+_NAME_SAFE = "/-._~!$&'()*+,=:@"
+
+
+def encode_name(name: str) -> str:
+    """An object name as it stands in a URI: `#` (a generation follows), `?`, `%`,
+    spaces, control characters and non-ASCII are percent-encoded. A name from a local
+    folder that is not UTF-8 (surrogate-escaped by Python) keeps its bytes."""
+    return quote(name, safe=_NAME_SAFE, errors="surrogateescape")
+
+
+def decode_name(encoded: str, *, strict: bool = True) -> str:
+    """The name `encode_name` encoded. `strict`: bytes that are not UTF-8 are an error
+    (Cloud Storage's names are UTF-8); otherwise they come back surrogate-escaped, as
+    Python spells a local file's name."""
+    return unquote(encoded, errors="strict" if strict else "surrogateescape")
 
 
 class BlobNotFound(Exception):

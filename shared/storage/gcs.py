@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import IO, Any, BinaryIO
 
-from shared.storage import BlobExists, BlobNotFound
+from shared.storage import BlobExists, BlobNotFound, decode_name, encode_name
 
 LIST_PAGE_SIZE = 1000
 # Cloud Storage's JSON API takes at most 100 calls in one batch request.
@@ -23,18 +23,22 @@ READ_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 def split_uri(uri: str) -> tuple[str, str, int | None]:
-    """`gs://bucket/name#generation` as (bucket, name, generation or None)."""
+    """`gs://bucket/name#generation` as (bucket, name, generation or None). The name is
+    percent-encoded (shared.storage.encode_name), so the first `#` is the generation's
+    and anything after it that is not a generation is an error, never part of a name."""
     if not uri.startswith("gs://"):
         raise ValueError(f"not a gs:// URI: {uri!r}")
-    rest, _, fragment = uri[len("gs://") :].partition("#")
-    bucket, _, name = rest.partition("/")
+    rest, hashed, fragment = uri[len("gs://") :].partition("#")
+    bucket, _, encoded = rest.partition("/")
     if not bucket:
         raise ValueError(f"a gs:// URI needs a bucket: {uri!r}")
-    return bucket, name, int(fragment) if fragment.isdigit() else None
+    if hashed and not (fragment.isascii() and fragment.isdigit()):
+        raise ValueError(f"a gs:// URI's generation is a number: {uri!r}")
+    return bucket, decode_name(encoded), int(fragment) if hashed else None
 
 
 def pinned_uri(bucket: str, name: str, generation: int | str) -> str:
-    return f"gs://{bucket}/{name}#{generation}"
+    return f"gs://{bucket}/{encode_name(name)}#{int(generation)}"
 
 
 class GcsBlobStore:

@@ -6,6 +6,8 @@ import posixpath
 import re
 from typing import NamedTuple
 
+from shared.storage import decode_name, encode_name
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -49,7 +51,7 @@ class Layout:
         bucket's own, or locally the folder's last component standing for the bucket."""
         if not uri.startswith(self.root + "/"):
             raise ValueError(f"{uri!r} is not under {self.root!r}")
-        return self.root.rsplit("/", 1)[-1], uri[len(self.root) + 1 :]
+        return self.root.rsplit("/", 1)[-1], decode_name(uri[len(self.root) + 1 :])
 
     def is_inside(self, uri: str, prefix: str) -> bool:
         """True when `uri` names an object under `prefix` with no path tricks."""
@@ -76,9 +78,11 @@ class UploadsLayout:
         return self.root.rsplit("/", 1)[-1]
 
     def object_uri(self, name: str, generation: int | None = None) -> str:
-        """The object's URI, pinned to `generation` when given (gsutil's `#` form)."""
-        uri = f"{self.root}/{name}"
-        return f"{uri}#{generation}" if generation is not None else uri
+        """The object's URI, pinned to `generation` when given (gsutil's `#` form). The
+        name is percent-encoded: whatever it holds (`#`, `?`, `%`, a newline), the URI
+        names this object and no other."""
+        uri = f"{self.root}/{encode_name(name)}"
+        return f"{uri}#{int(generation)}" if generation is not None else uri
 
     @staticmethod
     def object_name(org_id: str, slug: str, filename: str, upload_id: str | None = None) -> str:

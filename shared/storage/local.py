@@ -19,24 +19,36 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, BinaryIO
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlsplit
 
-from shared.storage import BlobExists, BlobNotFound
+from shared.storage import BlobExists, BlobNotFound, decode_name
 
 SIDECAR_SUFFIX = ".meta.json"
 STREAM_CHUNK = 1024 * 1024
 
 
 def path_of(uri: str) -> Path:
-    parsed = urlparse(uri)
+    """The file a `file://` URI names. Its path is percent-encoded (encode_name), so a
+    raw `?` or `#` is never part of a name; `.` and `..` segments, which would climb out
+    of the folder where Cloud Storage takes them literally, are refused."""
+    parsed = urlsplit(uri)
     if parsed.scheme != "file":
         raise ValueError(f"not a file:// URI: {uri!r}")
-    return Path(unquote(parsed.path))
+    if parsed.query:
+        raise ValueError(f"a file:// URI has no query: {uri!r}")
+    path = decode_name(parsed.path, strict=False)
+    if any(part in (".", "..") for part in path.split("/")) or "\0" in path:
+        raise ValueError(f"{uri!r} does not name one object")
+    return Path(path)
 
 
 def _pinned_generation(uri: str) -> int | None:
-    fragment = urlparse(uri).fragment
-    return int(fragment) if fragment.isdigit() else None
+    parsed = urlsplit(uri)
+    if "#" not in uri:
+        return None
+    if not (parsed.fragment.isascii() and parsed.fragment.isdigit()):
+        raise ValueError(f"a file:// URI's generation is a number: {uri!r}")
+    return int(parsed.fragment)
 
 
 def sidecar_of(path: Path) -> Path:
