@@ -124,6 +124,20 @@ class Settings(BaseModel):
     # Per API key and per instance of the api function (shared/auth/rate_limit.py).
     rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_burst: int = Field(default=120, ge=1)
+    # Work in flight per org (shared/services/admission.py, decision record 0029). Per api
+    # instance: inline checks (over it, a run takes the job path; also at most
+    # inline_checks_per_instance for all orgs together) and held `Prefer: wait`s (over it,
+    # the answer comes at once). Shared: PENDING runs (over it, 429 with Retry-After).
+    org_inline_checks: int = Field(default=4, ge=0)
+    inline_checks_per_instance: int = Field(default=8, ge=0)
+    org_waits: int = Field(default=10, ge=0)
+    org_queued_runs: int = Field(default=200, ge=1, le=10_000)
+    # Requests without a valid API key, per client address and api instance; the address
+    # is X-Forwarded-For's entry this many from its end (1: the one Google's front end
+    # appends; 0: the connection's peer).
+    anonymous_per_minute: int = Field(default=120, ge=1)
+    anonymous_burst: int = Field(default=60, ge=1)
+    forwarded_hops: int = Field(default=1, ge=0, le=10)
     # The API's own request body limit; bigger files go straight to the uploads bucket
     # by signed URL (POST .../uploads), up to max_object_bytes.
     max_upload_bytes: int = 10 * 1024 * 1024
@@ -158,6 +172,10 @@ class Settings(BaseModel):
     # gets its launch queued again by the reconcile pass.
     launch_grace_seconds: int = Field(default=120, ge=5)
     idempotency_ttl_hours: int = 24
+    # Firestore's TTL deletes a callback receipt this long after it was taken: far past any
+    # redelivery of its callback (the job's retries, Cloud Tasks' backoff, the reconcile
+    # pass), so a late duplicate still finds it (decision record 0028).
+    callback_receipt_days: int = Field(default=30, ge=1)
 
     @field_validator(
         "launch_invokers",

@@ -1,12 +1,14 @@
 """The process's adapters, built lazily on first use and then reused (cold start
-matters: a function pays only for the clients it touches)."""
+matters: a function pays only for the clients it touches). Each is built once per
+process under a lock (shared/once.py): the api serves concurrent requests, and state
+such as the admission counters must be one per process."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from shared.config import get_settings
+from shared.once import once
 
 if TYPE_CHECKING:
     from shared.adapters.jobs import JobRunner
@@ -14,31 +16,32 @@ if TYPE_CHECKING:
     from shared.adapters.tasks import TaskQueue
     from shared.auth.rate_limit import RateLimiter
     from shared.persistence.repositories import Repositories
+    from shared.services.admission import Admission
     from shared.storage import BlobStore
 
 
-@lru_cache(maxsize=1)
+@once
 def repositories() -> Repositories:
     from shared.persistence.repositories import get_repositories
 
     return get_repositories()
 
 
-@lru_cache(maxsize=1)
+@once
 def blob_store() -> BlobStore:
     from shared.storage import open_store
 
     return open_store(get_settings().storage_uri)
 
 
-@lru_cache(maxsize=1)
+@once
 def task_queue() -> TaskQueue:
     from shared.adapters.tasks import get_queue
 
     return get_queue(get_settings())
 
 
-@lru_cache(maxsize=1)
+@once
 def rate_limiter() -> RateLimiter:
     from shared.auth.rate_limit import RateLimiter
 
@@ -46,21 +49,41 @@ def rate_limiter() -> RateLimiter:
     return RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
 
 
-@lru_cache(maxsize=1)
+@once
+def anonymous_limiter() -> RateLimiter:
+    """Requests without a valid API key, per client address."""
+    from shared.auth.rate_limit import RateLimiter
+
+    settings = get_settings()
+    return RateLimiter(
+        settings.anonymous_per_minute,
+        settings.anonymous_burst,
+        who="this address, without a valid API key,",
+    )
+
+
+@once
+def admission() -> Admission:
+    from shared.services.admission import Admission
+
+    return Admission(get_settings())
+
+
+@once
 def job_runner() -> JobRunner:
     from shared.adapters.jobs import get_job_runner
 
     return get_job_runner(get_settings())
 
 
-@lru_cache(maxsize=1)
+@once
 def upload_signer() -> IamSigner:
     from shared.adapters.signing import IamSigner
 
     return IamSigner(get_settings())
 
 
-@lru_cache(maxsize=1)
+@once
 def job_url_signer() -> IamSigner | None:
     """The worker's own signer for each execution's URLs; None where none is set."""
     from shared.adapters.signing import IamSigner
@@ -82,6 +105,8 @@ def reset() -> None:
         upload_signer,
         job_url_signer,
         rate_limiter,
+        anonymous_limiter,
+        admission,
         get_settings,
         get_client,
         _store,

@@ -1,15 +1,17 @@
-"""The Firestore client, created lazily once per process (cold start matters)."""
+"""The Firestore client, created lazily once per process (cold start matters), under a
+lock: two concurrent first requests share one client (its channel is thread-safe)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from shared.once import once
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
 
-@lru_cache(maxsize=1)
+@once
 def get_client() -> firestore.Client:
     from google.cloud import firestore
 
