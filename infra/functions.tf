@@ -19,6 +19,18 @@ locals {
     )
   }
 
+  # The api serves many requests per instance (decision record 0029): a `Prefer: wait`
+  # or an inline check holds a request, not an instance, so one org's waits cannot take
+  # every instance. Gen2 allows concurrency above 1 only with at least one vCPU. The
+  # functions-framework serves a request per gunicorn thread: THREADS matches it. The
+  # others stay at one request per instance: their work is CPU- or I/O-bound batches
+  # that scale out better than they share.
+  function_concurrency = { api = 80 }
+  function_cpu         = { api = "1" }
+  function_threads = {
+    for name, n in local.function_concurrency : name => { THREADS = tostring(n) }
+  }
+
   # Whom the callback takes each validator's results from: that validator's own job
   # account, not any validator job's (shared/config.py validator_identities, 0020).
   function_env_with_identities = merge(local.function_env, {
@@ -53,10 +65,13 @@ resource "google_cloudfunctions2_function" "http" {
     timeout_seconds                  = each.value.timeout_seconds
     min_instance_count               = 0
     max_instance_count               = var.max_instances
-    max_instance_request_concurrency = 1
+    available_cpu                    = lookup(local.function_cpu, each.key, null)
+    max_instance_request_concurrency = lookup(local.function_concurrency, each.key, 1)
     ingress_settings                 = local.function_ingress[each.key]
     all_traffic_on_latest_revision   = true
-    environment_variables            = local.function_env_with_identities
+    environment_variables = merge(
+      local.function_env_with_identities, lookup(local.function_threads, each.key, {})
+    )
   }
 
   labels = {
