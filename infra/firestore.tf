@@ -1,3 +1,5 @@
+# Point-in-time recovery stays on: submitted content is never stored in Firestore (always
+# a storage object, decision record 0027), so a recovered version holds no file's bytes.
 resource "google_firestore_database" "main" {
   name                              = "(default)"
   location_id                       = var.firestore_location
@@ -34,6 +36,13 @@ resource "google_firestore_index" "composite" {
 # Field overrides: TTL where Firestore should expire documents itself, and no single-
 # field indexes on large user-supplied fields (they would cap document size and cost
 # writes for queries no one makes).
+#
+# TTL (decision record 0028) covers bookkeeping only: records that exist to fence or
+# de-duplicate a delivery and mean nothing once it can no longer repeat —
+# callback_receipts, upload_events and upload_grants (`expire_at`), idempotency_keys
+# (`expires_at`). Never runs, submissions or findings (their retention is the purge's,
+# and the purge's marks on them are its audit), nor purge_retries (work still to do).
+# tests/infra/test_firestore_ttl.py holds this list to the models.
 resource "google_firestore_field" "override" {
   for_each = {
     for o in local.indexes.fieldOverrides : "${o.collectionGroup}.${o.fieldPath}" => o

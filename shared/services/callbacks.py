@@ -211,8 +211,14 @@ RECEIPT_LEASE = timedelta(seconds=60)
 
 
 def _receipt(
-    body: CallbackBody, run: ValidationRun, step: StepRun, at: Any, owner: str
+    body: CallbackBody,
+    run: ValidationRun,
+    step: StepRun,
+    at: Any,
+    owner: str,
+    settings: Settings,
 ) -> CallbackReceipt:
+    """A receipt, expiring as bookkeeping does (Firestore's TTL on `expire_at`)."""
     return CallbackReceipt(
         id=body.callback_id,
         org_id=run.org_id,
@@ -224,11 +230,17 @@ def _receipt(
         received_at=at,
         owner=owner,
         lease_expires_at=at + RECEIPT_LEASE,
+        expire_at=at + timedelta(days=settings.callback_receipt_days),
     )
 
 
 def _acquire(
-    repos: Repositories, body: CallbackBody, run: ValidationRun, step: StepRun, now: Clock
+    repos: Repositories,
+    settings: Settings,
+    body: CallbackBody,
+    run: ValidationRun,
+    step: StepRun,
+    now: Clock,
 ) -> str | None:
     """Takes the receipt for this delivery: returns our owner token, None when the
     callback was already processed, or raises Transient while another delivery holds it."""
@@ -236,7 +248,7 @@ def _acquire(
     owner = uuid.uuid4().hex
     ref = repos.receipt_ref(body.callback_id)
     try:
-        ref.create(to_doc(_receipt(body, run, step, at, owner)))
+        ref.create(to_doc(_receipt(body, run, step, at, owner, settings)))
         return owner
     except google_exceptions.Conflict:
         pass
@@ -465,7 +477,7 @@ def handle_callback(
         return _refuse_late(repos, store, body, run, found)
     step = _check_fence(settings, body, run, found)
     output = with_assertions(_read_output(store, body, run, step), run, step)
-    owner = _acquire(repos, body, run, step, now)
+    owner = _acquire(repos, settings, body, run, step, now)
     if owner is None:
         return _replay(repos, queue, settings, run.id)
     if not isinstance(output, str):
