@@ -1,16 +1,21 @@
 """The API's contract, OpenAPI 3.1, built from the pydantic models the handlers parse
-and the views dump. Served at GET /v1/openapi.json and checked in as docs/openapi.json
-(a test fails when they differ; `make openapi` rewrites the file)."""
+and the views dump, and from the role each route declares (functions/handlers/api.py,
+handed in as `roles`: endpoint -> role). Served at GET /v1/openapi.json and checked in as
+docs/openapi.json (a test fails when they differ; `make openapi` rewrites the file)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import re
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from shared.domain.enums import RunStatus, Severity
+from shared.auth.roles import ACTS_FOR_OTHERS, LENGTHENS_RETENTION
+from shared.domain.enums import Role, RunStatus, Severity
 from shared.domain.models import (
     Finding,
     Retention,
@@ -41,6 +46,17 @@ PROBLEMS = {
     "429": "This API key is over its rate limit; retry after Retry-After seconds",
     "503": "A dependency is unavailable; retry (after Retry-After)",
 }
+# Only where a role above viewer is needed: a viewer's routes never answer it.
+FORBIDDEN = (
+    "This API key's role is below what the operation needs (`x-assay-role`, or a rule in "
+    "its description); the detail names the role needed and the key's"
+)
+ROLE_EXTENSION = "x-assay-role"
+LONGER_RETENTION = (
+    f"A retention that keeps anything longer than {{than}} needs role "
+    f"`{LENGTHENS_RETENTION.value}`; as long or shorter, the role above is enough."
+)
+OTHERS = "A key below `" + ACTS_FOR_OTHERS.value + "` {what} (those submitted with that key)."
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -278,6 +294,7 @@ def _operation(
     body: dict[str, Any] | None = None,
     links: dict[str, Any] | None = None,
     also: tuple[str, dict[str, Any]] | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
     code, response = success
     if links:
@@ -285,9 +302,9 @@ def _operation(
     responses: dict[str, Any] = {code: response}
     if also is not None:
         responses[also[0]] = {**also[1], "links": links} if links else also[1]
-    for status, description in PROBLEMS.items():
+    for status, meaning in PROBLEMS.items():
         responses[status] = {
-            "description": description,
+            "description": meaning,
             "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}},
         }
     operation: dict[str, Any] = {
@@ -298,6 +315,8 @@ def _operation(
     }
     if body is not None:
         operation["requestBody"] = body
+    if description is not None:
+        operation["description"] = description
     return operation
 
 
@@ -387,6 +406,7 @@ def _paths() -> dict[str, Any]:
                 [org],
                 ("201", _json(_ref("WorkflowView"), "Created")),
                 body=_body(_ref("WorkflowCreate")),
+                description=LONGER_RETENTION.format(than="the default (30 days)"),
                 links={
                     "Submit": {
                         "operationId": "submit",
@@ -412,6 +432,7 @@ def _paths() -> dict[str, Any]:
                 [org, slug],
                 ("200", _json(_ref("WorkflowView"), "The new version")),
                 body=_body(_ref("WorkflowSpec")),
+                description=LONGER_RETENTION.format(than="the latest version's"),
             ),
         },
         "/v1/orgs/{org}/workflows/{slug}/runs": {
@@ -516,6 +537,7 @@ def _paths() -> dict[str, Any]:
                 "Cancel a PENDING or RUNNING run",
                 [org, run],
                 ("200", _json(_ref("RunView"), "The run, CANCELED")),
+                description=OTHERS.format(what="cancels only the runs of its own submissions"),
             ),
         },
         "/v1/orgs/{org}/submissions/{submission}": {
@@ -533,6 +555,7 @@ def _paths() -> dict[str, Any]:
                 [org, sub],
                 ("202", _json(_ref("Submitted"), "Accepted; Location names the new run")),
                 body=_body(_ref("RerunRequest"), required=False),
+                description=OTHERS.format(what="re-runs only its own submissions"),
                 links=_links_from_run("/run/id"),
             ),
         },
@@ -580,7 +603,7 @@ def _paths() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def document() -> dict[str, Any]:
+def _unroled() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -588,7 +611,10 @@ def document() -> dict[str, Any]:
             "version": "1",
             "description": (
                 "Validate files against workflows. Errors are application/problem+json "
-                "with a `detail` that says what to change."
+                "with a `detail` that says what to change. An API key has a role (viewer, "
+                "submitter, author, admin; each can do all the ones before it can); each "
+                f"operation's `{ROLE_EXTENSION}` names the least role it needs, and a key "
+                "below it gets 403."
             ),
         },
         "security": [{"apiKey": []}],
@@ -597,6 +623,34 @@ def document() -> dict[str, Any]:
     }
 
 
-def rendered() -> str:
+def endpoint_of(operation_id: str) -> str:
+    """The api's endpoint name for an operationId: `getGrantedUpload` -> `get_granted_upload`."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", operation_id).lower()
+
+
+def document(roles: Mapping[str, Role]) -> dict[str, Any]:
+    """The contract, each authenticated operation stating the role its route declares
+    (KeyError for one that declares none: every route must)."""
+    doc = copy.deepcopy(_unroled())
+    for item in doc["paths"].values():
+        for operation in item.values():
+            if operation.get("security") == []:
+                continue
+            role = roles[endpoint_of(operation["operationId"])]
+            operation[ROLE_EXTENSION] = role.value
+            needs = f"Needs an API key with role `{role.value}` or above."
+            operation["description"] = " ".join(filter(None, [needs, operation.get("description")]))
+            if role is not Role.VIEWER:
+                forbidden = {
+                    "description": FORBIDDEN,
+                    "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}},
+                }
+                operation["responses"] = dict(
+                    sorted({**operation["responses"], "403": forbidden}.items())
+                )
+    return doc
+
+
+def rendered(roles: Mapping[str, Role]) -> str:
     """The document as docs/openapi.json holds it."""
-    return json.dumps(document(), indent=2, sort_keys=False) + "\n"
+    return json.dumps(document(roles), indent=2, sort_keys=False) + "\n"

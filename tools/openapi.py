@@ -7,13 +7,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The handlers import as functions-framework loads them: beside functions/main.py.
+sys.path.insert(0, str(ROOT / "functions"))
+
+from handlers.api import ROLES  # noqa: E402
 
 from shared.openapi import rendered  # noqa: E402
 
 
 def main() -> None:
     target = ROOT / "docs" / "openapi.json"
-    target.write_text(rendered())
+    target.write_text(rendered(ROLES))
     print(f"wrote {target.relative_to(ROOT)}")
 
 

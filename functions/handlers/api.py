@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from functools import cache
 
 from flask import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,8 +15,9 @@ from werkzeug.routing import Map, Rule
 
 from shared import wiring
 from shared.auth.api_keys import authenticate
+from shared.auth.roles import require
 from shared.config import get_settings
-from shared.domain.enums import RunStatus
+from shared.domain.enums import Role, RunStatus
 from shared.domain.models import ApiKey
 from shared.errors import BadRequest, NotFound
 from shared.http import (
@@ -45,11 +47,15 @@ from shared.views import (
 
 Handler = Callable[[Request, ApiKey, dict[str, str]], Response]
 ROUTES: dict[str, Handler] = {}
+# The least role each route needs: declared here, with the route, and nowhere else. handle()
+# enforces it before the handler runs, and the contract states it (shared/openapi.py).
+ROLES: dict[str, Role] = {}
 
 
-def route(name: str) -> Callable[[Handler], Handler]:
+def route(name: str, role: Role) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         ROUTES[name] = fn
+        ROLES[name] = role
         return fn
 
     return register
@@ -134,18 +140,18 @@ def _version_arg(request: Request) -> int | None:
     return int(raw)
 
 
-@route("create_workflow")
+@route("create_workflow", Role.AUTHOR)
 def create_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     body = parse_model(workflows.WorkflowCreate, parse_json(request))
     book = _book(key, body.slug)
     workflow, version = workflows.create_workflow(
-        wiring.repositories(), key.org_id, body, book=book
+        wiring.repositories(), key.org_id, body, book=book, as_role=key.role
     )
     location = f"/v1/orgs/{key.org_id}/workflows/{workflow.slug}"
     return json_response(workflow_view(workflow, version), 201, {"Location": location})
 
 
-@route("update_workflow")
+@route("update_workflow", Role.AUTHOR)
 def update_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     data = parse_json(request)
     if isinstance(data, dict) and data.get("slug", args["slug"]) != args["slug"]:
@@ -154,7 +160,12 @@ def update_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
         data.pop("slug", None)
     body = parse_model(workflows.WorkflowSpec, data)
     workflow, version = workflows.update_workflow(
-        wiring.repositories(), key.org_id, args["slug"], body, book=_book(key, args["slug"])
+        wiring.repositories(),
+        key.org_id,
+        args["slug"],
+        body,
+        book=_book(key, args["slug"]),
+        as_role=key.role,
     )
     return json_response(workflow_view(workflow, version))
 
@@ -163,7 +174,7 @@ def _book(key: ApiKey, slug: str) -> resources.ResourceBook:
     return resources.ResourceBook(wiring.repositories(), wiring.blob_store(), key.org_id, slug)
 
 
-@route("upload_resource")
+@route("upload_resource", Role.AUTHOR)
 def upload_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     """multipart: `file`, and `name` (default: the file's name). Replacing a resource the
     latest version uses saves a new version pinned to the new content."""
@@ -187,7 +198,7 @@ def upload_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
     return json_response(body, 201, {"Location": location})
 
 
-@route("list_resources")
+@route("list_resources", Role.VIEWER)
 def list_resources(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
     repos.get_workflow(key.org_id, args["slug"])
@@ -195,20 +206,20 @@ def list_resources(request: Request, key: ApiKey, args: dict[str, str]) -> Respo
     return json_response({"items": items})
 
 
-@route("delete_resource")
+@route("delete_resource", Role.AUTHOR)
 def delete_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     resources.remove(wiring.repositories(), key.org_id, args["slug"], args["name"])
     return Response(status=204)
 
 
-@route("list_workflows")
+@route("list_workflows", Role.VIEWER)
 def list_workflows(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
     items = [workflow_view(w, repos.get_version(w)) for w in repos.list_workflows(key.org_id)]
     return json_response({"items": items})
 
 
-@route("get_workflow")
+@route("get_workflow", Role.VIEWER)
 def get_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
     workflow = repos.get_workflow(key.org_id, args["slug"])
@@ -217,7 +228,7 @@ def get_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Respons
     )
 
 
-@route("submit")
+@route("submit", Role.SUBMITTER)
 def submit_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     received = time.monotonic()  # Prefer: wait counts from here (RFC 7240)
     settings = get_settings()
@@ -251,14 +262,16 @@ class RerunRequest(BaseModel):
     user: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-@route("cancel_run")
+@route("cancel_run", Role.SUBMITTER)
 def cancel_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
-    run = runs.cancel_run(repos, wiring.task_queue(), get_settings(), key.org_id, args["run"])
+    run = runs.cancel_run(
+        repos, wiring.task_queue(), get_settings(), key.org_id, args["run"], caller=key
+    )
     return json_response(run_view(run, repos.find_submission(run.submission_id)))
 
 
-@route("rerun")
+@route("rerun", Role.SUBMITTER)
 def rerun(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     raw = read_body(request)
     body = parse_model(RerunRequest, loads(raw) if raw else {})
@@ -269,6 +282,7 @@ def rerun(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
         key.org_id,
         args["submission"],
         body.user or f"api-key:{key.id}",
+        caller=key,
     )
     payload = {"run": run_view(run, submission), "submission": submission_view(submission)}
     return json_response(payload, 202, {"Location": f"/v1/orgs/{key.org_id}/runs/{run.id}"})
@@ -289,7 +303,7 @@ def _workflow_arg(request: Request) -> str | None:
     return raw
 
 
-@route("list_validators")
+@route("list_validators", Role.VIEWER)
 def list_validators(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     from shared.validators_catalog import CATALOG
 
@@ -305,7 +319,7 @@ def list_validators(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
     return json_response({"items": items})
 
 
-@route("list_runs")
+@route("list_runs", Role.VIEWER)
 def list_runs(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
     page = repos.list_runs(
@@ -319,14 +333,14 @@ def list_runs(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     return json_response({"items": items, "next_page_token": page.next_page_token})
 
 
-@route("get_run")
+@route("get_run", Role.VIEWER)
 def get_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
     run = repos.get_run(key.org_id, args["run"])
     return json_response(run_view(run, repos.find_submission(run.submission_id)))
 
 
-@route("list_findings")
+@route("list_findings", Role.VIEWER)
 def list_findings(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     severity = request.args.get("severity") or None
     if severity is not None and severity.upper() not in ("ERROR", "WARNING", "INFO"):
@@ -343,13 +357,13 @@ def list_findings(request: Request, key: ApiKey, args: dict[str, str]) -> Respon
     )
 
 
-@route("get_submission")
+@route("get_submission", Role.VIEWER)
 def get_submission(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     submission = wiring.repositories().get_submission(key.org_id, args["submission"])
     return json_response(submission_view(submission))
 
 
-@route("grant_upload")
+@route("grant_upload", Role.SUBMITTER)
 def grant_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     """A signed URL to PUT one file of up to 5 GiB into the uploads bucket; the upload
     trigger submits it. Send exactly the returned headers."""
@@ -363,7 +377,7 @@ def grant_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Respons
     return json_response(grant_view(grant) | {"status_url": status}, 201, {"Location": status})
 
 
-@route("get_granted_upload")
+@route("get_granted_upload", Role.VIEWER)
 def get_granted_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     """What the upload trigger made of a signed-URL upload; 404 until it has seen it."""
     upload_id = args["upload"]
@@ -380,7 +394,7 @@ def get_granted_upload(request: Request, key: ApiKey, args: dict[str, str]) -> R
     return json_response(upload_view(event))
 
 
-@route("get_upload")
+@route("get_upload", Role.VIEWER)
 def get_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     """What the upload trigger made of one object generation; 404 until it has seen it."""
     raw = request.args.get("generation", "")
@@ -393,10 +407,17 @@ def get_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     return json_response(upload_view(event))
 
 
+@cache
+def _contract() -> str:
+    from shared.openapi import rendered
+
+    return rendered(ROLES)
+
+
 @guarded
 def handle(request: Request) -> Response:
     try:
-        endpoint, args = URLS.bind_to_environ(request.environ).match()
+        rule, args = URLS.bind_to_environ(request.environ).match(return_rule=True)
     except RouteNotFound:
         return problem(404, "Not found", f"there is no route {request.path!r}")
     except MethodNotAllowed as exc:
@@ -407,12 +428,11 @@ def handle(request: Request) -> Response:
             f"{request.method} is not allowed here; use {allowed}",
             {"Allow": allowed},
         )
+    endpoint = rule.endpoint
     if endpoint == "health":
         return json_response({"status": "ok"})
     if endpoint == "openapi":
-        from shared.openapi import rendered
-
-        return Response(rendered(), mimetype="application/json")
+        return Response(_contract(), mimetype="application/json")
     key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
     wiring.rate_limiter().take(key.id)
     if "org" in args and key.org_id != args["org"]:
@@ -420,6 +440,9 @@ def handle(request: Request) -> Response:
         raise NotFound(f"organization {args['org'][:64]!r} does not exist or is not yours")
     checked = {k: str(v) for k, v in args.items()}
     _check_path(checked)
+    # After tenancy: another org's objects stay 404s, whatever this key's role.
+    where = rule.rule.replace("<", "{").replace(">", "}")
+    require(key.role, ROLES[endpoint], f"{endpoint} ({request.method} {where})")
     return ROUTES[endpoint](request, key, checked)
 
 

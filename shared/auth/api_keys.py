@@ -9,6 +9,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from shared.clock import Clock, utcnow
+from shared.domain.enums import Role
 from shared.domain.models import ApiKey
 from shared.errors import NotFound, Unauthorized
 from shared.ids import is_new_id, new_id
@@ -31,9 +32,11 @@ def issue_key(
     name: str,
     *,
     expires_at: datetime | None = None,
+    role: Role = Role.ADMIN,
     now: Clock = utcnow,
 ) -> tuple[ApiKey, str]:
-    """Creates a key and returns it with the plaintext, which is never stored."""
+    """Creates a key with `role` (admin, as every key was before roles) and returns it
+    with the plaintext, which is never stored."""
     if repos.get_org(org_id) is None:
         raise NotFound(f"organization {org_id!r} does not exist")
     key_id = new_id()
@@ -45,6 +48,7 @@ def issue_key(
         secret_sha256=_digest(secret),
         created_at=now(),
         expires_at=expires_at,
+        role=role,
     )
     repos.create_api_key(record)
     return record, f"{PREFIX}_{key_id}_{secret}"

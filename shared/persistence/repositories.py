@@ -224,9 +224,11 @@ class Repositories:
             .document(str(version))
         )
 
-    def get_version(self, workflow: Workflow, version: int | None = None) -> WorkflowVersion:
+    def get_version(
+        self, workflow: Workflow, version: int | None = None, transaction: Any = None
+    ) -> WorkflowVersion:
         number = workflow.latest_version if version is None else version
-        snap = self.version_ref(workflow.id, number).get()
+        snap = self.version_ref(workflow.id, number).get(transaction=transaction)
         if not snap.exists:
             raise NotFound(f"workflow {workflow.slug!r} has no version {number}")
         return from_snapshot(WorkflowVersion, snap)

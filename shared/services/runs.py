@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.adapters.tasks import TaskQueue
+from shared.auth.roles import ACTS_FOR_OTHERS
 from shared.clock import Clock, utcnow
 from shared.config import Settings
 from shared.domain.enums import ErrorCategory, RunStatus
-from shared.domain.models import Submission, ValidationRun
-from shared.errors import Conflict, NotFound
+from shared.domain.models import ApiKey, Submission, ValidationRun
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.ids import new_id
 from shared.persistence.repositories import Repositories, to_doc
 from shared.services.dispatch import enqueue_launch
@@ -29,15 +30,21 @@ def cancel_run(
     org_id: str,
     run_id: str,
     now: Clock = utcnow,
+    *,
+    caller: ApiKey | None = None,
 ) -> ValidationRun:
     """PENDING or RUNNING → CANCELED, later steps SKIPPED, and its execution's cancel
     queued for the launch function. Cancelling a cancelled run again changes nothing; any
-    other finished run is a 409."""
+    other finished run is a 409. A `caller` below ACTS_FOR_OTHERS cancels only the runs
+    of its own submissions (None: Assay itself, or an operator)."""
 
     def cancel(transaction: Any) -> tuple[ValidationRun, Ended | None]:
         run = repos.find_run(run_id, transaction=transaction)
         if run is None or run.org_id != org_id:
             raise NotFound(f"run {run_id!r} not found")
+        if caller is not None:
+            submission = repos.find_submission(run.submission_id, transaction)
+            _own(caller, submission, f"cancelling run {run_id!r}")
         if run.status is RunStatus.CANCELED:
             return run, None
         if run.terminal:
@@ -72,11 +79,16 @@ def rerun(
     submission_id: str,
     user: str | None,
     now: Clock = utcnow,
+    *,
+    caller: ApiKey | None = None,
 ) -> tuple[ValidationRun, Submission]:
     """A new run of the same content on the submission's pinned workflow version. The
     run holds the content against purge until it ends (the purge defers while a run of
-    the submission is active)."""
+    the submission is active), so a `caller` below ACTS_FOR_OTHERS re-runs only its own
+    submissions: it cannot hold another key's content, nor start runs it cannot cancel."""
     submission = repos.get_submission(org_id, submission_id)
+    if caller is not None:
+        _own(caller, submission, f"re-running submission {submission_id!r}")
     workflow = repos.get_workflow(org_id, submission.workflow_slug)
     version = repos.get_version(workflow, submission.workflow_version)
     run_id = new_id()
@@ -102,6 +114,19 @@ def rerun(
     enqueue_launch(queue, settings, created[0].id, 0, 1)
     log.info("run again", extra={"run_id": created[0].id, "submission_id": submission_id})
     return created
+
+
+def _own(caller: ApiKey, submission: Submission | None, action: str) -> None:
+    """Forbidden unless `caller` submitted `submission` or may act for others. Called once
+    the object is known to be the caller's org's: tenancy decides before the role."""
+    if submission is not None and submission.api_key_id == caller.id:
+        return
+    if not caller.role.allows(ACTS_FOR_OTHERS):
+        raise Forbidden(
+            f"{action}: it was not submitted with this API key, and acting on another "
+            f"key's submissions needs role {ACTS_FOR_OTHERS.value!r} or above; this key's "
+            f"role is {caller.role.value!r}"
+        )
 
 
 # Prefer: wait=N (RFC 7240) is honoured up to this many seconds.

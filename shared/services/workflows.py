@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from shared.assertions import MAX_ASSERTIONS, Assertion, InvalidAssertion, compile_expr
+from shared.auth.roles import LENGTHENS_RETENTION, require
 from shared.clock import Clock, utcnow
-from shared.domain.enums import Execution
+from shared.domain.enums import Execution, RetentionPolicy, Role
 from shared.domain.models import (
     ResourcePin,
     Retention,
@@ -220,13 +222,40 @@ def _version(
     )
 
 
+# Each policy keeps content longer than the one before it.
+KEEPING = (
+    RetentionPolicy.DO_NOT_STORE,
+    RetentionPolicy.STORE_1_DAY,
+    RetentionPolicy.STORE_7_DAYS,
+    RetentionPolicy.STORE_30_DAYS,
+    RetentionPolicy.STORE_PERMANENTLY,
+)
+
+
+def check_retention(new: Retention, old: Retention, role: Role) -> None:
+    """The one rule on who sets retention: keeping anything longer than `old` needs
+    LENGTHENS_RETENTION; keeping it as long or shorter is any author's change."""
+    longer = [
+        f"retention.{part} {getattr(old, part).value} -> {getattr(new, part).value}"
+        for part in Retention.model_fields
+        if KEEPING.index(getattr(new, part)) > KEEPING.index(getattr(old, part))
+    ]
+    if longer:
+        require(role, LENGTHENS_RETENTION, f"keeping data longer ({'; '.join(longer)})")
+
+
 def create_workflow(
     repos: Repositories,
     org_id: str,
     body: WorkflowCreate,
     now: Clock = utcnow,
     book: ResourceBook | None = None,
+    *,
+    as_role: Role = Role.ADMIN,
 ) -> tuple[Workflow, WorkflowVersion]:
+    """`as_role`: the caller's; Assay's own callers (the CLI, tests) act as admins. A new
+    workflow's retention counts as longer against the default (Retention())."""
+    check_retention(body.retention, Retention(), as_role)
     created = now()
     workflow = Workflow(
         id=repos.workflow_id(org_id, body.slug),
@@ -250,6 +279,41 @@ def create_workflow(
     return workflow, version
 
 
+# Makes the next version from the workflow, its latest version and the next number; None
+# when there is nothing to save.
+NextVersion = Callable[[Workflow, WorkflowVersion, int], WorkflowVersion | None]
+
+
+def _save_next(
+    repos: Repositories, org_id: str, slug: str, make: NextVersion
+) -> tuple[Workflow, WorkflowVersion] | None:
+    """The next version, made from the latest one as the same transaction reads it: two
+    saves at once cannot both build on the same version (one retries on the other's)."""
+
+    def write(transaction: Any) -> tuple[Workflow, WorkflowVersion] | None:
+        workflow = repos.find_workflow(org_id, slug, transaction=transaction)
+        if workflow is None:
+            raise NotFound(f"workflow {slug!r} does not exist in organization {org_id!r}")
+        number = workflow.latest_version + 1
+        version = make(workflow, repos.get_version(workflow, transaction=transaction), number)
+        if version is None:
+            return None
+        workflow = workflow.model_copy(
+            update={
+                "latest_version": number,
+                "name": version.name,
+                "updated_at": version.created_at,
+            }
+        )
+        # create() fails if the version exists: versions are immutable.
+        transaction.create(repos.version_ref(workflow.id, number), to_doc(version))
+        transaction.set(repos.workflow_ref(workflow.id), to_doc(workflow))
+        return workflow, version
+
+    saved: tuple[Workflow, WorkflowVersion] | None = repos.transact(write)
+    return saved
+
+
 def update_workflow(
     repos: Repositories,
     org_id: str,
@@ -257,38 +321,25 @@ def update_workflow(
     body: WorkflowSpec,
     now: Clock = utcnow,
     book: ResourceBook | None = None,
+    *,
+    as_role: Role = Role.ADMIN,
 ) -> tuple[Workflow, WorkflowVersion]:
-    def write(transaction: Any) -> tuple[Workflow, WorkflowVersion]:
-        workflow = repos.find_workflow(org_id, slug, transaction=transaction)
-        if workflow is None:
-            raise NotFound(f"workflow {slug!r} does not exist in organization {org_id!r}")
-        number = workflow.latest_version + 1
-        version = _version(workflow, number, body, now, book)
-        workflow = workflow.model_copy(
-            update={"latest_version": number, "name": body.name, "updated_at": version.created_at}
-        )
-        # create() fails if the version exists: versions are immutable.
-        transaction.create(repos.version_ref(workflow.id, number), to_doc(version))
-        transaction.set(repos.workflow_ref(workflow.id), to_doc(workflow))
-        return workflow, version
+    """A new version from `body`. `as_role`: the caller's (see create_workflow); its
+    retention is compared with the latest version's."""
 
-    result: tuple[Workflow, WorkflowVersion] = repos.transact(write)
-    return result
+    def make(workflow: Workflow, latest: WorkflowVersion, number: int) -> WorkflowVersion:
+        check_retention(body.retention, latest.retention, as_role)
+        return _version(workflow, number, body, now, book)
+
+    saved = _save_next(repos, org_id, slug, make)
+    assert saved is not None  # make() always makes one
+    return saved
 
 
-def repin(
-    repos: Repositories, org_id: str, slug: str, name: str, book: ResourceBook
-) -> WorkflowVersion | None:
-    """After resource `name` changed: a new version of the workflow pinned to its new
-    content, if the latest version uses it (else None)."""
-    workflow = repos.get_workflow(org_id, slug)
-    latest = repos.get_version(workflow)
-    current = book.pin(name)
-    stale = [s for s in latest.steps if name in s.resources and s.resources[name] != current]
-    if not stale:
-        return None
-    spec = WorkflowSpec(
-        name=latest.name,
+def _spec_of(version: WorkflowVersion) -> WorkflowSpec:
+    """What `version` was saved from, to check it again."""
+    return WorkflowSpec(
+        name=version.name,
         steps=[
             StepIn(
                 key=s.key,
@@ -298,9 +349,39 @@ def repin(
                 timeout_seconds=s.timeout_seconds,
                 assertions=s.assertions,
             )
-            for s in latest.steps
+            for s in version.steps
         ],
-        retention=latest.retention,
-        allowed_file_types=latest.allowed_file_types,
+        retention=version.retention,
+        allowed_file_types=version.allowed_file_types,
+        execution=version.execution,
     )
-    return update_workflow(repos, org_id, slug, spec, book=book)[1]
+
+
+def repin(
+    repos: Repositories,
+    org_id: str,
+    slug: str,
+    name: str,
+    book: ResourceBook,
+    now: Clock = utcnow,
+) -> WorkflowVersion | None:
+    """After resource `name` changed: a new version of the workflow pinned to its new
+    content, if the latest version uses it (else None). The new version is the latest one
+    copied, every setting kept (a field added to the model later is kept too); only its
+    number, its time, its steps' pins and what the validators derive from a pinned file
+    (a step's engine, the warnings) are new, after the steps are checked again with it."""
+
+    def make(workflow: Workflow, latest: WorkflowVersion, number: int) -> WorkflowVersion | None:
+        current = book.pin(name)
+        if not any(s.resources.get(name, current) != current for s in latest.steps):
+            return None
+        checked, _, warnings = _steps(_spec_of(latest), book)
+        steps = [
+            old.model_copy(update={"resources": new.resources, "engine": new.engine})
+            for old, new in zip(latest.steps, checked, strict=True)
+        ]
+        update = {"version": number, "steps": steps, "warnings": warnings, "created_at": now()}
+        return latest.model_copy(update=update)
+
+    saved = _save_next(repos, org_id, slug, make)
+    return saved[1] if saved else None

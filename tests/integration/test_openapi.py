@@ -4,12 +4,20 @@ schemas resolve; docs/openapi.json is what `make openapi` writes."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from shared.openapi import document, rendered
+import pytest
+
+from shared.domain.enums import Role
+from shared.openapi import ROLE_EXTENSION, document, endpoint_of, rendered
 
 ROOT = Path(__file__).resolve().parents[2]
+# The handlers import as functions-framework loads them: beside functions/main.py.
+sys.path.insert(0, str(ROOT / "functions"))
+
+from handlers.api import ROLES, URLS  # noqa: E402
 
 
 def _refs(node: Any) -> list[str]:
@@ -22,11 +30,11 @@ def _refs(node: Any) -> list[str]:
 
 
 def test_the_checked_in_contract_is_current() -> None:
-    assert (ROOT / "docs" / "openapi.json").read_text() == rendered(), "run `make openapi`"
+    assert (ROOT / "docs" / "openapi.json").read_text() == rendered(ROLES), "run `make openapi`"
 
 
 def test_every_reference_resolves_and_every_operation_answers_problems() -> None:
-    doc = document()
+    doc = document(ROLES)
     schemas = doc["components"]["schemas"]
     for ref in _refs(doc):
         assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
@@ -41,8 +49,44 @@ def test_every_reference_resolves_and_every_operation_answers_problems() -> None
 
 
 def test_the_contract_is_json_serializable_and_3_1() -> None:
-    doc = json.loads(rendered())
+    doc = json.loads(rendered(ROLES))
     assert doc["openapi"] == "3.1.0" and doc["security"] == [{"apiKey": []}]
     step = doc["components"]["schemas"]["StepIn"]["properties"]
     assert step["validator"]["enum"] == ["energyplus", "fmu", "json-schema", "xml-schema"]
     assert step["timeout_seconds"]["maximum"] == 3600
+
+
+def _operations() -> dict[str, dict[str, Any]]:
+    doc = document(ROLES)
+    return {
+        endpoint_of(op["operationId"]): op
+        for item in doc["paths"].values()
+        for op in item.values()
+        if op.get("security") != []
+    }
+
+
+def test_each_operation_states_the_role_its_route_declares_and_documents_403() -> None:
+    operations = _operations()
+    assert set(operations) == set(ROLES)
+    for endpoint, operation in operations.items():
+        role = ROLES[endpoint]
+        assert operation[ROLE_EXTENSION] == role.value, endpoint
+        assert f"role `{role.value}` or above" in operation["description"], endpoint
+        # A viewer's route has no role below it to refuse.
+        assert ("403" in operation["responses"]) == (role is not Role.VIEWER), endpoint
+    assert "`admin`" in operations["update_workflow"]["description"]
+    assert "its own submissions" in operations["cancel_run"]["description"]
+
+
+def test_a_route_without_a_role_cannot_be_documented() -> None:
+    partial = {k: v for k, v in ROLES.items() if k != "submit"}
+    with pytest.raises(KeyError, match="submit"):
+        document(partial)
+
+
+@pytest.mark.parametrize("rule", list(URLS.iter_rules()), ids=lambda r: str(r.endpoint))
+def test_every_authenticated_route_declares_a_role(rule: Any) -> None:
+    if rule.endpoint in ("health", "openapi"):
+        return
+    assert isinstance(ROLES.get(rule.endpoint), Role), f"{rule.endpoint} declares no role"
