@@ -77,7 +77,7 @@ def _stage_inline_validators(out: Path) -> None:
 
     (out / "validators").mkdir()
     sandbox = ("sandbox.py", "sandbox_child.py", "sandboxed_python.py")
-    for name in ("__init__.py", "runtime.py", "payload.py", *sandbox):
+    for name in ("__init__.py", "runtime.py", "payload.py", "redaction.py", *sandbox):
         shutil.copy2(ROOT / "validators" / name, out / "validators" / name)
     for spec in CATALOG.values():
         if spec.inline_module is None:

@@ -183,6 +183,15 @@ def _failure(exc: BaseException, memory_bytes: int | None) -> tuple[str, str, st
     return "error", "runtime.error", f"{type(exc).__name__}: {exc}"
 
 
+def _log_crash(envelope: InputEnvelope, exc: BaseException) -> None:
+    """A crash, logged with its traceback; under DO_NOT_STORE by its type alone (an
+    exception's text may quote the file)."""
+    if envelope.redact_values:
+        log.error("validator crashed: %s", type(exc).__name__, extra={"run_id": envelope.run_id})
+    else:
+        log.exception("validator crashed", extra={"run_id": envelope.run_id})
+
+
 def _limit_inline(memory_bytes: int) -> None:
     """A check run with a memory bound is the fast path's, a child of its sandboxed fork
     server: besides its address space, the processes of the sandbox's user and the size
@@ -209,10 +218,10 @@ def _child(
         _limit_inline(memory_bytes)
     try:
         conn.send_bytes(b"ok\n" + _RESULT.dump_json(validate(envelope, files)))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, logged by _log_crash
         kind, code, message = _failure(exc, memory_bytes)
         if code == "runtime.error":
-            log.exception("validator crashed", extra={"run_id": envelope.run_id})
+            _log_crash(envelope, exc)
         conn.send_bytes(json.dumps({"kind": kind, "code": code, "message": message}).encode())
     finally:
         conn.close()
@@ -297,8 +306,8 @@ def produce_output(
     except CheckFailed as exc:  # a crash is reported, not lost (the child logged it)
         finding = OutputFinding(severity=Severity.ERROR, code=exc.code, message=str(exc)[:500])
         result, status, error = ValidationResult([finding]), OutputStatus.FAILED_RUNTIME, str(exc)
-    except Exception as exc:  # so is a failure around the check (fetching the files)
-        log.exception("validator crashed", extra={"run_id": envelope.run_id})
+    except Exception as exc:  # noqa: BLE001 - so is a failure around the check (fetching)
+        _log_crash(envelope, exc)
         result, status = ValidationResult(), OutputStatus.FAILED_RUNTIME
         error = f"{type(exc).__name__}: {exc}"
     timing = Timing(
@@ -332,6 +341,26 @@ def _listed(findings: list[OutputFinding]) -> tuple[list[OutputFinding], Finding
     return findings[:MAX_STORED_FINDINGS], counts
 
 
+def _redacted(
+    envelope: InputEnvelope,
+    validator: ValidatorRef,
+    result: ValidationResult,
+    status: OutputStatus,
+    error: str | None,
+) -> tuple[ValidationResult, str | None]:
+    """DO_NOT_STORE: what the engine said, rebuilt here from parts that cannot quote
+    the file (validators/redaction.py). The engine is not asked; it is not trusted."""
+    from validators import redaction
+
+    findings = redaction.findings(result.findings, validator.name, envelope.config)
+    if error is not None:
+        timed_out = status is OutputStatus.TIMED_OUT
+        code = "runtime.timed_out" if timed_out else (findings[0].code if findings else None)
+        error = redaction.error(code)
+    metrics = redaction.metrics(result.metrics)
+    return ValidationResult(findings, metrics, result.artifacts), error
+
+
 def _output(
     envelope: InputEnvelope,
     validator: ValidatorRef,
@@ -340,6 +369,8 @@ def _output(
     error: str | None,
     timing: Timing,
 ) -> OutputEnvelope:
+    if envelope.redact_values:
+        result, error = _redacted(envelope, validator, result, status, error)
     listed, unlisted = _listed(result.findings)
     return OutputEnvelope(
         run_id=envelope.run_id,

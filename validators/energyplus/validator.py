@@ -92,6 +92,10 @@ def _timestep(data: bytes, per_hour: int) -> bytes:
 
 
 def _artifacts(envelope: InputEnvelope, out: Path) -> list[OutputArtifact]:
+    """The engine's reports, stored for the run; none under DO_NOT_STORE: every one of
+    them quotes the model (its object names, its fields), and they would outlive it."""
+    if envelope.redact_values:
+        return []
     return [
         store_artifact(envelope, name, (out / name).read_bytes())
         for name in ARTIFACTS

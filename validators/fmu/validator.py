@@ -265,6 +265,14 @@ def _metrics(result: Any, outputs: list[str]) -> dict[str, float]:
 
 
 def _csv_artifact(envelope: InputEnvelope, result: Any) -> OutputArtifact:
+    """The result as CSV; under DO_NOT_STORE only the columns the step's config names
+    (time and its outputs): the model's other variable names are the file's text."""
+    if envelope.redact_values:
+        from numpy.lib.recfunctions import repack_fields
+
+        outputs = envelope.config.get("outputs") or []
+        named = ["time", *[n for n in result.dtype.names if n in outputs]]
+        result = repack_fields(result[named])
     return store_artifact(envelope, RESULT_CSV, _csv(result), "text/csv")
 
 

@@ -3,7 +3,9 @@ line, column and an XPath to the element.
 
 Parsing is hardened (shared/xml_schemas.py): a file that declares entities, the way a
 billion-laughs or XXE file does, is one ERROR finding and is never expanded. Under
-DO_NOT_STORE a finding names the rule that failed and where, never the file's text.
+DO_NOT_STORE a finding names the rule that failed and where (line, column, an XPath of
+positions), never the file's text; the parent rebuilds it all the same
+(validators/redaction.py).
 """
 
 from __future__ import annotations
@@ -35,12 +37,32 @@ def _line_of(tree: Any, path: str | None) -> int | None:
     return found[0].sourceline if found and hasattr(found[0], "sourceline") else None
 
 
+def _positional(tree: Any, path: str | None) -> str | None:
+    """The element at `path` as positions only (`/*[1]/*[3]`): under DO_NOT_STORE an
+    element's name is the document's text (a tag can be anything well-formed)."""
+    if not path:
+        return None
+    try:
+        found = tree.xpath(path)
+    except Exception:  # noqa: BLE001 - a location we cannot evaluate has no path
+        return None
+    node = found[0] if found and hasattr(found[0], "getparent") else None
+    steps = []
+    while node is not None:
+        parent = node.getparent()
+        elements = [node] if parent is None else [c for c in parent if isinstance(c.tag, str)]
+        steps.append(f"*[{elements.index(node) + 1}]")
+        node = parent
+    return "/" + "/".join(reversed(steps)) if steps else None
+
+
 def _schema_findings(
     schema_type: str, validator: Any, tree: Any, redact: bool
 ) -> list[OutputFinding]:
     findings = []
     for entry in validator.error_log:
         path = getattr(entry, "path", None) or None
+        path = _positional(tree, path) if redact else path
         message = (
             f"the document does not satisfy the {schema_type} schema ({entry.type_name})"
             if redact
@@ -72,7 +94,7 @@ def _schematron_findings(validator: Any, tree: Any, redact: bool) -> list[Output
                 severity=severity,
                 code="schematron." + ("assert" if severity is Severity.ERROR else "report"),
                 message=f"schematron rule {rule!r} failed" if redact else _cut(text or rule),
-                path=location,
+                path=_positional(tree, location) if redact else location,
                 line=_line_of(tree, location),
             )
         )
