@@ -19,6 +19,7 @@ from rich.table import Table
 
 from cli.output import emit, err, fail, out
 from cli.schedules import schedules
+from cli.uploaders import uploaders
 
 EXIT_BY_RESULT = {"PASS": 0, "FAIL": 1, "ERROR": 2, "CANCELED": 2, "TIMED_OUT": 2}
 EXIT_WAIT_TIMED_OUT = 3
@@ -77,6 +78,7 @@ def admin() -> None:
 
 
 admin.add_command(schedules)
+admin.add_command(uploaders)
 
 
 def _repos() -> Any:

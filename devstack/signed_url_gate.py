@@ -14,6 +14,11 @@ Storage's XML errors with its status codes.
 It fronts the uploads location and the content location alike, so a validator job on
 the local stack reaches its run's objects only through the URLs its launch signed, as
 in Google Cloud, where the job holds no storage role (decision record 0024).
+
+It also plays the bucket's IAM (devstack.bucket_iam; the emulator has none): the policy
+API `assay admin uploaders` calls, and writes with the writer's own credentials (`PUT
+/{bucket}/{object}` with `Authorization: Bearer <ID token>`), allowed only where the
+policy's conditions let that principal create that name (decision record 0025).
 """
 
 from __future__ import annotations
@@ -25,15 +30,18 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 import requests
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from google.auth import jwt
+from google.auth.exceptions import GoogleAuthError
 from werkzeug.wrappers import Request, Response
 
+from devstack.bucket_iam import IAM_PATH, BucketPolicies
 from shared.storage import BlobExists, BlobNotFound, open_store
 from shared.storage.layout import UploadsLayout
 
@@ -42,6 +50,9 @@ READ_CHUNK = 1024 * 1024
 ALGORITHM = "GOOG4-RSA-SHA256"
 CLOCK_SKEW = timedelta(minutes=15)
 MAX_EXPIRES = 7 * 24 * 3600
+# The audience a direct writer's ID token names: Cloud Storage's, as an access token's
+# would be.
+STORAGE_AUDIENCE = "https://storage.googleapis.com/"
 
 
 class Refused(Exception):
@@ -92,9 +103,10 @@ def _bucket_and_name(request: Request) -> tuple[str, str]:
     refuses them: not UTF-8, over 1,024 bytes, or holding a carriage return or line
     feed. `.`, `..` and empty segments, which Cloud Storage takes literally, are refused
     too: a folder would climb out of itself."""
-    # The server's decoded path, as bytes: werkzeug's request.path would replace bytes
-    # that are not UTF-8, and so name another object.
-    raw = request.environ.get("PATH_INFO", "").encode("latin-1")
+    # From the request line itself: the server's decoded path (and request.path) would
+    # replace bytes that are not UTF-8, and so name another object.
+    line = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    raw = unquote_to_bytes(line.split("?", 1)[0]) if line else request.path.encode()
     bucket, _, name_bytes = raw.lstrip(b"/").partition(b"/")
     try:
         name = name_bytes.decode()
@@ -107,18 +119,32 @@ def _bucket_and_name(request: Request) -> tuple[str, str]:
     return bucket.decode("utf-8", "replace"), name
 
 
+def _exists(root: str, name: str) -> bool:
+    try:
+        with open_store(root).open_read(UploadsLayout(root).object_uri(name)) as handle:
+            handle.read(1)
+    except BlobNotFound:
+        return False
+    return True
+
+
 class SignedUrlGate:
     def __init__(
         self,
         buckets: dict[str, str],
         certs_url: str,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        id_certs_url: str | None = None,
     ) -> None:
         """`buckets`: bucket name -> its store's root URI; `certs_url`: where a signer's
-        certificates are published, `{email}` standing for the account."""
+        certificates are published, `{email}` standing for the account; `id_certs_url`:
+        the certificates of the ID tokens a direct writer presents (none: no direct
+        writes)."""
         self.buckets = buckets
         self.certs_url = certs_url
         self.now = now
+        self.id_certs_url = id_certs_url
+        self.policies = BucketPolicies(set(buckets))
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -130,10 +156,15 @@ class SignedUrlGate:
         return response(environ, start_response)
 
     def respond(self, request: Request) -> Response:
+        iam = IAM_PATH.fullmatch(request.path)
+        if iam is not None:
+            return self.policies.respond(request, iam.group(1))
         if request.method not in ("GET", "PUT"):
             raise Refused(405, "MethodNotAllowed", "this stand-in takes signed GETs and PUTs")
         query = parse_qsl(request.query_string.decode(), keep_blank_values=True)
         params = dict(query)
+        if request.method == "PUT" and "X-Goog-Signature" not in params:
+            return self._direct_write(request)
         email = self._verify(request, query, params)
         bucket, name = _bucket_and_name(request)
         root = self.buckets.get(bucket)
@@ -170,20 +201,74 @@ class SignedUrlGate:
             direct_passthrough=True,
         )
 
+    def _direct_write(self, request: Request) -> Response:
+        """A write with the writer's own credentials (`Authorization: Bearer`, an ID
+        token of the metadata stand-in): allowed only when the bucket's IAM policy lets
+        that principal create that name, and never over an existing object (creating is
+        all roles/storage.objectCreator allows)."""
+        principal = self._principal(request)
+        bucket, name = _bucket_and_name(request)
+        root = self.buckets.get(bucket)
+        if root is None or not name:
+            raise Refused(404, "NoSuchBucket", f"the bucket {bucket!r} does not exist")
+        if not self.policies.may_create(bucket, principal, name):
+            raise Refused(
+                403, "AccessDenied", f"{principal} does not have storage.objects.create here"
+            )
+        if _exists(root, name):
+            # Checked here too: the storage emulator ignores ifGenerationMatch=0.
+            raise Refused(403, "AccessDenied", f"{principal} may not replace {name}")
+        metadata = {
+            key.lower()[len("x-goog-meta-") :]: value
+            for key, value in request.headers.items()
+            if key.lower().startswith("x-goog-meta-")
+        }
+        try:
+            return self._store(request, root, name, metadata, create_only=True, email=principal)
+        except Refused as refused:
+            if refused.status != 412:
+                raise
+            raise Refused(403, "AccessDenied", f"{principal} may not replace {name}") from None
+
+    def _principal(self, request: Request) -> str:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token or not self.id_certs_url:
+            raise Refused(403, "AccessDenied", "anonymous callers may not write to this bucket")
+        try:
+            certs = requests.get(self.id_certs_url, timeout=10).json()
+            claims = jwt.decode(token, certs=certs, audience=STORAGE_AUDIENCE)
+        except (ValueError, GoogleAuthError, requests.RequestException) as exc:
+            raise Refused(401, "AuthenticationRequired", f"invalid credentials: {exc}") from None
+        email = str(claims.get("email", ""))
+        kind = "serviceAccount" if email.endswith(".gserviceaccount.com") else "user"
+        return f"{kind}:{email}"
+
     def _write(
         self, request: Request, root: str, name: str, params: dict[str, str], email: str
     ) -> Response:
-        size = self._size(request)
         # From the signed names: WSGI spells `_` in a header's name as `-` on the way in.
         metadata = {
             name[len("x-goog-meta-") :]: request.headers[name]
             for name in params["X-Goog-SignedHeaders"].split(";")
             if name.startswith("x-goog-meta-")
         }
+        create_only = request.headers.get("x-goog-if-generation-match") == "0"
+        return self._store(request, root, name, metadata, create_only=create_only, email=email)
+
+    def _store(
+        self,
+        request: Request,
+        root: str,
+        name: str,
+        metadata: dict[str, str],
+        *,
+        create_only: bool,
+        email: str,
+    ) -> Response:
+        size = self._size(request)
         uri = UploadsLayout(root).object_uri(name)
         # x-goog-custom-time, when signed, is checked like any signed header; the local
         # stores keep no customTime (no lifecycle rules run here).
-        create_only = request.headers.get("x-goog-if-generation-match") == "0"
         try:
             generation = open_store(root).write_stream(
                 uri,
@@ -278,9 +363,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--bucket", action="append", default=[], help="NAME=ROOT_URI")
     parser.add_argument("--certs-url", required=True, help="with {email} for the account")
+    parser.add_argument("--id-certs-url", default=None, help="direct writers' ID token certs")
     args = parser.parse_args()
     buckets = dict(spec.split("=", 1) for spec in args.bucket)
-    serve(SignedUrlGate(buckets, args.certs_url), args.port)
+    serve(SignedUrlGate(buckets, args.certs_url, id_certs_url=args.id_certs_url), args.port)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,9 @@ class Stack:
             "ASSAY_JOB_URL_SIGNER": plan.accounts["worker"],
             "ASSAY_IAM_ENDPOINT": metadata,
             "ASSAY_SIGNED_URL_ENDPOINT": plan.url("gate"),
+            # `assay admin uploaders` edits the uploads bucket's IAM policy at the gate,
+            # which enforces it on direct writes (the storage emulator has no IAM).
+            "ASSAY_STORAGE_IAM_ENDPOINT": plan.url("gate"),
         }
         for unit in functions:
             plan.env[unit.url_variable] = plan.url(unit.name)
@@ -196,6 +199,7 @@ class Stack:
             *("--bucket", f"{UploadsLayout(uploads).bucket}={uploads}"),
             *("--bucket", f"{UploadsLayout(content).bucket}={content}"),
             *("--certs-url", metadata + "/service_accounts/v1/metadata/x509/{email}"),
+            *("--id-certs-url", metadata + "/oauth2/v1/certs"),
         )
         every = os.environ.get("ASSAY_SCHEDULER_EVERY")
         targets = [f"{s['function']}={plan.url(s['function'])}" for s in units.load().schedules]

@@ -41,6 +41,7 @@ LOCAL_ONLY = (
     "jobs_endpoint",
     "scheduler_endpoint",
     "iam_endpoint",
+    "storage_iam_endpoint",
     "iam_local_secret",
     "signed_url_endpoint",
 )
@@ -146,6 +147,12 @@ class Settings(BaseModel):
     # a function has no key file), and how long a URL stays valid.
     upload_signer: str = ""
     signed_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # Firestore's TTL deletes an upload event, and a signed-URL grant, this long after it
+    # was made: far past Eventarc's retries (a day), so a late duplicate still finds it.
+    upload_record_days: int = Field(default=30, ge=2)
+    # Set only to point `assay admin uploaders` at the local bucket-IAM stand-in
+    # (devstack.signed_url_gate); unset, the CLI talks to Cloud Storage.
+    storage_iam_endpoint: str | None = None
     # The service account that signs each execution's URLs at launch (the worker's own):
     # a validator job holds no storage role and reaches only what it is signed
     # (decision record 0024). Unset: the launch signs none (tests that run no real job).

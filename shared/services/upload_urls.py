@@ -8,7 +8,8 @@ header the client must send unchanged: the content type, the size range, create-
 (no URL can replace an object), and who asked (API key, user, project) as object
 metadata. The object is named `{org}/{workflow}/{upload id}/{filename}`, so two uploads
 of `model.idf` never meet, and `GET /v1/orgs/{org}/uploads/{upload id}` says what became
-of it.
+of it. The grant is recorded (upload id, org, workflow, object name, key, expiry): the
+trigger takes the object only on that record's word (decision record 0025).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shared.domain.models import ApiKey
 from shared.errors import Unprocessable
 from shared.ids import new_id
 from shared.persistence.repositories import Repositories
+from shared.persistence.uploaders import UploadAccess, UploadGrant
 from shared.services.submissions import accept
 from shared.services.uploads import API_KEY_KEY, OURS, PROJECT_KEY, USER_KEY
 from shared.storage.layout import UploadsLayout, safe_filename
@@ -108,4 +110,18 @@ def grant_upload(
     lifetime = timedelta(seconds=settings.signed_url_seconds)
     bucket = UploadsLayout(settings.uploads_uri).bucket
     url = signed_put_url(settings, signer, bucket, name, headers, lifetime)
-    return UploadUrl(upload_id, name, url, headers, now() + lifetime)
+    at = now()
+    # The trigger takes the object only because this record vouches for it.
+    grant = UploadGrant(
+        id=upload_id,
+        org_id=key.org_id,
+        workflow_slug=slug,
+        filename=filename,
+        object_name=name,
+        api_key_id=key.id,
+        created_at=at,
+        expires_at=at + lifetime,
+        expire_at=at + timedelta(days=settings.upload_record_days),
+    )
+    UploadAccess(repos.db).record_grant(grant)
+    return UploadUrl(upload_id, name, url, headers, at + lifetime)

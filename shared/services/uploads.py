@@ -9,13 +9,21 @@ name, an unknown org or workflow, a refused type, too large) is recorded as REJE
 with its reason and its object deleted (Assay keeps no content it will not process);
 the trigger is acknowledged, so Eventarc does not retry it forever. Anything transient
 raises, and Eventarc retries.
+
+Who may upload is decided, not read from the object (decision record 0025). A
+`{org}/{workflow}/{upload id}/{file}` object is taken only if the api granted a signed
+URL for exactly that name: the org, workflow and API key come from that grant. A
+`{org}/{workflow}/{file}` object is taken only if the org has uploaders, whom Cloud
+Storage's IAM conditions alone let write under `{org}/`. Object metadata (`user`, a
+project, custom fields) is a label, never an identity.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +39,7 @@ from shared.domain.retention import retain_until
 from shared.errors import AssayError
 from shared.ids import is_new_id
 from shared.persistence.repositories import Repositories, to_doc
+from shared.persistence.uploaders import UploadAccess, UploadGrant
 from shared.services.submissions import (
     StoredFile,
     Submitter,
@@ -109,6 +118,7 @@ class _Upload:
     uri: str
     org_id: str
     upload_id: str | None
+    record_days: int
 
     def event(self, status: UploadStatus, at: Clock, **fields: str | None) -> UploadEvent:
         return UploadEvent(
@@ -120,6 +130,7 @@ class _Upload:
             upload_id=self.upload_id,
             status=status,
             created_at=at(),
+            expire_at=at() + timedelta(days=self.record_days),
             **fields,
         )
 
@@ -147,6 +158,7 @@ def receive_upload(
         layout.object_uri(obj.name, obj.generation),
         parsed.org_id if parsed else "",
         parsed.upload_id if parsed else None,
+        settings.upload_record_days,
     )
     if parsed is None or (parsed.upload_id is not None and not is_new_id(parsed.upload_id)):
         reason = (
@@ -164,10 +176,20 @@ def receive_upload(
             f"content encoding {obj.content_encoding[:50]!r} is not accepted: send the file as is"
         )
         return _reject(repos, store, upload, reason, now)
-    if upload.upload_id is not None:
-        refusal = _grant_refusal(repos, upload, now)
-        if refusal is not None:
-            return _reject(repos, store, upload, refusal, now)
+    access = UploadAccess(repos.db)
+    grant = access.find_grant(upload.upload_id) if upload.upload_id is not None else None
+    if upload.upload_id is not None and (grant is None or grant.object_name != obj.name):
+        # Recorded without the upload id: another name's refusal must not use up, or
+        # stand for, the grant's own object.
+        reason = f"no upload URL was granted for this object name (upload id {upload.upload_id})"
+        return _reject(repos, store, replace(upload, upload_id=None), reason, now)
+    refusal = (
+        _grant_refusal(repos, upload, grant, now)
+        if grant is not None
+        else _direct_refusal(access, org_id)
+    )
+    if refusal is not None:
+        return _reject(repos, store, upload, refusal, now)
     project_id = _ours(obj, PROJECT_KEY)
     try:
         accepted = accept(
@@ -208,11 +230,13 @@ def receive_upload(
         batch.create(repos.upload_event_ref(event_id), to_doc(record))
         if upload.upload_id is not None:
             # One object per grant: a second generation's commit fails here.
-            batch.create(repos.grant_ref(upload.upload_id), {"event_id": event_id})
+            claim = {"event_id": event_id, "expire_at": record.expire_at}
+            batch.create(repos.grant_ref(upload.upload_id), claim)
 
+    # Who asked comes from the grant Assay wrote; the object's metadata is only a label.
     submitter = Submitter(
         org_id,
-        api_key_id=_ours(obj, API_KEY_KEY),
+        api_key_id=grant.api_key_id if grant is not None else None,
         user=_ours(obj, USER_KEY),
     )
     submitted = submit_stored(
@@ -238,20 +262,33 @@ def _used(upload_id: str) -> str:
     return f"the upload URL of grant {upload_id} was already used: ask for another"
 
 
-def _grant_refusal(repos: Repositories, upload: _Upload, now: Clock) -> str | None:
-    """Why an object sent through a signed URL may not become a run: the URL was used
+def _grant_refusal(
+    repos: Repositories, upload: _Upload, grant: UploadGrant, now: Clock
+) -> str | None:
+    """Why the object of a signed-URL grant may not become a run: the URL was used
     already, or the key that asked for it may no longer submit."""
     assert upload.upload_id is not None
     earlier = repos.find_granted_upload(upload.org_id, upload.upload_id)
     if earlier is not None and earlier.generation != upload.obj.generation:
         return _used(upload.upload_id)
-    key_id = _ours(upload.obj, API_KEY_KEY)
-    key = repos.get_api_key(key_id) if key_id else None
-    if key is None or key.org_id != upload.org_id:
-        return "no API key of this organization asked for this upload"
+    key = repos.get_api_key(grant.api_key_id)
+    if key is None or key.org_id != grant.org_id:
+        return "the API key that asked for this upload no longer exists"
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now()):
         return f"the API key {key.prefix} that asked for this upload is revoked or expired"
     return None
+
+
+def _direct_refusal(access: UploadAccess, org_id: str) -> str | None:
+    """An object written straight into the bucket: only an org's uploaders may, and
+    Cloud Storage's IAM conditions enforce who they are; an org with none takes none."""
+    if access.has_uploaders(org_id):
+        return None
+    return (
+        f"organization {org_id!r} has no uploaders, so it takes no object written "
+        "directly: ask the API for an upload URL (POST .../workflows/{slug}/uploads), or "
+        "have an admin run `assay admin uploaders add`"
+    )
 
 
 def _reject(

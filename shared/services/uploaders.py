@@ -1,0 +1,173 @@
+"""An org's uploaders: the Google identities that may write `{org}/…` objects in the
+uploads bucket themselves (decision record 0025). Each is recorded in Firestore, where
+the upload trigger looks (an org with none takes no object written directly), and is
+a member of one conditional binding of the bucket's IAM policy per org:
+`roles/storage.objectCreator` on names under `{org}/`, so Cloud Storage itself refuses
+anyone else's write, and refuses an uploader's write under another org's folder.
+
+The policy is read and written at version 3 (conditions), with its etag: a concurrent
+change of the policy fails the write, and the change is made again on the new policy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from shared.clock import Clock, utcnow
+from shared.errors import NotFound, Unprocessable
+from shared.persistence.repositories import Repositories
+from shared.persistence.uploaders import UploadAccess, Uploader
+
+ROLE = "roles/storage.objectCreator"
+POLICY_VERSION = 3
+ATTEMPTS = 5
+_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+MEMBER = re.compile(rf"(serviceAccount|user|group):{_EMAIL}|domain:[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+class Conflict(Exception):
+    """The policy changed since it was read (its etag no longer matches)."""
+
+
+class BucketIam(Protocol):
+    """The bucket's IAM policy as google-cloud-storage's Policy holds it: `bindings`, a
+    list of {"role", "members", "condition"} dicts."""
+
+    def get(self) -> Any: ...
+
+    def set(self, policy: Any) -> None:
+        """Raises Conflict when the policy changed since `get`."""
+        ...
+
+
+def condition(bucket: str, org_id: str) -> dict[str, str]:
+    return {
+        "title": f"assay-uploaders-{org_id}"[:100],
+        "description": f"Assay: objects in organization {org_id}'s upload folder",
+        "expression": f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{org_id}/")',
+    }
+
+
+def check_member(member: str) -> str:
+    if not MEMBER.fullmatch(member):
+        raise Unprocessable(
+            f"{member[:200]!r} is not a Google identity: serviceAccount:NAME@PROJECT."
+            "iam.gserviceaccount.com, user:EMAIL, group:EMAIL or domain:DOMAIN"
+        )
+    return member
+
+
+def _apply(iam: BucketIam, change: Callable[[list[dict[str, Any]]], None]) -> None:
+    for _ in range(ATTEMPTS):
+        policy = iam.get()
+        policy.version = POLICY_VERSION
+        change(policy.bindings)
+        try:
+            iam.set(policy)
+        except Conflict:
+            continue
+        return
+    raise RuntimeError(f"the bucket's IAM policy kept changing ({ATTEMPTS} attempts)")
+
+
+def _binding(bindings: list[dict[str, Any]], wanted: dict[str, str]) -> dict[str, Any] | None:
+    return next(
+        (b for b in bindings if b.get("role") == ROLE and b.get("condition") == wanted), None
+    )
+
+
+def grant_in_policy(iam: BucketIam, bucket: str, org_id: str, member: str) -> None:
+    wanted = condition(bucket, org_id)
+
+    def change(bindings: list[dict[str, Any]]) -> None:
+        found = _binding(bindings, wanted)
+        if found is None:
+            bindings.append({"role": ROLE, "members": {member}, "condition": wanted})
+        else:
+            found["members"] = set(found.get("members") or ()) | {member}
+
+    _apply(iam, change)
+
+
+def revoke_in_policy(iam: BucketIam, bucket: str, org_id: str, member: str) -> None:
+    wanted = condition(bucket, org_id)
+
+    def change(bindings: list[dict[str, Any]]) -> None:
+        found = _binding(bindings, wanted)
+        if found is None:
+            return
+        found["members"] = set(found.get("members") or ()) - {member}
+        if not found["members"]:
+            bindings.remove(found)
+
+    _apply(iam, change)
+
+
+def _org(repos: Repositories, org_id: str) -> None:
+    if repos.get_org(org_id) is None:
+        raise NotFound(f"organization {org_id!r} does not exist")
+
+
+def add_uploader(
+    repos: Repositories,
+    iam: BucketIam,
+    bucket: str,
+    org_id: str,
+    member: str,
+    now: Clock = utcnow,
+) -> Uploader:
+    """Records the uploader and puts it in the policy; adding one again repairs the
+    policy (a run that stopped between the two)."""
+    _org(repos, org_id)
+    uploader = Uploader(org_id=org_id, member=check_member(member), created_at=now())
+    UploadAccess(repos.db).add_uploader(uploader)
+    grant_in_policy(iam, bucket, org_id, member)
+    return uploader
+
+
+def remove_uploader(
+    repos: Repositories, iam: BucketIam, bucket: str, org_id: str, member: str
+) -> bool:
+    """Takes the uploader out of the policy first (its writes stop), then the record.
+    False when it was not an uploader of the org."""
+    _org(repos, org_id)
+    revoke_in_policy(iam, bucket, org_id, check_member(member))
+    return UploadAccess(repos.db).remove_uploader(org_id, member)
+
+
+def list_uploaders(repos: Repositories, org_id: str) -> list[Uploader]:
+    _org(repos, org_id)
+    return UploadAccess(repos.db).uploaders(org_id)
+
+
+class StorageBucketIam:
+    """BucketIam over google-cloud-storage: Cloud Storage's JSON API, or the local
+    stand-in at `endpoint` (anonymous, as the local stack has no Google accounts)."""
+
+    def __init__(self, bucket: str, endpoint: str | None = None) -> None:
+        from google.cloud.storage import Client
+
+        if endpoint:
+            from google.auth.credentials import AnonymousCredentials
+
+            client = Client(
+                project="local",
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": endpoint},
+            )
+        else:
+            client = Client()
+        self.bucket = client.bucket(bucket)
+
+    def get(self) -> Any:
+        return self.bucket.get_iam_policy(requested_policy_version=POLICY_VERSION)
+
+    def set(self, policy: Any) -> None:
+        from google.api_core import exceptions
+
+        try:
+            self.bucket.set_iam_policy(policy)
+        except (exceptions.PreconditionFailed, exceptions.Conflict):
+            raise Conflict() from None
