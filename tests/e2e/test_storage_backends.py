@@ -25,6 +25,7 @@ CLI = str(Path(sys.executable).parent / "assay")
 VALID = b'{"name": "Ada", "email": "ada@example.com", "age": 36}'
 INVALID = b'{"name": "", "email": "nope", "age": -1}'
 LARGE_SECRET = b'{"name": "Ada", "pad": "' + b"s" * (70 * 1024) + b'"}'
+UPLOADER = "user:backends@example.com"
 
 
 def cli(stack, *args, key=None):
@@ -47,6 +48,9 @@ def backend(request, tmp_path_factory):
     try:
         org = json.loads(cli(stack, "admin", "create-org", "Backends", "--json").stdout)["id"]
         key = json.loads(cli(stack, "admin", "create-key", "--org", org, "--json").stdout)["key"]
+        # `assay upload` writes the object itself: only an uploader of the org may.
+        added = cli(stack, "admin", "uploaders", "add", "--org", org, UPLOADER, "--json")
+        assert added.returncode == 0, added.stdout + added.stderr
         headers = {"Authorization": f"Bearer {key}"}
         secret = workflow_body(
             "secret", retention={"submission": "DO_NOT_STORE", "output": "DO_NOT_STORE"}
@@ -186,3 +190,20 @@ def test_a_signed_url_upload_runs_and_under_do_not_store_is_deleted(backend, tmp
     purged(backend, run["submission_id"])
     assert objects(backend, f"uploads:{backend.org}/secret/") == []
     assert objects(backend, f"content:runs/{backend.org}/{run['id']}/") == []
+
+
+def test_a_direct_upload_into_an_org_with_no_uploaders_starts_no_run(backend):
+    stack = backend.stack
+    org = json.loads(cli(stack, "admin", "create-org", "Nobody", "--json").stdout)["id"]
+    key = json.loads(cli(stack, "admin", "create-key", "--org", org, "--json").stdout)["key"]
+    listed = json.loads(cli(stack, "admin", "uploaders", "list", "--org", org, "--json").stdout)
+    assert listed == {"uploaders": []}
+    refused = cli(
+        stack,
+        *("upload", str(ROOT / "examples/valid-person.json"), "--org", org),
+        *("--workflow", "people", "--wait", "--json"),
+        key=key,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "has no uploaders" in json.loads(refused.stdout)["error"]
+    assert objects(backend, f"uploads:{org}/") == []
