@@ -254,7 +254,6 @@ def _racing(monkeypatch: pytest.MonkeyPatch, meanwhile: Any) -> None:
 def test_a_cancel_racing_the_hand_over_wins(
     api: Any, budget: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ASSAY_INLINE_MAX_BYTES", "16")  # so the hand-over keeps a file
     get_settings.cache_clear()
     create(api, HANGS, retention={"submission": "DO_NOT_STORE", "output": "STORE_1_DAY"})
 
