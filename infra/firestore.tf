@@ -39,9 +39,10 @@ resource "google_firestore_index" "composite" {
 #
 # TTL (decision record 0028) covers bookkeeping only: records that exist to fence or
 # de-duplicate a delivery and mean nothing once it can no longer repeat —
-# callback_receipts, upload_events and upload_grants (`expire_at`), idempotency_keys
-# (`expires_at`). Never runs, submissions or findings (their retention is the purge's,
-# and the purge's marks on them are its audit), nor purge_retries (work still to do).
+# callback_receipts, upload_events, upload_grants and upload_url_grants (`expire_at`),
+# idempotency_keys (`expires_at`). Never runs, submissions or findings (their retention
+# is the purge's, and the purge's marks on them are its audit), nor purge_retries (work
+# still to do), nor uploaders (configuration).
 # tests/infra/test_firestore_ttl.py holds this list to the models.
 resource "google_firestore_field" "override" {
   for_each = {
