@@ -128,11 +128,11 @@ class Settings(BaseModel):
     # Work in flight per org (shared/services/admission.py, decision record 0029). Per api
     # instance: inline checks (over it, a run takes the job path; also at most
     # inline_checks_per_instance for all orgs together) and held `Prefer: wait`s (over it,
-    # the answer comes at once). Shared: PENDING runs (over it, 429 with Retry-After).
+    # the answer comes at once). Shared: runs not yet ended (over it, 429, Retry-After).
     org_inline_checks: int = Field(default=4, ge=0)
     inline_checks_per_instance: int = Field(default=8, ge=0)
     org_waits: int = Field(default=10, ge=0)
-    org_queued_runs: int = Field(default=200, ge=1, le=10_000)
+    org_runs_in_flight: int = Field(default=200, ge=1, le=10_000)
     # Requests without a valid API key, per client address and api instance; the address
     # is X-Forwarded-For's entry this many from its end (1: the one Google's front end
     # appends; 0: the connection's peer).

@@ -1,6 +1,6 @@
-"""What admission reads from Firestore: how many of an org's runs are queued.
+"""What admission reads from Firestore: how many of an org's runs are in flight.
 
-One count aggregation (equality on org_id and status: served by the single-field
+One count aggregation (equalities on org_id and status: served by the single-field
 indexes, and by the runs' (org_id, status, created_at) index) stopped at `most`, so a
 count costs one read per 1,000 index entries it passes, at most `most` of them, however
 deep an org's backlog is."""
@@ -14,13 +14,15 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared.domain.enums import RunStatus
 from shared.persistence.repositories import RUNS, Repositories
 
+IN_FLIGHT = [RunStatus.PENDING.value, RunStatus.RUNNING.value]
 
-def queued_runs(repos: Repositories, org_id: str, most: int) -> int:
-    """The org's PENDING runs (not yet started by a job or an inline check), up to `most`."""
+
+def runs_in_flight(repos: Repositories, org_id: str, most: int) -> int:
+    """The org's runs not yet ended (queued, or running as a job or inline), up to `most`."""
     query: Any = (
         repos.db.collection(RUNS)
         .where(filter=FieldFilter("org_id", "==", org_id))
-        .where(filter=FieldFilter("status", "==", RunStatus.PENDING.value))
+        .where(filter=FieldFilter("status", "in", IN_FLIGHT))
         .limit(most)
     )
     result = query.count().get()

@@ -9,12 +9,13 @@ first, a submission takes the job path (the same verdict, decision record 0021);
 the second, the answer comes at once, without waiting (RFC 7240 lets a server ignore a
 preference; `Preference-Applied` is then absent).
 
-Shared, in Firestore: an org's queued runs, the PENDING ones (ASSAY_ORG_QUEUED_RUNS).
-The backlog lives in Firestore, not in any one instance, so it is counted there, one
-count aggregation per submission. Over it, a 429 with Retry-After. The count and the
-write that follows are not one transaction: concurrent submissions may pass it together,
-so the backlog can exceed the limit by the requests in flight at that moment, never
-more.
+Shared, in Firestore: an org's runs in flight, the queued and the running ones
+(ASSAY_ORG_RUNS_IN_FLIGHT). They live in Firestore, not in any one instance, so they are
+counted there, one count aggregation per submission. Running ones count too: the job
+quotas (jobs.run calls, running executions per region) are the project's, shared by
+every org. Over it, a 429 with Retry-After. The count and the write that follows are not
+one transaction: concurrent submissions may pass it together, so an org can exceed the
+limit by the requests in flight at that moment, never more.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from shared.persistence.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
-# A queued run starts within seconds once its launch task runs; sooner is pointless.
+# A small run ends within seconds of its launch; asking again sooner is pointless.
 QUEUE_RETRY_SECONDS = 5
 
 
@@ -127,14 +128,14 @@ def admit(execution: Execution) -> Execution:
 
 
 def check_queue(repos: Repositories, settings: Settings, org_id: str) -> None:
-    """TooManyRequests when the org already has its limit of runs queued."""
-    from shared.persistence.admission import queued_runs
+    """TooManyRequests when the org already has its limit of runs in flight."""
+    from shared.persistence.admission import runs_in_flight
 
-    most = settings.org_queued_runs
-    if queued_runs(repos, org_id, most) < most:
+    most = settings.org_runs_in_flight
+    if runs_in_flight(repos, org_id, most) < most:
         return
     raise TooManyRequests(
-        f"this organization has {most} runs queued (PENDING), its limit; retry in "
-        f"{QUEUE_RETRY_SECONDS}s, once some have started",
+        f"this organization has {most} runs in flight (PENDING or RUNNING), its limit; "
+        f"retry in {QUEUE_RETRY_SECONDS}s, once some have ended",
         headers={"Retry-After": str(QUEUE_RETRY_SECONDS)},
     )
