@@ -118,20 +118,41 @@ def _duration(value: str | None) -> timedelta | None:
 @click.option("--org", required=True)
 @click.option("--name", default="default")
 @click.option("--expires-in", default=None, help="e.g. 90d, 12h, 30m (default: never).")
+@click.option(
+    "--role",
+    "role_name",
+    default="admin",
+    show_default=True,
+    help='viewer, submitter, author or admin (README "Roles").',
+)
 @json_option
-def create_key(org: str, name: str, expires_in: str | None, as_json: bool) -> None:
-    """Create an API key for ORG and print it (it is shown only this once)."""
+def create_key(org: str, name: str, expires_in: str | None, role_name: str, as_json: bool) -> None:
+    """Create an API key for ORG with a role and print it (it is shown only this once).
+    Keys are managed here, with database access, not through the API: no key's role,
+    not even admin, creates, lists or revokes keys."""
     from shared.auth.api_keys import issue_key
+    from shared.auth.roles import parse_role
     from shared.clock import utcnow
     from shared.errors import NotFound
 
+    try:
+        role = parse_role(role_name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--role") from None
     lifetime = _duration(expires_in)
     expires_at = utcnow() + lifetime if lifetime else None
     try:
-        record, key = issue_key(_repos(), org, name, expires_at=expires_at)
+        record, key = issue_key(_repos(), org, name, expires_at=expires_at, role=role)
     except NotFound as exc:
         fail(as_json, exc.detail, 2)
-    payload = {"id": record.id, "org_id": org, "name": name, "key": key, "expires_at": expires_at}
+    payload = {
+        "id": record.id,
+        "org_id": org,
+        "name": name,
+        "role": record.role.value,
+        "key": key,
+        "expires_at": expires_at,
+    }
     emit(as_json, payload, key)
 
 
@@ -139,6 +160,7 @@ def _key_view(key: Any) -> dict[str, Any]:
     return {
         "id": key.id,
         "name": key.name,
+        "role": key.role.value,
         "prefix": key.prefix,
         "created_at": key.created_at,
         "last_used_at": key.last_used_at,
@@ -151,7 +173,7 @@ def _key_view(key: Any) -> dict[str, Any]:
 @click.option("--org", required=True)
 @json_option
 def list_keys(org: str, as_json: bool) -> None:
-    """ORG's API keys: name, prefix, created, last used, expiry; never the secret."""
+    """ORG's API keys: name, role, prefix, created, last used, expiry; never the secret."""
     from shared.auth.api_keys import list_keys as keys_of
     from shared.errors import NotFound
 
@@ -162,7 +184,7 @@ def list_keys(org: str, as_json: bool) -> None:
     if as_json:
         emit(True, {"keys": views})
         return
-    table = Table("id", "name", "prefix", "created", "last used", "expires", "revoked")
+    table = Table("id", "name", "role", "prefix", "created", "last used", "expires", "revoked")
     for v in views:
         table.add_row(
             *(
@@ -170,6 +192,7 @@ def list_keys(org: str, as_json: bool) -> None:
                 for k in (
                     "id",
                     "name",
+                    "role",
                     "prefix",
                     "created_at",
                     "last_used_at",
