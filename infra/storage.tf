@@ -1,8 +1,18 @@
 # Content (submissions and execution bundles) and uploads. The purge deletes what the
 # retention policy says must go; every object also carries customTime = the end of its
 # retention, and the lifecycle rule below deletes it a day after that even if every
-# purge failed. There is deliberately no age rule: it would delete content still under
-# retention (a re-run holds content longer than its age suggests).
+# purge failed. The content bucket deliberately has no age rule: it would delete content
+# still under retention (a re-run holds content longer than its age suggests).
+#
+# The uploads bucket is a drop zone: the trigger copies an object it accepts into the
+# content bucket (its retention as customTime there) and deletes it here, and deletes one
+# it refuses. So an object older than local.unclaimed_upload_days was never claimed (the
+# trigger's retries end after a day) and its age rule deletes it; no run reads it.
+locals {
+  # Past Eventarc's retries of the trigger (a day) with a day to spare.
+  unclaimed_upload_days = 2
+}
+
 resource "google_storage_bucket" "unit" {
   for_each = local.units.buckets
 
@@ -42,6 +52,18 @@ resource "google_storage_bucket" "unit" {
     }
   }
 
+  dynamic "lifecycle_rule" {
+    for_each = each.key == "uploads" ? [local.unclaimed_upload_days] : []
+    content {
+      condition {
+        age = lifecycle_rule.value
+      }
+      action {
+        type = "Delete"
+      }
+    }
+  }
+
   labels = {
     role = each.key
   }
@@ -72,3 +94,10 @@ resource "google_storage_bucket_object" "functions" {
   bucket = google_storage_bucket.sources.name
   source = var.functions_source_zip
 }
+
+# Who holds a role on the uploads bucket: only Assay's own identities, each granted in
+# iam.tf by an additive google_storage_bucket_iam_member (the api creates through the
+# URLs it signs; the worker reads, copies and deletes). An org's uploaders are added to
+# the same policy by `assay admin uploaders add` as conditional bindings on their org's
+# folder (decision record 0025); an authoritative google_storage_bucket_iam_policy or
+# _binding here would wipe them at the next apply, so there is none.

@@ -1,6 +1,9 @@
 """The upload trigger: an object finalized in the uploads bucket as
-`{org}/{workflow slug}/{filename}` becomes a Submission that references it, a run and a
-launch, through the same rules as the API (retention, size, file type, project).
+`{org}/{workflow slug}/{filename}` becomes a Submission, a run and a launch, through the
+same rules as the API (retention, size, file type, project). The accepted object is
+copied into the content location (with its retention as customTime) and deleted from
+the uploads bucket, which is only a drop zone: its age rule deletes whatever no run
+claimed, and so can never take a file a run still reads.
 
 Every delivery is at-least-once. The (bucket, name, generation) of an object keys an
 UploadEvent created in the same commit as the Submission, so a repeat — even a
@@ -20,10 +23,11 @@ project, custom fields) is a label, never an identity.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -47,8 +51,8 @@ from shared.services.submissions import (
     launch_if_pending,
     submit_stored,
 )
-from shared.storage import BlobNotFound, BlobStore
-from shared.storage.layout import UploadsLayout
+from shared.storage import BlobExists, BlobNotFound, BlobStore
+from shared.storage.layout import Layout, UploadsLayout
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +154,9 @@ def receive_upload(
         return UploadResult(UploadOutcome.IGNORED, event_id, f"bucket {obj.bucket!r}")
     seen = repos.find_upload_event(event_id)
     if seen is not None:
-        return _duplicate(repos, queue, settings, seen)
+        return _duplicate(
+            repos, queue, settings, seen, store, layout.object_uri(obj.name, obj.generation)
+        )
     parsed = UploadsLayout.parse(obj.name)
     upload = _Upload(
         obj,
@@ -205,16 +211,18 @@ def receive_upload(
         )
     except AssayError as exc:  # the workflow's rules refuse this file, for good
         return _reject(repos, store, upload, exc.detail, now)
+    until = retain_until(accepted.version.retention.submission, now())
+    claimed = Layout(settings.storage_uri).claimed_upload(org_id, event_id, filename)
     try:
-        until = retain_until(accepted.version.retention.submission, now())
-        if until is not None:
-            store.set_retention(upload.uri, until)
-        checksum = _sha256(store, upload.uri)
+        checksum = _claim(store, upload.uri, claimed, until)
     except BlobNotFound:
+        seen = repos.find_upload_event(event_id)
+        if seen is not None:  # a concurrent delivery claimed it, and let it go
+            return _duplicate(repos, queue, settings, seen, store, upload.uri)
         log.info("upload %s is gone; nothing to do", obj.name, extra={"org_id": org_id})
         return UploadResult(UploadOutcome.GONE, event_id)
     stored = StoredFile(
-        uri=upload.uri,
+        uri=claimed,
         checksum_sha256=checksum,
         size=obj.size,
         filename=filename,
@@ -252,8 +260,10 @@ def receive_upload(
     if submitted is None:  # a concurrent delivery committed first
         seen = repos.find_upload_event(event_id)
         if seen is None and upload.upload_id is not None:
+            store.delete(claimed)
             return _reject(repos, store, upload, _used(upload.upload_id), now)
-        return _duplicate(repos, queue, settings, seen)
+        return _duplicate(repos, queue, settings, seen, store, upload.uri)
+    store.delete(upload.uri)  # the run reads its copy; the drop zone keeps nothing
     run, submission = submitted.run, submitted.submission
     return UploadResult(UploadOutcome.ACCEPTED, event_id, None, run.id, submission.id)
 
@@ -309,11 +319,30 @@ def _reject(
     return UploadResult(UploadOutcome.REJECTED, upload.event_id, reason)
 
 
+def _claim(store: BlobStore, source: str, claimed: str, until: datetime | None) -> str:
+    """Copies this generation of the upload into the content location (server-side on
+    Cloud Storage), with its retention as customTime, and returns its checksum. The
+    run reads the copy: the uploads bucket's age rule, which deletes whatever no run
+    claimed, can never take a file a run still needs."""
+    checksum = _sha256(store, source)
+    # BlobExists: an earlier delivery of this generation copied it, the same bytes.
+    with contextlib.suppress(BlobExists):
+        store.copy(source, claimed, create_only=True, retain_until=until)
+    return checksum
+
+
 def _duplicate(
-    repos: Repositories, queue: TaskQueue, settings: Settings, seen: UploadEvent | None
+    repos: Repositories,
+    queue: TaskQueue,
+    settings: Settings,
+    seen: UploadEvent | None,
+    store: BlobStore,
+    uri: str,
 ) -> UploadResult:
     if seen is None:
         raise RuntimeError("an upload event collided but cannot be read back")
+    # Claimed (copied) or refused: either way this generation is done with.
+    store.delete(uri)
     run = repos.find_run(seen.run_id) if seen.run_id else None
     if run is not None:
         launch_if_pending(queue, settings, run)

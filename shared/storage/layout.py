@@ -25,6 +25,11 @@ class Layout:
     def submission_file(self, org_id: str, submission_id: str, filename: str) -> str:
         return f"{self.root}/submissions/{org_id}/{submission_id}/{safe_filename(filename)}"
 
+    def claimed_upload(self, org_id: str, event_id: str, filename: str) -> str:
+        """Where the upload trigger copies an upload it accepts (one object generation,
+        `event_id`), beside the submissions the API stores."""
+        return self.submission_file(org_id, f"upload-{event_id}", filename)
+
     def resource_file(self, org_id: str, slug: str, name: str, sha256: str) -> str:
         return f"{self.root}/resources/{org_id}/{slug}/{safe_filename(name)}/{sha256}"
 

@@ -22,7 +22,7 @@ from shared import wiring
 from shared.config import get_settings
 from shared.persistence.uploaders import UploadAccess, Uploader
 from shared.services import workflows
-from shared.storage.layout import UploadsLayout
+from shared.storage.layout import Layout, UploadsLayout
 from shared.storage.local import LocalBlobStore, path_of
 from tests.factories import make_org, workflow_body
 
@@ -103,7 +103,13 @@ def test_a_binary_event_becomes_a_submission_referencing_the_object(harness, dis
     [snap] = harness.runs()
     run = harness.repos.get_run(harness.org, snap.id)
     submission = harness.repos.get_submission(harness.org, run.submission_id)
-    assert submission.input_file == harness.layout.object_uri(data["name"], data["generation"])
+    # The run reads a copy in the content location; the drop zone keeps nothing.
+    event_id = harness.repos.upload_event_id(data["bucket"], data["name"], int(data["generation"]))
+    assert submission.input_file == Layout(get_settings().storage_uri).claimed_upload(
+        harness.org, event_id, "ada.json"
+    )
+    assert path_of(submission.input_file).read_bytes() == VALID
+    assert not path_of(harness.layout.object_uri(data["name"])).exists()
     assert submission.content is None  # referenced, not copied into Firestore
     assert submission.checksum_sha256 == hashlib.sha256(VALID).hexdigest()
     assert (submission.size_bytes, submission.original_filename) == (len(VALID), "ada.json")

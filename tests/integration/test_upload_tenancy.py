@@ -187,13 +187,12 @@ def test_a_writer_allowed_for_org_a_cannot_start_a_run_in_org_b(world):
         direct_put(world, name, PIPELINE_A, **{"x-goog-meta-api-key-id": "forged"}).status_code
         == 200
     )
+    # Nor may it replace an object already there (creating is all its role allows).
+    assert direct_put(world, name, PIPELINE_A).status_code == 403
     result = deliver(world, name)
     assert result.outcome is uploads.UploadOutcome.ACCEPTED, result.reason
     run = world.repos.get_run(world.a, result.run_id)
     assert world.repos.get_submission(world.a, run.submission_id).api_key_id is None
-    # Nor may it replace an object already there (creating is all its role allows).
-    again = direct_put(world, name, PIPELINE_A)
-    assert again.status_code == 403
 
 
 def test_an_unlisted_writer_starts_no_run(world):
@@ -238,20 +237,20 @@ def test_a_forged_grant_object_is_rejected_whatever_its_metadata_says(world, sha
 
 @pytest.mark.parametrize("suffix", ["#x.json", "#1", "?x.json", "%23x.json", " ", "\n.json"])
 def test_a_hostile_name_leaves_the_victims_object_and_run_untouched(world, suffix):
-    grant = granted(world)
-    victim = deliver(world, grant["object_name"])
-    assert victim.outcome is uploads.UploadOutcome.ACCEPTED
-    before = world.repos.get_run(world.a, victim.run_id)
+    grant = granted(world)  # the victim's object, sent and not yet claimed
     name = grant["object_name"] + suffix
     planted(name)
-    result = deliver(world, name)
-    assert result.outcome is uploads.UploadOutcome.REJECTED
-    assert not exists(name)
-    assert exists(grant["object_name"])
+    assert deliver(world, name).outcome is uploads.UploadOutcome.REJECTED
+    assert not exists(name) and exists(grant["object_name"])
+    victim = deliver(world, grant["object_name"])
+    assert victim.outcome is uploads.UploadOutcome.ACCEPTED, victim.reason
+    before = world.repos.get_run(world.a, victim.run_id)
+    # Once its run holds it, another hostile object leaves the run's file alone too.
+    planted(name + "2")
+    assert deliver(world, name + "2").outcome is uploads.UploadOutcome.REJECTED
     submission = world.repos.get_submission(world.a, before.submission_id)
     assert store().read_bytes(submission.input_file) == DOC
-    after = world.repos.get_run(world.a, victim.run_id)
-    assert after.model_dump() == before.model_dump()
+    assert world.repos.get_run(world.a, victim.run_id).model_dump() == before.model_dump()
 
 
 def test_concurrent_deliveries_of_a_granted_object_make_one_run(world):
