@@ -43,7 +43,11 @@ PROBLEMS = {
     "413": "The body is over its size cap",
     "415": "A file type the workflow does not accept",
     "422": "Well-formed but not acceptable; the detail names the field",
-    "429": "This API key is over its rate limit; retry after Retry-After seconds",
+    "429": (
+        "Over a limit: this API key's rate, this address's requests without a valid key, "
+        "or (submit, re-run) the organization's runs in flight; retry after Retry-After "
+        "seconds"
+    ),
     "503": "A dependency is unavailable; retry (after Retry-After)",
 }
 # Only where a role above viewer is needed: a viewer's routes never answer it.
@@ -278,10 +282,13 @@ PREFER = {
     "required": False,
     "description": (
         "`wait=N` (RFC 7240, N up to 30): answer 200 with the finished run if it ends "
-        "within N seconds, else 202 as usual. A fast-path run has ended by the answer."
+        "within N seconds, else 202 as usual. A fast-path run has ended by the answer. "
+        "When the organization already holds its limit of waits on the instance, the 202 "
+        "comes at once, without Preference-Applied: poll the run."
     ),
     "schema": {"type": "string"},
 }
+RETRY_AFTER = {"description": "Seconds to wait before asking again", "schema": {"type": "integer"}}
 PAGE_TOKEN = _query("page_token", {"type": "string"}, "The next_page_token of the page before.")
 
 
@@ -307,6 +314,7 @@ def _operation(
             "description": meaning,
             "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}},
         }
+    responses["429"]["headers"] = {"Retry-After": RETRY_AFTER}
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
@@ -382,7 +390,15 @@ def _paths() -> dict[str, Any]:
                 "operationId": "openapi",
                 "summary": "This document; no key needed",
                 "security": [],
-                "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.1 document")},
+                "responses": {
+                    "200": _json({"type": "object"}, "The OpenAPI 3.1 document"),
+                    "429": {
+                        "description": "This address is over its limit on requests without "
+                        "a valid key; retry after Retry-After seconds",
+                        "headers": {"Retry-After": RETRY_AFTER},
+                        "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}},
+                    },
+                },
             }
         },
         "/v1/validators": {

@@ -15,11 +15,12 @@ from werkzeug.routing import Map, Rule
 
 from shared import wiring
 from shared.auth.api_keys import authenticate
+from shared.auth.rate_limit import client_address
 from shared.auth.roles import require
 from shared.config import get_settings
 from shared.domain.enums import Role, RunStatus
-from shared.domain.models import ApiKey
-from shared.errors import BadRequest, NotFound
+from shared.domain.models import ApiKey, ValidationRun
+from shared.errors import BadRequest, NotFound, Unauthorized
 from shared.http import (
     guarded,
     json_response,
@@ -32,7 +33,7 @@ from shared.http import (
 )
 from shared.ids import is_new_id
 from shared.intake import read_upload
-from shared.services import resources, runs, workflows
+from shared.services import admission, resources, runs, workflows
 from shared.services.submissions import submit
 from shared.storage.layout import UploadsLayout
 from shared.views import (
@@ -233,27 +234,42 @@ def submit_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     received = time.monotonic()  # Prefer: wait counts from here (RFC 7240)
     settings = get_settings()
     incoming = read_upload(request, settings.max_upload_bytes)
-    result = submit(
-        wiring.repositories(),
-        wiring.blob_store(),
-        wiring.task_queue(),
-        settings,
-        key=key,
-        slug=args["slug"],
-        incoming=incoming,
-        idempotency_key=request.headers.get("Idempotency-Key") or None,
-    )
+    admission.check_queue(wiring.repositories(), settings, key.org_id)  # 429 when full
+    # Over the org's inline checks on this instance, the run takes the job path (0029).
+    with wiring.admission().inline_scope(key.org_id):
+        result = submit(
+            wiring.repositories(),
+            wiring.blob_store(),
+            wiring.task_queue(),
+            settings,
+            key=key,
+            slug=args["slug"],
+            incoming=incoming,
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+        )
     run, headers = result.run, {"Location": f"/v1/orgs/{key.org_id}/runs/{result.run.id}"}
     wait = prefer_wait(request.headers.get("Prefer"))
     if wait is not None:
-        run = runs.wait_for_end(wiring.repositories(), key.org_id, run, wait, since=received)
-        headers["Preference-Applied"] = f"wait={min(wait, runs.MAX_WAIT_SECONDS)}"
+        run = _wait(key, run, wait, received, headers)
     body = {
         "run": run_view(run, result.submission),
         "submission": submission_view(result.submission),
     }
     # 200 with the finished run when the client waited for it; else accepted, in progress.
     return json_response(body, 200 if wait is not None and run.terminal else 202, headers)
+
+
+def _wait(
+    key: ApiKey, run: ValidationRun, seconds: int, since: float, headers: dict[str, str]
+) -> ValidationRun:
+    """The run once it ends within `seconds`, when the org has a wait to spare on this
+    instance; else the run as it is, at once, the preference not applied (0029)."""
+    with wiring.admission().waiting(key.org_id) as granted:
+        if not (granted or run.terminal):
+            return run
+        run = runs.wait_for_end(wiring.repositories(), key.org_id, run, seconds, since=since)
+    headers["Preference-Applied"] = f"wait={min(seconds, runs.MAX_WAIT_SECONDS)}"
+    return run
 
 
 class RerunRequest(BaseModel):
@@ -275,6 +291,7 @@ def cancel_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
 def rerun(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     raw = read_body(request)
     body = parse_model(RerunRequest, loads(raw) if raw else {})
+    admission.check_queue(wiring.repositories(), get_settings(), key.org_id)  # 429 when full
     run, submission = runs.rerun(
         wiring.repositories(),
         wiring.task_queue(),
@@ -419,8 +436,10 @@ def handle(request: Request) -> Response:
     try:
         rule, args = URLS.bind_to_environ(request.environ).match(return_rule=True)
     except RouteNotFound:
+        _count_anonymous(request)
         return problem(404, "Not found", f"there is no route {request.path!r}")
     except MethodNotAllowed as exc:
+        _count_anonymous(request)
         allowed = ", ".join(exc.valid_methods or [])
         return problem(
             405,
@@ -432,8 +451,13 @@ def handle(request: Request) -> Response:
     if endpoint == "health":
         return json_response({"status": "ok"})
     if endpoint == "openapi":
+        _count_anonymous(request)
         return Response(_contract(), mimetype="application/json")
-    key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
+    try:
+        key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
+    except Unauthorized:
+        _count_anonymous(request)  # past its address's limit: 429, not 401
+        raise
     wiring.rate_limiter().take(key.id)
     if "org" in args and key.org_id != args["org"]:
         # Another org's objects are indistinguishable from missing ones.
@@ -444,6 +468,13 @@ def handle(request: Request) -> Response:
     where = rule.rule.replace("<", "{").replace(">", "}")
     require(key.role, ROLES[endpoint], f"{endpoint} ({request.method} {where})")
     return ROUTES[endpoint](request, key, checked)
+
+
+def _count_anonymous(request: Request) -> None:
+    """A request without a valid key, counted against its client's address: the one
+    Google's front end appended to X-Forwarded-For (decision record 0029)."""
+    forwarded, hops = request.headers.get("X-Forwarded-For"), get_settings().forwarded_hops
+    wiring.anonymous_limiter().take(client_address(forwarded, request.remote_addr, hops))
 
 
 _PATH_SHAPES: dict[str, tuple[Callable[[str], bool], str]] = {

@@ -296,10 +296,10 @@ def submit(
         return _replay(repos, queue, settings, existing, _fingerprint(slug, incoming, checksum))
 
     # Only the api submits bytes in hand: the upload function never loads the fast path.
-    from shared.services import fast_path
+    from shared.services import admission, fast_path
 
     submission_id = new_id()
-    execution = fast_path.plan(accepted.version, size, settings)
+    execution = admission.admit(fast_path.plan(accepted.version, size, settings))
     # DO_NOT_STORE on the fast path: the content lives only in this request's memory.
     keep = not (
         execution is Execution.INLINE
