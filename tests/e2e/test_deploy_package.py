@@ -59,6 +59,7 @@ def test_the_staged_folder_is_the_product_and_nothing_else(staged):
         "json_schema/fast_parse.py",
         "json_schema/validator.py",
         "payload.py",
+        "redaction.py",
         "runtime.py",
         "sandbox.py",
         "sandbox_child.py",
