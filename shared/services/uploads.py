@@ -45,6 +45,7 @@ from shared.ids import is_new_id
 from shared.persistence.repositories import Repositories, to_doc
 from shared.persistence.uploaders import UploadAccess, UploadGrant
 from shared.services.submissions import (
+    Accepted,
     StoredFile,
     Submitter,
     accept,
@@ -52,7 +53,7 @@ from shared.services.submissions import (
     submit_stored,
 )
 from shared.storage import BlobExists, BlobNotFound, BlobStore
-from shared.storage.layout import Layout, UploadsLayout
+from shared.storage.layout import Layout, UploadName, UploadsLayout
 
 log = logging.getLogger(__name__)
 
@@ -152,83 +153,107 @@ def receive_upload(
     if obj.bucket != layout.bucket:
         log.warning("an object of bucket %r is not an upload; ignored", obj.bucket)
         return UploadResult(UploadOutcome.IGNORED, event_id, f"bucket {obj.bucket!r}")
+    uri = layout.object_uri(obj.name, obj.generation)
     seen = repos.find_upload_event(event_id)
     if seen is not None:
-        return _duplicate(
-            repos, queue, settings, seen, store, layout.object_uri(obj.name, obj.generation)
-        )
+        return _duplicate(repos, queue, settings, seen, store, uri)
     parsed = UploadsLayout.parse(obj.name)
     upload = _Upload(
         obj,
         event_id,
-        layout.object_uri(obj.name, obj.generation),
+        uri,
         parsed.org_id if parsed else "",
         parsed.upload_id if parsed else None,
         settings.upload_record_days,
     )
-    if parsed is None or (parsed.upload_id is not None and not is_new_id(parsed.upload_id)):
-        reason = (
-            "the object name must be {org}/{workflow}/{filename} "
-            "(or, through a signed URL, {org}/{workflow}/{upload id}/{filename})"
-        )
-        return _reject(repos, store, upload, reason, now)
-    org_id, slug, filename = parsed.org_id, parsed.slug, parsed.filename
-    logs.bind(org_id=org_id)
-    if repos.get_org(org_id) is None:
-        return _reject(repos, store, upload, f"organization {org_id!r} does not exist", now)
-    if obj.content_encoding not in ("", "identity"):
-        # Checked sizes are stored sizes; a decoded read could be any size at all.
-        reason = (
-            f"content encoding {obj.content_encoding[:50]!r} is not accepted: send the file as is"
-        )
-        return _reject(repos, store, upload, reason, now)
-    access = UploadAccess(repos.db)
-    grant = access.find_grant(upload.upload_id) if upload.upload_id is not None else None
-    if upload.upload_id is not None and (grant is None or grant.object_name != obj.name):
-        # Recorded without the upload id: another name's refusal must not use up, or
-        # stand for, the grant's own object.
-        reason = f"no upload URL was granted for this object name (upload id {upload.upload_id})"
-        return _reject(repos, store, replace(upload, upload_id=None), reason, now)
-    refusal = (
-        _grant_refusal(repos, upload, grant, now)
-        if grant is not None
-        else _direct_refusal(access, org_id)
-    )
+    if parsed is None:
+        return _reject(repos, store, upload, MALFORMED, now)
+    logs.bind(org_id=parsed.org_id)
+    refusal, recorded, grant = _admission(repos, upload, now)
     if refusal is not None:
-        return _reject(repos, store, upload, refusal, now)
-    project_id = _ours(obj, PROJECT_KEY)
+        return _reject(repos, store, recorded, refusal, now)
     try:
         accepted = accept(
             repos,
             settings,
-            org_id,
-            slug,
+            parsed.org_id,
+            parsed.slug,
             size=obj.size,
-            filename=filename,
+            filename=parsed.filename,
             content_type=obj.content_type,
-            project_id=project_id,
+            project_id=_ours(obj, PROJECT_KEY),
             limit=settings.max_object_bytes,
         )
     except AssayError as exc:  # the workflow's rules refuse this file, for good
         return _reject(repos, store, upload, exc.detail, now)
+    return _submit(repos, store, queue, settings, upload, parsed, grant, accepted, now)
+
+
+MALFORMED = (
+    "the object name must be {org}/{workflow}/{filename} "
+    "(or, through a signed URL, {org}/{workflow}/{upload id}/{filename})"
+)
+
+
+def _admission(
+    repos: Repositories, upload: _Upload, now: Clock
+) -> tuple[str | None, _Upload, UploadGrant | None]:
+    """Why the object may not become a run (None: it may), the upload as its refusal
+    is recorded, and the signed-URL grant that vouches for it, if any."""
+    obj, org_id, upload_id = upload.obj, upload.org_id, upload.upload_id
+    access = UploadAccess(repos.db)
+    grant = None
+    if upload_id is not None:
+        grant = access.find_grant(upload_id) if is_new_id(upload_id) else None
+        if grant is None or grant.object_name != obj.name:
+            # Recorded without the upload id, whatever the reason: a refusal of another
+            # name must not use up, or stand for, the grant's own object.
+            unvouched = replace(upload, upload_id=None)
+            if not is_new_id(upload_id):
+                return MALFORMED, unvouched, None
+            return f"no upload URL was granted for this object name ({upload_id})", unvouched, None
+    if repos.get_org(org_id) is None:
+        return f"organization {org_id!r} does not exist", upload, None
+    if obj.content_encoding not in ("", "identity"):
+        # Checked sizes are stored sizes; a decoded read could be any size at all.
+        encoding = obj.content_encoding[:50]
+        return f"content encoding {encoding!r} is not accepted: send the file as is", upload, None
+    if grant is None:
+        return _direct_refusal(access, org_id), upload, None
+    return _grant_refusal(repos, upload, grant, now), upload, grant
+
+
+def _submit(
+    repos: Repositories,
+    store: BlobStore,
+    queue: TaskQueue,
+    settings: Settings,
+    upload: _Upload,
+    parsed: UploadName,
+    grant: UploadGrant | None,
+    accepted: Accepted,
+    now: Clock,
+) -> UploadResult:
+    """Claims the object (a copy the run reads) and records its submission and run."""
+    obj, event_id = upload.obj, upload.event_id
     until = retain_until(accepted.version.retention.submission, now())
-    claimed = Layout(settings.storage_uri).claimed_upload(org_id, event_id, filename)
+    claimed = Layout(settings.storage_uri).claimed_upload(parsed.org_id, event_id, parsed.filename)
     try:
         checksum = _claim(store, upload.uri, claimed, until)
     except BlobNotFound:
         seen = repos.find_upload_event(event_id)
         if seen is not None:  # a concurrent delivery claimed it, and let it go
             return _duplicate(repos, queue, settings, seen, store, upload.uri)
-        log.info("upload %s is gone; nothing to do", obj.name, extra={"org_id": org_id})
+        log.info("upload %s is gone; nothing to do", obj.name)
         return UploadResult(UploadOutcome.GONE, event_id)
     stored = StoredFile(
         uri=claimed,
         checksum_sha256=checksum,
         size=obj.size,
-        filename=filename,
+        filename=parsed.filename,
         content_type=obj.content_type,
         metadata={k: v for k, v in obj.metadata.items() if k not in OURS},
-        project_id=project_id,
+        project_id=_ours(obj, PROJECT_KEY),
     )
 
     def marker(batch: Any, submission: Submission, run: ValidationRun) -> None:
@@ -242,11 +267,8 @@ def receive_upload(
             batch.create(repos.grant_ref(upload.upload_id), claim)
 
     # Who asked comes from the grant Assay wrote; the object's metadata is only a label.
-    submitter = Submitter(
-        org_id,
-        api_key_id=grant.api_key_id if grant is not None else None,
-        user=_ours(obj, USER_KEY),
-    )
+    key_id = grant.api_key_id if grant is not None else None
+    submitter = Submitter(parsed.org_id, api_key_id=key_id, user=_ours(obj, USER_KEY))
     submitted = submit_stored(
         repos,
         queue,

@@ -119,13 +119,13 @@ def describe(world: SimpleNamespace, name: str) -> dict[str, Any]:
     return resource
 
 
-def deliver(world: SimpleNamespace, name: str) -> uploads.UploadResult:
+def deliver(world: SimpleNamespace, name: str, **changes: str) -> uploads.UploadResult:
     return uploads.receive_upload(
         wiring.repositories(),
         wiring.blob_store(),
         wiring.task_queue(),
         get_settings(),
-        uploads.UploadedObject.model_validate(describe(world, name)),
+        uploads.UploadedObject.model_validate({**describe(world, name), **changes}),
     )
 
 
@@ -217,14 +217,16 @@ def test_a_direct_write_into_an_org_with_no_uploaders_is_rejected_and_deleted(wo
     assert not exists(name) and runs(world) == []
 
 
-@pytest.mark.parametrize("shape", ["fake-upload-id", "other-filename"])
+@pytest.mark.parametrize("shape", ["fake-upload-id", "other-filename", "other-filename-gzip"])
 def test_a_forged_grant_object_is_rejected_whatever_its_metadata_says(world, shape):
     grant = granted(world)  # org A's real grant, asked for by org A's key
     key_id = world.api.key.split("_")[1]
     upload_id = new_id() if shape == "fake-upload-id" else grant["upload_id"]
     name = f"{world.a}/people/{upload_id}/forged.json"
     planted(name, **{"api-key-id": key_id, "user": "ada@example.com"})
-    result = deliver(world, name)
+    # Refused for its name even where something else (its encoding) is wrong too.
+    encoding = {"contentEncoding": "gzip"} if shape.endswith("gzip") else {}
+    result = deliver(world, name, **encoding)
     assert result.outcome is uploads.UploadOutcome.REJECTED
     assert "no upload URL was granted for this object name" in (result.reason or "")
     assert not exists(name) and runs(world) == []
