@@ -92,6 +92,7 @@ class UploadNotifier:
         self.settle_seconds = settle_seconds
         self.max_attempts = max_attempts
         self.seen: set[tuple[str, int]] = set()
+        self.unnamed: set[str] = set()
         self.session = requests.Session()
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="notify")
         self.lock = threading.Lock()
@@ -109,7 +110,9 @@ class UploadNotifier:
             name = relative.as_posix()
             if not _is_utf8(name):
                 # Cloud Storage's names are UTF-8: no finalize event could carry this one.
-                log.warning("%r is not a UTF-8 object name; not delivered", name)
+                if name not in self.unnamed:
+                    self.unnamed.add(name)
+                    log.warning("%r is not a UTF-8 object name; not delivered", name)
                 continue
             try:
                 found = store.describe(path)

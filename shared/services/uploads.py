@@ -126,6 +126,7 @@ class _Upload:
     record_days: int
 
     def event(self, status: UploadStatus, at: Clock, **fields: str | None) -> UploadEvent:
+        created = at()
         return UploadEvent(
             id=self.event_id,
             org_id=self.org_id,
@@ -134,8 +135,8 @@ class _Upload:
             generation=self.obj.generation,
             upload_id=self.upload_id,
             status=status,
-            created_at=at(),
-            expire_at=at() + timedelta(days=self.record_days),
+            created_at=created,
+            expire_at=created + timedelta(days=self.record_days),
             **fields,
         )
 

@@ -125,3 +125,21 @@ def test_names_are_percent_encoded_and_decoded_losslessly() -> None:
         encoded = encode_name(name)
         assert not set("#?\n ") & set(encoded)
         assert decode_name(encoded, strict=False) == name
+
+
+def test_the_local_notifier_delivers_names_verbatim_and_never_a_non_utf8_one(
+    tmp_path: Path,
+) -> None:
+    from devstack.upload_notifier import UploadNotifier
+
+    root = tmp_path / "uploads"
+    layout = UploadsLayout(root.as_uri())
+    store = LocalBlobStore()
+    names = [VICTIM, HOSTILE["hash"], HOSTILE["question"], HOSTILE["space"], HOSTILE["percent"]]
+    for name in [*names, LOCAL_ONLY["not-utf8"]]:
+        store.write_bytes(layout.object_uri(name), b"x")
+    notifier = UploadNotifier(root.as_uri(), "http://127.0.0.1:9", "http://127.0.0.1:9", "a@b")
+    notifier.settle_seconds = 0
+    delivered = sorted(data["name"] for data in notifier.scan())
+    assert delivered == sorted(names)
+    assert notifier.scan() == []  # each generation once; the stray name is not retried

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,6 +26,7 @@ from devstack.upload_notifier import object_resource
 from shared import wiring
 from shared.config import get_settings
 from shared.ids import new_id
+from shared.persistence.uploaders import UploadAccess
 from shared.services import uploaders, uploads, workflows
 from shared.services.uploaders import ROLE, StorageBucketIam
 from shared.storage import BlobNotFound, open_store
@@ -213,7 +214,8 @@ def test_a_direct_write_into_an_org_with_no_uploaders_is_rejected_and_deleted(wo
     assert result.outcome is uploads.UploadOutcome.REJECTED
     assert "has no uploaders" in (result.reason or "")
     event = world.repos.find_upload_event(result.event_id)
-    assert event.status == "REJECTED" and event.expire_at is not None
+    assert event.status == "REJECTED"
+    assert event.expire_at - event.created_at == timedelta(days=30)  # Firestore's TTL
     assert not exists(name) and runs(world) == []
 
 
@@ -223,7 +225,9 @@ def test_a_forged_grant_object_is_rejected_whatever_its_metadata_says(world, sha
     key_id = world.api.key.split("_")[1]
     upload_id = new_id() if shape == "fake-upload-id" else grant["upload_id"]
     name = f"{world.a}/people/{upload_id}/forged.json"
-    planted(name, **{"api-key-id": key_id, "user": "ada@example.com"})
+    # Metadata naming a key (org B's, or org A's own) vouches for nothing.
+    named = world.key_b.split("_")[1] if shape == "fake-upload-id" else key_id
+    planted(name, **{"api-key-id": named, "user": "ada@example.com"})
     # Refused for its name even where something else (its encoding) is wrong too.
     encoding = {"contentEncoding": "gzip"} if shape.endswith("gzip") else {}
     result = deliver(world, name, **encoding)
@@ -253,6 +257,21 @@ def test_a_hostile_name_leaves_the_victims_object_and_run_untouched(world, suffi
     submission = world.repos.get_submission(world.a, before.submission_id)
     assert store().read_bytes(submission.input_file) == DOC
     assert world.repos.get_run(world.a, victim.run_id).model_dump() == before.model_dump()
+
+
+def test_a_grant_is_recorded_with_everything_the_trigger_trusts(world):
+    grant = granted(world)
+    record = UploadAccess(world.repos.db).find_grant(grant["upload_id"])
+    assert record is not None
+    assert (record.org_id, record.workflow_slug, record.filename, record.object_name) == (
+        world.a,
+        "people",
+        "people.json",
+        grant["object_name"],
+    )
+    assert record.api_key_id == world.api.key.split("_")[1]
+    assert record.expires_at == datetime.fromisoformat(grant["expires_at"])
+    assert record.expire_at - record.created_at == timedelta(days=30)
 
 
 def test_concurrent_deliveries_of_a_granted_object_make_one_run(world):
