@@ -165,7 +165,7 @@ def test_results_written_by_a_delivery_that_lost_the_race_are_withdrawn(api: Any
     run = repos.get_run(api.org, run_id)
     body = write_output(run, step, findings=5)
     output = callbacks._read_output(wiring.blob_store(), body, run, step)
-    owner = callbacks._acquire(repos, body, run, step, lambda: datetime.now(UTC))
+    owner = callbacks._acquire(repos, get_settings(), body, run, step, lambda: datetime.now(UTC))
     callbacks.write_results(repos, run, step, output, lambda: datetime.now(UTC))
     assert repos.count_findings(run_id) == 5
     # The run is cancelled between the findings and the finalizing transaction.

@@ -123,7 +123,7 @@ def test_a_callback_that_dies_half_way_is_finished_once_by_its_redelivery(flow: 
     body = write_output(run, step, findings=7)
     output = callbacks._read_output(wiring.blob_store(), body, run, step)
     # The first delivery takes the receipt and writes 3 of its 7 findings, then dies.
-    callbacks._acquire(repos, body, run, step, lambda: datetime.now(UTC))
+    callbacks._acquire(repos, get_settings(), body, run, step, lambda: datetime.now(UTC))
     partial = output.model_copy(update={"findings": output.findings[:3]})
     callbacks.write_results(repos, run, step, partial, lambda: datetime.now(UTC))
     assert repos.count_findings(run.id) == 3
