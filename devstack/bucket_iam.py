@@ -7,7 +7,9 @@ Of IAM conditions it evaluates the one form Assay writes,
 `resource.name.startsWith("projects/_/buckets/B/objects/PREFIX")`; a binding with any
 other condition grants nothing here (never more than Cloud Storage would). Groups and
 domains cannot be resolved locally: only `serviceAccount:` and `user:` members match.
-The policy lives as long as the process, like the emulators' data.
+The policy lives as long as the process, like the emulators' data. The policy API takes
+anonymous calls, as the scheduler stand-in does: locally, whoever runs `assay admin`
+already holds the database.
 """
 
 from __future__ import annotations
