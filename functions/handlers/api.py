@@ -33,7 +33,7 @@ from shared.http import (
 )
 from shared.ids import is_new_id
 from shared.intake import read_upload
-from shared.services import admission, resources, runs, workflows
+from shared.services import resources, runs, workflows
 from shared.services.submissions import submit
 from shared.storage.layout import UploadsLayout
 from shared.views import (
@@ -234,9 +234,9 @@ def submit_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     received = time.monotonic()  # Prefer: wait counts from here (RFC 7240)
     settings = get_settings()
     incoming = read_upload(request, settings.max_upload_bytes)
-    admission.check_queue(wiring.repositories(), settings, key.org_id)  # 429 when full
-    # Over the org's inline checks on this instance, the run takes the job path (0029).
-    with wiring.admission().inline_scope(key.org_id):
+    # Within the org's limits (0029): 429 at its runs in flight; over its inline checks
+    # on this instance, the run takes the job path.
+    with wiring.admission().submission(wiring.repositories(), settings, key.org_id):
         result = submit(
             wiring.repositories(),
             wiring.blob_store(),
@@ -291,16 +291,17 @@ def cancel_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
 def rerun(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     raw = read_body(request)
     body = parse_model(RerunRequest, loads(raw) if raw else {})
-    admission.check_queue(wiring.repositories(), get_settings(), key.org_id)  # 429 when full
-    run, submission = runs.rerun(
-        wiring.repositories(),
-        wiring.task_queue(),
-        get_settings(),
-        key.org_id,
-        args["submission"],
-        body.user or f"api-key:{key.id}",
-        caller=key,
-    )
+    repos, settings = wiring.repositories(), get_settings()
+    with wiring.admission().submission(repos, settings, key.org_id):  # 429 at the limit
+        run, submission = runs.rerun(
+            repos,
+            wiring.task_queue(),
+            settings,
+            key.org_id,
+            args["submission"],
+            body.user or f"api-key:{key.id}",
+            caller=key,
+        )
     payload = {"run": run_view(run, submission), "submission": submission_view(submission)}
     return json_response(payload, 202, {"Location": f"/v1/orgs/{key.org_id}/runs/{run.id}"})
 

@@ -14,8 +14,11 @@ Shared, in Firestore: an org's runs in flight, the queued and the running ones
 counted there, one count aggregation per submission. Running ones count too: the job
 quotas (jobs.run calls, running executions per region) are the project's, shared by
 every org. Over it, a 429 with Retry-After. The count and the write that follows are not
-one transaction: concurrent submissions may pass it together, so an org can exceed the
-limit by the requests in flight at that moment, never more.
+one transaction, so the submissions this instance is admitting at that moment are
+counted with the stored runs: concurrent requests on one instance cannot all pass a
+count that none of their runs is in yet. (One counted twice, once stored and once being
+admitted, only ever errs towards refusing.) Across instances they can: an org may exceed
+the limit by what other instances admit in the same moment.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Admission:
         self._lock = threading.Lock()
         self._inline: Counter[str] = Counter()
         self._waits: Counter[str] = Counter()
+        self._admitting: Counter[str] = Counter()
 
     def take_inline(self, org_id: str) -> bool:
         with self._lock:
@@ -80,6 +84,24 @@ class Admission:
                     self._waits[org_id] -= 1
                     if self._waits[org_id] <= 0:
                         del self._waits[org_id]
+
+    @contextmanager
+    def submission(self, repos: Repositories, settings: Settings, org_id: str) -> Iterator[None]:
+        """A submission (or re-run) of a run for `org_id` runs within this: refused with
+        TooManyRequests when the org's runs in flight are at its limit, counting those
+        this instance is admitting now; and within an inline scope."""
+        with self._lock:
+            others = self._admitting[org_id]
+            self._admitting[org_id] += 1
+        try:
+            check_queue(repos, settings, org_id, admitting=others)
+            with self.inline_scope(org_id):
+                yield
+        finally:
+            with self._lock:
+                self._admitting[org_id] -= 1
+                if self._admitting[org_id] <= 0:
+                    del self._admitting[org_id]
 
     def in_flight(self, org_id: str) -> tuple[int, int]:
         """(inline checks, held waits) of the org on this instance now."""
@@ -127,12 +149,15 @@ def admit(execution: Execution) -> Execution:
     return Execution.JOB
 
 
-def check_queue(repos: Repositories, settings: Settings, org_id: str) -> None:
-    """TooManyRequests when the org already has its limit of runs in flight."""
+def check_queue(
+    repos: Repositories, settings: Settings, org_id: str, *, admitting: int = 0
+) -> None:
+    """TooManyRequests when the org already has its limit of runs in flight: stored,
+    and `admitting` more on their way in."""
     from shared.persistence.admission import runs_in_flight
 
     most = settings.org_runs_in_flight
-    if runs_in_flight(repos, org_id, most) < most:
+    if admitting < most and runs_in_flight(repos, org_id, most - admitting) + admitting < most:
         return
     raise TooManyRequests(
         f"this organization has {most} runs in flight (PENDING or RUNNING), its limit; "

@@ -106,6 +106,27 @@ def test_an_org_at_its_runs_in_flight_gets_429_while_another_submits(orgs: Any) 
     assert [a.submit("people").status_code for _ in range(2)] == [202, 429]
 
 
+def test_concurrent_submissions_of_one_org_cannot_all_pass_the_count_together(
+    orgs: Any,
+) -> None:
+    """The count and the commit are not one transaction: without counting the runs its
+    own instance is admitting meanwhile, twelve at once would all see room for three."""
+    a, _ = orgs(org_runs_in_flight=3)
+    a.workflow("people")
+    start = threading.Barrier(12)
+
+    def attempt(_: int) -> int:
+        start.wait()
+        status: int = a.submit("people").status_code
+        return status
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(attempt, range(12)))
+    accepted = statuses.count(202)
+    assert 1 <= accepted <= 3 and statuses.count(429) == 12 - accepted
+    assert len(a.get("/runs").get_json()["items"]) == accepted
+
+
 def test_the_in_flight_count_is_served_by_a_declared_index(
     orgs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
