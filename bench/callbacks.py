@@ -42,7 +42,6 @@ def _run_with_claimed_step(repos: Any, settings: Any, org: str) -> tuple[Any, An
         facts=incoming,
         size=2,
         checksum="0" * 64,
-        content="{}",
         input_file=None,
         settings=settings,
     )

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import callbacks, cold_start, json_engine, latency, load, purge
+from bench import callbacks, cold_start, fairness, json_engine, latency, load, purge
 from bench.figures import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,14 @@ def _table(figures: list[Figure]) -> str:
 
 def main() -> int:
     started = time.monotonic()
-    figures = [*json_engine.measure(), *cold_start.measure(), *_stack_figures()]
+    # Fairness first, on a stack of its own with its own limits (it leaves the environment
+    # as it found it).
+    figures = [
+        *json_engine.measure(),
+        *cold_start.measure(),
+        *fairness.measure(),
+        *_stack_figures(),
+    ]
     results = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
