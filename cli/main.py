@@ -398,13 +398,27 @@ def _submit_by_url(
 ) -> dict[str, Any]:
     """Asks for a signed URL, streams FILE to it, and returns the run the upload trigger
     started for it."""
-    grant = api.call(
+    grant = _send_by_url(api, org, slug, file, content_type)
+    return _run_of_grant(api, org, grant, timeout)
+
+
+def _send_by_url(
+    api: Api,
+    org: str,
+    slug: str,
+    file: Path,
+    content_type: str,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Asks the API for a signed-URL grant and streams FILE to it; returns the grant."""
+    grant: dict[str, Any] = api.call(
         "POST",
         f"/v1/orgs/{org}/workflows/{slug}/uploads",
         json={
             "filename": file.name,
             "content_type": content_type,
             "size_bytes": file.stat().st_size,
+            **(labels or {}),
         },
     ).json()
     with file.open("rb") as body, err.status(f"sending {file.name}", spinner="dots"):
@@ -418,6 +432,11 @@ def _submit_by_url(
         fail(
             api.as_json, f"the signed URL refused the file: {sent.status_code} {sent.text[:500]}", 2
         )
+    return grant
+
+
+def _run_of_grant(api: Api, org: str, grant: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """The run the upload trigger started for the object sent through `grant`."""
     event = _poll_upload(api, f"/v1/orgs/{org}/uploads/{grant['upload_id']}", {}, timeout)
     if event["status"] != "ACCEPTED":
         fail(api.as_json, f"the upload was rejected: {event['reason']}", 2, upload=event)
@@ -453,8 +472,14 @@ def _follow(api: Api, org: str, run: dict[str, Any], timeout: float, as_json: bo
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--org", required=True)
 @click.option("--workflow", "slug", required=True)
-@click.option("--project", default=None, help="The project it belongs to (object metadata).")
-@click.option("--user", default=None, help="Who uploads it (object metadata).")
+@click.option("--project", default=None, help="The project it belongs to.")
+@click.option("--user", default=None, help="Who uploads it (a label, never an identity).")
+@click.option(
+    "--direct",
+    is_flag=True,
+    help="Write with your own storage access (ASSAY_UPLOADS_URI) instead of a signed URL; "
+    "only the org's uploaders (`assay admin uploaders`) may.",
+)
 @click.option("--wait", is_flag=True, help="Wait for the result (exit 0 PASS, 1 FAIL, 2 other).")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait.")
 @json_option
@@ -464,12 +489,38 @@ def upload(
     slug: str,
     project: str | None,
     user: str | None,
+    direct: bool,
     wait: bool,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Put FILE in the uploads location as ORG/WORKFLOW/FILENAME; the upload trigger
-    submits it. Writes with your own storage access (ASSAY_UPLOADS_URI)."""
+    """Put FILE in the uploads location for ORG's WORKFLOW; the upload trigger submits
+    it. Sends it through a signed URL granted to your API key (ASSAY_API_KEY), or with
+    --direct as an uploader of the org."""
+    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    labels = {k: v for k, v in (("project_id", project), ("user", user)) if v}
+    api = Api(as_json)
+    if direct:
+        path, params, written = _write_directly(org, slug, file, content_type, labels, as_json)
+    else:
+        grant = _send_by_url(api, org, slug, file, content_type, labels)
+        path, params = f"/v1/orgs/{org}/uploads/{grant['upload_id']}", {}
+        written = {"upload_id": grant["upload_id"], "object": grant["object_name"]}
+    if not wait:
+        emit(as_json, written, f"uploaded {written['object']}")
+        return
+    event = _poll_upload(api, path, params, timeout)
+    if event["status"] != "ACCEPTED":
+        fail(as_json, f"the upload was rejected: {event['reason']}", 2, upload=event)
+    run = api.call("GET", f"/v1/orgs/{org}/runs/{event['run_id']}").json()
+    _follow(api, org, run, timeout, as_json)
+
+
+def _write_directly(
+    org: str, slug: str, file: Path, content_type: str, labels: dict[str, str], as_json: bool
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Writes FILE as ORG/WORKFLOW/FILENAME with the caller's own storage access; returns
+    where to ask what the trigger made of it, and what was written."""
     from shared.storage import open_store
     from shared.storage.layout import UploadsLayout
 
@@ -478,22 +529,13 @@ def upload(
         fail(as_json, "ASSAY_UPLOADS_URI is not set (run `make up`, or export gs://BUCKET)")
     layout = UploadsLayout(root)
     name = layout.object_name(org, slug, file.name)
-    metadata = {k: v for k, v in (("project-id", project), ("user", user)) if v}
-    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    metadata = {k.replace("_", "-"): v for k, v in labels.items()}
     generation = open_store(root).write_bytes(
         layout.object_uri(name), file.read_bytes(), content_type, metadata=metadata
     )
-    written = {"object": name, "uri": layout.object_uri(name), "generation": generation}
-    if not wait:
-        emit(as_json, written, f"uploaded {written['uri']} (generation {generation})")
-        return
-    api = Api(as_json)
     path = f"/v1/orgs/{org}/uploads/{slug}/{quote(file.name, safe='')}"
-    event = _poll_upload(api, path, {"generation": generation}, timeout)
-    if event["status"] != "ACCEPTED":
-        fail(as_json, f"the upload was rejected: {event['reason']}", 2, upload=event)
-    run = api.call("GET", f"/v1/orgs/{org}/runs/{event['run_id']}").json()
-    _follow(api, org, run, timeout, as_json)
+    written = {"object": name, "uri": layout.object_uri(name), "generation": generation}
+    return path, {"generation": generation}, written
 
 
 def _poll_upload(api: Api, path: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:

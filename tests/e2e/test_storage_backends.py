@@ -48,7 +48,7 @@ def backend(request, tmp_path_factory):
     try:
         org = json.loads(cli(stack, "admin", "create-org", "Backends", "--json").stdout)["id"]
         key = json.loads(cli(stack, "admin", "create-key", "--org", org, "--json").stdout)["key"]
-        # `assay upload` writes the object itself: only an uploader of the org may.
+        # `assay upload --direct` writes the object itself: only an uploader of the org may.
         added = cli(stack, "admin", "uploaders", "add", "--org", org, UPLOADER, "--json")
         assert added.returncode == 0, added.stdout + added.stderr
         headers = {"Authorization": f"Bearer {key}"}
@@ -141,7 +141,7 @@ def test_an_uploaded_file_is_validated_and_a_bad_name_is_refused(backend):
     done = cli(
         backend.stack,
         *("upload", str(ROOT / "examples/invalid-person.json"), "--org", backend.org),
-        *("--workflow", "people", "--wait", "--json"),
+        *("--workflow", "people", "--direct", "--wait", "--json"),
         key=backend.key,
     )
     assert done.returncode == 1, done.stdout + done.stderr  # FAIL
@@ -150,7 +150,7 @@ def test_an_uploaded_file_is_validated_and_a_bad_name_is_refused(backend):
     refused = cli(
         backend.stack,
         *("upload", str(ROOT / "examples/valid-person.json"), "--org", backend.org),
-        *("--workflow", "no-such-flow", "--wait", "--json"),
+        *("--workflow", "no-such-flow", "--direct", "--wait", "--json"),
         key=backend.key,
     )
     assert refused.returncode == 2
@@ -201,9 +201,25 @@ def test_a_direct_upload_into_an_org_with_no_uploaders_starts_no_run(backend):
     refused = cli(
         stack,
         *("upload", str(ROOT / "examples/valid-person.json"), "--org", org),
-        *("--workflow", "people", "--wait", "--json"),
+        *("--workflow", "people", "--direct", "--wait", "--json"),
         key=key,
     )
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "has no uploaders" in json.loads(refused.stdout)["error"]
     assert objects(backend, f"uploads:{org}/") == []
+    # The same file through a grant to the org's key needs no uploader.
+    answer = requests.post(
+        f"{stack.api}/v1/orgs/{org}/workflows",
+        json=workflow_body("people"),
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    granted = cli(
+        stack,
+        *("upload", str(ROOT / "examples/valid-person.json"), "--org", org),
+        *("--workflow", "people", "--wait", "--json"),
+        key=key,
+    )
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    assert json.loads(granted.stdout)["run"]["result"] == "PASS"
