@@ -27,8 +27,15 @@ def _stack_figures() -> list[Figure]:
     from devstack.demo import start_stack, stop_stack
 
     state = Path(tempfile.mkdtemp(prefix="assay-bench-"))
-    # The load figures send thousands of requests with one key: no rate limit here.
+    # The load figures send thousands of requests with one key, for one org: no rate
+    # limit and no org limits here (the fairness figure measures those, on its own stack).
     os.environ.update(ASSAY_RATE_LIMIT_PER_MINUTE="10000000", ASSAY_RATE_LIMIT_BURST="1000000")
+    os.environ.update(
+        ASSAY_ORG_INLINE_CHECKS="1000",
+        ASSAY_INLINE_CHECKS_PER_INSTANCE="1000",
+        ASSAY_ORG_WAITS="1000",
+        ASSAY_ORG_RUNS_IN_FLIGHT="10000",
+    )
     stack = start_stack(state)
     try:
         env = dict(line.split("=", 1) for line in (state / "stack.env").read_text().split())
