@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     # The purge sweep's alone, loaded on use: only the purge function, which sweeps on
     # every call, loads them at its start (functions/handlers/purge.py).
     from shared.persistence.purge_records import RunToPurge, SubmissionToPurge
+    from shared.persistence.uploaders import UploadAccess
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -674,6 +675,13 @@ class Repositories:
 
     def get_upload_event(self, org_id: str, event_id: str) -> UploadEvent:
         return self._owned(UPLOAD_EVENTS, UploadEvent, org_id, event_id, "upload")
+
+    @property
+    def uploads(self) -> UploadAccess:
+        """Upload grants, uploaders and the commit of an accepted upload."""
+        from shared.persistence.uploaders import UploadAccess
+
+        return UploadAccess(self.db)
 
     def grant_ref(self, upload_id: str) -> Any:
         """Created with the one submission a signed-URL grant may make."""

@@ -10,8 +10,9 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.domain.models import Model
+from shared.domain.models import Model, UploadEvent
 from shared.ids import stable_id
+from shared.persistence.repositories import UPLOAD_EVENTS, UPLOAD_GRANTS, to_doc
 
 UPLOAD_URL_GRANTS = "upload_url_grants"
 UPLOADERS = "uploaders"
@@ -41,8 +42,21 @@ class Uploader(Model):
 
 
 class UploadAccess:
+    """`Repositories.uploads`: services say what they want of these records; the
+    documents and queries stay here."""
+
     def __init__(self, db: Any) -> None:
         self.db = db
+
+    def record_accepted(self, writer: Any, event: UploadEvent) -> None:
+        """Adds to `writer` (the batch that creates the submission and its run) the
+        record of what the object became and, for a signed-URL upload, the claim of its
+        grant. Both are created, never set: a concurrent delivery's commit, or a second
+        object's under the same grant, collides and writes nothing."""
+        writer.create(self.db.collection(UPLOAD_EVENTS).document(event.id), to_doc(event))
+        if event.upload_id is not None:
+            claim = {"event_id": event.id, "expire_at": event.expire_at}
+            writer.create(self.db.collection(UPLOAD_GRANTS).document(event.upload_id), claim)
 
     def record_grant(self, grant: UploadGrant) -> None:
         self.db.collection(UPLOAD_URL_GRANTS).document(grant.id).create(

@@ -27,7 +27,7 @@ from shared.domain.models import ApiKey
 from shared.errors import Unprocessable
 from shared.ids import new_id
 from shared.persistence.repositories import Repositories
-from shared.persistence.uploaders import UploadAccess, UploadGrant
+from shared.persistence.uploaders import UploadGrant
 from shared.services.submissions import accept
 from shared.services.uploads import API_KEY_KEY, OURS, PROJECT_KEY, USER_KEY
 from shared.storage.layout import UploadsLayout, safe_filename
@@ -123,5 +123,5 @@ def grant_upload(
         expires_at=at + lifetime,
         expire_at=at + timedelta(days=settings.upload_record_days),
     )
-    UploadAccess(repos.db).record_grant(grant)
+    repos.uploads.record_grant(grant)
     return UploadUrl(upload_id, name, url, headers, at + lifetime)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from shared.clock import Clock, utcnow
 from shared.errors import NotFound, Unprocessable
 from shared.persistence.repositories import Repositories
-from shared.persistence.uploaders import UploadAccess, Uploader
+from shared.persistence.uploaders import Uploader
 
 ROLE = "roles/storage.objectCreator"
 POLICY_VERSION = 3
@@ -122,7 +122,7 @@ def add_uploader(
     policy (a run that stopped between the two)."""
     _org(repos, org_id)
     uploader = Uploader(org_id=org_id, member=check_member(member), created_at=now())
-    UploadAccess(repos.db).add_uploader(uploader)
+    repos.uploads.add_uploader(uploader)
     grant_in_policy(iam, bucket, org_id, member)
     return uploader
 
@@ -134,12 +134,12 @@ def remove_uploader(
     False when it was not an uploader of the org."""
     _org(repos, org_id)
     revoke_in_policy(iam, bucket, org_id, check_member(member))
-    return UploadAccess(repos.db).remove_uploader(org_id, member)
+    return repos.uploads.remove_uploader(org_id, member)
 
 
 def list_uploaders(repos: Repositories, org_id: str) -> list[Uploader]:
     _org(repos, org_id)
-    return UploadAccess(repos.db).uploaders(org_id)
+    return repos.uploads.uploaders(org_id)
 
 
 class StorageBucketIam:

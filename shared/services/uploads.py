@@ -13,6 +13,14 @@ with its reason and its object deleted (Assay keeps no content it will not proce
 the trigger is acknowledged, so Eventarc does not retry it forever. Anything transient
 raises, and Eventarc retries.
 
+The copy is made before the commit, under a name keyed by the event, so it is this
+generation's own. Whatever a delivery ends in other than acceptance (a refusal, the
+object gone, a concurrent delivery's refusal recorded first) deletes it: a copy no
+submission references has no other owner, and one kept permanently has no customTime
+for a lifecycle rule to find. The UploadEvent, created once, is the one verdict: an
+object found gone is recorded refused too, so a delivery that copied it before it went
+cannot then accept it with a copy another delivery deleted.
+
 Who may upload is decided, not read from the object (decision record 0025). A
 `{org}/{workflow}/{upload id}/{file}` object is taken only if the api granted a signed
 URL for exactly that name: the org, workflow and API key come from that grant. A
@@ -27,7 +35,7 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -42,10 +50,11 @@ from shared.domain.models import Submission, UploadEvent, ValidationRun
 from shared.domain.retention import retain_until
 from shared.errors import AssayError
 from shared.ids import is_new_id
-from shared.persistence.repositories import Repositories, to_doc
-from shared.persistence.uploaders import UploadAccess, UploadGrant
+from shared.persistence.repositories import Repositories
+from shared.persistence.uploaders import UploadGrant
 from shared.services.submissions import (
     Accepted,
+    Marker,
     StoredFile,
     Submitter,
     accept,
@@ -115,6 +124,17 @@ def _sha256(store: BlobStore, uri: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Trigger:
+    """What every step of one delivery works with."""
+
+    repos: Repositories
+    store: BlobStore
+    queue: TaskQueue
+    settings: Settings
+    now: Clock
+
+
+@dataclass(frozen=True)
 class _Upload:
     """One delivery, with what every step needs to know of it."""
 
@@ -124,6 +144,9 @@ class _Upload:
     org_id: str
     upload_id: str | None
     record_days: int
+    # Where this generation is copied if accepted, keyed by the event: no other
+    # object's name (None for a name that is never copied).
+    copy: str | None = None
 
     def event(self, status: UploadStatus, at: Clock, **fields: str | None) -> UploadEvent:
         created = at()
@@ -141,6 +164,17 @@ class _Upload:
         )
 
 
+def _upload(
+    settings: Settings, obj: UploadedObject, event_id: str, parsed: UploadName | None
+) -> _Upload:
+    uri = UploadsLayout(settings.uploads_uri).object_uri(obj.name, obj.generation)
+    days = settings.upload_record_days
+    if parsed is None:
+        return _Upload(obj, event_id, uri, "", None, days)
+    copy = Layout(settings.storage_uri).claimed_upload(parsed.org_id, event_id, parsed.filename)
+    return _Upload(obj, event_id, uri, parsed.org_id, parsed.upload_id, days, copy)
+
+
 def receive_upload(
     repos: Repositories,
     store: BlobStore,
@@ -149,30 +183,22 @@ def receive_upload(
     obj: UploadedObject,
     now: Clock = utcnow,
 ) -> UploadResult:
-    layout = UploadsLayout(settings.uploads_uri)
     event_id = repos.upload_event_id(obj.bucket, obj.name, obj.generation)
-    if obj.bucket != layout.bucket:
+    if obj.bucket != UploadsLayout(settings.uploads_uri).bucket:
         log.warning("an object of bucket %r is not an upload; ignored", obj.bucket)
         return UploadResult(UploadOutcome.IGNORED, event_id, f"bucket {obj.bucket!r}")
-    uri = layout.object_uri(obj.name, obj.generation)
+    at = _Trigger(repos, store, queue, settings, now)
+    parsed = UploadsLayout.parse(obj.name)
+    upload = _upload(settings, obj, event_id, parsed)
     seen = repos.find_upload_event(event_id)
     if seen is not None:
-        return _duplicate(repos, queue, settings, seen, store, uri)
-    parsed = UploadsLayout.parse(obj.name)
-    upload = _Upload(
-        obj,
-        event_id,
-        uri,
-        parsed.org_id if parsed else "",
-        parsed.upload_id if parsed else None,
-        settings.upload_record_days,
-    )
+        return _duplicate(at, upload, seen)
     if parsed is None:
-        return _reject(repos, store, upload, MALFORMED, now)
+        return _reject(at, upload, MALFORMED)
     logs.bind(org_id=parsed.org_id)
     refusal, recorded, grant = _admission(repos, upload, now)
     if refusal is not None:
-        return _reject(repos, store, recorded, refusal, now)
+        return _reject(at, recorded, refusal)
     try:
         accepted = accept(
             repos,
@@ -186,14 +212,15 @@ def receive_upload(
             limit=settings.max_object_bytes,
         )
     except AssayError as exc:  # the workflow's rules refuse this file, for good
-        return _reject(repos, store, upload, exc.detail, now)
-    return _submit(repos, store, queue, settings, upload, parsed, grant, accepted, now)
+        return _reject(at, upload, exc.detail)
+    return _submit(at, upload, parsed, grant, accepted)
 
 
 MALFORMED = (
     "the object name must be {org}/{workflow}/{filename} "
     "(or, through a signed URL, {org}/{workflow}/{upload id}/{filename})"
 )
+GONE = "the object was deleted or replaced before it could be read"
 
 
 def _admission(
@@ -202,10 +229,9 @@ def _admission(
     """Why the object may not become a run (None: it may), the upload as its refusal
     is recorded, and the signed-URL grant that vouches for it, if any."""
     obj, org_id, upload_id = upload.obj, upload.org_id, upload.upload_id
-    access = UploadAccess(repos.db)
     grant = None
     if upload_id is not None:
-        grant = access.find_grant(upload_id) if is_new_id(upload_id) else None
+        grant = repos.uploads.find_grant(upload_id) if is_new_id(upload_id) else None
         if grant is None or grant.object_name != obj.name:
             # Recorded without the upload id, whatever the reason: a refusal of another
             # name must not use up, or stand for, the grant's own object.
@@ -220,35 +246,56 @@ def _admission(
         encoding = obj.content_encoding[:50]
         return f"content encoding {encoding!r} is not accepted: send the file as is", upload, None
     if grant is None:
-        return _direct_refusal(access, org_id), upload, None
+        return _direct_refusal(repos, org_id), upload, None
     return _grant_refusal(repos, upload, grant, now), upload, grant
 
 
 def _submit(
-    repos: Repositories,
-    store: BlobStore,
-    queue: TaskQueue,
-    settings: Settings,
+    at: _Trigger,
     upload: _Upload,
     parsed: UploadName,
     grant: UploadGrant | None,
     accepted: Accepted,
-    now: Clock,
 ) -> UploadResult:
     """Claims the object (a copy the run reads) and records its submission and run."""
-    obj, event_id = upload.obj, upload.event_id
-    until = retain_until(accepted.version.retention.submission, now())
-    claimed = Layout(settings.storage_uri).claimed_upload(parsed.org_id, event_id, parsed.filename)
     try:
-        checksum = _claim(store, upload.uri, claimed, until)
+        stored = _claim(at, upload, parsed, accepted)
     except BlobNotFound:
-        seen = repos.find_upload_event(event_id)
-        if seen is not None:  # a concurrent delivery claimed it, and let it go
-            return _duplicate(repos, queue, settings, seen, store, upload.uri)
-        log.info("upload %s is gone; nothing to do", obj.name)
-        return UploadResult(UploadOutcome.GONE, event_id)
-    stored = StoredFile(
-        uri=claimed,
+        return _gone(at, upload)
+    # Who asked comes from the grant Assay wrote; the object's metadata is only a label.
+    key_id = grant.api_key_id if grant is not None else None
+    submitter = Submitter(parsed.org_id, api_key_id=key_id, user=_ours(upload.obj, USER_KEY))
+    submitted = submit_stored(
+        at.repos,
+        at.queue,
+        at.settings,
+        submitter=submitter,
+        accepted=accepted,
+        stored=stored,
+        marker=_marker(at, upload),
+        now=at.now,
+    )
+    if submitted is None:
+        return _collided(at, upload)
+    at.store.delete(upload.uri)  # the run reads its copy; the drop zone keeps nothing
+    run, submission = submitted.run, submitted.submission
+    return UploadResult(UploadOutcome.ACCEPTED, upload.event_id, None, run.id, submission.id)
+
+
+def _claim(at: _Trigger, upload: _Upload, parsed: UploadName, accepted: Accepted) -> StoredFile:
+    """Copies this generation of the upload into the content location (server-side on
+    Cloud Storage), with its retention as customTime, and describes the copy. The run
+    reads the copy: the uploads bucket's age rule, which deletes whatever no run
+    claimed, can never take a file a run still needs."""
+    obj, copy = upload.obj, upload.copy
+    assert copy is not None
+    until = retain_until(accepted.version.retention.submission, at.now())
+    checksum = _sha256(at.store, upload.uri)
+    # BlobExists: an earlier delivery of this generation copied it, the same bytes.
+    with contextlib.suppress(BlobExists):
+        at.store.copy(upload.uri, copy, create_only=True, retain_until=until)
+    return StoredFile(
+        uri=copy,
         checksum_sha256=checksum,
         size=obj.size,
         filename=parsed.filename,
@@ -257,38 +304,35 @@ def _submit(
         project_id=_ours(obj, PROJECT_KEY),
     )
 
-    def marker(batch: Any, submission: Submission, run: ValidationRun) -> None:
-        record = upload.event(
-            UploadStatus.ACCEPTED, now, submission_id=submission.id, run_id=run.id
-        )
-        batch.create(repos.upload_event_ref(event_id), to_doc(record))
-        if upload.upload_id is not None:
-            # One object per grant: a second generation's commit fails here.
-            claim = {"event_id": event_id, "expire_at": record.expire_at}
-            batch.create(repos.grant_ref(upload.upload_id), claim)
 
-    # Who asked comes from the grant Assay wrote; the object's metadata is only a label.
-    key_id = grant.api_key_id if grant is not None else None
-    submitter = Submitter(parsed.org_id, api_key_id=key_id, user=_ours(obj, USER_KEY))
-    submitted = submit_stored(
-        repos,
-        queue,
-        settings,
-        submitter=submitter,
-        accepted=accepted,
-        stored=stored,
-        marker=marker,
-        now=now,
-    )
-    if submitted is None:  # a concurrent delivery committed first
-        seen = repos.find_upload_event(event_id)
-        if seen is None and upload.upload_id is not None:
-            store.delete(claimed)
-            return _reject(repos, store, upload, _used(upload.upload_id), now)
-        return _duplicate(repos, queue, settings, seen, store, upload.uri)
-    store.delete(upload.uri)  # the run reads its copy; the drop zone keeps nothing
-    run, submission = submitted.run, submitted.submission
-    return UploadResult(UploadOutcome.ACCEPTED, event_id, None, run.id, submission.id)
+def _marker(at: _Trigger, upload: _Upload) -> Marker:
+    def record(writer: Any, submission: Submission, run: ValidationRun) -> None:
+        event = upload.event(
+            UploadStatus.ACCEPTED, at.now, submission_id=submission.id, run_id=run.id
+        )
+        at.repos.uploads.record_accepted(writer, event)
+
+    return record
+
+
+def _collided(at: _Trigger, upload: _Upload) -> UploadResult:
+    """The commit collided: a concurrent delivery of this generation decided first
+    (accepted or refused it), or another object used the grant up."""
+    seen = at.repos.find_upload_event(upload.event_id)
+    if seen is None and upload.upload_id is not None:
+        return _reject(at, upload, _used(upload.upload_id))
+    return _duplicate(at, upload, seen)
+
+
+def _gone(at: _Trigger, upload: _Upload) -> UploadResult:
+    """The object went before this delivery read or copied it. Recorded refused, so a
+    delivery that copied it earlier can no longer accept it (and its copy goes), and
+    without the upload id: a grant whose object went may send one again."""
+    log.info("upload %s is gone; nothing to do", upload.obj.name)
+    result = _reject(at, replace(upload, upload_id=None), GONE)
+    if result.outcome is UploadOutcome.REJECTED:
+        return replace(result, outcome=UploadOutcome.GONE)
+    return result
 
 
 def _used(upload_id: str) -> str:
@@ -312,10 +356,10 @@ def _grant_refusal(
     return None
 
 
-def _direct_refusal(access: UploadAccess, org_id: str) -> str | None:
+def _direct_refusal(repos: Repositories, org_id: str) -> str | None:
     """An object written straight into the bucket: only an org's uploaders may, and
     Cloud Storage's IAM conditions enforce who they are; an org with none takes none."""
-    if access.has_uploaders(org_id):
+    if repos.uploads.has_uploaders(org_id):
         return None
     return (
         f"organization {org_id!r} has no uploaders, so it takes no object written "
@@ -324,51 +368,43 @@ def _direct_refusal(access: UploadAccess, org_id: str) -> str | None:
     )
 
 
-def _reject(
-    repos: Repositories, store: BlobStore, upload: _Upload, reason: str, now: Clock
-) -> UploadResult:
+def _reject(at: _Trigger, upload: _Upload, reason: str) -> UploadResult:
+    """Records the refusal, unless a concurrent delivery recorded its verdict first
+    (which stands, acceptance included), and deletes the object and any copy of it."""
+    if not at.repos.record_upload_event(upload.event(UploadStatus.REJECTED, at.now, reason=reason)):
+        return _duplicate(at, upload, at.repos.find_upload_event(upload.event_id))
     log.warning(
         "upload %s rejected: %s",
         upload.obj.name,
         reason,
         extra={"org_id": upload.org_id, "upload_event": upload.event_id},
     )
-    repos.record_upload_event(upload.event(UploadStatus.REJECTED, now, reason=reason))
-    try:
-        # Only this generation: a newer upload under the same name is not ours to delete.
-        store.delete(upload.uri)
-    except ValueError:  # a name a local folder cannot hold (`..`): nothing there to delete
-        log.warning("upload %r names no object here; nothing deleted", upload.obj.name)
+    _discard(at.store, upload, copy=True)
     return UploadResult(UploadOutcome.REJECTED, upload.event_id, reason)
 
 
-def _claim(store: BlobStore, source: str, claimed: str, until: datetime | None) -> str:
-    """Copies this generation of the upload into the content location (server-side on
-    Cloud Storage), with its retention as customTime, and returns its checksum. The
-    run reads the copy: the uploads bucket's age rule, which deletes whatever no run
-    claimed, can never take a file a run still needs."""
-    checksum = _sha256(store, source)
-    # BlobExists: an earlier delivery of this generation copied it, the same bytes.
-    with contextlib.suppress(BlobExists):
-        store.copy(source, claimed, create_only=True, retain_until=until)
-    return checksum
+def _discard(store: BlobStore, upload: _Upload, *, copy: bool) -> None:
+    """Deletes this generation of the upload (a newer one under the same name is not
+    ours) and, with `copy`, this event's copy: no submission reads it, and under
+    STORE_PERMANENTLY nothing else would ever remove it."""
+    for uri in (upload.uri, upload.copy if copy else None):
+        if uri is None:
+            continue
+        try:
+            store.delete(uri)
+        except ValueError:  # a name a local folder cannot hold (`..`): nothing there
+            log.warning("upload %r names no object here; nothing deleted", upload.obj.name)
 
 
-def _duplicate(
-    repos: Repositories,
-    queue: TaskQueue,
-    settings: Settings,
-    seen: UploadEvent | None,
-    store: BlobStore,
-    uri: str,
-) -> UploadResult:
+def _duplicate(at: _Trigger, upload: _Upload, seen: UploadEvent | None) -> UploadResult:
     if seen is None:
         raise RuntimeError("an upload event collided but cannot be read back")
-    # Claimed (copied) or refused: either way this generation is done with.
-    store.delete(uri)
-    run = repos.find_run(seen.run_id) if seen.run_id else None
+    # Claimed (copied) or refused: either way this generation is done with; its copy
+    # stays only for the submission that reads it.
+    _discard(at.store, upload, copy=seen.status is not UploadStatus.ACCEPTED)
+    run = at.repos.find_run(seen.run_id) if seen.run_id else None
     if run is not None:
-        launch_if_pending(queue, settings, run)
+        launch_if_pending(at.queue, at.settings, run)
     return UploadResult(
         UploadOutcome.DUPLICATE, seen.id, seen.reason, seen.run_id, seen.submission_id
     )

@@ -20,7 +20,7 @@ from devstack.metadata_server import MetadataServer
 from devstack.upload_notifier import object_resource
 from shared import wiring
 from shared.config import get_settings
-from shared.persistence.uploaders import UploadAccess, Uploader
+from shared.persistence.uploaders import Uploader
 from shared.services import workflows
 from shared.storage.layout import Layout, UploadsLayout
 from shared.storage.local import LocalBlobStore, path_of
@@ -87,7 +87,7 @@ def harness(repos, dispatcher, serve, monkeypatch, tmp_path) -> Harness:
     org, _ = make_org(wiring.repositories())
     # These objects are written directly, as an uploader of the org writes them (Cloud
     # Storage's IAM conditions, not this trigger, say who that may be).
-    UploadAccess(wiring.repositories().db).add_uploader(
+    wiring.repositories().uploads.add_uploader(
         Uploader(org_id=org, member=f"serviceAccount:{STRANGER}", created_at=datetime.now(UTC))
     )
     body = workflows.WorkflowCreate.model_validate(workflow_body("people"))

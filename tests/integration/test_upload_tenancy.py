@@ -26,7 +26,6 @@ from devstack.upload_notifier import object_resource
 from shared import wiring
 from shared.config import get_settings
 from shared.ids import new_id
-from shared.persistence.uploaders import UploadAccess
 from shared.services import uploaders, uploads, workflows
 from shared.services.uploaders import ROLE, StorageBucketIam
 from shared.storage import BlobNotFound, open_store
@@ -261,7 +260,7 @@ def test_a_hostile_name_leaves_the_victims_object_and_run_untouched(world, suffi
 
 def test_a_grant_is_recorded_with_everything_the_trigger_trusts(world):
     grant = granted(world)
-    record = UploadAccess(world.repos.db).find_grant(grant["upload_id"])
+    record = world.repos.uploads.find_grant(grant["upload_id"])
     assert record is not None
     assert (record.org_id, record.workflow_slug, record.filename, record.object_name) == (
         world.a,
