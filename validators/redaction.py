@@ -12,19 +12,33 @@ every finding from parts that cannot carry the file's text:
   kept when it is an index or a word of the step's config (a schema's property names,
   an element name the schema declares) or of the engine's own vocabulary (EnergyPlus's
   object types and fields), else written `*`. Positions stay (`/*[2]/*[1]`);
-- metrics: numbers only; the step error: the sentence of its class.
+- line and column: numbers the file bounds (a line the file has, a column its line
+  has, where the file is at hand; below its largest possible size where it is not);
+- metrics: numbers only, under the names the validator declares; artifacts: only those
+  the validator's job declares, at the one uri each is written to; the step error: the
+  sentence of its class; the validator's version: the shape of a release.
 
-Decision record 0027.
+The same rebuild runs twice: where output.json is written (`output`, in the runtime)
+and where it is stored (the callback, which trusts no output.json: a sandbox escape or a
+parsing bug writes what it likes there). Decision record 0027.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
-from shared.envelopes import OutputFinding
+from shared.envelopes import (
+    OutputArtifact,
+    OutputEnvelope,
+    OutputFinding,
+    OutputStatus,
+    ValidatorRef,
+)
 
 WITHHELD = "finding.withheld"
 
@@ -227,36 +241,192 @@ def vocabulary(validator: str, config: Any) -> frozenset[str]:
     return words(config) | engine
 
 
-def finding(found: OutputFinding, vocabulary: frozenset[str]) -> OutputFinding:
+# No file Assay takes holds more bytes than this (`max_object_bytes`' default), so no
+# line or column lies beyond it. Where the file is at hand the file bounds them itself.
+MAX_POSITION: Final = 5 * 1024**3 + 1
+
+
+def position(
+    line: int | None, column: int | None, lines: Sequence[int] | None, bound: int = MAX_POSITION
+) -> tuple[int | None, int | None]:
+    """(line, column) when the file has that place, else what of it it has; `lines` is
+    each line's length in bytes, None where the file is not at hand (then `bound`). A
+    column may point just past its line's end (where a parser met the newline)."""
+    count = len(lines) if lines is not None else bound
+    if line is None or not 1 <= line <= count:
+        return None, None
+    width = lines[line - 1] + 1 if lines is not None else bound
+    return line, column if column is not None and 0 <= column <= width else None
+
+
+def line_lengths(chunks: Iterable[bytes]) -> list[int]:
+    """Each line's length in bytes (a file's last line may have no newline)."""
+    lengths, current = [], 0
+    for chunk in chunks:
+        parts = chunk.split(b"\n")
+        for part in parts[:-1]:
+            lengths.append(current + len(part))
+            current = 0
+        current += len(parts[-1])
+    lengths.append(current)
+    return lengths
+
+
+def finding(
+    found: OutputFinding,
+    vocabulary: frozenset[str],
+    lines: Sequence[int] | None = None,
+    bound: int = MAX_POSITION,
+) -> OutputFinding:
     code = safe_code(found.code)
     path = safe_path(found.path, vocabulary)
+    line, column = position(found.line, found.column, lines, bound)
     where = [f"at {path}" if path else "at the document root"] if path is not None else []
-    if found.line is not None:
-        where.append(f"line {found.line}" + (f", column {found.column}" if found.column else ""))
+    if line is not None:
+        where.append(f"line {line}" + (f", column {column}" if column else ""))
     said = message(code) + (f" ({'; '.join(where)})" if where else "")
     return OutputFinding(
-        severity=found.severity,
-        code=code,
-        message=said,
-        path=path,
-        line=found.line,
-        column=found.column,
+        severity=found.severity, code=code, message=said, path=path, line=line, column=column
     )
 
 
-def findings(found: Iterable[OutputFinding], validator: str, config: Any) -> list[OutputFinding]:
+def findings(
+    found: Iterable[OutputFinding],
+    validator: str,
+    config: Any,
+    lines: Sequence[int] | None = None,
+    bound: int = MAX_POSITION,
+) -> list[OutputFinding]:
     known = vocabulary(validator, config)
-    return [finding(f, known) for f in found]
+    return [finding(f, known, lines, bound) for f in found]
 
 
-def metrics(values: Mapping[str, Any]) -> dict[str, int | float | str | None]:
-    """Numbers only: a text metric could quote the file."""
+# The metrics each validator declares, by name; under DO_NOT_STORE any other goes (an
+# engine, or whatever wrote output.json, could name one after the file's text).
+FILES_METRIC: Final = "files"  # the findings engines' (JSON Schema, XML)
+ENERGYPLUS_METRICS: Final = (  # validators/energyplus/tables.py's METRICS (a test holds them)
+    "site_electricity_kwh",
+    "site_natural_gas_kwh",
+    "district_heating_kwh",
+    "district_cooling_kwh",
+    "heating_kwh",
+    "cooling_kwh",
+    "interior_lighting_kwh",
+    "fans_kwh",
+    "pumps_kwh",
+    "site_eui_kwh_m2",
+    "conditioned_area_m2",
+    "unmet_heating_hours",
+    "unmet_cooling_hours",
+    "peak_electric_demand_w",
+)
+# An FMU step's metrics: `<output>_<suffix>` for each output its config names.
+FMU_METRIC_SUFFIXES: Final = ("final", "min", "max")
+
+
+def declared_metrics(validator: str, config: Mapping[str, Any]) -> frozenset[str]:
+    if validator in ("json-schema", "xml-schema"):
+        return frozenset([FILES_METRIC])
+    if validator == "energyplus":
+        return frozenset(ENERGYPLUS_METRICS)
+    if validator == "fmu":
+        outputs = config.get("outputs")
+        named = [o for o in outputs if isinstance(o, str)] if isinstance(outputs, list) else []
+        return frozenset(f"{o}_{suffix}" for o in named for suffix in FMU_METRIC_SUFFIXES)
+    return frozenset()
+
+
+def metrics(
+    values: Mapping[str, Any], declared: frozenset[str]
+) -> dict[str, int | float | str | None]:
+    """The declared metrics, numbers only (finite): a text metric could quote the file."""
     return {
-        k: (v if isinstance(v, (int, float)) and not isinstance(v, bool) else None)
+        k: (
+            v
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            else None
+        )
         for k, v in values.items()
+        if k in declared
     }
+
+
+def declared_artifacts(validator: str) -> tuple[str, ...]:
+    """The files the validator's job may store (shared/validator_jobs.py)."""
+    try:
+        from shared.validator_jobs import validator_job
+    except ImportError:  # an image whose validator stores none does not ship the module
+        return ()
+    try:
+        return validator_job(validator).artifacts
+    except LookupError:
+        return ()
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def artifacts(found: Iterable[OutputArtifact], validator: str, folder: str) -> list[OutputArtifact]:
+    """The declared artifacts at the uri each is written to (`{folder}/{name}`), with a
+    checksum only when it is one and a size only when a file can have it."""
+    declared = declared_artifacts(validator)
+    return [
+        OutputArtifact(
+            name=a.name,
+            uri=a.uri,
+            sha256=a.sha256 if a.sha256 and _SHA256.fullmatch(a.sha256) else None,
+            size_bytes=a.size_bytes
+            if a.size_bytes is not None and 0 <= a.size_bytes <= MAX_POSITION
+            else None,
+        )
+        for a in found
+        if a.name in declared and a.uri == f"{folder}/{a.name}"
+    ]
+
+
+# A validator's version as Assay sets it: a release's commit, an image built without
+# one, or the catalog's version (the fast path).
+_VERSION = re.compile(r"dev|[0-9a-f]{7,40}|\d{1,6}(?:\.\d{1,6}){0,3}")
+
+
+def version(said: str) -> str:
+    return said if _VERSION.fullmatch(said) else "withheld"
 
 
 def error(code: str | None) -> str:
     """A step's error, as the sentence of its class."""
     return message(safe_code(code or "runtime.error"))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a step's output is rebuilt against: its validator and config, the attempt's
+    folder (an artifact's uri is `{folder}/{name}`), and what bounds a position."""
+
+    validator: str
+    config: Mapping[str, Any]
+    folder: str
+    # Each line's length in bytes when the file is at hand; else `bound` limits both.
+    lines: Sequence[int] | None = None
+    bound: int = MAX_POSITION
+
+
+def output(found: OutputEnvelope, scope: Scope) -> OutputEnvelope:
+    """A step's output under DO_NOT_STORE, every field the file could reach rebuilt from
+    what the parent vouches for. Rebuilding a rebuilt output changes nothing."""
+    rebuilt = findings(found.findings, scope.validator, scope.config, scope.lines, scope.bound)
+    said = None
+    if found.error is not None:
+        timed_out = found.status is OutputStatus.TIMED_OUT
+        said = error("runtime.timed_out" if timed_out else (rebuilt[0].code if rebuilt else None))
+    return found.model_copy(
+        update={
+            "findings": rebuilt,
+            "metrics": metrics(found.metrics, declared_metrics(scope.validator, scope.config)),
+            "artifacts": artifacts(found.artifacts, scope.validator, scope.folder),
+            "error": said,
+            "validator": ValidatorRef(
+                name=scope.validator, version=version(found.validator.version)
+            ),
+        }
+    )

@@ -49,6 +49,7 @@ from shared.envelopes import (
     ValidatorRef,
 )
 from shared.storage import BlobExists, signed
+from validators import redaction
 from validators.payload import Payload, stream_to
 
 log = logging.getLogger("validator")
@@ -294,9 +295,11 @@ def produce_output(
     the job path writes and calls back with it, the fast path records it."""
     started, clock = utcnow(), time.monotonic()
     error: str | None = None
+    files: list[tuple[InputFile, Payload]] | None = None
     try:
+        files = fetch()
         result = validate_within(
-            validate, envelope, fetch(), seconds, context=context, memory_bytes=memory_bytes
+            validate, envelope, files, seconds, context=context, memory_bytes=memory_bytes
         )
         failed = any(f.severity is Severity.ERROR for f in result.findings)
         status = OutputStatus.FAILED_VALIDATION if failed else OutputStatus.SUCCESS
@@ -313,7 +316,7 @@ def produce_output(
     timing = Timing(
         started_at=started, ended_at=utcnow(), duration_ms=int((time.monotonic() - clock) * 1000)
     )
-    return _output(envelope, validator, result, status, error, timing)
+    return _output(envelope, validator, result, status, error, timing, files)
 
 
 def failed_output(
@@ -341,24 +344,33 @@ def _listed(findings: list[OutputFinding]) -> tuple[list[OutputFinding], Finding
     return findings[:MAX_STORED_FINDINGS], counts
 
 
-def _redacted(
-    envelope: InputEnvelope,
-    validator: ValidatorRef,
-    result: ValidationResult,
-    status: OutputStatus,
-    error: str | None,
-) -> tuple[ValidationResult, str | None]:
-    """DO_NOT_STORE: what the engine said, rebuilt here from parts that cannot quote
-    the file (validators/redaction.py). The engine is not asked; it is not trusted."""
-    from validators import redaction
+def _line_lengths(files: list[tuple[InputFile, Payload]]) -> list[int]:
+    """The inputs' line lengths, the longest of each line number among them: what bounds
+    a finding's line and column (a finding does not say which file it is in)."""
+    longest: list[int] = []
+    for _, payload in files:
+        with payload.open() as handle:
+            lengths = redaction.line_lengths(iter(lambda: handle.read(1024 * 1024), b""))
+        longest = [max(a, b) for a, b in zip(longest, lengths, strict=False)] + (
+            longest[len(lengths) :] or lengths[len(longest) :]
+        )
+    return longest
 
-    findings = redaction.findings(result.findings, validator.name, envelope.config)
-    if error is not None:
-        timed_out = status is OutputStatus.TIMED_OUT
-        code = "runtime.timed_out" if timed_out else (findings[0].code if findings else None)
-        error = redaction.error(code)
-    metrics = redaction.metrics(result.metrics)
-    return ValidationResult(findings, metrics, result.artifacts), error
+
+def _redacted(
+    envelope: InputEnvelope, output: OutputEnvelope, files: list[tuple[InputFile, Payload]] | None
+) -> OutputEnvelope:
+    """DO_NOT_STORE: what the engine said, rebuilt here from parts that cannot quote
+    the file (validators/redaction.py), its positions within the file itself. The engine
+    is not asked; it is not trusted."""
+    placed = any(f.line is not None or f.column is not None for f in output.findings)
+    scope = redaction.Scope(
+        validator=output.validator.name,
+        config=envelope.config,
+        folder=envelope.output_uri.rsplit("/", 1)[0],
+        lines=_line_lengths(files) if files and placed else None,
+    )
+    return redaction.output(output, scope)
 
 
 def _output(
@@ -368,11 +380,10 @@ def _output(
     status: OutputStatus,
     error: str | None,
     timing: Timing,
+    files: list[tuple[InputFile, Payload]] | None = None,
 ) -> OutputEnvelope:
-    if envelope.redact_values:
-        result, error = _redacted(envelope, validator, result, status, error)
     listed, unlisted = _listed(result.findings)
-    return OutputEnvelope(
+    output = OutputEnvelope(
         run_id=envelope.run_id,
         org_id=envelope.org_id,
         step_order=envelope.step_order,
@@ -387,6 +398,7 @@ def _output(
         validator=validator,
         error=error,
     )
+    return _redacted(envelope, output, files) if envelope.redact_values else output
 
 
 def run(validate: Validate, *, name: str, version: str) -> int:

@@ -31,6 +31,7 @@ from shared.domain.enums import (
     ErrorCategory,
     Execution,
     ReceiptState,
+    RetentionPolicy,
     RunStatus,
     StepStatus,
 )
@@ -92,6 +93,46 @@ def _read_output(
     if actual != expected:
         return f"output.json names {actual}, expected {expected}"
     return output
+
+
+def _received(
+    repos: Repositories,
+    settings: Settings,
+    store: BlobStore,
+    body: CallbackBody,
+    taken: tuple[ValidationRun, StepRun],
+) -> Received:
+    """The step's output as it is kept (`_read_output`, `_redacted`)."""
+    run, step = taken
+    output = _read_output(store, body, run, step)
+    if run.submission_retention is not RetentionPolicy.DO_NOT_STORE:
+        return output
+    submission = repos.find_submission(run.submission_id)
+    largest = submission.size_bytes if submission is not None else settings.max_object_bytes
+    return _redacted(settings, run, step, output, largest + 1)
+
+
+def _redacted(
+    settings: Settings, run: ValidationRun, step: StepRun, output: Received, bound: int
+) -> Received:
+    """A DO_NOT_STORE run's output rebuilt by the rule the job's parent applied
+    (validators/redaction.py): output.json is only as trustworthy as whatever wrote it.
+    The file is not at hand here, so its size bounds a line or column (`bound`). Why an
+    output cannot be used is said without quoting it (its names may be the file's)."""
+    if isinstance(output, Unread):
+        return output
+    from validators import redaction
+
+    if isinstance(output, str):
+        return redaction.error("runtime.malformed")
+    layout = Layout(settings.storage_uri)
+    scope = redaction.Scope(
+        validator=step.validator,
+        config=run.config[step.order].config,
+        folder=layout.attempt_prefix(run.org_id, run.id, step.order, step.attempt).rstrip("/"),
+        bound=bound,
+    )
+    return redaction.output(output, scope)
 
 
 @dataclass(frozen=True)
@@ -364,6 +405,7 @@ def withdraw_results(
 
 def _refuse_late(
     repos: Repositories,
+    settings: Settings,
     store: BlobStore,
     body: CallbackBody,
     run: ValidationRun,
@@ -375,7 +417,7 @@ def _refuse_late(
         # Without an output nothing can have been written from it. What was written is
         # the output as kept (its notes and assertions' findings too).
         with contextlib.suppress(Unprocessable):
-            kept = with_assertions(_read_output(store, body, run, step), run, step)
+            kept = with_assertions(_received(repos, settings, store, body, (run, step)), run, step)
             withdraw_results(repos, run, step, kept)
         repos.close_receipt(body.callback_id, ReceiptState.REFUSED)
     log.info(
@@ -474,9 +516,9 @@ def handle_callback(
         again = repos.find_receipt(body.callback_id)
         if again is not None and again.state is ReceiptState.DONE:
             return _replay_receipt(repos, queue, settings, again, caller)
-        return _refuse_late(repos, store, body, run, found)
+        return _refuse_late(repos, settings, store, body, run, found)
     step = _check_fence(settings, body, run, found)
-    output = with_assertions(_read_output(store, body, run, step), run, step)
+    output = with_assertions(_received(repos, settings, store, body, (run, step)), run, step)
     owner = _acquire(repos, settings, body, run, step, now)
     if owner is None:
         return _replay(repos, queue, settings, run.id)
@@ -524,7 +566,7 @@ def record_step_result(
     if outcome.replay:
         return _replay(repos, queue, settings, run.id)
     if outcome.late:
-        return _refuse_late(repos, store, body, outcome.run or run, step)
+        return _refuse_late(repos, settings, store, body, outcome.run or run, step)
     _continue(queue, settings, outcome.run)
     after_commit(ended, queue, settings)
     log.info("callback processed", extra={"run_id": run.id, "callback_id": body.callback_id})

@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from shared.domain.enums import Severity
-from shared.envelopes import InputEnvelope, InputFile, OutputEnvelope, OutputFinding, ValidatorRef
+from shared.envelopes import (
+    InputEnvelope,
+    InputFile,
+    OutputArtifact,
+    OutputEnvelope,
+    OutputFinding,
+    ValidatorRef,
+)
 from tests.factories import input_envelope
 from validators import redaction
 from validators.energyplus.err import parse_err
@@ -166,7 +173,7 @@ def test_a_hostile_engine_gets_nothing_through() -> None:
         )
         return ValidationResult([finding], metrics={"files": 1, "label": SECRET})
 
-    data = b"{}"
+    data = b"{\n}\n"
     item = InputFile(name="f", uri="inline:f", sha256="0" * 64, size_bytes=2, content_type="x")
     envelope = input_envelope("json-schema", config={"schema": SCHEMA}, redact_values=True)
     ref = ValidatorRef(name="json-schema", version="1")
@@ -174,7 +181,7 @@ def test_a_hostile_engine_gets_nothing_through() -> None:
     assert not _leaks(output)
     (found,) = output.findings
     assert (found.code, found.path, found.line) == ("finding.withheld", "/*/0/name[2]", 3)
-    assert output.metrics == {"files": 1, "label": None}
+    assert output.metrics == {"files": 1}
 
 
 def test_a_crash_that_quotes_the_file_is_reported_by_its_class() -> None:
@@ -207,3 +214,134 @@ def test_a_crash_that_quotes_the_file_is_reported_by_its_class() -> None:
 def test_a_path_keeps_indexes_positions_and_config_words(path: str | None, kept: str) -> None:
     vocabulary = redaction.words({"schema": {"properties": {"tags": {}}}, "x": "<person/>"})
     assert redaction.safe_path(path, vocabulary) == kept
+
+
+FOLDER = "file:///tmp/unused"
+
+
+def _hostile_output(
+    validator: str, config: dict[str, Any], result: ValidationResult, data: bytes = b"{}"
+) -> OutputEnvelope:
+    """produce_output under DO_NOT_STORE with an engine that returns `result`."""
+
+    def hostile(envelope: InputEnvelope, files: Any) -> ValidationResult:
+        return result
+
+    item = InputFile(
+        name="f", uri="inline:f", sha256="0" * 64, size_bytes=len(data), content_type="x"
+    )
+    envelope = input_envelope(validator, config=config, redact_values=True)
+    ref = ValidatorRef(name=validator, version="1")
+    return produce_output(hostile, envelope, lambda: [(item, Payload(data=data))], ref, 30.0)
+
+
+def test_metric_names_the_validator_does_not_declare_are_dropped() -> None:
+    metrics: dict[str, int | float | str | None] = {
+        "level_final": 1.5,
+        "level_min": SECRET,
+        "level_max": float("nan"),
+        SECRET: 1.0,
+        f"level_{SECRET}": 2.0,
+        "files": 1,
+    }
+    output = _hostile_output("fmu", {"outputs": ["level"]}, ValidationResult(metrics=metrics))
+    assert not _leaks(output)
+    assert output.metrics == {"level_final": 1.5, "level_min": None, "level_max": None}
+
+
+def test_artifacts_are_only_the_declared_ones_where_they_are_written() -> None:
+    def artifact(name: str, uri: str, sha256: str | None = None) -> OutputArtifact:
+        return OutputArtifact(name=name, uri=uri, sha256=sha256, size_bytes=3)
+
+    good = "a" * 64
+    found = [
+        artifact(SECRET, f"{FOLDER}/{SECRET}", good),
+        artifact("result.csv", f"{FOLDER}/{SECRET}/result.csv", good),
+        artifact("result.csv", f"file:///tmp/{SECRET}/result.csv", good),
+        artifact("eplusout.err", f"{FOLDER}/eplusout.err", good),  # another validator's
+        artifact("result.csv", f"{FOLDER}/result.csv", SECRET),
+        artifact("result.csv", f"{FOLDER}/result.csv", good),
+    ]
+    output = _hostile_output("fmu", {"outputs": []}, ValidationResult(artifacts=found))
+    assert not _leaks(output)
+    assert [(a.name, a.uri, a.sha256) for a in output.artifacts] == [
+        ("result.csv", f"{FOLDER}/result.csv", None),
+        ("result.csv", f"{FOLDER}/result.csv", good),
+    ]
+    # A validator that declares none keeps none.
+    json_output = _hostile_output("json-schema", {}, ValidationResult(artifacts=found))
+    assert json_output.artifacts == []
+
+
+def test_positions_are_clamped_to_the_file() -> None:
+    data = b'{\n  "a": 1\n}'  # lines of 1, 8 and 1 bytes
+    places = [(0x534543, 1), (2, 0x534543), (2, 9), (3, 1), (None, 4), (0, 1), (-1, -1)]
+    found = [
+        OutputFinding(
+            severity=Severity.ERROR, code="invalid_json", message=SECRET, line=li, column=co
+        )
+        for li, co in places
+    ]
+    output = _hostile_output("json-schema", {}, ValidationResult(findings=found), data)
+    assert [(f.line, f.column) for f in output.findings] == [
+        (None, None),
+        (2, None),
+        (2, 9),
+        (3, 1),
+        (None, None),
+        (None, None),
+        (None, None),
+    ]
+    assert "5456195" not in output.model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "lines", "kept"),
+    [
+        (1, 1, [0], (1, 1)),
+        (1, 2, [0], (1, None)),
+        (2, 1, [5], (None, None)),
+        (3, 7, None, (3, 7)),
+        (11, 1, None, (None, None)),
+        (10, 11, None, (10, None)),
+    ],
+)
+def test_position_bounds(
+    line: int, column: int, lines: list[int] | None, kept: tuple[int | None, int | None]
+) -> None:
+    assert redaction.position(line, column, lines, bound=10) == kept
+
+
+def test_line_lengths_cross_chunks() -> None:
+    assert redaction.line_lengths([b"ab", b"c\nd", b"", b"\n"]) == [3, 1, 0]
+    assert redaction.line_lengths([]) == [0]
+
+
+def test_the_rebuild_is_the_same_twice() -> None:
+    """The callback rebuilds what the job's parent rebuilt: nothing may change."""
+    from validators.json_schema import validator as module
+
+    data = b'{"name": "%s", "tags": ["ok", 1]}' % SECRET.encode()
+    once = _output("json-schema", module, data, {"schema": SCHEMA})
+    scope = redaction.Scope("json-schema", {"schema": SCHEMA}, FOLDER)
+    assert once.findings and redaction.output(once, scope) == once
+
+
+def test_a_version_that_is_not_a_release_is_withheld() -> None:
+    assert [redaction.version(v) for v in ("dev", "1.0.0", "0a60e7f", SECRET)] == [
+        "dev",
+        "1.0.0",
+        "0a60e7f",
+        "withheld",
+    ]
+
+
+def test_the_declared_metrics_are_the_ones_the_validators_write() -> None:
+    np = pytest.importorskip("numpy")
+    from validators.energyplus.tables import METRICS
+    from validators.fmu.validator import _metrics
+
+    assert tuple(redaction.ENERGYPLUS_METRICS) == tuple(METRICS)
+    result = np.array([(0.0, 1.0), (1.0, 2.0)], dtype=[("time", "f8"), ("level", "f8")])
+    written = _metrics(result, ["level"])
+    assert set(written) == redaction.declared_metrics("fmu", {"outputs": ["level"]})

@@ -28,6 +28,7 @@ from shared.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFin
 from shared.validator_jobs import validator_job
 from shared.xml_schemas import XmlRefused, parse
 from validators.payload import Payload
+from validators.redaction import FMU_METRIC_SUFFIXES
 from validators.runtime import ValidationResult, own_deadline, store_artifact
 from validators.sandbox import Limits, MiB, SandboxViolation
 from validators.sandboxed_python import run_python
@@ -254,13 +255,15 @@ def _simulated(
 
 
 def _metrics(result: Any, outputs: list[str]) -> dict[str, float]:
+    """Each named output's last, least and greatest value: the names redaction's
+    FMU_METRIC_SUFFIXES declare (any other is dropped under DO_NOT_STORE)."""
     metrics: dict[str, float] = {}
     for name in outputs:
         if name in result.dtype.names:
             column = result[name]
-            metrics[f"{name}_final"] = float(column[-1])
-            metrics[f"{name}_min"] = float(column.min())
-            metrics[f"{name}_max"] = float(column.max())
+            figures = (column[-1], column.min(), column.max())
+            for suffix, figure in zip(FMU_METRIC_SUFFIXES, figures, strict=True):
+                metrics[f"{name}_{suffix}"] = float(figure)
     return metrics
 
 
