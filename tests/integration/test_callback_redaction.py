@@ -35,8 +35,8 @@ from shared.services.submissions import IncomingFile, submit
 from shared.storage.layout import Layout
 from shared.task_bodies import LaunchTask
 from tests.factories import workflow_body
-from tests.integration.test_flows import NOW
 
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SECRET = "SECRET-7F3A19C2B0"
 # A line number that spells "SEC": the file is a few hundred bytes, so it has no such line.
 SPELLED = 0x534543
