@@ -17,6 +17,7 @@ import click
 import requests
 from rich.table import Table
 
+from cli.migrate import migrate
 from cli.output import emit, err, fail, out
 from cli.schedules import schedules
 from cli.uploaders import uploaders
@@ -79,6 +80,7 @@ def admin() -> None:
 
 admin.add_command(schedules)
 admin.add_command(uploaders)
+admin.add_command(migrate)
 
 
 def _repos() -> Any:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     # The purge sweep's alone, loaded on use: only the purge function, which sweeps on
     # every call, loads them at its start (functions/handlers/purge.py).
     from shared.persistence.purge_records import RunToPurge, SubmissionToPurge
+    from shared.persistence.upload_inputs import UploadInputs
     from shared.persistence.uploaders import UploadAccess
 
 M = TypeVar("M", bound=Model)
@@ -675,6 +676,13 @@ class Repositories:
 
     def get_upload_event(self, org_id: str, event_id: str) -> UploadEvent:
         return self._owned(UPLOAD_EVENTS, UploadEvent, org_id, event_id, "upload")
+
+    @property
+    def upload_inputs(self) -> UploadInputs:
+        """Submissions whose input is still an upload (the upload-inputs migration)."""
+        from shared.persistence.upload_inputs import UploadInputs
+
+        return UploadInputs(self.db)
 
     @property
     def uploads(self) -> UploadAccess:
