@@ -210,3 +210,25 @@ def test_stored_uris_name_objects_as_encoded_and_as_recorded_before():
     assert legacy_names(root, "gs://up/o/w/%FF.json#7") == [("o/w/%FF.json", 7)]
     with pytest.raises(ValueError, match="generation"):
         split_uri("gs://up/o/w/a#b.json#7")  # the store refuses the raw form: never a name
+
+
+def test_its_query_is_served_by_a_declared_index(repos, monkeypatch):
+    """As test_firestore_indexes does for the repositories' own queries."""
+    from pathlib import Path
+
+    from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
+
+    from tests.firestore_indexes import Declared, Shape, uncovered
+
+    shapes: list[Shape] = []
+    run_query = FirestoreClient.run_query
+
+    def record(self: Any, *args: Any, **kwargs: Any) -> Any:
+        request = kwargs["request"] if "request" in kwargs else args[0]
+        shapes.append(Shape.of(request["structured_query"]))
+        return run_query(self, *args, **kwargs)
+
+    monkeypatch.setattr(FirestoreClient, "run_query", record)
+    repos.upload_inputs.under("gs://uploads", 10)
+    declared = Declared.load(Path(__file__).resolve().parents[2] / "infra/firestore.indexes.json")
+    assert shapes and [uncovered(s, declared) for s in shapes] == [None]
