@@ -108,8 +108,10 @@ resource "google_storage_bucket_iam_member" "worker_content" {
   member = "serviceAccount:${google_service_account.identity["worker"].email}"
 }
 
-# The worker reads uploaded files, sets their retention (customTime) and deletes the
-# ones it rejects.
+# The worker reads an uploaded file, copies an accepted one into the content bucket
+# (the copy carries the retention as customTime; the upload itself is never changed)
+# and deletes it from the uploads bucket, accepted or rejected. Reading and deleting
+# need a role with delete; objectUser is the smallest predefined one that has it.
 resource "google_storage_bucket_iam_member" "worker_uploads" {
   bucket = google_storage_bucket.unit["uploads"].name
   role   = "roles/storage.objectUser"

@@ -152,16 +152,6 @@ class GcsBlobStore:
         except exceptions.PreconditionFailed:
             raise BlobExists(target_uri) from None
 
-    def set_retention(self, uri: str, retain_until: datetime) -> None:
-        from google.api_core import exceptions
-
-        blob = self._blob(uri)
-        blob.custom_time = retain_until
-        try:
-            blob.patch(if_generation_match=blob.generation)
-        except (exceptions.NotFound, exceptions.PreconditionFailed):
-            raise BlobNotFound(uri) from None
-
     def delete(self, uri: str) -> None:
         from google.api_core import exceptions
 

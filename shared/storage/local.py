@@ -184,9 +184,6 @@ class LocalBlobStore:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
-    def set_retention(self, uri: str, retain_until: datetime) -> None:
-        self._existing(uri)  # only a check: local disk has no lifecycle rules
-
     def delete(self, uri: str) -> None:
         path = path_of(uri)
         pinned = _pinned_generation(uri)

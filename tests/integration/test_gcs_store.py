@@ -14,7 +14,7 @@ import hashlib
 import json
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -166,16 +166,6 @@ def test_concurrent_prefix_deletes_both_finish_and_leave_nothing(gcs):
     assert list(gcs.store.client.list_blobs(gcs.content, prefix="runs/o/r/")) == []
 
 
-def test_set_retention_sets_custom_time_on_the_generation_it_read(gcs):
-    uri = f"gs://{gcs.uploads}/o/people/a.json"
-    generation = gcs.store.write_bytes(uri, b"x")
-    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=7)
-    gcs.store.set_retention(pinned_uri(gcs.uploads, "o/people/a.json", generation), until)
-    assert gcs.store.client.bucket(gcs.uploads).get_blob("o/people/a.json").custom_time == until
-    [patch] = gcs.proxy.matching("PATCH", f"/b/{gcs.uploads}/o/")
-    assert patch.param("ifGenerationMatch") == str(generation)
-
-
 def test_missing_objects(gcs):
     missing = f"gs://{gcs.content}/nope"
     with pytest.raises(BlobNotFound):
@@ -184,7 +174,5 @@ def test_missing_objects(gcs):
         stream.read()
     with pytest.raises(BlobNotFound):
         gcs.store.copy(missing, f"gs://{gcs.content}/x")
-    with pytest.raises(BlobNotFound):
-        gcs.store.set_retention(missing, datetime.now(UTC))
     gcs.store.delete(missing)  # already gone is not an error
     assert gcs.store.delete_prefix(f"gs://{gcs.content}/runs/none/") == 0
