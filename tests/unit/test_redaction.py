@@ -345,3 +345,23 @@ def test_the_declared_metrics_are_the_ones_the_validators_write() -> None:
     result = np.array([(0.0, 1.0), (1.0, 2.0)], dtype=[("time", "f8"), ("level", "f8")])
     written = _metrics(result, ["level"])
     assert set(written) == redaction.declared_metrics("fmu", {"outputs": ["level"]})
+
+
+def test_the_fast_engines_failure_is_logged_by_its_type(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value jsonschema-rs cannot take makes it raise, its text quoting the value: the
+    debug log names the exception's type, never its text."""
+    from validators.json_schema import validator as module
+
+    class Quotes:
+        def is_valid(self, instance: Any) -> bool:
+            raise ValueError(f"cannot take {instance['name']}")
+
+    monkeypatch.setattr(module, "fast_validator", lambda config: (Quotes(), None))
+    caplog.set_level("DEBUG", logger=module.log.name)
+    data = b'{"name": "%s"}' % SECRET.encode()
+    found = module.findings({"schema": SCHEMA}, [Payload(data=data)], True)
+    assert [f.code for f in found] == ["schema.type"]
+    assert "ValueError" in caplog.text and SECRET not in caplog.text
+    assert all(r.exc_info is None for r in caplog.records)
