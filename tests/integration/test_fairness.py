@@ -253,3 +253,41 @@ def test_concurrent_requests_of_two_orgs_each_get_their_own_answer(orgs: Any) ->
         assert read.get_json()["id"] == run["id"] and read.get_json()["result"] == run["result"]
     assert len({answer.get_json()["run"]["id"] for _, _, answer, _ in answers}) == 16
     assert wiring.admission().in_flight(a.id) == (0, 0)
+
+
+def test_a_small_file_with_many_findings_stores_a_capped_number_in_batches_inline(
+    orgs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's case: a small file whose every value is wrong, checked inside the API
+    request. The step stores at most MAX_STORED_FINDINGS findings (and its note), in
+    commits of at most 500; the summary counts every finding, exactly."""
+    from google.cloud.firestore_v1.batch import WriteBatch
+
+    from shared.envelopes import MAX_STORED_FINDINGS
+    from shared.persistence.repositories import BATCH_LIMIT
+
+    a, _ = orgs()
+    schema = {"type": "array", "items": {"type": "string"}}
+    step = {"name": "Strings", "validator": "json-schema", "config": {"schema": schema}}
+    a.workflow("many", execution="inline", steps=[step])
+    commits: list[int] = []
+    real = WriteBatch.commit
+
+    def commit(batch: WriteBatch, *args: Any, **kwargs: Any) -> Any:
+        commits.append(len(batch._write_pbs))
+        return real(batch, *args, **kwargs)
+
+    monkeypatch.setattr(WriteBatch, "commit", commit)
+    wrong = MAX_STORED_FINDINGS + 5_000
+    answer = a.submit("many", b"[" + b",".join([b"1"] * wrong) + b"]", Prefer="wait=30")
+    run = answer.get_json()["run"]
+    assert (answer.status_code, run["steps"][0]["execution"], run["result"]) == (
+        200,
+        "inline",
+        "FAIL",
+    )
+    summary = run["summary"]
+    assert (summary["error_count"], summary["unstored_count"]) == (wrong, 5_000)
+    stored = wiring.repositories().count_findings(run["id"])
+    assert stored == MAX_STORED_FINDINGS + 1  # and the note that says the rest are counted
+    assert max(commits) <= BATCH_LIMIT and len(commits) < 2 * stored / BATCH_LIMIT
