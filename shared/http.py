@@ -112,7 +112,8 @@ def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Respo
         except google_exceptions.InvalidArgument as exc:
             # The database refused what a request carried (a safety net behind the
             # checks at the edge): the caller's data, so a 422, not our 500.
-            log.warning("Firestore refused the request's data: %s", exc.message)
+            # By type only: Firestore's message may quote the refused data.
+            log.warning("Firestore refused the request's data (%s)", type(exc).__name__)
             return problem(422, "Unprocessable", "the request holds data that cannot be stored")
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import sys
+import traceback
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -91,9 +92,33 @@ class JsonFormatter(logging.Formatter):
         if trace:
             project = os.environ.get("GOOGLE_CLOUD_PROJECT", "")
             entry[TRACE_FIELD] = f"projects/{project}/traces/{trace}"
-        if record.exc_info:
-            entry["stack_trace"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["stack_trace"] = stack_without_messages(record.exc_info[1])
         return json.dumps(entry, default=str)
+
+
+WITHHELD = "(message withheld: an exception's text may quote submitted content)"
+
+
+def stack_without_messages(exc: BaseException) -> str:
+    """A traceback in Python's own layout (Error Reporting parses it), with each
+    exception's type and frames but never its text: a parser's or a client library's
+    message can quote the document it choked on, and user content never reaches logs."""
+    chain: list[traceback.TracebackException] = []
+    current: traceback.TracebackException | None = traceback.TracebackException.from_exception(exc)
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    parts: list[str] = []
+    for link in reversed(chain):
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(link.stack.format())
+        kind = link.exc_type
+        name = f"{kind.__module__}.{kind.__qualname__}" if kind is not None else "Exception"
+        parts.append(f"{name.removeprefix('builtins.')}: {WITHHELD}\n")
+    return "".join(parts)
 
 
 def configure(level: int = logging.INFO) -> None:

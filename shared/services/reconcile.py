@@ -107,7 +107,8 @@ def reconcile(
             outcomes = heal(ctx, run)
         except Exception as exc:
             log.exception("reconcile could not heal run", extra={"run_id": run.id})
-            report.errors.append(f"{run.id}: {type(exc).__name__}: {exc}")
+            # The type alone: an exception's text may quote a run's content.
+            report.errors.append(f"{run.id}: {type(exc).__name__}")
             continue
         for outcome in outcomes:
             report.healed[outcome.value] += 1

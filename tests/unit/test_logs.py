@@ -57,3 +57,25 @@ def test_an_outgoing_hop_keeps_the_trace_with_a_new_span():
     first, second = logs.traceparent(), logs.traceparent()
     assert logs.trace_of({"traceparent": first}) == TRACE
     assert first != second  # each hop is its own span
+
+
+def test_a_logged_exception_keeps_its_types_and_frames_but_never_its_text():
+    secret = "SSN-123-45-6789"
+
+    def parse() -> None:
+        raise KeyError(secret)
+
+    try:
+        try:
+            parse()
+        except KeyError as exc:
+            raise ValueError(f"could not read {secret}") from exc
+    except ValueError as exc:
+        record = logging.LogRecord(
+            "t", logging.ERROR, __file__, 1, "failed", (), (ValueError, exc, exc.__traceback__)
+        )
+    line = json.loads(logs.JsonFormatter().format(record))
+    assert secret not in json.dumps(line)
+    stack = line["stack_trace"]
+    assert "KeyError: " in stack and "ValueError: " in stack
+    assert "in parse" in stack  # the frames stay: Error Reporting groups by them
