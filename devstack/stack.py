@@ -132,7 +132,7 @@ class Stack:
             plan.env[unit.url_variable] = plan.url(unit.name)
             if unit.invokers:
                 plan.env[unit.invokers_variable] = plan.emails(unit.invokers)
-        for key in ("ASSAY_MAX_UPLOAD_BYTES", "ASSAY_INLINE_MAX_BYTES"):
+        for key in ("ASSAY_MAX_UPLOAD_BYTES",):
             if key in os.environ:
                 plan.env[key] = os.environ[key]
         return plan

@@ -164,7 +164,6 @@ class Settings(BaseModel):
     # The local IAM stand-in signs only for a caller presenting this (the stack's
     # functions; never a job process): what Google's IAM checks as signBlob permission.
     iam_local_secret: str | None = None
-    inline_max_bytes: int = 64 * 1024
     # The fast path (execution auto): light validators run inside the api function for
     # files up to this size; a run's steps share fast_path_seconds (each step also keeps
     # its own timeout), each in a process the api kills at its deadline and limits to
