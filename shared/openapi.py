@@ -45,8 +45,8 @@ PROBLEMS = {
     "422": "Well-formed but not acceptable; the detail names the field",
     "429": (
         "Over a limit: this API key's rate, this address's requests without a valid key, "
-        "or (submit, re-run) the organization's runs in flight; retry after Retry-After "
-        "seconds"
+        "or (submit, re-run, an upload URL) the organization's runs in flight; retry "
+        "after Retry-After seconds"
     ),
     "503": "A dependency is unavailable; retry (after Retry-After)",
 }
@@ -582,6 +582,12 @@ def _paths() -> dict[str, Any]:
                 [org, slug],
                 ("201", _json(_ref("UploadGrant"), "Granted; Location is its status")),
                 body=_body(_ref("UploadUrlRequest")),
+                description=(
+                    "At the organization's runs in flight (`ASSAY_ORG_RUNS_IN_FLIGHT`), 429 "
+                    "with Retry-After and no URL. A file sent to a URL while the organization "
+                    "is at that limit waits: the trigger takes it again later (for up to a "
+                    "day), and its status stays 404 until then."
+                ),
             ),
         },
         "/v1/orgs/{org}/uploads/{upload}": {

@@ -15,7 +15,7 @@ from werkzeug.routing import Map, Rule
 
 from shared import wiring
 from shared.auth.api_keys import authenticate
-from shared.auth.rate_limit import client_address
+from shared.auth.rate_limit import KnownKeys, client_address
 from shared.auth.roles import require
 from shared.config import get_settings
 from shared.domain.enums import Role, RunStatus
@@ -234,19 +234,20 @@ def submit_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     received = time.monotonic()  # Prefer: wait counts from here (RFC 7240)
     settings = get_settings()
     incoming = read_upload(request, settings.max_upload_bytes)
-    # Within the org's limits (0029): 429 at its runs in flight; over its inline checks
-    # on this instance, the run takes the job path.
-    with wiring.admission().submission(wiring.repositories(), settings, key.org_id):
-        result = submit(
-            wiring.repositories(),
-            wiring.blob_store(),
-            wiring.task_queue(),
-            settings,
-            key=key,
-            slug=args["slug"],
-            incoming=incoming,
-            idempotency_key=request.headers.get("Idempotency-Key") or None,
-        )
+    repos = wiring.repositories()
+    result = submit(
+        repos,
+        wiring.blob_store(),
+        wiring.task_queue(),
+        settings,
+        key=key,
+        slug=args["slug"],
+        incoming=incoming,
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
+        # A new run within the org's limits (0029): 429 at its runs in flight; over its
+        # inline checks on this instance, the job path. A replay is answered before.
+        admitted=lambda: wiring.admission().submission(repos, settings, key.org_id),
+    )
     run, headers = result.run, {"Location": f"/v1/orgs/{key.org_id}/runs/{result.run.id}"}
     wait = prefer_wait(request.headers.get("Prefer"))
     if wait is not None:
@@ -454,11 +455,7 @@ def handle(request: Request) -> Response:
     if endpoint == "openapi":
         _count_anonymous(request)
         return Response(_contract(), mimetype="application/json")
-    try:
-        key = authenticate(wiring.repositories(), request.headers.get("Authorization"))
-    except Unauthorized:
-        _count_anonymous(request)  # past its address's limit: 429, not 401
-        raise
+    key = _authenticate(request)
     wiring.rate_limiter().take(key.id)
     if "org" in args and key.org_id != args["org"]:
         # Another org's objects are indistinguishable from missing ones.
@@ -471,11 +468,35 @@ def handle(request: Request) -> Response:
     return ROUTES[endpoint](request, key, checked)
 
 
-def _count_anonymous(request: Request) -> None:
-    """A request without a valid key, counted against its client's address: the one
-    Google's front end appended to X-Forwarded-For (decision record 0029)."""
+# Keys that authenticated here lately pass the address gate below (0029).
+_KNOWN = KnownKeys()
+
+
+def _authenticate(request: Request) -> ApiKey:
+    """The request's key. An address past its budget of failures is refused before the
+    key is read (429, no Firestore read for a guess), unless the header authenticated
+    here lately; only a failure is charged to the address, never a valid key."""
+    authorization = request.headers.get("Authorization")
+    if not _KNOWN.recent(authorization):
+        wiring.anonymous_limiter().check(_address(request))
+    try:
+        key = authenticate(wiring.repositories(), authorization)
+    except Unauthorized:
+        _count_anonymous(request)  # past its address's limit: 429, not 401
+        raise
+    _KNOWN.add(authorization or "")
+    return key
+
+
+def _address(request: Request) -> str:
+    """The client's address: the one Google's front end appended to X-Forwarded-For."""
     forwarded, hops = request.headers.get("X-Forwarded-For"), get_settings().forwarded_hops
-    wiring.anonymous_limiter().take(client_address(forwarded, request.remote_addr, hops))
+    return client_address(forwarded, request.remote_addr, hops)
+
+
+def _count_anonymous(request: Request) -> None:
+    """A request without a valid key, counted against its client's address (0029)."""
+    wiring.anonymous_limiter().take(_address(request))
 
 
 _PATH_SHAPES: dict[str, tuple[Callable[[str], bool], str]] = {

@@ -36,7 +36,6 @@ import logging
 import multiprocessing
 import time
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from shared.adapters.tasks import TaskQueue
@@ -46,6 +45,7 @@ from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import Execution, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun, WorkflowVersion
 from shared.envelopes import OutputEnvelope, OutputStatus, ValidatorRef
+from shared.once import once
 from shared.persistence.repositories import Repositories, to_doc
 from shared.services.callbacks import (
     apply_output,
@@ -87,14 +87,16 @@ def inline_overdue(settings: Settings, since: datetime) -> datetime:
     return launch_overdue(since + budget, settings.launch_grace_seconds)
 
 
-@cache
+@once
 def _context() -> Any:
     """The fork server, in a sandbox (validators/sandbox.py): no network, so no metadata
     server and none of the api's credentials; a scrubbed environment; no view of the
     api's files but the interpreter and the product's code. It is forked per check with
     the inline validators already imported (a check starts in milliseconds, not an
     interpreter's start), and each child gets only the bytes of its own file.
-    Raises SandboxUnavailable where bubblewrap cannot run: no check runs outside it."""
+    Raises SandboxUnavailable where bubblewrap cannot run: no check runs outside it.
+    Built once under a lock (shared/once.py): two first checks at once would each make a
+    sandbox folder and configure the one forkserver context, the loser's folder leaked."""
     import tempfile
     from pathlib import Path
 

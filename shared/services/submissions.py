@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -274,6 +275,7 @@ def submit(
     slug: str,
     incoming: IncomingFile,
     idempotency_key: str | None = None,
+    admitted: Callable[[], AbstractContextManager[object]] = nullcontext,
     now: Clock = utcnow,
 ) -> Submitted:
     org_id = key.org_id
@@ -295,83 +297,86 @@ def submit(
     if existing is not None and existing.expires_at > created_at:
         return _replay(repos, queue, settings, existing, _fingerprint(slug, incoming, checksum))
 
-    # Only the api submits bytes in hand: the upload function never loads the fast path.
-    from shared.services import admission, fast_path
+    # Within `admitted` (the org's limits, 0029) only a new run: a replay answers its
+    # existing run whatever the org's load, so a client's retry never meets a 429.
+    with admitted():
+        # Only the api submits bytes in hand: the upload function never loads the fast path.
+        from shared.services import admission, fast_path
 
-    submission_id = new_id()
-    execution = admission.admit(fast_path.plan(accepted.version, size, settings))
-    # DO_NOT_STORE on the fast path: the content lives only in this request's memory.
-    keep = not (
-        execution is Execution.INLINE
-        and accepted.version.retention.submission is RetentionPolicy.DO_NOT_STORE
-    )
-    input_file = (
-        keep_content(
-            store,
-            settings,
-            org_id=org_id,
-            submission_id=submission_id,
-            filename=safe_filename(incoming.filename, f"submission.{accepted.file_type}"),
-            content_type=incoming.content_type,
-            data=incoming.data,
-            retain=retain_until(accepted.version.retention.submission, created_at),
+        submission_id = new_id()
+        execution = admission.admit(fast_path.plan(accepted.version, size, settings))
+        # DO_NOT_STORE on the fast path: the content lives only in this request's memory.
+        keep = not (
+            execution is Execution.INLINE
+            and accepted.version.retention.submission is RetentionPolicy.DO_NOT_STORE
         )
-        if keep
-        else None
-    )
-    submission, run = _records(
-        Submitter(org_id, api_key_id=key.id),
-        accepted,
-        submission_id=submission_id,
-        created_at=created_at,
-        facts=incoming,
-        size=size,
-        checksum=checksum,
-        input_file=input_file,
-        settings=settings,
-    )
-    if execution is Execution.INLINE:
-        run.execution = Execution.INLINE
-        run.reconcile_at = fast_path.inline_overdue(settings, created_at)
-        if not keep:
-            submission.content_purged_at = created_at
-    marker: Marker = lambda *_: None  # noqa: E731 - no key, nothing to de-duplicate
-    if record_id is not None:
-        record = IdempotencyRecord(
-            id=record_id,
-            org_id=org_id,
-            key=idempotency_key or "",
-            request_sha256=_fingerprint(slug, incoming, checksum),
-            run_id=run.id,
+        input_file = (
+            keep_content(
+                store,
+                settings,
+                org_id=org_id,
+                submission_id=submission_id,
+                filename=safe_filename(incoming.filename, f"submission.{accepted.file_type}"),
+                content_type=incoming.content_type,
+                data=incoming.data,
+                retain=retain_until(accepted.version.retention.submission, created_at),
+            )
+            if keep
+            else None
+        )
+        submission, run = _records(
+            Submitter(org_id, api_key_id=key.id),
+            accepted,
             submission_id=submission_id,
             created_at=created_at,
-            expires_at=created_at + timedelta(hours=settings.idempotency_ttl_hours),
+            facts=incoming,
+            size=size,
+            checksum=checksum,
+            input_file=input_file,
+            settings=settings,
         )
-        marker = _idempotency_marker(repos, record, existing)
-    try:
-        _commit(repos, submission, run, marker)
-    except (google_exceptions.Conflict, google_exceptions.FailedPrecondition):
-        # A concurrent duplicate committed first; answer as its replay.
-        earlier = repos.find_idempotency(record_id) if record_id else None
-        if earlier is None:
-            raise
-        if input_file:
-            store.delete(input_file)
-        return _replay(repos, queue, settings, earlier, _fingerprint(slug, incoming, checksum))
-    log.info(
-        "submitted",
-        extra={"run_id": run.id, "submission_id": submission_id, "execution": execution},
-    )
-    if execution is Execution.INLINE:
-        run = fast_path.run_inline(
-            repos, store, queue, settings, run, submission, incoming.data, now
+        if execution is Execution.INLINE:
+            run.execution = Execution.INLINE
+            run.reconcile_at = fast_path.inline_overdue(settings, created_at)
+            if not keep:
+                submission.content_purged_at = created_at
+        marker: Marker = lambda *_: None  # noqa: E731 - no key, nothing to de-duplicate
+        if record_id is not None:
+            record = IdempotencyRecord(
+                id=record_id,
+                org_id=org_id,
+                key=idempotency_key or "",
+                request_sha256=_fingerprint(slug, incoming, checksum),
+                run_id=run.id,
+                submission_id=submission_id,
+                created_at=created_at,
+                expires_at=created_at + timedelta(hours=settings.idempotency_ttl_hours),
+            )
+            marker = _idempotency_marker(repos, record, existing)
+        try:
+            _commit(repos, submission, run, marker)
+        except (google_exceptions.Conflict, google_exceptions.FailedPrecondition):
+            # A concurrent duplicate committed first; answer as its replay.
+            earlier = repos.find_idempotency(record_id) if record_id else None
+            if earlier is None:
+                raise
+            if input_file:
+                store.delete(input_file)
+            return _replay(repos, queue, settings, earlier, _fingerprint(slug, incoming, checksum))
+        log.info(
+            "submitted",
+            extra={"run_id": run.id, "submission_id": submission_id, "execution": execution},
         )
-        if run.execution is Execution.JOB and not keep:
-            # Handed over to the job path, which needed the content kept after all.
-            submission = repos.get_submission(org_id, submission_id)
-    else:
-        enqueue_launch(queue, settings, run.id, 0, 1)
-    return Submitted(run, submission, created=True)
+        if execution is Execution.INLINE:
+            run = fast_path.run_inline(
+                repos, store, queue, settings, run, submission, incoming.data, now
+            )
+            if run.execution is Execution.JOB and not keep:
+                # Handed over to the job path, which needed the content kept after all.
+                submission = repos.get_submission(org_id, submission_id)
+        else:
+            enqueue_launch(queue, settings, run.id, 0, 1)
+        return Submitted(run, submission, created=True)
 
 
 def keep_content(

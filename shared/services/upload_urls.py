@@ -28,6 +28,7 @@ from shared.errors import Unprocessable
 from shared.ids import new_id
 from shared.persistence.repositories import Repositories
 from shared.persistence.uploaders import UploadGrant
+from shared.services.admission import check_queue
 from shared.services.submissions import accept
 from shared.services.uploads import API_KEY_KEY, OURS, PROJECT_KEY, USER_KEY
 from shared.storage.layout import UploadsLayout, safe_filename
@@ -99,6 +100,9 @@ def grant_upload(
         project_id=body.project_id,
         limit=settings.max_object_bytes,
     )
+    # The org's runs in flight bound its grants too (0029): a signed URL is a way in to
+    # the job path like any submission, so at the limit it gets 429, not a URL.
+    check_queue(repos, settings, key.org_id)
     upload_id = new_id()
     name = UploadsLayout.object_name(key.org_id, slug, filename, upload_id)
     headers = {

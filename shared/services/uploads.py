@@ -48,10 +48,11 @@ from shared.config import Settings
 from shared.domain.enums import UploadStatus
 from shared.domain.models import Submission, UploadEvent, ValidationRun
 from shared.domain.retention import retain_until
-from shared.errors import AssayError
+from shared.errors import AssayError, TooManyRequests, Transient
 from shared.ids import is_new_id
 from shared.persistence.repositories import Repositories
 from shared.persistence.uploaders import UploadGrant
+from shared.services.admission import check_queue
 from shared.services.submissions import (
     Accepted,
     Marker,
@@ -213,7 +214,27 @@ def receive_upload(
         )
     except AssayError as exc:  # the workflow's rules refuse this file, for good
         return _reject(at, upload, exc.detail)
+    _within_limit(repos, settings, upload)
     return _submit(at, upload, parsed, grant, accepted)
+
+
+def _within_limit(repos: Repositories, settings: Settings, upload: _Upload) -> None:
+    """Transient (503: Eventarc delivers the event again, with its backoff) while the
+    org is at its runs in flight (decision record 0029). Checked after every refusal,
+    so an object that can never be a run is refused at once, and before the copy, so a
+    waiting delivery reads no content."""
+    try:
+        check_queue(repos, settings, upload.org_id)
+    except TooManyRequests as exc:
+        log.warning(
+            "upload %s waits: its organization is at its runs in flight",
+            upload.obj.name,
+            extra={"org_id": upload.org_id, "upload_event": upload.event_id},
+        )
+        raise Transient(
+            f"{exc.detail.split(';')[0]}; the upload waits for a later delivery",
+            headers=exc.headers,
+        ) from None
 
 
 MALFORMED = (

@@ -20,9 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
-from functools import lru_cache
+from functools import partial
 from typing import IO, BinaryIO, Protocol
 from urllib.parse import quote, unquote
+
+from shared.once import once
 
 # Kept as they are in a URI's name: what no URI parser splits or decodes.
 _NAME_SAFE = "/-._~!$&'()*+,=:@"
@@ -112,8 +114,7 @@ def open_store(uri: str) -> BlobStore:
     return _store(scheme_of(uri))
 
 
-@lru_cache(maxsize=4)
-def _store(scheme: str) -> BlobStore:
+def _build(scheme: str) -> BlobStore:
     if scheme == "file":
         from shared.storage.local import LocalBlobStore
 
@@ -123,3 +124,23 @@ def _store(scheme: str) -> BlobStore:
 
         return GcsBlobStore()
     raise ValueError(f"no blob store for {scheme!r} URIs: expected file:// or gs://")
+
+
+class _Stores:
+    """One store per scheme and process, built once under a lock (shared/once.py): the
+    api serves concurrent requests, and lru_cache would let two first ones each build a
+    client (a second connection pool, credentials fetched twice)."""
+
+    def __init__(self) -> None:
+        self._stores = {scheme: once(partial(_build, scheme)) for scheme in ("file", "gs")}
+
+    def __call__(self, scheme: str) -> BlobStore:
+        store = self._stores.get(scheme)
+        return store() if store is not None else _build(scheme)  # unknown: raises
+
+    def cache_clear(self) -> None:
+        for store in self._stores.values():
+            store.cache_clear()
+
+
+_store = _Stores()

@@ -225,10 +225,58 @@ def test_requests_without_a_valid_key_are_limited_per_client_address(orgs: Any) 
     assert _anonymous(client, "203.0.113.7", "/v1/openapi.json").status_code == 429
     assert _anonymous(client, "203.0.113.7", "/nowhere").status_code == 429
     assert _anonymous(client, "203.0.113.7", "/healthz").status_code == 200  # probes pass
-    # Another client, and a valid key from the limited address, are unaffected.
+    # Another client, and a valid key that authenticated here lately, are unaffected.
     assert _anonymous(client, "203.0.113.8").status_code == 401
     keyed = {"Authorization": f"Bearer {a.key}"}
+    assert _anonymous(client, "203.0.113.8", **keyed).status_code == 200
     assert _anonymous(client, "203.0.113.7", **keyed).status_code == 200
+
+
+def test_an_address_past_its_budget_costs_no_key_read_and_valid_keys_cost_it_nothing(
+    orgs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The address's budget is checked before the key is read, so a well-formed guess
+    from an address past it costs no Firestore read; only failures are charged to the
+    address, so any number of valid requests leave its budget whole."""
+    a, b = orgs(anonymous_burst=3, anonymous_per_minute=1)
+    reads: list[str] = []
+    repos = wiring.repositories()
+    real = repos.get_api_key
+
+    def counted(key_id: str) -> Any:
+        reads.append(key_id)
+        return real(key_id)
+
+    monkeypatch.setattr(repos, "get_api_key", counted)
+    keyed = {"Authorization": f"Bearer {a.key}"}
+    statuses = [_anonymous(a.client, "203.0.113.9", **keyed).status_code for _ in range(10)]
+    assert statuses == [200] * 10
+    guess = {"Authorization": f"Bearer assay_{b.key.split('_')[1]}_not-its-secret"}
+    statuses = [_anonymous(a.client, "203.0.113.9", **guess).status_code for _ in range(6)]
+    assert statuses == [401] * 3 + [429] * 3
+    assert len(reads) == 10 + 3  # the three refused guesses read nothing
+    # A key that authenticated here lately still passes; one never seen waits its turn
+    # (its secret unread), the price of refusing guesses before reading them.
+    assert _anonymous(a.client, "203.0.113.9", **keyed).status_code == 200
+    fresh = {"Authorization": f"Bearer {b.key}"}
+    assert _anonymous(a.client, "203.0.113.9", **fresh).status_code == 429
+    assert _anonymous(a.client, "203.0.113.10", **fresh).status_code == 200
+
+
+def test_a_replay_of_an_idempotency_key_answers_its_run_while_the_org_is_at_its_limit(
+    orgs: Any,
+) -> None:
+    a, _ = orgs(org_runs_in_flight=1)
+    a.workflow("people")
+    first = a.submit("people", **{"Idempotency-Key": "nightly-7"})
+    assert first.status_code == 202
+    assert a.submit("people").status_code == 429  # at its limit
+    again = a.submit("people", **{"Idempotency-Key": "nightly-7"})
+    assert again.status_code == 202, again.get_json()
+    assert again.get_json()["run"]["id"] == first.get_json()["run"]["id"]
+    other = a.submit("people", INVALID, **{"Idempotency-Key": "nightly-7"})
+    assert other.status_code == 422  # the same key for another file is still refused
+    assert len(a.get("/runs").get_json()["items"]) == 1
 
 
 def test_concurrent_requests_of_two_orgs_each_get_their_own_answer(orgs: Any) -> None:

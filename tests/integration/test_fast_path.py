@@ -212,3 +212,41 @@ def test_a_launch_that_claimed_the_step_first_wins(api: Any, monkeypatch: Any) -
     after = stalled(repos, store, queue, settings, run, submission, INVALID)
     assert (after.steps[0].execution, after.steps[0].status) == ("job", "RUNNING")
     assert _findings(api, run.id) == []
+
+
+def test_the_fork_server_is_prepared_once_however_many_first_checks_arrive(
+    monkeypatch: Any,
+) -> None:
+    """The api serves concurrent requests: sixteen first inline checks at once prepare
+    one sandbox folder and configure the fork server once (a lock, shared/once.py), not
+    one each with the losers' folders left behind."""
+    import tempfile
+    import threading
+
+    from validators import sandbox
+
+    folders: list[str] = []
+    mkdtemp, interpreter = tempfile.mkdtemp, sandbox.interpreter
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        folder: str = mkdtemp(*args, **kwargs)
+        folders.append(folder)
+        return folder
+
+    def slow(folder: Path, limits: sandbox.Limits) -> Path:
+        time.sleep(0.05)  # long enough for every first check to arrive meanwhile
+        return interpreter(folder, limits)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", counted)
+    monkeypatch.setattr(sandbox, "interpreter", slow)
+    fast_path._context.cache_clear()  # as in a new instance: nothing built yet
+    start = threading.Barrier(16)
+
+    def first(_: int) -> Any:
+        start.wait()
+        return fast_path._context()
+
+    with ThreadPoolExecutor(16) as pool:
+        contexts = list(pool.map(first, range(16)))
+    assert len(folders) == 1 and all(c is contexts[0] for c in contexts)
+    assert fast_path._context() is contexts[0]

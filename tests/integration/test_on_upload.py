@@ -286,3 +286,31 @@ def test_a_failed_enqueue_answers_503_and_the_retried_delivery_heals_it(
     assert harness.deliver(data).status_code == 200  # Eventarc's retry
     assert len(harness.runs()) == 1
     assert len(dispatcher.tasks) == 1
+
+
+def test_an_org_at_its_runs_in_flight_has_its_upload_delivered_again_later(harness, monkeypatch):
+    """Over its limit an upload is transient (decision record 0029): 503, so Eventarc
+    delivers it again, and nothing is recorded, copied or deleted meanwhile; an object
+    that can never be a run is still refused at once."""
+    monkeypatch.setenv("ASSAY_ORG_RUNS_IN_FLIGHT", "1")
+    wiring.reset()
+    assert harness.deliver(harness.put(f"{harness.org}/people/first.json")).status_code == 200
+    waiting = harness.put(f"{harness.org}/people/second.json")
+    answer = harness.deliver(waiting)
+    assert answer.status_code == 503 and answer.mimetype == "application/problem+json"
+    assert "1 runs in flight" in answer.get_json()["detail"]
+    assert answer.headers["Retry-After"] == "5"
+    event_id = harness.repos.upload_event_id(
+        waiting["bucket"], waiting["name"], int(waiting["generation"])
+    )
+    assert harness.repos.find_upload_event(event_id) is None
+    assert path_of(harness.layout.object_uri(waiting["name"])).exists()  # not claimed
+    assert len(harness.runs()) == 1
+    refused = harness.put(f"{harness.org}/people/third.xml", b"<a/>", "application/xml")
+    assert harness.deliver(refused).status_code == 200  # refused for good, not retried
+    assert not path_of(harness.layout.object_uri(refused["name"])).exists()
+
+    harness.runs()[0].reference.update({"status": "SUCCEEDED"})  # room for one more
+    assert harness.deliver(waiting).status_code == 200  # Eventarc's next delivery
+    assert len(harness.runs()) == 2
+    assert not path_of(harness.layout.object_uri(waiting["name"])).exists()

@@ -16,6 +16,7 @@ from devstack.signed_url_gate import SignedUrlGate
 from devstack.upload_notifier import object_resource
 from shared import wiring
 from shared.config import get_settings
+from shared.errors import Transient
 from shared.services import uploads
 from shared.storage.local import LocalBlobStore, path_of
 from tests.factories import workflow_body
@@ -264,3 +265,35 @@ def test_an_encoded_object_is_refused_whatever_its_size(signed):
     )
     assert result.outcome is uploads.UploadOutcome.REJECTED
     assert "content encoding" in (result.reason or "")
+
+
+def test_an_org_at_its_runs_in_flight_gets_no_url_and_a_granted_upload_waits(signed, monkeypatch):
+    """A signed URL is a way in to the job path like any submission (decision record
+    0029): at the org's runs in flight, 429 at the grant; a URL granted before, used
+    once the org is at its limit, waits for a later delivery (Transient: Eventarc's
+    retry) and becomes a run when there is room."""
+    monkeypatch.setenv("ASSAY_ORG_RUNS_IN_FLIGHT", "1")
+    wiring.reset()
+    first, second = grant(signed).get_json(), grant(signed).get_json()
+    for granted in (first, second):
+        assert put(granted).status_code == 200
+    uris = [f"{get_settings().uploads_uri}/{g['object_name']}" for g in (first, second)]
+    accepted = deliver(uris[0])
+    assert accepted.outcome is uploads.UploadOutcome.ACCEPTED
+
+    refused = grant(signed)
+    assert refused.status_code == 429 and refused.content_type == "application/problem+json"
+    assert refused.headers["Retry-After"] == "5"
+    assert "1 runs in flight" in refused.get_json()["detail"]
+    with pytest.raises(Transient) as waits:
+        deliver(uris[1])
+    assert waits.value.status == 503 and "waits for a later delivery" in waits.value.detail
+    assert signed.get(second["status_url"]).status_code == 404  # nothing recorded
+    assert path_of(uris[1]).exists()
+
+    runs = signed.repos.db.collection("runs")
+    runs.document(accepted.run_id).update({"status": "SUCCEEDED"})
+    later = deliver(uris[1])
+    assert later.outcome is uploads.UploadOutcome.ACCEPTED
+    assert signed.get(second["status_url"]).get_json()["status"] == "ACCEPTED"
+    assert grant(signed).status_code == 429  # the second run is in flight now

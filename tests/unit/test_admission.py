@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from shared.auth import rate_limit
-from shared.auth.rate_limit import RateLimiter, client_address
+from shared.auth.rate_limit import KnownKeys, RateLimiter, client_address
 from shared.config import Settings
 from shared.domain.enums import Execution
 from shared.errors import TooManyRequests
@@ -130,19 +130,85 @@ def test_a_client_cannot_escape_its_limit_by_writing_x_forwarded_for() -> None:
     limiter.take(client_address("4.4.4.4, 198.51.100.9", None, 1))  # another client
 
 
-def test_buckets_of_idle_clients_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_bucket_table_has_a_hard_cap_and_evicts_the_client_idle_longest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rotating addresses (an IPv6 host walks its /48's /64s) never grow the table past
+    its cap, full or not; a throttled client that keeps asking is used recently, so it
+    is never the one evicted, and keeps its count."""
     monkeypatch.setattr(rate_limit, "MAX_BUCKETS", 100)
     clock = [0.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     limiter = RateLimiter(60, 2)
-    for i in range(100):
-        limiter.take(f"10.0.0.{i}")
-    clock[0] += 2.0  # two tokens back at one a second: every bucket is full again
-    limiter.take("10.0.1.1")
-    assert len(limiter) == 1
-    limiter.take("10.0.1.1")  # the busy one keeps its count: its third is refused
-    with pytest.raises(TooManyRequests):
-        limiter.take("10.0.1.1")
+    busy = client_address("2001:db8:ffff:1::1", None, 1)
+    limiter.take(busy)
+    limiter.take(busy)
+    for i in range(5_000):
+        clock[0] += 0.0001  # no bucket refills meanwhile: none of them is full
+        with pytest.raises(TooManyRequests):
+            limiter.take(busy)
+        limiter.take(client_address(f"2001:db8:{i // 256:x}:{i % 256:x}::1", None, 1))
+        assert len(limiter) <= 100
+    assert len(limiter) == 100
+
+
+def test_check_takes_nothing_and_makes_no_bucket() -> None:
+    limiter = RateLimiter(60, 2)
+    for _ in range(10):
+        limiter.check("203.0.113.7")
+    assert len(limiter) == 0  # a client never charged holds no entry
+    limiter.take("203.0.113.7")
+    limiter.check("203.0.113.7")
+    limiter.check("203.0.113.7")
+    limiter.take("203.0.113.7")  # the checks left the second request in the bucket
+    with pytest.raises(TooManyRequests) as refused:
+        limiter.check("203.0.113.7")
+    assert refused.value.headers == {"Retry-After": "1"}
+
+
+def test_known_keys_are_digests_recent_and_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    known = KnownKeys(seconds=60, most=3)
+    known.add("Bearer assay_one_secret")
+    assert known.recent("Bearer assay_one_secret")
+    assert not known.recent("Bearer assay_one_guess")  # the same key id, not its secret
+    assert not known.recent(None) and not known.recent("")
+    for other in ("two", "three", "four"):
+        known.add(f"Bearer assay_{other}_secret")
+    assert not known.recent("Bearer assay_one_secret")  # the oldest went past the cap
+    clock[0] += 61
+    assert not known.recent("Bearer assay_four_secret")
+
+
+def test_the_blob_store_of_a_scheme_is_built_once_however_many_threads_ask_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.storage import _store, local, open_store
+
+    built: list[object] = []
+
+    class Slow(local.LocalBlobStore):
+        def __init__(self) -> None:
+            time.sleep(0.05)  # long enough for every thread to arrive meanwhile
+            built.append(self)
+
+    monkeypatch.setattr(local, "LocalBlobStore", Slow)
+    _store.cache_clear()
+    start = threading.Barrier(16)
+
+    def first(_: int) -> object:
+        start.wait()
+        return open_store("file:///tmp/anywhere")
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(first, range(16)))
+    finally:
+        _store.cache_clear()  # later tests build the real one
+    assert len(built) == 1 and all(a is built[0] for a in answers)
+    with pytest.raises(ValueError, match="no blob store"):
+        open_store("s3://bucket/x")
 
 
 def test_a_lazy_client_is_built_once_however_many_threads_ask_first() -> None:
