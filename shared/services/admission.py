@@ -13,12 +13,13 @@ Shared, in Firestore: an org's runs in flight, the queued and the running ones
 (ASSAY_ORG_RUNS_IN_FLIGHT). They live in Firestore, not in any one instance, so they are
 counted there, one count aggregation per submission. Running ones count too: the job
 quotas (jobs.run calls, running executions per region) are the project's, shared by
-every org. Over it, a 429 with Retry-After. The count and the write that follows are not
-one transaction, so the submissions this instance is admitting at that moment are
-counted with the stored runs: concurrent requests on one instance cannot all pass a
-count that none of their runs is in yet. (One counted twice, once stored and once being
-admitted, only ever errs towards refusing.) Across instances they can: an org may exceed
-the limit by what other instances admit in the same moment.
+every org. Over it, a 429 with Retry-After (for an upload URL too; the upload trigger
+answers 503, so Eventarc delivers the object again later). The count and the write that
+follows are not one transaction, so the submissions this instance is admitting at that
+moment are counted with the stored runs: concurrent requests on one instance cannot all
+pass a count that none of their runs is in yet. (One counted twice, once stored and once
+being admitted, only ever errs towards refusing.) Across instances they can: an org may
+exceed the limit by what other instances admit in the same moment.
 """
 
 from __future__ import annotations
