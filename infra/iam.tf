@@ -1,4 +1,5 @@
-# Who may do what, least privilege (seed 001's IAM, extended to Assay's triggers).
+# Who may do what, least privilege: each function and job has its own identity with only
+# what its trigger needs (docs/security.md, docs/architecture.md "Identities").
 # tests/infra/test_terraform_structure.py checks these bindings against units.json.
 
 # --- Invoking functions ---------------------------------------------------------------

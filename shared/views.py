@@ -1,4 +1,4 @@
-"""What the API shows of each object: DESIGN's field names, every object with its id,
+"""What the API shows of each object: the domain models' field names, each with its id,
 never a submission's content or internal claim bookkeeping."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The enums of Assay's domain, exactly as DESIGN lists them (plus ErrorCategory)."""
+"""The enums of Assay's domain. Terminal run statuses never change again; FAIL means
+the validators found errors, while a runtime or system failure is ERROR."""
 
 from __future__ import annotations
 

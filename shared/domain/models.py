@@ -167,7 +167,7 @@ class Submission(Model):
     id: str
     org_id: str
     project_id: str | None = None
-    # Nullable: API keys belong to an org, not a person (see seeds 002/003).
+    # Nullable: API keys belong to an org, not a person (docs/decisions/0042).
     user: str | None = None
     api_key_id: str | None = None
     workflow_id: str
@@ -284,7 +284,8 @@ class StepRun(Model):
 class ValidationRun(Model):
     id: str
     org_id: str
-    # Nullable: the run outlives its submission, project and user (seeds 000/002).
+    # Nullable: the run outlives its submission, project and user (a purge or a
+    # deletion keeps the run's record for audit, docs/architecture.md).
     submission_id: str | None = None
     project_id: str | None = None
     user: str | None = None

@@ -130,7 +130,8 @@ def _copy_into_bundle(
     store: BlobStore, layout: Layout, run: ValidationRun, submission: Submission | None
 ) -> str | None:
     """Copies the submission into the run's bundle, so the job never reads content a
-    purge may delete under it (seed 004). None when the content is gone."""
+    purge may delete under it (a run keeps its own copy until its bundle is purged).
+    None when the content is gone."""
     if submission is None or submission.content_purged_at is not None:
         return None
     target = layout.bundle_file(run.org_id, run.id, submission.original_filename)

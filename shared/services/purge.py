@@ -1,4 +1,4 @@
-"""Retention: purge a submission's content while keeping its record (seeds 002/004).
+"""Retention: purge a submission's content while keeping its record (decision 0005).
 
 Purging clears the inline content, deletes the stored input file and the execution
 bundle of every run of the submission, and sets `content_purged_at`; checksum, name,

@@ -76,7 +76,7 @@ class StoredFile:
 class Submitter:
     org_id: str
     api_key_id: str | None = None
-    # Nullable: API keys belong to an org, not a person (seeds 002/003).
+    # Nullable: API keys belong to an org, not a person (docs/decisions/0042).
     user: str | None = None
 
 

@@ -1,4 +1,5 @@
-"""Where things live in storage, exactly as DESIGN's storage layout says."""
+"""Where things live in storage: the layout docs/architecture.md draws (section
+"Storage"); deleting `runs/{org}/{run}/` removes every copy a run made."""
 
 from __future__ import annotations
 
