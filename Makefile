@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 # Tools whose pins clash with the product's get a virtualenv each: tools/NAME.txt
 # (exact pins) becomes .tools/NAME/.
 TOOLS := .tools
+# The suite waits on emulators and stand-ins more than it computes: two workers, each
+# taking whole files (module fixtures such as a stack stay one per file).
+PARALLEL ?= -n 2 --dist loadfile
 TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard tools/*.txt))
 
 .PHONY: install tools examples stage openapi demo up bench test lint typecheck unit integration e2e clean
@@ -91,7 +94,7 @@ e2e: install tools
 	$(BIN)/pytest -q tests/e2e
 
 test: lint typecheck tools examples
-	$(BIN)/pytest -q -ra tests
+	$(BIN)/pytest -q -ra $(PARALLEL) tests
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .local build .pytest_cache .mypy_cache .ruff_cache

@@ -15,9 +15,9 @@ from shared.domain.state import (
     derive_state,
 )
 
-ALLOWED_RUN = [(a, b) for a, targets in RUN_TRANSITIONS.items() for b in targets]
+ALLOWED_RUN = sorted((a, b) for a, targets in RUN_TRANSITIONS.items() for b in targets)
 REFUSED_RUN = [(a, b) for a in RunStatus for b in RunStatus if b not in RUN_TRANSITIONS[a]]
-ALLOWED_STEP = [(a, b) for a, targets in STEP_TRANSITIONS.items() for b in targets]
+ALLOWED_STEP = sorted((a, b) for a, targets in STEP_TRANSITIONS.items() for b in targets)
 REFUSED_STEP = [(a, b) for a in StepStatus for b in StepStatus if b not in STEP_TRANSITIONS[a]]
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
