@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
@@ -278,105 +279,176 @@ def submit(
     admitted: Callable[[], AbstractContextManager[object]] = nullcontext,
     now: Clock = utcnow,
 ) -> Submitted:
-    org_id = key.org_id
-    size = len(incoming.data)
+    """Accepts a file in hand: the workflow's rules, then a replay of an earlier request
+    with the same Idempotency-Key, else a new Submission and run, checked inline or
+    queued for the job path."""
     accepted = accept(
         repos,
         settings,
-        org_id,
+        key.org_id,
         slug,
-        size=size,
+        size=len(incoming.data),
         filename=incoming.filename,
         content_type=incoming.content_type,
         project_id=incoming.project_id,
     )
-    created_at = now()
-    checksum = hashlib.sha256(incoming.data).hexdigest()
-    record_id = stable_id(org_id, idempotency_key) if idempotency_key else None
-    existing = repos.find_idempotency(record_id) if record_id else None
-    if existing is not None and existing.expires_at > created_at:
-        return _replay(repos, queue, settings, existing, _fingerprint(slug, incoming, checksum))
-
+    request = _Request(
+        repos, store, queue, settings, key, slug, incoming, accepted, now(), idempotency_key
+    )
+    existing = repos.find_idempotency(request.record_id) if request.record_id else None
+    if existing is not None and existing.expires_at > request.created_at:
+        return _replay(repos, queue, settings, existing, request.fingerprint)
     # Within `admitted` (the org's limits, 0029) only a new run: a replay answers its
     # existing run whatever the org's load, so a client's retry never meets a 429.
     with admitted():
-        # Only the api submits bytes in hand: the upload function never loads the fast path.
-        from shared.services import admission, fast_path
+        return _submit_new(request, existing, now)
 
-        submission_id = new_id()
-        execution = admission.admit(fast_path.plan(accepted.version, size, settings))
-        # DO_NOT_STORE on the fast path: the content lives only in this request's memory.
-        keep = not (
-            execution is Execution.INLINE
-            and accepted.version.retention.submission is RetentionPolicy.DO_NOT_STORE
-        )
-        input_file = (
-            keep_content(
-                store,
-                settings,
-                org_id=org_id,
-                submission_id=submission_id,
-                filename=safe_filename(incoming.filename, f"submission.{accepted.file_type}"),
-                content_type=incoming.content_type,
-                data=incoming.data,
-                retain=retain_until(accepted.version.retention.submission, created_at),
-            )
-            if keep
-            else None
-        )
-        submission, run = _records(
-            Submitter(org_id, api_key_id=key.id),
-            accepted,
+
+@dataclass(frozen=True)
+class _Request:
+    """One submission of bytes in hand, with what every step needs to know of it."""
+
+    repos: Repositories
+    store: BlobStore
+    queue: TaskQueue
+    settings: Settings
+    key: ApiKey
+    slug: str
+    incoming: IncomingFile
+    accepted: Accepted
+    created_at: datetime
+    idempotency_key: str | None
+
+    @cached_property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.incoming.data).hexdigest()
+
+    @property
+    def record_id(self) -> str | None:
+        if not self.idempotency_key:
+            return None
+        return stable_id(self.key.org_id, self.idempotency_key)
+
+    @property
+    def fingerprint(self) -> str:
+        return _fingerprint(self.slug, self.incoming, self.checksum)
+
+
+def _submit_new(request: _Request, existing: IdempotencyRecord | None, now: Clock) -> Submitted:
+    # Only the api submits bytes in hand: the upload function never loads the fast path.
+    from shared.services import admission, fast_path
+
+    version = request.accepted.version
+    execution = admission.admit(
+        fast_path.plan(version, len(request.incoming.data), request.settings)
+    )
+    # DO_NOT_STORE on the fast path: the content lives only in this request's memory.
+    keep = not (
+        execution is Execution.INLINE
+        and version.retention.submission is RetentionPolicy.DO_NOT_STORE
+    )
+    submission, run = _new_records(request, keep=keep)
+    if execution is Execution.INLINE:
+        run.execution = Execution.INLINE
+        run.reconcile_at = fast_path.inline_overdue(request.settings, request.created_at)
+        if not keep:
+            submission.content_purged_at = request.created_at
+    try:
+        _commit(request.repos, submission, run, _marker(request, run, existing))
+    except (google_exceptions.Conflict, google_exceptions.FailedPrecondition):
+        # A concurrent duplicate committed first; answer as its replay.
+        earlier = request.repos.find_idempotency(request.record_id) if request.record_id else None
+        if earlier is None:
+            raise
+        return _answer_the_duplicate(request, submission, earlier)
+    log.info(
+        "submitted",
+        extra={"run_id": run.id, "submission_id": submission.id, "execution": execution},
+    )
+    return _start(request, submission, run, keep, now)
+
+
+def _new_records(request: _Request, *, keep: bool) -> tuple[Submission, ValidationRun]:
+    """The Submission and its run, the content written first when it is kept."""
+    accepted, incoming = request.accepted, request.incoming
+    submission_id = new_id()
+    input_file = (
+        keep_content(
+            request.store,
+            request.settings,
+            org_id=request.key.org_id,
             submission_id=submission_id,
-            created_at=created_at,
-            facts=incoming,
-            size=size,
-            checksum=checksum,
-            input_file=input_file,
-            settings=settings,
+            filename=safe_filename(incoming.filename, f"submission.{accepted.file_type}"),
+            content_type=incoming.content_type,
+            data=incoming.data,
+            retain=retain_until(accepted.version.retention.submission, request.created_at),
         )
-        if execution is Execution.INLINE:
-            run.execution = Execution.INLINE
-            run.reconcile_at = fast_path.inline_overdue(settings, created_at)
-            if not keep:
-                submission.content_purged_at = created_at
-        marker: Marker = lambda *_: None  # noqa: E731 - no key, nothing to de-duplicate
-        if record_id is not None:
-            record = IdempotencyRecord(
-                id=record_id,
-                org_id=org_id,
-                key=idempotency_key or "",
-                request_sha256=_fingerprint(slug, incoming, checksum),
-                run_id=run.id,
-                submission_id=submission_id,
-                created_at=created_at,
-                expires_at=created_at + timedelta(hours=settings.idempotency_ttl_hours),
-            )
-            marker = _idempotency_marker(repos, record, existing)
-        try:
-            _commit(repos, submission, run, marker)
-        except (google_exceptions.Conflict, google_exceptions.FailedPrecondition):
-            # A concurrent duplicate committed first; answer as its replay.
-            earlier = repos.find_idempotency(record_id) if record_id else None
-            if earlier is None:
-                raise
-            if input_file:
-                store.delete(input_file)
-            return _replay(repos, queue, settings, earlier, _fingerprint(slug, incoming, checksum))
-        log.info(
-            "submitted",
-            extra={"run_id": run.id, "submission_id": submission_id, "execution": execution},
-        )
-        if execution is Execution.INLINE:
-            run = fast_path.run_inline(
-                repos, store, queue, settings, run, submission, incoming.data, now
-            )
-            if run.execution is Execution.JOB and not keep:
-                # Handed over to the job path, which needed the content kept after all.
-                submission = repos.get_submission(org_id, submission_id)
-        else:
-            enqueue_launch(queue, settings, run.id, 0, 1)
+        if keep
+        else None
+    )
+    return _records(
+        Submitter(request.key.org_id, api_key_id=request.key.id),
+        accepted,
+        submission_id=submission_id,
+        created_at=request.created_at,
+        facts=incoming,
+        size=len(incoming.data),
+        checksum=request.checksum,
+        input_file=input_file,
+        settings=request.settings,
+    )
+
+
+def _marker(request: _Request, run: ValidationRun, existing: IdempotencyRecord | None) -> Marker:
+    """What the commit also writes: the Idempotency-Key's record, if the request has one."""
+    if request.record_id is None:
+        return lambda *_: None
+    record = IdempotencyRecord(
+        id=request.record_id,
+        org_id=request.key.org_id,
+        key=request.idempotency_key or "",
+        request_sha256=request.fingerprint,
+        run_id=run.id,
+        submission_id=run.submission_id,
+        created_at=request.created_at,
+        expires_at=request.created_at + timedelta(hours=request.settings.idempotency_ttl_hours),
+    )
+    return _idempotency_marker(request.repos, record, existing)
+
+
+def _answer_the_duplicate(
+    request: _Request, submission: Submission, earlier: IdempotencyRecord
+) -> Submitted:
+    """This request answers as the earlier one's replay; the content it wrote goes."""
+    if submission.input_file:
+        request.store.delete(submission.input_file)
+    return _replay(request.repos, request.queue, request.settings, earlier, request.fingerprint)
+
+
+def _start(
+    request: _Request, submission: Submission, run: ValidationRun, keep: bool, now: Clock
+) -> Submitted:
+    """Checks the file inline, or queues the run's launch."""
+    from shared.services import fast_path
+
+    if run.execution is not Execution.INLINE:
+        enqueue_launch(request.queue, request.settings, run.id, 0, 1)
         return Submitted(run, submission, created=True)
+    repos = request.repos
+    run = fast_path.run_inline(
+        repos,
+        request.store,
+        request.queue,
+        request.settings,
+        run,
+        submission,
+        request.incoming.data,
+        now,
+    )
+    if run.execution is Execution.JOB and not keep:
+        # Handed over to the job path, which needed the content kept after all.
+        submission = repos.get_submission(request.key.org_id, submission.id)
+    return Submitted(run, submission, created=True)
 
 
 def keep_content(
