@@ -63,3 +63,33 @@ def input_envelope(validator: str = "json-schema", **fields: Any) -> InputEnvelo
         "timeout_seconds": 60,
     }
     return InputEnvelope(**{**values, **fields})
+
+
+# A JSON Schema and an XSD that a document carrying a secret breaks in every way their
+# validators report (types, lengths, enums, unknown keys, elements, attributes), so the
+# redaction tests see every kind of finding.
+PROBE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "integer"},
+        "notes": {"type": "string", "maxLength": 3},
+        "tags": {"type": "array", "items": {"enum": ["ok"]}},
+    },
+    "additionalProperties": False,
+}
+PROBE_XSD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+  <xs:element name="person"><xs:complexType><xs:sequence>
+    <xs:element name="name" type="xs:string"/>
+  </xs:sequence><xs:attribute name="age" type="xs:integer"/></xs:complexType></xs:element>
+</xs:schema>"""
+
+
+def every_document(db: Any) -> list[Any]:
+    """Every document of every Firestore collection, subcollections included."""
+    found, stack = [], list(db.collections())
+    while stack:
+        for snap in stack.pop().stream():
+            found.append(snap)
+            stack.extend(snap.reference.collections())
+    return found

@@ -34,6 +34,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import ROOT, LocalStack, wait_for
+from tests.factories import PROBE_SCHEMA, PROBE_XSD, every_document
 
 pytestmark = pytest.mark.e2e
 
@@ -43,21 +44,7 @@ SECRET = f"SECRET-{uuid.uuid4().hex.upper()}"
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "TIMED_OUT"}
 RETENTION = {"submission": "DO_NOT_STORE", "output": "STORE_30_DAYS"}
 
-JSON_SCHEMA = {
-    "type": "object",
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "integer"},
-        "notes": {"type": "string", "maxLength": 3},
-        "tags": {"type": "array", "items": {"enum": ["ok"]}},
-    },
-    "additionalProperties": False,
-}
-XSD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
-  <xs:element name="person"><xs:complexType><xs:sequence>
-    <xs:element name="name" type="xs:string"/>
-  </xs:sequence><xs:attribute name="age" type="xs:integer"/></xs:complexType></xs:element>
-</xs:schema>"""
+JSON_SCHEMA, XSD = PROBE_SCHEMA, PROBE_XSD
 
 
 @dataclass
@@ -198,16 +185,6 @@ class Watcher:
             self.passes += 1
 
 
-def _every_document(db: Any) -> list[Any]:
-    """Every document of every collection, subcollections included."""
-    found, stack = [], list(db.collections())
-    while stack:
-        for snap in stack.pop().stream():
-            found.append(snap)
-            stack.extend(snap.reference.collections())
-    return found
-
-
 def _workflow(stack: LocalStack, org: tuple[str, dict[str, str]], case: Case) -> None:
     org_id, headers = org
     body = {
@@ -312,7 +289,7 @@ def test_a_do_not_store_secret_is_never_stored(
     for case in cases:
         _workflow(stack, org, case)
     db = wiring.repositories().db
-    groups = {c.id for snap in _every_document(db) for c in snap.reference.collections()}
+    groups = {c.id for snap in every_document(db) for c in snap.reference.collections()}
     watcher = Watcher(db, groups | {"findings", "artifacts"})
     watcher.thread.start()
     try:
@@ -344,7 +321,7 @@ def test_a_do_not_store_secret_is_never_stored(
         ).json()["items"]
         assert findings or case.slug == "leak-fmu-label", case.slug
         assert not _hits(findings), (case.slug, findings)
-    after = [s.reference.path for s in _every_document(db) if _hits(s.to_dict())]
+    after = [s.reference.path for s in every_document(db) if _hits(s.to_dict())]
     assert after == [], f"Firestore documents carry the secret: {after}"
 
     roots = [stack.state, *_scratch()]

@@ -34,7 +34,7 @@ from shared.services.launches import _claim
 from shared.services.submissions import IncomingFile, submit
 from shared.storage.layout import Layout
 from shared.task_bodies import LaunchTask
-from tests.factories import workflow_body
+from tests.factories import every_document, workflow_body
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SECRET = "SECRET-7F3A19C2B0"
@@ -131,19 +131,10 @@ def _hostile(run: ValidationRun, step: Any) -> CallbackBody:
     return _write(run, step, output.model_dump_json().encode())
 
 
-def _every_document(db: Any) -> list[Any]:
-    found, stack = [], list(db.collections())
-    while stack:
-        for snap in stack.pop().stream():
-            found.append(snap)
-            stack.extend(snap.reference.collections())
-    return found
-
-
 def _hits(repos: Any, needle: str) -> list[str]:
     return [
         s.reference.path
-        for s in _every_document(repos.db)
+        for s in every_document(repos.db)
         if needle.lower() in json.dumps(s.to_dict(), default=str).lower()
     ]
 

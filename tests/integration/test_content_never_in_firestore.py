@@ -22,21 +22,12 @@ from shared.services.purge import PurgeOutcome, purge_content
 from shared.services.submissions import IncomingFile, Submitted, submit
 from shared.storage.layout import Layout
 from shared.storage.local import path_of
-from tests.factories import make_org, workflow_body
+from tests.factories import every_document, make_org, workflow_body
 from tests.integration.test_auto_handover import HANGS, STUCK
 from tests.integration.test_auto_handover import budget as budget
 from tests.integration.test_retention import finish
 
 POLICIES = ["DO_NOT_STORE", "STORE_1_DAY", "STORE_7_DAYS", "STORE_30_DAYS", "STORE_PERMANENTLY"]
-
-
-def _every_document(db: Any) -> list[Any]:
-    found, stack = [], list(db.collections())
-    while stack:
-        for snap in stack.pop().stream():
-            found.append(snap)
-            stack.extend(snap.reference.collections())
-    return found
 
 
 @pytest.fixture
@@ -69,9 +60,7 @@ def _submit(org_id: str, data: bytes) -> Submitted:
 
 def _carrying(db: Any, text: str) -> list[str]:
     return [
-        s.reference.path
-        for s in _every_document(db)
-        if text in json.dumps(s.to_dict(), default=str)
+        s.reference.path for s in every_document(db) if text in json.dumps(s.to_dict(), default=str)
     ]
 
 

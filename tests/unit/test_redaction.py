@@ -22,28 +22,14 @@ from shared.envelopes import (
     OutputFinding,
     ValidatorRef,
 )
-from tests.factories import input_envelope
+from tests.factories import PROBE_SCHEMA, PROBE_XSD, input_envelope
 from validators import redaction
 from validators.energyplus.err import parse_err
 from validators.payload import Payload
 from validators.runtime import CheckFailed, ValidationResult, produce_output
 
 SECRET = "SECRET-0D6F2C9B41A8"
-SCHEMA = {
-    "type": "object",
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "integer"},
-        "notes": {"type": "string", "maxLength": 3},
-        "tags": {"type": "array", "items": {"enum": ["ok"]}},
-    },
-    "additionalProperties": False,
-}
-XSD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
-  <xs:element name="person"><xs:complexType><xs:sequence>
-    <xs:element name="name" type="xs:string"/>
-  </xs:sequence><xs:attribute name="age" type="xs:integer"/></xs:complexType></xs:element>
-</xs:schema>"""
+SCHEMA, XSD = PROBE_SCHEMA, PROBE_XSD
 
 
 def _output(
