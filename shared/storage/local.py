@@ -173,7 +173,11 @@ class LocalBlobStore:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         os.close(fd)
         try:
-            shutil.copyfile(source, tmp)
+            try:
+                shutil.copyfile(source, tmp)
+            except FileNotFoundError:
+                # Deleted between the check and the copy (a concurrent delivery moved it).
+                raise BlobNotFound(source_uri) from None
             if create_only:
                 try:
                     os.link(tmp, target)

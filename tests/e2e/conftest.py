@@ -85,7 +85,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stop_stack(instance)
 
 
-@pytest.fixture(scope="session")
+# One org and key per module: the key's rate limit is per key, and a module that
+# polls or fuzzes hard would otherwise refuse the next module's requests.
+@pytest.fixture(scope="module")
 def org(stack: LocalStack) -> tuple[str, dict[str, str]]:
     from shared import wiring
     from tests.factories import make_org

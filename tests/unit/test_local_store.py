@@ -96,3 +96,22 @@ def test_streamed_read_copy_and_prefix_delete(store, tmp_path):
         pass
     with pytest.raises(BlobNotFound):
         store.copy(target, source)
+
+
+def test_a_source_deleted_during_the_copy_is_not_found_and_leaves_no_target(
+    store, tmp_path, monkeypatch
+):
+    source = (tmp_path / "uploads/o/people.json").as_uri()
+    store.write_bytes(source, b"{}")
+    found = store._existing
+
+    def found_then_deleted(uri):
+        path = found(uri)
+        path.unlink()  # as a concurrent delivery that moved it would
+        return path
+
+    monkeypatch.setattr(store, "_existing", found_then_deleted)
+    target = tmp_path / "submissions/o/people.json"
+    with pytest.raises(BlobNotFound):
+        store.copy(source, target.as_uri(), create_only=True)
+    assert list(target.parent.iterdir()) == []
