@@ -16,12 +16,12 @@ ROUNDS = 3
 
 
 def _run_with_claimed_step(repos: Any, settings: Any, org: str) -> tuple[Any, Any]:
-    from shared.clock import utcnow
-    from shared.ids import new_id
+    from shared.domain.task_bodies import LaunchTask
+    from shared.platform.clock import utcnow
+    from shared.platform.ids import new_id
     from shared.services import workflows
     from shared.services.launches import _claim
     from shared.services.submissions import Accepted, IncomingFile, Submitter, _commit, _records
-    from shared.task_bodies import LaunchTask
 
     workflow, version = workflows.create_workflow(
         repos,
@@ -81,8 +81,8 @@ def _raw(repos: Any, settings: Any, org: str) -> float:
 
 def _callback(repos: Any, store: Any, settings: Any, org: str) -> float:
     from shared import wiring
-    from shared.domain.enums import Severity
-    from shared.envelopes import (
+    from shared.adapters.storage.layout import Layout
+    from shared.contract.envelopes import (
         CallbackBody,
         OutputEnvelope,
         OutputFinding,
@@ -90,8 +90,8 @@ def _callback(repos: Any, store: Any, settings: Any, org: str) -> float:
         Timing,
         ValidatorRef,
     )
+    from shared.domain.enums import Severity
     from shared.services.callbacks import handle_callback
-    from shared.storage.layout import Layout
 
     run, step = _run_with_claimed_step(repos, settings, org)
     now = datetime.now(UTC)
@@ -127,9 +127,9 @@ def measure(rounds: int = ROUNDS) -> list[Figure]:
     emulator is slower at its first writes into a collection, so a single run of each,
     raw first, flattered the callback (0.73x in one run)."""
     from shared import wiring
-    from shared.config import get_settings
     from shared.domain.models import Organization
-    from shared.ids import new_id
+    from shared.platform.config import get_settings
+    from shared.platform.ids import new_id
 
     repos, settings, store = wiring.repositories(), get_settings(), wiring.blob_store()
     org = Organization(id=new_id(), name="bench", created_at=datetime.now(UTC))

@@ -190,10 +190,10 @@ def _stand_ins_elsewhere(env: dict[str, str], state: Path) -> None:
 
 def _org(name: str) -> tuple[str, dict[str, str]]:
     from shared import wiring
-    from shared.auth.api_keys import issue_key
-    from shared.clock import utcnow
+    from shared.api.auth.api_keys import issue_key
     from shared.domain.models import Organization
-    from shared.ids import new_id
+    from shared.platform.clock import utcnow
+    from shared.platform.ids import new_id
 
     repos = wiring.repositories()
     org = Organization(id=new_id(), name=name, created_at=utcnow())

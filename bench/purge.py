@@ -16,11 +16,11 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, Any]]:
+    from shared.adapters.storage.layout import Layout
     from shared.domain.enums import RetentionPolicy, RunStatus
     from shared.domain.models import Submission, ValidationRun
-    from shared.ids import new_id
     from shared.persistence.repositories import BATCH_LIMIT, to_doc
-    from shared.storage.layout import Layout
+    from shared.platform.ids import new_id
 
     layout = Layout(settings.storage_uri)
     made, batch, pending = [], repos.db.batch(), 0
@@ -72,8 +72,8 @@ def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, An
 
 
 def _raw(repos: Any, store: Any, settings: Any, made: list[tuple[Any, Any]]) -> float:
+    from shared.adapters.storage.layout import Layout
     from shared.persistence.repositories import BATCH_LIMIT
-    from shared.storage.layout import Layout
 
     layout = Layout(settings.storage_uri)
     started = time.perf_counter()
@@ -124,9 +124,9 @@ def measure(rounds: int = ROUNDS) -> list[Figure]:
     """Raw and sweep alternate, round after round, and each keeps its fastest: both are
     only ever slowed by noise, so the fastest is the closest to their cost."""
     from shared import wiring
-    from shared.config import get_settings
     from shared.domain.models import Organization
-    from shared.ids import new_id
+    from shared.platform.config import get_settings
+    from shared.platform.ids import new_id
 
     repos, store, settings = wiring.repositories(), wiring.blob_store(), get_settings()
     org = Organization(id=new_id(), name="purge-bench", created_at=NOW)

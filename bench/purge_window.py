@@ -31,10 +31,10 @@ def main() -> None:
 
         os.environ.update(env)
         from shared import wiring
-        from shared.auth.api_keys import issue_key
-        from shared.clock import utcnow
+        from shared.api.auth.api_keys import issue_key
         from shared.domain.models import Organization
-        from shared.ids import new_id
+        from shared.platform.clock import utcnow
+        from shared.platform.ids import new_id
 
         repos = wiring.repositories()
         org = Organization(id=new_id(), name="bench", created_at=utcnow())

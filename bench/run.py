@@ -41,10 +41,10 @@ def _stack_figures() -> list[Figure]:
         env = dict(line.split("=", 1) for line in (state / "stack.env").read_text().split())
         os.environ.update(env)
         from shared import wiring
-        from shared.auth.api_keys import issue_key
-        from shared.clock import utcnow
+        from shared.api.auth.api_keys import issue_key
         from shared.domain.models import Organization
-        from shared.ids import new_id
+        from shared.platform.clock import utcnow
+        from shared.platform.ids import new_id
 
         wiring.reset()
         repos = wiring.repositories()

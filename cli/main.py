@@ -94,9 +94,9 @@ def _repos() -> Any:
 @json_option
 def create_org(name: str, as_json: bool) -> None:
     """Create an organization and print its id."""
-    from shared.clock import utcnow
     from shared.domain.models import Organization
-    from shared.ids import new_id
+    from shared.platform.clock import utcnow
+    from shared.platform.ids import new_id
 
     org = Organization(id=new_id(), name=name, created_at=utcnow())
     _repos().create_org(org)
@@ -132,10 +132,10 @@ def create_key(org: str, name: str, expires_in: str | None, role_name: str, as_j
     """Create an API key for ORG with a role and print it (it is shown only this once).
     Keys are managed here, with database access, not through the API: no key's role,
     not even admin, creates, lists or revokes keys."""
-    from shared.auth.api_keys import issue_key
-    from shared.auth.roles import parse_role
-    from shared.clock import utcnow
-    from shared.errors import NotFound
+    from shared.api.auth.api_keys import issue_key
+    from shared.domain.roles import parse_role
+    from shared.platform.clock import utcnow
+    from shared.platform.errors import NotFound
 
     try:
         role = parse_role(role_name)
@@ -176,8 +176,8 @@ def _key_view(key: Any) -> dict[str, Any]:
 @json_option
 def list_keys(org: str, as_json: bool) -> None:
     """ORG's API keys: name, role, prefix, created, last used, expiry; never the secret."""
-    from shared.auth.api_keys import list_keys as keys_of
-    from shared.errors import NotFound
+    from shared.api.auth.api_keys import list_keys as keys_of
+    from shared.platform.errors import NotFound
 
     try:
         views = [_key_view(k) for k in keys_of(_repos(), org)]
@@ -212,8 +212,8 @@ def list_keys(org: str, as_json: bool) -> None:
 @json_option
 def revoke_key(key_id: str, org: str, as_json: bool) -> None:
     """Revoke KEY_ID of ORG: every request with it is a 401 from now on."""
-    from shared.auth.api_keys import revoke_key as revoke
-    from shared.errors import NotFound
+    from shared.api.auth.api_keys import revoke_key as revoke
+    from shared.platform.errors import NotFound
 
     try:
         key = revoke(_repos(), org, key_id)
@@ -229,7 +229,7 @@ def revoke_key(key_id: str, org: str, as_json: bool) -> None:
 def purge_retries(everything: bool, retry_id: str | None, as_json: bool) -> None:
     """List purges that wait for a person (or all, with --all); --retry ID tries one again."""
     from shared import wiring
-    from shared.config import get_settings
+    from shared.platform.config import get_settings
     from shared.services import purge
 
     repos = _repos()
@@ -523,8 +523,8 @@ def _write_directly(
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Writes FILE as ORG/WORKFLOW/FILENAME with the caller's own storage access; returns
     where to ask what the trigger made of it, and what was written."""
-    from shared.storage import open_store
-    from shared.storage.layout import UploadsLayout
+    from shared.adapters.storage import open_store
+    from shared.adapters.storage.layout import UploadsLayout
 
     root = os.environ.get("ASSAY_UPLOADS_URI", "")
     if not root:

@@ -22,7 +22,7 @@ def upload_inputs(as_json: bool) -> None:
     point their submissions at the copies. Run it before the uploads bucket's age rule
     is applied: the rule would delete those inputs."""
     from shared import wiring
-    from shared.config import get_settings
+    from shared.platform.config import get_settings
     from shared.services.upload_inputs import migrate_upload_inputs
 
     report = migrate_upload_inputs(wiring.repositories(), wiring.blob_store(), get_settings())

@@ -19,7 +19,7 @@ from cli.output import emit, fail, out
 def _client() -> Any:
     from google.cloud import scheduler_v1
 
-    from shared.config import get_settings
+    from shared.platform.config import get_settings
 
     endpoint = get_settings().scheduler_endpoint
     if not endpoint:
@@ -35,7 +35,7 @@ def _client() -> Any:
 
 
 def _where(project: str | None, location: str | None) -> tuple[str, str]:
-    from shared.config import get_settings
+    from shared.platform.config import get_settings
 
     settings = get_settings()
     return project or settings.project, location or settings.region

@@ -20,9 +20,9 @@ org_option = click.option("--org", required=True, help="The organization's id.")
 
 def _context(as_json: bool) -> tuple[Any, Any, str]:
     from shared import wiring
-    from shared.config import get_settings
-    from shared.services.uploaders import StorageBucketIam
-    from shared.storage.layout import UploadsLayout
+    from shared.adapters.bucket_iam import StorageBucketIam
+    from shared.adapters.storage.layout import UploadsLayout
+    from shared.platform.config import get_settings
 
     settings = get_settings()
     if not settings.uploads_uri.startswith("gs://") and not settings.storage_iam_endpoint:
@@ -54,7 +54,7 @@ def uploaders() -> None:
 @json_option
 def add(org: str, member: str, as_json: bool) -> None:
     """Let MEMBER (serviceAccount:…, user:…, group:…, domain:…) write ORG/… objects."""
-    from shared.errors import AssayError
+    from shared.platform.errors import AssayError
     from shared.services.uploaders import add_uploader
 
     repos, iam, bucket = _context(as_json)
@@ -71,7 +71,7 @@ def add(org: str, member: str, as_json: bool) -> None:
 @json_option
 def remove(org: str, member: str, as_json: bool) -> None:
     """Take MEMBER's right to write ORG/… objects away (policy first, then the record)."""
-    from shared.errors import AssayError
+    from shared.platform.errors import AssayError
     from shared.services.uploaders import remove_uploader
 
     repos, iam, bucket = _context(as_json)
@@ -89,7 +89,7 @@ def remove(org: str, member: str, as_json: bool) -> None:
 def list_(org: str, as_json: bool) -> None:
     """ORG's uploaders."""
     from shared import wiring
-    from shared.errors import AssayError
+    from shared.platform.errors import AssayError
     from shared.services.uploaders import list_uploaders
 
     try:

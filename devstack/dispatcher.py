@@ -181,7 +181,7 @@ class Dispatcher:
 
 def main() -> None:
     from devstack.net import serve
-    from shared.logs import configure
+    from shared.platform.logs import configure
 
     configure()
     parser = argparse.ArgumentParser(description=__doc__)

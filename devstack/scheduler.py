@@ -225,7 +225,7 @@ class Scheduler:
 
 def main() -> None:
     from devstack.net import serve
-    from shared.logs import configure
+    from shared.platform.logs import configure
 
     configure()
     parser = argparse.ArgumentParser(description=__doc__)

@@ -42,8 +42,8 @@ from google.auth.exceptions import GoogleAuthError
 from werkzeug.wrappers import Request, Response
 
 from devstack.bucket_iam import IAM_PATH, BucketPolicies
-from shared.storage import BlobExists, BlobNotFound, open_store
-from shared.storage.layout import UploadsLayout
+from shared.adapters.storage import BlobExists, BlobNotFound, open_store
+from shared.adapters.storage.layout import UploadsLayout
 
 READ_CHUNK = 1024 * 1024
 

@@ -30,7 +30,7 @@ from devstack import firestore_emulator, units
 from devstack.net import free_port, wait_http
 from devstack.processes import spawn
 from devstack.storage_emulator import StorageEmulator
-from shared.storage.layout import UploadsLayout
+from shared.adapters.storage.layout import UploadsLayout
 
 ROOT = Path(__file__).resolve().parents[1]
 STAND_INS = ("metadata", "jobs", "dispatcher", "scheduler", "gate")

@@ -26,9 +26,9 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from devstack.metadata_server import fetch_token
-from shared.storage import scheme_of
-from shared.storage.layout import UploadsLayout
-from shared.storage.local import LocalBlobStore, path_of
+from shared.adapters.storage import scheme_of
+from shared.adapters.storage.layout import UploadsLayout
+from shared.adapters.storage.local import LocalBlobStore, path_of
 
 log = logging.getLogger("upload-notifier")
 
@@ -206,7 +206,7 @@ class UploadNotifier:
 
 
 def main() -> None:
-    from shared.logs import configure
+    from shared.platform.logs import configure
 
     configure()
     parser = argparse.ArgumentParser(description=__doc__)

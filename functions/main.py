@@ -25,9 +25,9 @@ try:
     from flask import Request, Response, current_app, has_app_context
     from werkzeug.exceptions import HTTPException
 
-    from shared.config import get_settings, on_google_cloud
-    from shared.http import problem
-    from shared.logs import configure
+    from shared.api.http import problem
+    from shared.platform.config import get_settings, on_google_cloud
+    from shared.platform.logs import configure
 
     configure()
     if on_google_cloud():

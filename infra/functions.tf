@@ -1,7 +1,7 @@
 # One gen2 function per entry point of functions/main.py (units.json "functions"), all
 # from the same staged source, each under its role's identity. Who may call a private
 # function is decided by run.invoker (iam.tf) and checked again in code
-# (shared/auth/id_tokens.py); ingress narrows the network path on top of that.
+# (shared/api/auth/id_tokens.py); ingress narrows the network path on top of that.
 locals {
   function_build = {
     runtime = "python312"
@@ -32,7 +32,7 @@ locals {
   }
 
   # Whom the callback takes each validator's results from: that validator's own job
-  # account, not any validator job's (shared/config.py validator_identities, 0020).
+  # account, not any validator job's (shared/platform/config.py validator_identities, 0020).
   function_env_with_identities = merge(local.function_env, {
     ASSAY_VALIDATOR_IDENTITIES = join(",", [
       for name, j in local.jobs : "${j.validator}=${google_service_account.job[name].email}"

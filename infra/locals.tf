@@ -40,7 +40,7 @@ locals {
 
   image_repository = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
 
-  # What every function reads at start (shared/config.py fails fast without it).
+  # What every function reads at start (shared/platform/config.py fails fast without it).
   function_env = merge(
     {
       GOOGLE_CLOUD_PROJECT        = var.project_id

@@ -1,23 +1,23 @@
 """The process's adapters, built lazily on first use and then reused (cold start
 matters: a function pays only for the clients it touches). Each is built once per
-process under a lock (shared/once.py): the api serves concurrent requests, and state
+process under a lock (shared/platform/once.py): the api serves concurrent requests, and state
 such as the admission counters must be one per process."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.config import get_settings
-from shared.once import once
+from shared.platform.config import get_settings
+from shared.platform.once import once
 
 if TYPE_CHECKING:
     from shared.adapters.jobs import JobRunner
     from shared.adapters.signing import IamSigner
+    from shared.adapters.storage import BlobStore
     from shared.adapters.tasks import TaskQueue
-    from shared.auth.rate_limit import RateLimiter
+    from shared.api.auth.rate_limit import RateLimiter
     from shared.persistence.repositories import Repositories
     from shared.services.admission import Admission
-    from shared.storage import BlobStore
 
 
 @once
@@ -29,7 +29,7 @@ def repositories() -> Repositories:
 
 @once
 def blob_store() -> BlobStore:
-    from shared.storage import open_store
+    from shared.adapters.storage import open_store
 
     return open_store(get_settings().storage_uri)
 
@@ -43,7 +43,7 @@ def task_queue() -> TaskQueue:
 
 @once
 def rate_limiter() -> RateLimiter:
-    from shared.auth.rate_limit import RateLimiter
+    from shared.api.auth.rate_limit import RateLimiter
 
     settings = get_settings()
     return RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
@@ -52,7 +52,7 @@ def rate_limiter() -> RateLimiter:
 @once
 def anonymous_limiter() -> RateLimiter:
     """Requests without a valid API key, per client address."""
-    from shared.auth.rate_limit import RateLimiter
+    from shared.api.auth.rate_limit import RateLimiter
 
     settings = get_settings()
     return RateLimiter(
@@ -94,8 +94,8 @@ def job_url_signer() -> IamSigner | None:
 
 def reset() -> None:
     """Forget every cached client and the settings (tests change the environment)."""
+    from shared.adapters.storage import _store
     from shared.persistence.firestore import get_client
-    from shared.storage import _store
 
     caches = (
         repositories,

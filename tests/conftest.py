@@ -30,7 +30,7 @@ def emulator() -> Iterator[FirestoreEmulator]:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """A clean environment for shared.config, with storage under tmp_path."""
+    """A clean environment for shared.platform.config, with storage under tmp_path."""
     for key in list(os.environ):
         if key.startswith(("ASSAY_", "GCE_METADATA")):
             monkeypatch.delenv(key)

@@ -26,7 +26,9 @@ def instructions(dockerfile: Path) -> tuple[str, list[Copy]]:
             workdir = str(PurePosixPath(workdir) / words[1])
         elif words[0].upper() == "COPY":
             args = [w for w in words[1:] if not w.startswith("--")]
-            copies.append(Copy(tuple(args[:-1]), str(PurePosixPath(workdir) / args[-1])))
+            # PurePosixPath drops a trailing "/", which is what makes the destination a folder.
+            slash = "/" if args[-1].endswith("/") else ""
+            copies.append(Copy(tuple(args[:-1]), str(PurePosixPath(workdir) / args[-1]) + slash))
     return workdir, copies
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.auth.api_keys import issue_key
-from shared.clock import utcnow
+from shared.api.auth.api_keys import issue_key
+from shared.contract.envelopes import InputEnvelope, ValidatorRef
 from shared.domain.models import Organization
-from shared.envelopes import InputEnvelope, ValidatorRef
-from shared.ids import new_id
 from shared.persistence.repositories import Repositories
+from shared.platform.clock import utcnow
+from shared.platform.ids import new_id
 
 PERSON_SCHEMA: dict[str, Any] = {
     "type": "object",

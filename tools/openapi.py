@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT / "functions"))
 
 from handlers.api import ROLES  # noqa: E402
 
-from shared.openapi import rendered  # noqa: E402
+from shared.api.openapi import rendered  # noqa: E402
 
 
 def main() -> None:

@@ -73,7 +73,7 @@ def stage(out: Path) -> None:
 
 
 def _stage_inline_validators(out: Path) -> None:
-    from shared.validators_catalog import CATALOG
+    from shared.catalog.validators import CATALOG
 
     (out / "validators").mkdir()
     sandbox = ("sandbox.py", "sandbox_child.py", "sandboxed_python.py")

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from shared.envelopes import InputFile
-from shared.storage import signed
-from shared.storage.layout import safe_filename
+from shared.adapters.storage import signed
+from shared.adapters.storage.layout import safe_filename
+from shared.contract.envelopes import InputFile
 
 CHUNK = 1024 * 1024
 

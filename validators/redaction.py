@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
-from shared.envelopes import (
+from shared.contract.envelopes import (
     OutputArtifact,
     OutputEnvelope,
     OutputFinding,
@@ -352,9 +352,9 @@ def metrics(
 
 
 def declared_artifacts(validator: str) -> tuple[str, ...]:
-    """The files the validator's job may store (shared/validator_jobs.py)."""
+    """The files the validator's job may store (shared/contract/validator_jobs.py)."""
     try:
-        from shared.validator_jobs import validator_job
+        from shared.contract.validator_jobs import validator_job
     except ImportError:  # an image whose validator stores none does not ship the module
         return ()
     try:

@@ -32,10 +32,8 @@ from pydantic import TypeAdapter, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from shared import logs
-from shared.clock import utcnow
-from shared.domain.enums import Severity
-from shared.envelopes import (
+from shared.adapters.storage import BlobExists, signed
+from shared.contract.envelopes import (
     MAX_STORED_FINDINGS,
     CallbackBody,
     FindingCounts,
@@ -48,7 +46,9 @@ from shared.envelopes import (
     Timing,
     ValidatorRef,
 )
-from shared.storage import BlobExists, signed
+from shared.contract.severity import Severity
+from shared.platform import logs
+from shared.platform.clock import utcnow
 from validators import redaction
 from validators.payload import Payload, stream_to
 
@@ -117,7 +117,7 @@ def store_artifact(
     envelope: InputEnvelope, name: str, data: bytes, content_type: str = ""
 ) -> OutputArtifact:
     """Stores the artifact `name` beside output.json, through the create-only URL its
-    launch signed for that name (shared/validator_jobs.py declares each validator's)."""
+    launch signed for that name (shared/contract/validator_jobs.py declares each validator's)."""
     uri = envelope.output_uri.rsplit("/", 1)[0] + f"/{name}"
     location = envelope.artifact_urls.get(name) or uri
     signed.create(location, data, content_type or "application/octet-stream", envelope.retain_until)

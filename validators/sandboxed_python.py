@@ -22,7 +22,7 @@ from validators.sandbox import Limits, SandboxViolation
 from validators.sandbox_child import ERROR_FILE, REQUEST_FILE
 
 if TYPE_CHECKING:  # the runtime imports this module's users; annotations only here
-    from shared.envelopes import InputEnvelope, InputFile
+    from shared.contract.envelopes import InputEnvelope, InputFile
     from validators.runtime import ValidationResult
 
 # `python -I` puts neither PYTHONPATH nor the working folder on sys.path (the engine's
@@ -103,7 +103,7 @@ MEMORY_BYTES = 1024 * 1024 * 1024
 def _findings_adapter() -> Any:
     from pydantic import TypeAdapter
 
-    from shared.envelopes import OutputFinding
+    from shared.contract.envelopes import OutputFinding
 
     return TypeAdapter(list[OutputFinding])
 

@@ -14,14 +14,10 @@ from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
 from shared import wiring
-from shared.auth.api_keys import authenticate
-from shared.auth.rate_limit import KnownKeys, client_address
-from shared.auth.roles import require
-from shared.config import get_settings
-from shared.domain.enums import Role, RunStatus
-from shared.domain.models import ApiKey, ValidationRun
-from shared.errors import BadRequest, NotFound, Unauthorized
-from shared.http import (
+from shared.adapters.storage.layout import UploadsLayout
+from shared.api.auth.api_keys import authenticate
+from shared.api.auth.rate_limit import KnownKeys, client_address
+from shared.api.http import (
     guarded,
     json_response,
     loads,
@@ -31,12 +27,8 @@ from shared.http import (
     problem,
     read_body,
 )
-from shared.ids import is_new_id
-from shared.intake import read_upload
-from shared.services import resources, runs, workflows
-from shared.services.submissions import submit
-from shared.storage.layout import UploadsLayout
-from shared.views import (
+from shared.api.intake import read_upload
+from shared.api.views import (
     finding_view,
     grant_view,
     resource_view,
@@ -45,11 +37,19 @@ from shared.views import (
     upload_view,
     workflow_view,
 )
+from shared.domain.enums import Role, RunStatus
+from shared.domain.models import ApiKey, ValidationRun
+from shared.domain.roles import require
+from shared.platform.config import get_settings
+from shared.platform.errors import BadRequest, NotFound, Unauthorized
+from shared.platform.ids import is_new_id
+from shared.services import resources, runs, workflows
+from shared.services.submissions import submit
 
 Handler = Callable[[Request, ApiKey, dict[str, str]], Response]
 ROUTES: dict[str, Handler] = {}
 # The least role each route needs: declared here, with the route, and nowhere else. handle()
-# enforces it before the handler runs, and the contract states it (shared/openapi.py).
+# enforces it before the handler runs, and the contract states it (shared/api/openapi.py).
 ROLES: dict[str, Role] = {}
 
 
@@ -324,7 +324,7 @@ def _workflow_arg(request: Request) -> str | None:
 
 @route("list_validators", Role.VIEWER)
 def list_validators(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    from shared.validators_catalog import CATALOG
+    from shared.catalog.validators import CATALOG
 
     items = [
         {
@@ -428,7 +428,7 @@ def get_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
 
 @cache
 def _contract() -> str:
-    from shared.openapi import rendered
+    from shared.api.openapi import rendered
 
     return rendered(ROLES)
 

@@ -5,10 +5,10 @@ from that step's own validator's job (the service checks the caller against the 
 from flask import Request, Response
 
 from shared import wiring
-from shared.auth.id_tokens import verify_caller
-from shared.config import get_settings
-from shared.envelopes import MAX_CALLBACK_BODY_BYTES, CallbackBody
-from shared.http import guarded, json_response, loads, parse_model, read_body
+from shared.api.auth.id_tokens import verify_caller
+from shared.api.http import guarded, json_response, loads, parse_model, read_body
+from shared.contract.envelopes import MAX_CALLBACK_BODY_BYTES, CallbackBody
+from shared.platform.config import get_settings
 from shared.services.callbacks import handle_callback
 
 

@@ -4,11 +4,11 @@
 from flask import Request, Response
 
 from shared import wiring
-from shared.auth.id_tokens import verify_caller
-from shared.config import get_settings
-from shared.http import guarded, json_response, parse_json, parse_model
+from shared.api.auth.id_tokens import verify_caller
+from shared.api.http import guarded, json_response, parse_json, parse_model
+from shared.domain.task_bodies import CancelTask, LaunchTask
+from shared.platform.config import get_settings
 from shared.services.launches import cancel_execution, launch
-from shared.task_bodies import CancelTask, LaunchTask
 
 
 @guarded

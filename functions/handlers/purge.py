@@ -6,11 +6,12 @@ import time
 from flask import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import logs, wiring
-from shared.auth.id_tokens import verify_caller
-from shared.config import get_settings
-from shared.http import guarded, json_response, parse_model
+from shared import wiring
+from shared.api.auth.id_tokens import verify_caller
+from shared.api.http import guarded, json_response, parse_model
 from shared.persistence import purge_records  # noqa: F401  (read by every sweep: load at start)
+from shared.platform import logs
+from shared.platform.config import get_settings
 from shared.services import purge
 
 

@@ -5,10 +5,10 @@ from flask import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import wiring
-from shared.auth.id_tokens import verify_caller
-from shared.clock import utcnow
-from shared.config import get_settings
-from shared.http import guarded, json_response, parse_model
+from shared.api.auth.id_tokens import verify_caller
+from shared.api.http import guarded, json_response, parse_model
+from shared.platform.clock import utcnow
+from shared.platform.config import get_settings
 from shared.services import purge
 from shared.services.reconcile import Context, reconcile
 

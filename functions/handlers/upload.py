@@ -10,11 +10,12 @@ import flask
 from cloudevents.http import CloudEvent
 from pydantic import ValidationError
 
-from shared import logs, wiring
-from shared.auth.id_tokens import own_service_audience, verify_caller
-from shared.config import get_settings
-from shared.errors import AssayError
-from shared.http import problem, validation_detail
+from shared import wiring
+from shared.api.auth.id_tokens import own_service_audience, verify_caller
+from shared.api.http import problem, validation_detail
+from shared.platform import logs
+from shared.platform.config import get_settings
+from shared.platform.errors import AssayError
 from shared.services.uploads import FINALIZED, UploadedObject, receive_upload
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
-from shared.config import Settings
 from shared.domain.enums import CloudRunJobStatus
-from shared.errors import Transient
+from shared.platform.config import Settings
+from shared.platform.errors import Transient
 
 
 class PermanentJobError(Exception):

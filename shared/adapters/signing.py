@@ -16,8 +16,8 @@ from typing import Any
 
 from google.auth import credentials as auth_credentials
 
-from shared.config import Settings
-from shared.errors import NotConfigured, Transient
+from shared.platform.config import Settings
+from shared.platform.errors import NotConfigured, Transient
 
 GOOGLE_STORAGE = "https://storage.googleapis.com"
 

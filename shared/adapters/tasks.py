@@ -8,8 +8,8 @@ import json
 from functools import cached_property
 from typing import Any, Protocol
 
-from shared.config import Settings
-from shared.errors import Transient
+from shared.platform.config import Settings
+from shared.platform.errors import Transient
 
 
 class TaskQueue(Protocol):
@@ -21,7 +21,7 @@ class TaskQueue(Protocol):
 
 def _headers() -> dict[str, str]:
     """The delivery's headers: JSON, and this request's trace so the run stays one trace."""
-    from shared.logs import traceparent
+    from shared.platform.logs import traceparent
 
     headers = {"Content-Type": "application/json"}
     parent = traceparent()

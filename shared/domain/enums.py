@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# Re-exported: the domain speaks of findings' severity as its own.
+from shared.contract.severity import Severity as Severity
+
 
 class RunStatus(StrEnum):
     PENDING = "PENDING"
@@ -63,12 +66,6 @@ class RetentionPolicy(StrEnum):
     STORE_7_DAYS = "STORE_7_DAYS"
     STORE_30_DAYS = "STORE_30_DAYS"
     STORE_PERMANENTLY = "STORE_PERMANENTLY"
-
-
-class Severity(StrEnum):
-    ERROR = "ERROR"
-    WARNING = "WARNING"
-    INFO = "INFO"
 
 
 class ErrorCategory(StrEnum):

@@ -15,7 +15,7 @@ from pydantic import (
     computed_field,
 )
 
-from shared.assertions import Assertion
+from shared.domain.assertions import Assertion
 from shared.domain.enums import (
     CloudRunJobStatus,
     ErrorCategory,
@@ -120,13 +120,13 @@ class WorkflowStep(Model):
     config: JsonObject = Field(default_factory=dict)
     # Versions saved before steps had a timeout get the default.
     timeout_seconds: int = 600
-    # CEL over the step's metrics (shared/assertions.py), checked by the callback.
+    # CEL over the step's metrics (shared/domain/assertions.py), checked by the callback.
     assertions: list[Assertion] = Field(default_factory=list)
     # The workflow resources the config names, pinned when the version was saved.
     resources: dict[str, ResourcePin] = Field(default_factory=dict)
     # The engine saving chose for this config, where a validator has a choice
     # (json-schema: jsonschema-rs when it gives jsonschema's answers; see
-    # shared/json_schema_engine.py).
+    # shared/contract/json_schema_engine.py).
     engine: str | None = None
 
 

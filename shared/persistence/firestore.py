@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.once import once
+from shared.platform.once import once
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def get_client() -> firestore.Client:
     from google.cloud import firestore
 
-    from shared.config import get_settings
+    from shared.platform.config import get_settings
 
     # With FIRESTORE_EMULATOR_HOST set the client talks to the emulator, no credentials.
     return firestore.Client(project=get_settings().project)

@@ -35,8 +35,8 @@ from shared.domain.models import (
     WorkflowResource,
     WorkflowVersion,
 )
-from shared.errors import BadRequest, NotFound, Transient
-from shared.ids import is_doc_id, stable_id
+from shared.platform.errors import BadRequest, NotFound, Transient
+from shared.platform.ids import is_doc_id, stable_id
 
 if TYPE_CHECKING:
     # The purge sweep's alone, loaded on use: only the purge function, which sweeps on

@@ -11,8 +11,8 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.domain.models import Model, UploadEvent
-from shared.ids import stable_id
 from shared.persistence.repositories import UPLOAD_EVENTS, UPLOAD_GRANTS, to_doc
+from shared.platform.ids import stable_id
 
 UPLOAD_URL_GRANTS = "upload_url_grants"
 UPLOADERS = "uploaders"

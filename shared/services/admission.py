@@ -32,10 +32,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from shared.config import Settings
 from shared.domain.enums import Execution
-from shared.errors import TooManyRequests
 from shared.persistence.repositories import Repositories
+from shared.platform.config import Settings
+from shared.platform.errors import TooManyRequests
 
 log = logging.getLogger(__name__)
 

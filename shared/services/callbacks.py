@@ -20,11 +20,17 @@ from typing import Any, overload
 
 from google.api_core import exceptions as google_exceptions
 
-from shared import logs
+from shared.adapters.storage import BlobNotFound, BlobStore
+from shared.adapters.storage.layout import Layout
 from shared.adapters.tasks import TaskQueue
-from shared.assertions import evaluate
-from shared.clock import Clock, utcnow
-from shared.config import Settings
+from shared.contract.envelopes import (
+    MAX_TEXT_CHARS,
+    CallbackBody,
+    OutputEnvelope,
+    OutputFinding,
+    OutputStatus,
+)
+from shared.domain.assertions import evaluate
 from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import (
     CloudRunJobStatus,
@@ -43,21 +49,15 @@ from shared.domain.models import (
     Summary,
     ValidationRun,
 )
-from shared.envelopes import (
-    MAX_TEXT_CHARS,
-    CallbackBody,
-    OutputEnvelope,
-    OutputFinding,
-    OutputStatus,
-)
-from shared.errors import Conflict, Forbidden, NotFound, Transient, Unprocessable
-from shared.ids import stable_id
 from shared.persistence.repositories import Repositories, from_snapshot, to_doc
+from shared.platform import logs
+from shared.platform.clock import Clock, utcnow
+from shared.platform.config import Settings
+from shared.platform.errors import Conflict, Forbidden, NotFound, Transient, Unprocessable
+from shared.platform.ids import stable_id
 from shared.services.dispatch import enqueue_launch
 from shared.services.finalize import Ended, after_commit, end_run
 from shared.services.step_outputs import Unread, parse, read_capped, too_large, within_caps
-from shared.storage import BlobNotFound, BlobStore
-from shared.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ a replay, yields one task."""
 from __future__ import annotations
 
 from shared.adapters.tasks import TaskQueue
-from shared.config import Settings
-from shared.ids import stable_id
-from shared.task_bodies import CancelTask, LaunchTask
+from shared.domain.task_bodies import CancelTask, LaunchTask
+from shared.platform.config import Settings
+from shared.platform.ids import stable_id
 
 
 def launch_task_id(run_id: str, step_order: int, attempt: int) -> str:

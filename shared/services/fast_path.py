@@ -38,15 +38,18 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.adapters.storage import BlobExists, BlobStore
+from shared.adapters.storage.layout import Layout
 from shared.adapters.tasks import TaskQueue
-from shared.clock import Clock, utcnow
-from shared.config import Settings
+from shared.catalog.validators import CATALOG, get_validator
+from shared.contract.envelopes import OutputEnvelope, OutputStatus, ValidatorRef
 from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import Execution, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun, WorkflowVersion
-from shared.envelopes import OutputEnvelope, OutputStatus, ValidatorRef
-from shared.once import once
 from shared.persistence.repositories import Repositories, to_doc
+from shared.platform.clock import Clock, utcnow
+from shared.platform.config import Settings
+from shared.platform.once import once
 from shared.services.callbacks import (
     apply_output,
     commit_output,
@@ -58,9 +61,6 @@ from shared.services.dispatch import enqueue_launch
 from shared.services.finalize import Ended, after_commit
 from shared.services.launches import input_envelope, resource_file
 from shared.services.submissions import keep_content
-from shared.storage import BlobExists, BlobStore
-from shared.storage.layout import Layout
-from shared.validators_catalog import CATALOG, get_validator
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _context() -> Any:
     the inline validators already imported (a check starts in milliseconds, not an
     interpreter's start), and each child gets only the bytes of its own file.
     Raises SandboxUnavailable where bubblewrap cannot run: no check runs outside it.
-    Built once under a lock (shared/once.py): two first checks at once would each make a
+    Built once under a lock (shared/platform/once.py): two first checks at once would each make a
     sandbox folder and configure the one forkserver context, the loser's folder leaked."""
     import tempfile
     from pathlib import Path

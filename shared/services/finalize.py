@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.tasks import TaskQueue
-from shared.config import Settings
 from shared.domain.deadlines import CANCEL_RETRY
 from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
 from shared.persistence.repositories import Repositories, to_doc
+from shared.platform.config import Settings
 from shared.services.dispatch import enqueue_cancel
 from shared.services.purge import queue_purge, schedule_purge
 

@@ -17,24 +17,24 @@ from typing import Any
 
 from google.auth.credentials import Signing
 
-from shared import logs
 from shared.adapters.jobs import Execution, JobRunner, PermanentJobError
 from shared.adapters.signing import signed_get_url, signed_put_url
+from shared.adapters.storage import BlobExists, BlobNotFound, BlobStore
+from shared.adapters.storage.layout import Layout
+from shared.adapters.storage.signed import put_headers
 from shared.adapters.tasks import TaskQueue
-from shared.clock import Clock, utcnow
-from shared.config import Settings
+from shared.contract.envelopes import InputEnvelope, InputFile, ValidatorRef
+from shared.contract.validator_jobs import validator_job
 from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import ErrorCategory, RetentionPolicy, RunStatus, StepStatus
 from shared.domain.models import ResourcePin, StepRun, Submission, ValidationRun
-from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
-from shared.errors import Conflict, Transient
+from shared.domain.task_bodies import CancelTask, LaunchTask
 from shared.persistence.repositories import Repositories, to_doc
+from shared.platform import logs
+from shared.platform.clock import Clock, utcnow
+from shared.platform.config import Settings
+from shared.platform.errors import Conflict, Transient
 from shared.services.finalize import Ended, after_commit, end_run
-from shared.storage import BlobExists, BlobNotFound, BlobStore
-from shared.storage.layout import Layout
-from shared.storage.signed import put_headers
-from shared.task_bodies import CancelTask, LaunchTask
-from shared.validator_jobs import validator_job
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.storage import BlobStore
+from shared.adapters.storage.layout import Layout
 from shared.adapters.tasks import TaskQueue
-from shared.clock import Clock, utcnow
-from shared.config import Settings
 from shared.domain.enums import RetentionPolicy, RunStatus
 from shared.domain.models import PurgeRetry, PurgeRetryState, Submission, ValidationRun
 from shared.domain.retention import RETRY_BACKOFF
-from shared.ids import stable_id
 from shared.persistence.repositories import BATCH_LIMIT, Repositories, from_snapshot, to_doc
-from shared.storage import BlobStore
-from shared.storage.layout import Layout
+from shared.platform.clock import Clock, utcnow
+from shared.platform.config import Settings
+from shared.platform.ids import stable_id
 
 if TYPE_CHECKING:
     # The sweep's projections: the repositories load them for it (the purge function

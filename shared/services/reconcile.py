@@ -28,24 +28,24 @@ from enum import StrEnum
 from typing import Any
 
 from shared.adapters.jobs import Execution, JobRunner
+from shared.adapters.storage import BlobNotFound, BlobStore
+from shared.adapters.storage.layout import Layout
 from shared.adapters.tasks import TaskQueue
-from shared.clock import Clock
-from shared.config import Settings
+from shared.contract.envelopes import CallbackBody, OutputEnvelope
+from shared.contract.validator_jobs import validator_job
 from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import StepRun, ValidationRun
-from shared.envelopes import CallbackBody, OutputEnvelope
-from shared.errors import Conflict, NotFound
-from shared.ids import stable_id
 from shared.persistence.repositories import Repositories, to_doc
+from shared.platform.clock import Clock
+from shared.platform.config import Settings
+from shared.platform.errors import Conflict, NotFound
+from shared.platform.ids import stable_id
 from shared.services.callbacks import handle_callback
 from shared.services.dispatch import launch_task_id
 from shared.services.finalize import Ended, after_commit, end_run
 from shared.services.launches import record_execution
 from shared.services.step_outputs import read_capped
-from shared.storage import BlobNotFound, BlobStore
-from shared.storage.layout import Layout
-from shared.validator_jobs import validator_job
 
 log = logging.getLogger(__name__)
 

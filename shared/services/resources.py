@@ -10,13 +10,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from shared.clock import Clock, utcnow
-from shared.config import Settings
+from shared.adapters.storage import BlobExists, BlobStore
+from shared.adapters.storage.layout import Layout
 from shared.domain.models import ResourcePin, WorkflowResource
-from shared.errors import NotFound, PayloadTooLarge, Unprocessable
 from shared.persistence.repositories import Repositories
-from shared.storage import BlobExists, BlobStore
-from shared.storage.layout import Layout
+from shared.platform.clock import Clock, utcnow
+from shared.platform.config import Settings
+from shared.platform.errors import NotFound, PayloadTooLarge, Unprocessable
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MAX_RESOURCE_BYTES = 10 * 1024 * 1024

@@ -8,14 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.adapters.tasks import TaskQueue
-from shared.auth.roles import ACTS_FOR_OTHERS
-from shared.clock import Clock, utcnow
-from shared.config import Settings
 from shared.domain.enums import ErrorCategory, RunStatus
 from shared.domain.models import ApiKey, Submission, ValidationRun
-from shared.errors import Conflict, Forbidden, NotFound
-from shared.ids import new_id
+from shared.domain.roles import ACTS_FOR_OTHERS
 from shared.persistence.repositories import Repositories, to_doc
+from shared.platform.clock import Clock, utcnow
+from shared.platform.config import Settings
+from shared.platform.errors import Conflict, Forbidden, NotFound
+from shared.platform.ids import new_id
 from shared.services.dispatch import enqueue_launch
 from shared.services.finalize import Ended, after_commit, end_run
 from shared.services.submissions import build_run

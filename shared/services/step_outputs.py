@@ -1,4 +1,4 @@
-"""A step's output.json as Assay takes it, within the caps of shared/envelopes.py
+"""A step's output.json as Assay takes it, within the caps of shared/contract/envelopes.py
 (decision record 0020).
 
 The callback's memory is bounded by the caps, not by what a validator wrote: the object
@@ -20,8 +20,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import from_json
 
-from shared.domain.enums import Severity
-from shared.envelopes import (
+from shared.adapters.storage import BlobStore
+from shared.contract.envelopes import (
     MAX_ARTIFACTS,
     MAX_METRIC_NAME_CHARS,
     MAX_METRIC_TEXT_CHARS,
@@ -34,7 +34,7 @@ from shared.envelopes import (
     OutputFinding,
     OutputStatus,
 )
-from shared.storage import BlobStore
+from shared.domain.enums import Severity
 
 
 class OutputCap(StrEnum):

@@ -22,12 +22,12 @@ from typing import Any
 
 from google.api_core import exceptions as google_exceptions
 
-from shared import logs
+from shared.adapters.storage import BlobStore
+from shared.adapters.storage.layout import Layout, safe_filename
 from shared.adapters.tasks import TaskQueue
-from shared.clock import Clock, utcnow
-from shared.config import Settings
 from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import Execution, RetentionPolicy, StepStatus
+from shared.domain.files import detect_file_type, media_type
 from shared.domain.models import (
     ApiKey,
     IdempotencyRecord,
@@ -38,13 +38,13 @@ from shared.domain.models import (
     WorkflowVersion,
 )
 from shared.domain.retention import expires_at, retain_until
-from shared.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from shared.files import detect_file_type, media_type
-from shared.ids import new_id, stable_id
 from shared.persistence.repositories import Repositories, to_doc
+from shared.platform import logs
+from shared.platform.clock import Clock, utcnow
+from shared.platform.config import Settings
+from shared.platform.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from shared.platform.ids import new_id, stable_id
 from shared.services.dispatch import enqueue_launch
-from shared.storage import BlobStore
-from shared.storage.layout import Layout, safe_filename
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ import contextlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shared.config import Settings
+from shared.adapters.storage import BlobExists, BlobNotFound, BlobStore, decode_name
+from shared.adapters.storage.layout import Layout, UploadsLayout
 from shared.persistence.repositories import Repositories
 from shared.persistence.upload_inputs import StoredInput
-from shared.storage import BlobExists, BlobNotFound, BlobStore, decode_name
-from shared.storage.layout import Layout, UploadsLayout
+from shared.platform.config import Settings
 
 PAGE = 100
 ATTEMPTS = 5

@@ -21,17 +21,17 @@ from google.auth.credentials import Signing
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.signing import signed_put_url
-from shared.clock import Clock, utcnow
-from shared.config import Settings
+from shared.adapters.storage.layout import UploadsLayout, safe_filename
 from shared.domain.models import ApiKey
-from shared.errors import Unprocessable
-from shared.ids import new_id
 from shared.persistence.repositories import Repositories
 from shared.persistence.uploaders import UploadGrant
+from shared.platform.clock import Clock, utcnow
+from shared.platform.config import Settings
+from shared.platform.errors import Unprocessable
+from shared.platform.ids import new_id
 from shared.services.admission import check_queue
 from shared.services.submissions import accept
 from shared.services.uploads import API_KEY_KEY, OURS, PROJECT_KEY, USER_KEY
-from shared.storage.layout import UploadsLayout, safe_filename
 
 MAX_METADATA = 20
 

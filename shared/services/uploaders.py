@@ -5,41 +5,26 @@ a member of one conditional binding of the bucket's IAM policy per org:
 `roles/storage.objectCreator` on names under `{org}/`, so Cloud Storage itself refuses
 anyone else's write, and refuses an uploader's write under another org's folder.
 
-The policy is read and written at version 3 (conditions), with its etag: a concurrent
-change of the policy fails the write, and the change is made again on the new policy.
+A concurrent change of the policy fails the write (`shared/adapters/bucket_iam.py`),
+and the change is made again on the new policy.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from shared.clock import Clock, utcnow
-from shared.errors import NotFound, Unprocessable
+from shared.adapters.bucket_iam import POLICY_VERSION, BucketIam, Conflict
 from shared.persistence.repositories import Repositories
 from shared.persistence.uploaders import Uploader
+from shared.platform.clock import Clock, utcnow
+from shared.platform.errors import NotFound, Unprocessable
 
 ROLE = "roles/storage.objectCreator"
-POLICY_VERSION = 3
 ATTEMPTS = 5
 _EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 MEMBER = re.compile(rf"(serviceAccount|user|group):{_EMAIL}|domain:[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
-
-
-class Conflict(Exception):
-    """The policy changed since it was read (its etag no longer matches)."""
-
-
-class BucketIam(Protocol):
-    """The bucket's IAM policy as google-cloud-storage's Policy holds it: `bindings`, a
-    list of {"role", "members", "condition"} dicts."""
-
-    def get(self) -> Any: ...
-
-    def set(self, policy: Any) -> None:
-        """Raises Conflict when the policy changed since `get`."""
-        ...
 
 
 def condition(bucket: str, org_id: str) -> dict[str, str]:
@@ -140,34 +125,3 @@ def remove_uploader(
 def list_uploaders(repos: Repositories, org_id: str) -> list[Uploader]:
     _org(repos, org_id)
     return repos.uploads.uploaders(org_id)
-
-
-class StorageBucketIam:
-    """BucketIam over google-cloud-storage: Cloud Storage's JSON API, or the local
-    stand-in at `endpoint` (anonymous, as the local stack has no Google accounts)."""
-
-    def __init__(self, bucket: str, endpoint: str | None = None) -> None:
-        from google.cloud.storage import Client
-
-        if endpoint:
-            from google.auth.credentials import AnonymousCredentials
-
-            client = Client(
-                project="local",
-                credentials=AnonymousCredentials(),
-                client_options={"api_endpoint": endpoint},
-            )
-        else:
-            client = Client()
-        self.bucket = client.bucket(bucket)
-
-    def get(self) -> Any:
-        return self.bucket.get_iam_policy(requested_policy_version=POLICY_VERSION)
-
-    def set(self, policy: Any) -> None:
-        from google.api_core import exceptions
-
-        try:
-            self.bucket.set_iam_policy(policy)
-        except (exceptions.PreconditionFailed, exceptions.Conflict):
-            raise Conflict() from None

@@ -41,17 +41,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import logs
+from shared.adapters.storage import BlobExists, BlobNotFound, BlobStore
+from shared.adapters.storage.layout import Layout, UploadName, UploadsLayout
 from shared.adapters.tasks import TaskQueue
-from shared.clock import Clock, utcnow
-from shared.config import Settings
 from shared.domain.enums import UploadStatus
 from shared.domain.models import Submission, UploadEvent, ValidationRun
 from shared.domain.retention import retain_until
-from shared.errors import AssayError, TooManyRequests, Transient
-from shared.ids import is_new_id
 from shared.persistence.repositories import Repositories
 from shared.persistence.uploaders import UploadGrant
+from shared.platform import logs
+from shared.platform.clock import Clock, utcnow
+from shared.platform.config import Settings
+from shared.platform.errors import AssayError, TooManyRequests, Transient
+from shared.platform.ids import is_new_id
 from shared.services.admission import check_queue
 from shared.services.submissions import (
     Accepted,
@@ -62,8 +64,6 @@ from shared.services.submissions import (
     launch_if_pending,
     submit_stored,
 )
-from shared.storage import BlobExists, BlobNotFound, BlobStore
-from shared.storage.layout import Layout, UploadName, UploadsLayout
 
 log = logging.getLogger(__name__)
 

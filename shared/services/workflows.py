@@ -10,9 +10,14 @@ from typing import Any
 from google.api_core import exceptions as google_exceptions
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from shared.assertions import MAX_ASSERTIONS, Assertion, InvalidAssertion, compile_expr
-from shared.auth.roles import LENGTHENS_RETENTION, require
-from shared.clock import Clock, utcnow
+from shared.catalog.validators import (
+    CATALOG,
+    ConfigError,
+    ResourceField,
+    ValidatorSpec,
+    get_validator,
+)
+from shared.domain.assertions import MAX_ASSERTIONS, Assertion, InvalidAssertion, compile_expr
 from shared.domain.enums import Execution, RetentionPolicy, Role
 from shared.domain.models import (
     ResourcePin,
@@ -21,16 +26,11 @@ from shared.domain.models import (
     WorkflowStep,
     WorkflowVersion,
 )
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.domain.roles import LENGTHENS_RETENTION, require
 from shared.persistence.repositories import Repositories, to_doc
+from shared.platform.clock import Clock, utcnow
+from shared.platform.errors import Conflict, NotFound, Unprocessable
 from shared.services.resources import ResourceBook
-from shared.validators_catalog import (
-    CATALOG,
-    ConfigError,
-    ResourceField,
-    ValidatorSpec,
-    get_validator,
-)
 
 # A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
 DEFAULT_STEP_TIMEOUT, MAX_STEP_TIMEOUT = 600, 3600

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from shared.logs import LABELS_FIELD, TRACE_FIELD
+from shared.platform.logs import LABELS_FIELD, TRACE_FIELD
 from tests.e2e.conftest import wait_for
 from tests.factories import workflow_body
 

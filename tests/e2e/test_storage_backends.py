@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from shared.storage.local import path_of
+from shared.adapters.storage.local import path_of
 from tests.e2e.conftest import ROOT, start_stack, stop_stack, wait_for
 from tests.factories import workflow_body
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shared.validators_catalog import CATALOG
+from shared.catalog.validators import CATALOG
 from tests.infra import terraform_rules as rules
 
 INFRA = rules.ROOT / "infra"

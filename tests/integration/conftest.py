@@ -77,7 +77,7 @@ def sign_job_urls(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from devstack.metadata_server import MetadataServer
     from devstack.signed_url_gate import SignedUrlGate
     from shared import wiring
-    from shared.storage.layout import UploadsLayout
+    from shared.adapters.storage.layout import UploadsLayout
 
     metadata = serve(MetadataServer([WORKER_SA], WORKER_SA, "assay-test"))
     storage = os.environ["ASSAY_STORAGE_URI"]

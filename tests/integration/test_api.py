@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.clock import utcnow
+from shared.platform.clock import utcnow
 from tests.factories import make_org, workflow_body
 
 VALID = b'{"name": "Ada", "email": "ada@example.com"}'
@@ -269,15 +269,15 @@ def test_large_files_are_stored_as_files_not_inline(api, size):
     stored = api.repos.find_submission(submission_id)
     assert stored.content is None
     assert stored.input_file.endswith(f"/submissions/{api.org}/{submission_id}/submission.json")
-    from shared.storage.local import path_of
+    from shared.adapters.storage.local import path_of
 
     assert path_of(stored.input_file).read_bytes() == data
 
 
 def test_a_submission_may_name_a_project_of_its_org(api):
-    from shared.clock import utcnow
     from shared.domain.models import Project
-    from shared.ids import new_id
+    from shared.platform.clock import utcnow
+    from shared.platform.ids import new_id
 
     create_workflow(api)
     project = Project(id=new_id(), org_id=api.org, name="p", created_at=utcnow())

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from shared.auth.api_keys import authenticate, issue_key, list_keys, revoke_key
-from shared.errors import NotFound, Unauthorized
+from shared.api.auth.api_keys import authenticate, issue_key, list_keys, revoke_key
+from shared.platform.errors import NotFound, Unauthorized
 
 
 def _header(key: str) -> str:

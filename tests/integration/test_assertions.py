@@ -8,9 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from shared import wiring
-from shared.config import get_settings
-from shared.envelopes import CallbackBody, OutputEnvelope, OutputStatus, Timing, ValidatorRef
-from shared.storage.layout import Layout
+from shared.adapters.storage.layout import Layout
+from shared.contract.envelopes import (
+    CallbackBody,
+    OutputEnvelope,
+    OutputStatus,
+    Timing,
+    ValidatorRef,
+)
+from shared.platform.config import get_settings
 from tests.factories import workflow_body
 from tests.integration.test_flows import NOW, callback, claimed
 

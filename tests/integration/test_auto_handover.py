@@ -20,15 +20,15 @@ import pytest
 
 from devstack.job_runner import JobRunner
 from shared import wiring
-from shared.clock import utcnow
-from shared.config import get_settings
+from shared.adapters.storage.layout import Layout
+from shared.contract.envelopes import CallbackBody, OutputEnvelope
 from shared.domain.enums import CloudRunJobStatus
-from shared.envelopes import CallbackBody, OutputEnvelope
+from shared.domain.task_bodies import CancelTask, LaunchTask
+from shared.platform.clock import utcnow
+from shared.platform.config import get_settings
 from shared.services import fast_path, launches, runs
 from shared.services.callbacks import handle_callback
 from shared.services.purge import PurgeOutcome, purge_content
-from shared.storage.layout import Layout
-from shared.task_bodies import CancelTask, LaunchTask
 from tests.factories import workflow_body
 from tests.integration.conftest import sign_job_urls
 from tests.integration.test_jobs_adapter import settle

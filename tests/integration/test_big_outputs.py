@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from shared import wiring
+from shared.contract.envelopes import OutputEnvelope, OutputFinding, OutputStatus
 from shared.domain.enums import Severity
-from shared.envelopes import OutputEnvelope, OutputFinding, OutputStatus
 from tests.integration.test_flows import callback, claimed, new_run, write_output
 
 

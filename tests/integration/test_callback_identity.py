@@ -18,10 +18,10 @@ from devstack import units
 from devstack.job_runner import JobRunner
 from devstack.metadata_server import MetadataServer, fetch_token
 from shared import wiring
-from shared.auth.id_tokens import verify_id_token
-from shared.config import get_settings
+from shared.api.auth.id_tokens import verify_id_token
+from shared.contract.envelopes import MAX_CALLBACK_BODY_BYTES, OutputStatus
 from shared.domain.enums import RunStatus, StepStatus
-from shared.envelopes import MAX_CALLBACK_BODY_BYTES, OutputStatus
+from shared.platform.config import get_settings
 from shared.services import workflows
 from shared.services.submissions import IncomingFile, submit
 from tests.conftest import PROJECT
@@ -70,7 +70,7 @@ def energyplus_run(repos: Any, org: str) -> Any:
     steps = [{"name": "Simulate", "validator": "energyplus", "config": {}}]
     body = workflow_body(slug="models", steps=1) | {"steps": steps}
     workflows.create_workflow(repos, org, workflows.WorkflowCreate(**body))
-    from shared.auth.api_keys import issue_key
+    from shared.api.auth.api_keys import issue_key
 
     record, _ = issue_key(repos, org, "k")
     run = submit(

@@ -15,11 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import wiring
-from shared.auth.api_keys import issue_key
-from shared.config import get_settings
-from shared.domain.enums import RunStatus, Severity
-from shared.domain.models import ValidationRun
-from shared.envelopes import (
+from shared.adapters.storage.layout import Layout
+from shared.api.auth.api_keys import issue_key
+from shared.contract.envelopes import (
     CallbackBody,
     OutputArtifact,
     OutputEnvelope,
@@ -28,12 +26,14 @@ from shared.envelopes import (
     Timing,
     ValidatorRef,
 )
+from shared.domain.enums import RunStatus, Severity
+from shared.domain.models import ValidationRun
+from shared.domain.task_bodies import LaunchTask
+from shared.platform.config import get_settings
 from shared.services import workflows
 from shared.services.callbacks import CallbackOutcome, handle_callback
 from shared.services.launches import _claim
 from shared.services.submissions import IncomingFile, submit
-from shared.storage.layout import Layout
-from shared.task_bodies import LaunchTask
 from tests.factories import every_document, workflow_body
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from shared import wiring
-from shared.auth.api_keys import issue_key
-from shared.config import get_settings
+from shared.adapters.storage.layout import Layout
+from shared.adapters.storage.local import path_of
+from shared.api.auth.api_keys import issue_key
 from shared.domain.enums import Execution
+from shared.platform.config import get_settings
 from shared.services import workflows
 from shared.services.launches import _copy_into_bundle
 from shared.services.purge import PurgeOutcome, purge_content
 from shared.services.submissions import IncomingFile, Submitted, submit
-from shared.storage.layout import Layout
-from shared.storage.local import path_of
 from tests.factories import every_document, make_org, workflow_body
 from tests.integration.test_auto_handover import HANGS, STUCK
 from tests.integration.test_auto_handover import budget as budget

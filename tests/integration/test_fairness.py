@@ -311,7 +311,7 @@ def test_a_small_file_with_many_findings_stores_a_capped_number_in_batches_inlin
     commits of at most 500; the summary counts every finding, exactly."""
     from google.cloud.firestore_v1.batch import WriteBatch
 
-    from shared.envelopes import MAX_STORED_FINDINGS
+    from shared.contract.envelopes import MAX_STORED_FINDINGS
     from shared.persistence.repositories import BATCH_LIMIT
 
     a, _ = orgs()

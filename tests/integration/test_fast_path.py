@@ -15,11 +15,11 @@ from typing import Any
 from functions_framework import create_app
 
 from shared import wiring
-from shared.clock import utcnow
-from shared.config import get_settings
+from shared.domain.task_bodies import LaunchTask
+from shared.platform.clock import utcnow
+from shared.platform.config import get_settings
 from shared.services import fast_path
 from shared.services.launches import _claim
-from shared.task_bodies import LaunchTask
 from tests.factories import workflow_body
 
 VALID = b'{"name": "Ada", "email": "ada@example.com"}'
@@ -218,7 +218,7 @@ def test_the_fork_server_is_prepared_once_however_many_first_checks_arrive(
     monkeypatch: Any,
 ) -> None:
     """The api serves concurrent requests: sixteen first inline checks at once prepare
-    one sandbox folder and configure the fork server once (a lock, shared/once.py), not
+    one sandbox folder and configure the fork server once (a lock, shared/platform/once.py), not
     one each with the losers' folders left behind."""
     import tempfile
     import threading

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
-from shared.auth.api_keys import authenticate
-from shared.clock import utcnow
-from shared.config import get_settings
+from shared.api.auth.api_keys import authenticate
 from shared.domain.enums import Severity
 from shared.domain.models import Finding, PurgeRetryState
-from shared.ids import stable_id
 from shared.persistence.purge_records import SubmissionToPurge
 from shared.persistence.repositories import Repositories
+from shared.platform.clock import utcnow
+from shared.platform.config import get_settings
+from shared.platform.ids import stable_id
 from shared.services import workflows
 from shared.services.submissions import IncomingFile, submit
 from tests.factories import make_org, workflow_body

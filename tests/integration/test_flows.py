@@ -10,9 +10,8 @@ import pytest
 
 from devstack.job_runner import JobRunner
 from shared import wiring
-from shared.config import get_settings
-from shared.domain.enums import RunStatus, Severity, StepStatus
-from shared.envelopes import (
+from shared.adapters.storage.layout import Layout
+from shared.contract.envelopes import (
     CallbackBody,
     OutputEnvelope,
     OutputFinding,
@@ -20,13 +19,14 @@ from shared.envelopes import (
     Timing,
     ValidatorRef,
 )
-from shared.errors import Conflict, Transient, Unprocessable
+from shared.domain.enums import RunStatus, Severity, StepStatus
+from shared.domain.task_bodies import LaunchTask
+from shared.platform.config import get_settings
+from shared.platform.errors import Conflict, Transient, Unprocessable
 from shared.services import workflows
 from shared.services.callbacks import handle_callback
 from shared.services.launches import _claim, launch
 from shared.services.submissions import IncomingFile, submit
-from shared.storage.layout import Layout
-from shared.task_bodies import LaunchTask
 from tests.factories import workflow_body
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -34,7 +34,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def new_run(repos, org, steps=1):
     workflows.create_workflow(repos, org, workflows.WorkflowCreate(**workflow_body(steps=steps)))
-    from shared.auth.api_keys import issue_key
+    from shared.api.auth.api_keys import issue_key
 
     record, _ = issue_key(repos, org, "k")
     result = submit(

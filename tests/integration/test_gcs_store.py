@@ -20,8 +20,8 @@ from types import SimpleNamespace
 import pytest
 
 from devstack.storage_emulator import StorageEmulator
-from shared.storage import BlobExists, BlobNotFound
-from shared.storage.gcs import GcsBlobStore, pinned_uri
+from shared.adapters.storage import BlobExists, BlobNotFound
+from shared.adapters.storage.gcs import GcsBlobStore, pinned_uri
 from tests.recording_proxy import RecordingProxy
 
 PRECONDITION_FAILED = json.dumps(

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from shared.contract.envelopes import InputFile, OutputEnvelope, OutputStatus, ValidatorRef
 from shared.domain.enums import Severity
-from shared.envelopes import InputFile, OutputEnvelope, OutputStatus, ValidatorRef
 from tests.factories import input_envelope
 from validators.fmu.validator import validate
 from validators.payload import Payload

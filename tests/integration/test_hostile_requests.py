@@ -239,7 +239,7 @@ def test_an_oversized_body_is_a_413_declared_or_chunked(api: Any, serve: Any) ->
     import requests
     from functions_framework import create_app
 
-    from shared.http import MAX_JSON_BODY
+    from shared.api.http import MAX_JSON_BODY
 
     server = serve(create_app(target="api", source="functions/main.py"))
     url = f"{server.url}/v1/orgs/{api.org}/workflows"
@@ -271,7 +271,7 @@ def test_an_envelope_with_only_json_content_is_a_json_file(api: Any) -> None:
 
 
 def test_oversized_metadata_and_config_are_422s_naming_the_field(api: Any) -> None:
-    from shared.intake import MAX_METADATA_BYTES
+    from shared.api.intake import MAX_METADATA_BYTES
     from shared.services.workflows import MAX_STEP_CONFIG_BYTES
 
     body = workflow_body(steps=2)

@@ -19,13 +19,13 @@ from devstack.metadata_server import MetadataServer
 from devstack.signed_url_gate import SignedUrlGate
 from shared.adapters.jobs import CloudRunJobs
 from shared.adapters.signing import IamSigner
-from shared.config import Settings
+from shared.adapters.storage import BlobExists, signed
+from shared.adapters.storage.layout import Layout
+from shared.contract.envelopes import InputEnvelope, InputFile, ValidatorRef
 from shared.domain.enums import CloudRunJobStatus
-from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
-from shared.errors import NotConfigured
+from shared.platform.config import Settings
+from shared.platform.errors import NotConfigured
 from shared.services.launches import UrlSigner, signed_envelope
-from shared.storage import BlobExists, signed
-from shared.storage.layout import Layout
 from tests.integration.conftest import WORKER_SA
 from tests.integration.test_jobs_adapter import settle
 

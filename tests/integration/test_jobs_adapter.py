@@ -7,8 +7,8 @@ import pytest
 
 from devstack.job_runner import JobRunner
 from shared.adapters.jobs import CloudRunJobs, PermanentJobError
-from shared.config import Settings
 from shared.domain.enums import CloudRunJobStatus
+from shared.platform.config import Settings
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from devstack.storage_emulator import StorageEmulator
-from shared.storage import BlobNotFound, decode_name, encode_name
-from shared.storage.gcs import GcsBlobStore, pinned_uri, split_uri
-from shared.storage.layout import UploadsLayout
-from shared.storage.local import LocalBlobStore, path_of
+from shared.adapters.storage import BlobNotFound, decode_name, encode_name
+from shared.adapters.storage.gcs import GcsBlobStore, pinned_uri, split_uri
+from shared.adapters.storage.layout import UploadsLayout
+from shared.adapters.storage.local import LocalBlobStore, path_of
 
 VICTIM = "victim/people/01HZZZZZZZZZZZZZZZZZZZZZZZ/model.json"
 # (class, the attacker's name): each is the victim's name to a parser that cuts at `#`

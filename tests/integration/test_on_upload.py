@@ -19,11 +19,11 @@ from functions_framework import create_app
 from devstack.metadata_server import MetadataServer
 from devstack.upload_notifier import object_resource
 from shared import wiring
-from shared.config import get_settings
+from shared.adapters.storage.layout import Layout, UploadsLayout
+from shared.adapters.storage.local import LocalBlobStore, path_of
 from shared.persistence.uploaders import Uploader
+from shared.platform.config import get_settings
 from shared.services import workflows
-from shared.storage.layout import Layout, UploadsLayout
-from shared.storage.local import LocalBlobStore, path_of
 from tests.factories import make_org, workflow_body
 
 EVENTARC = "assay-eventarc@assay-test.iam.gserviceaccount.com"

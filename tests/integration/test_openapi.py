@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from shared.api.openapi import ROLE_EXTENSION, document, endpoint_of, rendered
 from shared.domain.enums import Role
-from shared.openapi import ROLE_EXTENSION, document, endpoint_of, rendered
 
 ROOT = Path(__file__).resolve().parents[2]
 # The handlers import as functions-framework loads them: beside functions/main.py.

@@ -18,10 +18,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.batch import WriteBatch
 
 from shared import wiring
-from shared.clock import utcnow
-from shared.domain.enums import ErrorCategory, RunStatus, Severity, StepStatus
-from shared.domain.models import Artifact, Finding
-from shared.envelopes import (
+from shared.adapters.storage.local import LocalBlobStore
+from shared.contract.envelopes import (
     MAX_ARTIFACTS,
     MAX_METRIC_NAME_CHARS,
     MAX_METRIC_TEXT_CHARS,
@@ -35,10 +33,12 @@ from shared.envelopes import (
     OutputFinding,
     OutputStatus,
 )
+from shared.domain.enums import ErrorCategory, RunStatus, Severity, StepStatus
+from shared.domain.models import Artifact, Finding
 from shared.persistence.repositories import BATCH_LIMIT
+from shared.platform.clock import utcnow
 from shared.services import callbacks
 from shared.services.step_outputs import OutputCap, read_capped, within_caps
-from shared.storage.local import LocalBlobStore
 from tests.integration.test_flows import callback, claimed, new_run, write_output
 
 MiB = 1024 * 1024
@@ -403,7 +403,7 @@ def test_the_fast_path_s_outputs_are_capped_as_well() -> None:
     """An output built in the api function (no output.json) gets the same caps."""
     from datetime import UTC, datetime
 
-    from shared.envelopes import Timing, ValidatorRef
+    from shared.contract.envelopes import Timing, ValidatorRef
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     findings = [

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.auth import rate_limit
-from shared.auth.api_keys import issue_key
+from shared.api.auth import rate_limit
+from shared.api.auth.api_keys import issue_key
 
 
 @pytest.fixture

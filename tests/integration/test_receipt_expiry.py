@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.config import get_settings
+from shared.platform.config import get_settings
 from tests.integration.test_flows import callback, claimed, new_run, write_output
 
 

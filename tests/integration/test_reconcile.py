@@ -15,14 +15,14 @@ import pytest
 
 from devstack.job_runner import JobRunner
 from shared import wiring
-from shared.config import get_settings
+from shared.adapters.storage.layout import Layout
 from shared.domain.enums import CloudRunJobStatus
+from shared.domain.task_bodies import LaunchTask
+from shared.platform.config import get_settings
 from shared.services import workflows
 from shared.services.launches import _claim, launch
 from shared.services.reconcile import Context, reconcile
 from shared.services.submissions import IncomingFile, submit
-from shared.storage.layout import Layout
-from shared.task_bodies import LaunchTask
 from tests.factories import make_org, workflow_body
 from tests.integration.conftest import sign_job_urls
 from tests.integration.test_flows import callback
@@ -70,7 +70,7 @@ def new_run(
     body["steps"][0]["timeout_seconds"] = timeout
     body["retention"]["submission"] = "DO_NOT_STORE"
     workflows.create_workflow(repos, org, workflows.WorkflowCreate(**body))
-    from shared.auth.api_keys import issue_key
+    from shared.api.auth.api_keys import issue_key
 
     record, _ = issue_key(repos, org, "k")
     result = submit(
@@ -194,7 +194,7 @@ def test_a_lost_callback_is_recovered_from_the_output_once(
     # The callback arrives after all: a replay, findings still once.
     step = stored.steps[0]
     layout = Layout(get_settings().storage_uri)
-    from shared.envelopes import CallbackBody
+    from shared.contract.envelopes import CallbackBody
 
     late = CallbackBody(
         run_id=run.id,

@@ -12,8 +12,8 @@ import pytest
 from pydantic.fields import FieldInfo
 
 from shared import wiring
-from shared.config import get_settings
 from shared.domain.models import WorkflowStep, WorkflowVersion
+from shared.platform.config import get_settings
 from shared.services import resources, workflows
 from tests.factories import make_org
 

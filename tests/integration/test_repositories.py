@@ -4,9 +4,9 @@ import pytest
 
 from shared.domain.enums import RunStatus, Severity
 from shared.domain.models import Finding, StepRun, ValidationRun, WorkflowStep
-from shared.errors import BadRequest, NotFound
-from shared.ids import new_id, stable_id
 from shared.persistence.repositories import to_doc
+from shared.platform.errors import BadRequest, NotFound
+from shared.platform.ids import new_id, stable_id
 from tests.factories import make_org
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

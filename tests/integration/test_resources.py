@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import wiring
-from shared.config import get_settings
+from shared.platform.config import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 XSD = (ROOT / "examples" / "order.xsd").read_bytes()
@@ -62,9 +62,9 @@ def test_a_resource_is_named_pinned_and_copied_into_the_bundle(api: Any) -> None
     ).get_json()
     repos = wiring.repositories()
     run = repos.get_run(api.org, submitted["run"]["id"])
+    from shared.adapters.storage.layout import Layout
+    from shared.domain.task_bodies import LaunchTask
     from shared.services.launches import _claim, _copy_resources
-    from shared.storage.layout import Layout
-    from shared.task_bodies import LaunchTask
 
     claim = _claim(
         repos,

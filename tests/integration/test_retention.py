@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from shared import wiring
-from shared.auth.api_keys import issue_key
-from shared.config import get_settings
+from shared.adapters.storage.layout import Layout
+from shared.adapters.storage.local import LocalBlobStore, path_of
+from shared.api.auth.api_keys import issue_key
+from shared.contract.envelopes import OutputStatus
 from shared.domain.enums import RetentionPolicy, RunStatus
-from shared.envelopes import OutputStatus
+from shared.platform.config import get_settings
 from shared.services import purge, workflows
 from shared.services.submissions import IncomingFile, submit
-from shared.storage.layout import Layout
-from shared.storage.local import LocalBlobStore, path_of
 from tests.factories import make_org, workflow_body
 from tests.integration.test_flows import callback, claimed, write_output
 

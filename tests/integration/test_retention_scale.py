@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared import wiring
-from shared.config import get_settings
 from shared.domain.enums import RetentionPolicy
 from shared.domain.models import Submission
-from shared.ids import new_id
 from shared.persistence.repositories import BATCH_LIMIT, to_doc
+from shared.platform.config import get_settings
+from shared.platform.ids import new_id
 from shared.services import purge
 from tests.factories import make_org
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from shared import wiring
-from shared.auth.api_keys import issue_key
+from shared.api.auth.api_keys import issue_key
 from shared.domain.enums import Role
 from tests.factories import make_org, workflow_body
 

@@ -13,14 +13,14 @@ import pytest
 
 from devstack.job_runner import JobRunner
 from shared import wiring
-from shared.config import get_settings
+from shared.contract.envelopes import OutputStatus
 from shared.domain.enums import CloudRunJobStatus, ReceiptState
-from shared.envelopes import OutputStatus
+from shared.domain.task_bodies import CancelTask, LaunchTask
 from shared.persistence.repositories import to_doc
+from shared.platform.config import get_settings
 from shared.services import launches
 from shared.services.launches import _claim
 from shared.services.purge import PurgeOutcome, purge_content
-from shared.task_bodies import CancelTask, LaunchTask
 from tests.factories import workflow_body
 from tests.integration.test_flows import callback, write_output
 

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 from devstack import units
 from devstack.metadata_server import MetadataServer
 from devstack.scheduler import Scheduler
-from shared.auth.id_tokens import verify_id_token
+from shared.api.auth.id_tokens import verify_id_token
 
 SCHEDULER = "scheduler@p.iam.gserviceaccount.com"
 

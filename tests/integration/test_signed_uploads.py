@@ -15,10 +15,10 @@ from devstack.metadata_server import MetadataServer
 from devstack.signed_url_gate import SignedUrlGate
 from devstack.upload_notifier import object_resource
 from shared import wiring
-from shared.config import get_settings
-from shared.errors import Transient
+from shared.adapters.storage.local import LocalBlobStore, path_of
+from shared.platform.config import get_settings
+from shared.platform.errors import Transient
 from shared.services import uploads
-from shared.storage.local import LocalBlobStore, path_of
 from tests.factories import workflow_body
 
 API_SA = "assay-api@assay-test.iam.gserviceaccount.com"

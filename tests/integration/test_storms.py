@@ -15,9 +15,9 @@ import pytest
 
 from devstack.job_runner import JobRunner
 from shared import wiring
-from shared.config import get_settings
-from shared.envelopes import OutputStatus
-from shared.errors import Conflict, Transient
+from shared.contract.envelopes import OutputStatus
+from shared.platform.config import get_settings
+from shared.platform.errors import Conflict, Transient
 from shared.services import callbacks
 from tests.integration.test_flows import callback, claimed, new_run, write_output
 from tests.integration.test_reconcile import do_launch
@@ -56,7 +56,7 @@ def test_fifty_runs_each_called_back_ten_times_at_once(flow: Any) -> None:
 
 
 def _another_run(repos: Any, org: str) -> Any:
-    from shared.auth.api_keys import issue_key
+    from shared.api.auth.api_keys import issue_key
     from shared.services.submissions import IncomingFile, submit
 
     record, _ = issue_key(repos, org, "k")

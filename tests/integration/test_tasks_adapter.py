@@ -9,8 +9,8 @@ from werkzeug.wrappers import Request, Response
 from devstack.dispatcher import Dispatcher
 from devstack.metadata_server import MetadataServer
 from shared.adapters.tasks import CloudTasksQueue
-from shared.auth.id_tokens import verify_id_token
-from shared.config import Settings
+from shared.api.auth.id_tokens import verify_id_token
+from shared.platform.config import Settings
 
 TASKS = "tasks@p.iam.gserviceaccount.com"
 

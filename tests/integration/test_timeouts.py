@@ -13,9 +13,9 @@ import pytest
 
 from devstack.job_runner import JobRunner
 from shared.adapters.jobs import CloudRunJobs
-from shared.config import Settings
+from shared.contract.envelopes import InputEnvelope, ValidatorRef
 from shared.domain.enums import CloudRunJobStatus
-from shared.envelopes import InputEnvelope, ValidatorRef
+from shared.platform.config import Settings
 from tests.factories import workflow_body
 from tests.integration.test_jobs_adapter import settle
 from validators.json_schema.validator import validate
@@ -77,7 +77,7 @@ def _envelope(schema: dict[str, Any]) -> InputEnvelope:
 
 
 def test_the_runtime_kills_a_check_stuck_on_a_catastrophic_regex() -> None:
-    from shared.envelopes import InputFile
+    from shared.contract.envelopes import InputFile
 
     data = b'{"name": "' + b"a" * 40 + b'!"}'
     item = InputFile(
@@ -104,7 +104,7 @@ def test_the_runtime_kills_a_check_stuck_on_a_catastrophic_regex() -> None:
 
 
 def test_the_runtime_returns_a_quick_checks_result_and_reports_a_crash() -> None:
-    from shared.envelopes import InputFile
+    from shared.contract.envelopes import InputFile
     from validators.runtime import CheckFailed
 
     data = b'{"name": ""}'

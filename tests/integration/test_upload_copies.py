@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 
 from shared import wiring
-from shared.config import get_settings
+from shared.adapters.storage import BlobNotFound, BlobStore, open_store
+from shared.adapters.storage.layout import Layout
 from shared.domain.enums import UploadStatus
 from shared.persistence.repositories import Repositories
 from shared.persistence.uploaders import Uploader
+from shared.platform.config import get_settings
 from shared.services import uploads
-from shared.storage import BlobNotFound, BlobStore, open_store
-from shared.storage.layout import Layout
 from tests.integration.test_upload_tenancy import (  # noqa: F401 - fixtures
     PIPELINE_A,
     describe,

@@ -19,14 +19,14 @@ import pytest
 from click.testing import CliRunner
 
 from shared import wiring
-from shared.config import get_settings
+from shared.adapters.storage import open_store
+from shared.adapters.storage.gcs import split_uri
+from shared.adapters.storage.layout import Layout
 from shared.domain.models import Submission
+from shared.platform.config import get_settings
 from shared.services import workflows
 from shared.services.submissions import StoredFile, Submitter, accept, submit_stored
 from shared.services.upload_inputs import legacy_names, migrate_upload_inputs
-from shared.storage import open_store
-from shared.storage.gcs import split_uri
-from shared.storage.layout import Layout
 from tests.factories import workflow_body
 from tests.integration.test_upload_copies import AfterCopy, held
 from tests.integration.test_upload_tenancy import (  # noqa: F401 - fixtures

@@ -15,9 +15,9 @@ from werkzeug.wrappers import Request, Response
 from devstack.metadata_server import MetadataServer
 from devstack.storage_emulator import StorageEmulator
 from devstack.upload_notifier import UploadNotifier
-from shared.auth.id_tokens import verify_id_token
-from shared.storage import open_store
-from shared.storage.layout import UploadsLayout
+from shared.adapters.storage import open_store
+from shared.adapters.storage.layout import UploadsLayout
+from shared.api.auth.id_tokens import verify_id_token
 
 EVENTARC = "assay-eventarc@p.iam.gserviceaccount.com"
 
@@ -37,7 +37,7 @@ def uploads(request, tmp_path, monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
     bucket = f"uploads-{uuid.uuid4().hex[:8]}"
     emulator.create_bucket(bucket)
-    from shared.storage import _store
+    from shared.adapters.storage import _store
 
     _store.cache_clear()
     return f"gs://{bucket}"

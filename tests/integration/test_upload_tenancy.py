@@ -24,13 +24,14 @@ from devstack.signed_url_gate import STORAGE_AUDIENCE, SignedUrlGate
 from devstack.storage_emulator import StorageEmulator
 from devstack.upload_notifier import object_resource
 from shared import wiring
-from shared.config import get_settings
-from shared.ids import new_id
+from shared.adapters.bucket_iam import StorageBucketIam
+from shared.adapters.storage import BlobNotFound, open_store
+from shared.adapters.storage.layout import UploadsLayout
+from shared.adapters.storage.local import LocalBlobStore, path_of
+from shared.platform.config import get_settings
+from shared.platform.ids import new_id
 from shared.services import uploaders, uploads, workflows
-from shared.services.uploaders import ROLE, StorageBucketIam
-from shared.storage import BlobNotFound, open_store
-from shared.storage.layout import UploadsLayout
-from shared.storage.local import LocalBlobStore, path_of
+from shared.services.uploaders import ROLE
 from tests.factories import make_org, workflow_body
 
 API_SA = "assay-api@assay-test.iam.gserviceaccount.com"

@@ -11,9 +11,9 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from devstack.metadata_server import MetadataServer
-from shared.auth.id_tokens import verify_id_token
-from shared.envelopes import InputEnvelope, InputFile, OutputEnvelope, ValidatorRef
-from shared.storage.local import LocalBlobStore
+from shared.adapters.storage.local import LocalBlobStore
+from shared.api.auth.id_tokens import verify_id_token
+from shared.contract.envelopes import InputEnvelope, InputFile, OutputEnvelope, ValidatorRef
 from validators import runtime
 from validators.json_schema.validator import validate as json_schema_validate
 
@@ -179,8 +179,8 @@ def test_an_output_json_it_did_not_write_is_refused_and_not_called_back(harness)
 
 
 def test_findings_past_the_stored_cap_are_counted_exactly(harness):
+    from shared.contract.envelopes import MAX_STORED_FINDINGS, OutputFinding
     from shared.domain.enums import Severity
-    from shared.envelopes import MAX_STORED_FINDINGS, OutputFinding
 
     def many(envelope, files):
         severities = [Severity.WARNING] * MAX_STORED_FINDINGS + [Severity.ERROR] * 7

@@ -2,7 +2,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared.errors import Conflict, Unprocessable
+from shared.platform.errors import Conflict, Unprocessable
 from shared.services import workflows
 from tests.factories import PERSON_SCHEMA, make_org, workflow_body
 

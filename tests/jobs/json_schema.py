@@ -14,9 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared.clock import utcnow
-from shared.envelopes import InputEnvelope, OutputEnvelope, OutputStatus, Timing, ValidatorRef
-from shared.storage import signed
+from shared.adapters.storage import signed
+from shared.contract.envelopes import (
+    InputEnvelope,
+    OutputEnvelope,
+    OutputStatus,
+    Timing,
+    ValidatorRef,
+)
+from shared.platform.clock import utcnow
 from validators.json_schema.validator import validate
 from validators.runtime import _fetch
 

@@ -1,6 +1,6 @@
 """Admission's per-instance counts (shared/services/admission.py), the per-address rate
-limit's notion of a client (shared/auth/rate_limit.py) and the lazy clients built once
-under concurrency (shared/once.py): from many threads at once, as the api's gen2
+limit's notion of a client (shared/api/auth/rate_limit.py) and the lazy clients built once
+under concurrency (shared/platform/once.py): from many threads at once, as the api's gen2
 instances serve requests."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from shared.auth import rate_limit
-from shared.auth.rate_limit import KnownKeys, RateLimiter, client_address
-from shared.config import Settings
+from shared.api.auth import rate_limit
+from shared.api.auth.rate_limit import KnownKeys, RateLimiter, client_address
 from shared.domain.enums import Execution
-from shared.errors import TooManyRequests
-from shared.once import once
+from shared.platform.config import Settings
+from shared.platform.errors import TooManyRequests
+from shared.platform.once import once
 from shared.services.admission import Admission, admit
 
 A, B = "org-a", "org-b"
@@ -184,7 +184,7 @@ def test_known_keys_are_digests_recent_and_capped(monkeypatch: pytest.MonkeyPatc
 def test_the_blob_store_of_a_scheme_is_built_once_however_many_threads_ask_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shared.storage import _store, local, open_store
+    from shared.adapters.storage import _store, local, open_store
 
     built: list[object] = []
 

@@ -31,15 +31,15 @@ CLIENTS = (
 # The api's alone: the catalog's config schemas, the contract, workflow saving, the
 # fast path, signed URLs; and the engines no function runs in its own process.
 API_ONLY = (
-    "shared.validators_catalog",
-    "shared.json_schema_drafts",
+    "shared.catalog.validators",
+    "shared.contract.json_schema_drafts",
     "shared.services.workflows",
-    "shared.openapi",
+    "shared.api.openapi",
     "shared.services.upload_urls",
 )
 NOWHERE = ("jsonschema", "jsonschema_rs", "lxml", "fmpy", "orjson", "shared.services.fast_path")
 # The validator contract's models: for the functions that launch a job, take its callback,
-# or end a run whose callback was lost. The others only queue tasks (shared.task_bodies).
+# or end a run whose callback was lost. The others only queue tasks (shared.domain.task_bodies).
 CONTRACT = {"launch", "callback", "retry"}
 
 
@@ -71,10 +71,10 @@ def test_a_function_starts_with_what_it_uses_and_nothing_else(function: str) -> 
     assert engines == [], f"{function} imports {engines}"
     api_only = [m for m in API_ONLY if _loaded(modules, m)]
     if function == "api":
-        assert "shared.validators_catalog" in api_only
+        assert "shared.catalog.validators" in api_only
     else:
         assert api_only == [], f"{function} imports the api's {api_only}"
-    assert _loaded(modules, "shared.envelopes") == (function in CONTRACT)
+    assert _loaded(modules, "shared.contract.envelopes") == (function in CONTRACT)
 
 
 @pytest.mark.parametrize("function", sorted(HANDLERS))

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.config import REQUIRED_ON_GOOGLE_CLOUD, Settings, variable
+from shared.platform.config import REQUIRED_ON_GOOGLE_CLOUD, Settings, variable
 
 CLOUD = {
     "GOOGLE_CLOUD_PROJECT": "acme-prod",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from shared.envelopes import InputEnvelope, InputFile, OutputFinding, ValidatorRef
+from shared.contract.envelopes import InputEnvelope, InputFile, OutputFinding, ValidatorRef
 from validators.energyplus import forbidden
 from validators.energyplus.engine import payload
 from validators.energyplus.forbidden import forbidden_objects

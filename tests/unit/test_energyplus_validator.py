@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
+from shared.contract.envelopes import InputEnvelope, InputFile, ValidatorRef
 from validators.energyplus.engine import bundled_weather, engine
 from validators.energyplus.err import parse_err
 from validators.energyplus.model_check import check_model

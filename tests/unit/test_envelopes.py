@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from shared.envelopes import (
+from shared.contract.envelopes import (
     CallbackBody,
     InputEnvelope,
     InputFile,
@@ -14,7 +14,7 @@ from shared.envelopes import (
     Timing,
     ValidatorRef,
 )
-from shared.task_bodies import LaunchTask
+from shared.domain.task_bodies import LaunchTask
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -107,8 +107,8 @@ def test_ids_in_private_bodies_must_have_an_ids_shape(bad):
 
 def test_the_contract_checks_a_run_id_as_assay_makes_it() -> None:
     """The contract keeps its own copy of the id's shape (the validator images carry it
-    without shared/ids.py); the two must not drift."""
-    from shared.envelopes import RUN_ID
-    from shared.ids import ID_PATTERN
+    without shared/platform/ids.py); the two must not drift."""
+    from shared.contract.envelopes import RUN_ID
+    from shared.platform.ids import ID_PATTERN
 
     assert RUN_ID == ID_PATTERN

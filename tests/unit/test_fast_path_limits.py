@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.envelopes import InputEnvelope, InputFile
+from shared.contract.envelopes import InputEnvelope, InputFile
 from shared.services import fast_path
 from tests.factories import input_envelope
 from validators.payload import Payload

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
-from shared.validators_catalog import ConfigError, get_validator
+from shared.catalog.validators import ConfigError, get_validator
+from shared.contract.envelopes import InputEnvelope, InputFile, ValidatorRef
 from validators.fmu.validator import check, validate
 from validators.payload import Payload
 from validators.runtime import TimedOut, validate_within

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from devstack.metadata_server import MetadataServer, TokenMinter
-from shared.auth.id_tokens import verify_id_token
-from shared.errors import Forbidden, Unauthorized
+from shared.api.auth.id_tokens import verify_id_token
+from shared.platform.errors import Forbidden, Unauthorized
 
 AUDIENCE = "https://callback.example"
 ALLOWED = {"validator@p.iam.gserviceaccount.com"}
@@ -108,7 +108,7 @@ def test_unknown_key_ids_refresh_the_certificates_at_most_once_a_minute(serve, m
     """Made-up key ids cannot be used to hammer the certificates endpoint."""
     from google.auth import crypt, jwt
 
-    from shared.auth import id_tokens
+    from shared.api.auth import id_tokens
 
     server = MetadataServer([EMAIL], EMAIL, "p")
     fetches = []

@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from shared.config import Settings
+from shared.adapters.storage.layout import Layout
+from shared.adapters.storage.signed import put_headers
+from shared.contract.validator_jobs import JOBS
+from shared.platform.config import Settings
 from shared.services.launches import URL_GRACE, UrlSigner
-from shared.storage.layout import Layout
-from shared.storage.signed import put_headers
-from shared.validator_jobs import JOBS
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from shared.validators_catalog import ConfigError, get_validator
+from shared.catalog.validators import ConfigError, get_validator
 from validators.json_schema.validator import check
 
 SUITE = Path(__file__).resolve().parents[2] / ".tools" / "json-schema-test-suite" / "tests"
@@ -58,7 +58,7 @@ def test_agrees_with_jsonschema(draft: str, cls: Any, group: dict[str, Any]) -> 
 
 
 def test_most_of_the_suite_gets_the_fast_engine() -> None:
-    from shared.json_schema_engine import FAST, engine_for
+    from shared.contract.json_schema_engine import FAST, engine_for
 
     engines = []
     for case in _cases():

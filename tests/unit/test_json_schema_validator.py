@@ -1,6 +1,6 @@
 import pytest
 
-from shared.validators_catalog import ConfigError, get_validator
+from shared.catalog.validators import ConfigError, get_validator
 from validators.json_schema.validator import _careful, check, json_pointer
 
 SCHEMA = {
@@ -115,7 +115,7 @@ def test_unredacted_messages_may_quote_but_are_bounded():
 def test_the_schemas_own_dialect_wins_then_the_steps_draft_then_2020_12():
     import jsonschema
 
-    from shared.json_schema_drafts import validator_class
+    from shared.contract.json_schema_drafts import validator_class
 
     seven = {"$schema": "http://json-schema.org/draft-07/schema#"}
     assert validator_class({"schema": seven, "draft": "2020-12"}) is jsonschema.Draft7Validator
@@ -133,7 +133,7 @@ def test_a_draft7_schema_is_read_as_draft7_when_refs_are_checked_at_save():
 
 
 def test_the_engine_is_chosen_per_schema():
-    from shared.json_schema_engine import CAREFUL, FAST, engine_for, fast_validator
+    from shared.contract.json_schema_engine import CAREFUL, FAST, engine_for, fast_validator
 
     assert engine_for({"schema": {"type": "object"}}) == FAST
     # \d is ASCII in jsonschema-rs, Unicode in Python: such a key keeps jsonschema.

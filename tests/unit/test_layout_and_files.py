@@ -1,7 +1,7 @@
 import pytest
 
-from shared.files import detect_file_type
-from shared.storage.layout import Layout, safe_filename
+from shared.adapters.storage.layout import Layout, safe_filename
+from shared.domain.files import detect_file_type
 
 L = Layout("file:///data")
 

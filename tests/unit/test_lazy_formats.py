@@ -8,7 +8,7 @@ import sys
 
 SCRIPT = """
 import sys
-from shared.lazy_formats import defer_rfc3987
+from shared.contract.lazy_formats import defer_rfc3987
 defer_rfc3987()
 import jsonschema
 print("lark" in sys.modules)

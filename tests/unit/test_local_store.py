@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from shared.storage import BlobExists, BlobNotFound, open_store
-from shared.storage.local import LocalBlobStore
+from shared.adapters.storage import BlobExists, BlobNotFound, open_store
+from shared.adapters.storage.local import LocalBlobStore
 
 
 @pytest.fixture

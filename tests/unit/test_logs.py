@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from shared import logs
+from shared.platform import logs
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 

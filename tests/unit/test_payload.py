@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.envelopes import InputFile
-from shared.storage.local import LocalBlobStore
+from shared.adapters.storage.local import LocalBlobStore
+from shared.contract.envelopes import InputFile
 from validators.payload import Payload, stream_to
 from validators.xml_schema.validator import check as check_xml
 

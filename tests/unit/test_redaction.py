@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain.enums import Severity
-from shared.envelopes import (
+from shared.contract.envelopes import (
     InputEnvelope,
     InputFile,
     OutputArtifact,
@@ -22,6 +21,7 @@ from shared.envelopes import (
     OutputFinding,
     ValidatorRef,
 )
+from shared.domain.enums import Severity
 from tests.factories import PROBE_SCHEMA, PROBE_XSD, input_envelope
 from validators import redaction
 from validators.energyplus.err import parse_err

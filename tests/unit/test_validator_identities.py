@@ -6,7 +6,7 @@ from werkzeug.test import Client
 
 from devstack import units
 from devstack.metadata_server import MetadataServer, identity_host
-from shared.config import Settings
+from shared.platform.config import Settings
 
 FMU = "assay-validator-fmu@p.iam.gserviceaccount.com"
 

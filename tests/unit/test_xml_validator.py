@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.validators_catalog import ConfigError, get_validator
+from shared.catalog.validators import ConfigError, get_validator
 from validators.payload import Payload
 from validators.xml_schema.validator import check
 
@@ -155,7 +155,7 @@ def test_schemas_that_reach_out_or_do_not_compile_are_refused_at_save(listener: 
 def test_the_job_reads_a_schema_resource_from_the_bundle(tmp_path: Path) -> None:
     import hashlib
 
-    from shared.envelopes import InputEnvelope, InputFile, ValidatorRef
+    from shared.contract.envelopes import InputEnvelope, InputFile, ValidatorRef
     from validators.xml_schema.validator import validate
 
     copy = tmp_path / "runs" / "resources" / "order.xsd"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from shared.domain.enums import Severity
-from shared.envelopes import OutputFinding
+from shared.contract.envelopes import OutputFinding
+from shared.contract.severity import Severity
 
 _LEVELS = {"Warning": Severity.WARNING, "Severe": Severity.ERROR, "Fatal": Severity.ERROR}
 _LINE = re.compile(r"^\s*\*\*\s*(Warning|Severe|Fatal)\s*\*\*\s?(.*)$")

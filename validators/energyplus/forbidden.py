@@ -28,8 +28,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.domain.enums import Severity
-from shared.envelopes import OutputFinding
+from shared.contract.envelopes import OutputFinding
+from shared.contract.severity import Severity
 from validators.energyplus.err import finding
 from validators.payload import Payload
 

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from shared.domain.enums import Severity
-from shared.envelopes import OutputFinding
+from shared.contract.envelopes import OutputFinding
+from shared.contract.severity import Severity
 from validators.energyplus.engine import engine, inside, payload, run_engine
 from validators.energyplus.err import finding, parse_err
 from validators.energyplus.forbidden import forbidden_objects
@@ -76,7 +76,7 @@ def _parse_idf(payload: Payload, deadline: float) -> list[OutputFinding]:
 
 
 def _check_epjson(data: bytes, wanted: str) -> list[OutputFinding]:
-    from shared.lazy_formats import defer_rfc3987
+    from shared.contract.lazy_formats import defer_rfc3987
 
     defer_rfc3987()
     import jsonschema

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.domain.enums import Severity
-from shared.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
-from shared.validator_jobs import validator_job
+from shared.contract.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
+from shared.contract.severity import Severity
+from shared.contract.validator_jobs import validator_job
 from validators.energyplus.engine import bundled_weather, inside, run_engine
 from validators.energyplus.err import finding, parse_err
 from validators.energyplus.model_check import check_model

@@ -23,10 +23,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from shared.domain.enums import Severity
-from shared.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
-from shared.validator_jobs import validator_job
-from shared.xml_schemas import XmlRefused, parse
+from shared.contract.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
+from shared.contract.severity import Severity
+from shared.contract.validator_jobs import validator_job
+from shared.contract.xml_schemas import XmlRefused, parse
 from validators.payload import Payload
 from validators.redaction import FMU_METRIC_SUFFIXES
 from validators.runtime import ValidationResult, own_deadline, store_artifact

@@ -14,10 +14,10 @@ from typing import Any
 
 from referencing.exceptions import Unresolvable
 
-from shared.domain.enums import Severity
-from shared.envelopes import InputEnvelope, OutputFinding
-from shared.json_schema_drafts import no_retrieval, validator_class
-from shared.json_schema_engine import fast_validator
+from shared.contract.envelopes import InputEnvelope, OutputFinding
+from shared.contract.json_schema_drafts import no_retrieval, validator_class
+from shared.contract.json_schema_engine import fast_validator
+from shared.contract.severity import Severity
 from validators.json_schema import fast_parse
 from validators.payload import Payload
 from validators.sandboxed_python import FindingsEngine
@@ -158,7 +158,7 @@ def _message(error: object, redact: bool, pointer: str) -> str:
 
 def check(config: dict[str, Any], data: bytes, *, redact: bool = False) -> list[OutputFinding]:
     """The findings for one file. A valid file on a schema jsonschema-rs can stand in for
-    (shared/json_schema_engine.py) is parsed by orjson and passed by jsonschema-rs;
+    (shared/contract/json_schema_engine.py) is parsed by orjson and passed by jsonschema-rs;
     everything else, and every invalid file, goes the careful way, so findings are
     always jsonschema's."""
     fast, _ = fast_validator(config)

@@ -1,7 +1,7 @@
 """Checks an XML file against the step's schema; every violation is a finding with its
 line, column and an XPath to the element.
 
-Parsing is hardened (shared/xml_schemas.py): a file that declares entities, the way a
+Parsing is hardened (shared/contract/xml_schemas.py): a file that declares entities, the way a
 billion-laughs or XXE file does, is one ERROR finding and is never expanded. Under
 DO_NOT_STORE a finding names the rule that failed and where (line, column, an XPath of
 positions), never the file's text; the parent rebuilds it all the same
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.domain.enums import Severity
-from shared.envelopes import InputEnvelope, OutputFinding
-from shared.xml_schemas import XmlRefused, compile_schema, parse
+from shared.contract.envelopes import InputEnvelope, OutputFinding
+from shared.contract.severity import Severity
+from shared.contract.xml_schemas import XmlRefused, compile_schema, parse
 from validators.payload import Payload
 from validators.runtime import read_resource
 from validators.sandboxed_python import FindingsEngine

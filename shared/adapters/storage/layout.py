@@ -7,7 +7,7 @@ import posixpath
 import re
 from typing import NamedTuple
 
-from shared.storage import decode_name, encode_name
+from shared.adapters.storage import decode_name, encode_name
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

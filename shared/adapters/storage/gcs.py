@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import IO, Any, BinaryIO
 
-from shared.storage import BlobExists, BlobNotFound, decode_name, encode_name
+from shared.adapters.storage import BlobExists, BlobNotFound, decode_name, encode_name
 
 LIST_PAGE_SIZE = 1000
 # Cloud Storage's JSON API takes at most 100 calls in one batch request.
@@ -24,7 +24,7 @@ READ_CHUNK_BYTES = 8 * 1024 * 1024
 
 def split_uri(uri: str) -> tuple[str, str, int | None]:
     """`gs://bucket/name#generation` as (bucket, name, generation or None). The name is
-    percent-encoded (shared.storage.encode_name), so the first `#` is the generation's
+    percent-encoded (shared.adapters.storage.encode_name), so the first `#` is the generation's
     and anything after it that is not a generation is an error, never part of a name."""
     if not uri.startswith("gs://"):
         raise ValueError(f"not a gs:// URI: {uri!r}")

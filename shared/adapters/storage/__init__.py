@@ -24,7 +24,7 @@ from functools import partial
 from typing import IO, BinaryIO, Protocol
 from urllib.parse import quote, unquote
 
-from shared.once import once
+from shared.platform.once import once
 
 # Kept as they are in a URI's name: what no URI parser splits or decodes.
 _NAME_SAFE = "/-._~!$&'()*+,=:@"
@@ -116,18 +116,18 @@ def open_store(uri: str) -> BlobStore:
 
 def _build(scheme: str) -> BlobStore:
     if scheme == "file":
-        from shared.storage.local import LocalBlobStore
+        from shared.adapters.storage.local import LocalBlobStore
 
         return LocalBlobStore()
     if scheme == "gs":
-        from shared.storage.gcs import GcsBlobStore
+        from shared.adapters.storage.gcs import GcsBlobStore
 
         return GcsBlobStore()
     raise ValueError(f"no blob store for {scheme!r} URIs: expected file:// or gs://")
 
 
 class _Stores:
-    """One store per scheme and process, built once under a lock (shared/once.py): the
+    """One store per scheme and process, built once under a lock (shared/platform/once.py): the
     api serves concurrent requests, and lru_cache would let two first ones each build a
     client (a second connection pool, credentials fetched twice)."""
 

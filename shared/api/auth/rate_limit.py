@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from shared.errors import TooManyRequests
+from shared.platform.errors import TooManyRequests
 
 # At most this many buckets; a new one evicts the one idle longest. Idle longest is
 # fullest: a bucket refills as it idles, so those evicted first are those whose loss

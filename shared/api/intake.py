@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import Request
 
-from shared.errors import BadRequest, PayloadTooLarge, Unprocessable
-from shared.files import media_type
-from shared.http import loads
+from shared.api.http import loads
+from shared.domain.files import media_type
+from shared.platform.errors import BadRequest, PayloadTooLarge, Unprocessable
 from shared.services.submissions import IncomingFile
 
 ENVELOPE_KEYS = frozenset(

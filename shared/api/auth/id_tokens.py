@@ -19,7 +19,7 @@ import requests
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
 
-from shared.errors import Forbidden, Transient, Unauthorized
+from shared.platform.errors import Forbidden, Transient, Unauthorized
 
 GOOGLE_ISSUERS = frozenset({"https://accounts.google.com", "accounts.google.com"})
 CLOCK_SKEW_SECONDS = 10
@@ -146,7 +146,7 @@ def verify_caller(
 ) -> Caller:
     """The checks every private function makes: a Google ID token for `audience` from
     one of `allowed`, verified against the configured certificates."""
-    from shared.config import get_settings
+    from shared.platform.config import get_settings
 
     return verify_id_token(
         bearer_token(authorization),

@@ -1,11 +1,11 @@
 """The bodies of the tasks Assay queues for its own `launch` function. Internal, unlike
-the validator contract in shared/envelopes.py, and as strict: a task's body is input.
+the validator contract in shared/contract/envelopes.py, and as strict: a task's body is input.
 Kept apart from the contract so that a function that only queues (the api, the upload
 trigger) loads these two models, not the contract's dozen."""
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.ids import ID_PATTERN
+from shared.platform.ids import ID_PATTERN
 
 
 class TaskBody(BaseModel):

@@ -7,7 +7,7 @@ Tenancy comes first everywhere: another org's object is a 404 whatever the role,
 from __future__ import annotations
 
 from shared.domain.enums import Role
-from shared.errors import Forbidden
+from shared.platform.errors import Forbidden
 
 # A submitter re-runs its own submissions and cancels their runs; from this role up, any
 # of the org's. ("Its own": submitted with that key, as the submission records.)

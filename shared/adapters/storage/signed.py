@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any, cast
 
-from shared.storage import BlobExists, BlobNotFound, open_store
+from shared.adapters.storage import BlobExists, BlobNotFound, open_store
 
 # Signed into every PUT URL a launch makes: the object may only be created, never
 # replaced, so a job cannot overwrite another attempt's output (or its own).

@@ -11,8 +11,8 @@ from flask import Request, Response
 from google.api_core import exceptions as google_exceptions
 from pydantic import BaseModel, ValidationError
 
-from shared import logs
-from shared.errors import AssayError, BadRequest, PayloadTooLarge, Unprocessable
+from shared.platform import logs
+from shared.platform.errors import AssayError, BadRequest, PayloadTooLarge, Unprocessable
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)

@@ -18,7 +18,7 @@ DRAFTS = {
 
 
 def validator_class(config: dict[str, Any]) -> Any:
-    from shared.lazy_formats import defer_rfc3987
+    from shared.contract.lazy_formats import defer_rfc3987
 
     defer_rfc3987()
     import jsonschema

@@ -8,12 +8,12 @@ import logging
 import secrets
 from datetime import datetime, timedelta
 
-from shared.clock import Clock, utcnow
 from shared.domain.enums import Role
 from shared.domain.models import ApiKey
-from shared.errors import NotFound, Unauthorized
-from shared.ids import is_new_id, new_id
 from shared.persistence.repositories import Repositories
+from shared.platform.clock import Clock, utcnow
+from shared.platform.errors import NotFound, Unauthorized
+from shared.platform.ids import is_new_id, new_id
 
 log = logging.getLogger(__name__)
 

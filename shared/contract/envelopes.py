@@ -8,7 +8,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.enums import Severity
+from shared.contract.severity import Severity
 
 INPUT_SCHEMA_VERSION: Final = "assay.input/1"
 OUTPUT_SCHEMA_VERSION: Final = "assay.output/1"
@@ -146,8 +146,8 @@ class OutputEnvelope(Envelope):
 
 
 # The shapes of Assay's ids, checked before an id names a document (a private function's
-# caller is authenticated, but its body is still input). A run's is shared.ids.ID_PATTERN
-# written again: the validator images copy this module without shared/ids.py.
+# caller is authenticated, but its body is still input). A run's is shared.platform.ids.ID_PATTERN
+# written again: the validator images copy this module without shared/platform/ids.py.
 RUN_ID = r"^[A-Za-z0-9]{20}$"
 CALLBACK_ID = r"^[0-9a-f]{32}$"
 

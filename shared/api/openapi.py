@@ -14,7 +14,6 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from shared.auth.roles import ACTS_FOR_OTHERS, LENGTHENS_RETENTION
 from shared.domain.enums import Role, RunStatus, Severity
 from shared.domain.models import (
     Finding,
@@ -25,7 +24,8 @@ from shared.domain.models import (
     Workflow,
     WorkflowStep,
 )
-from shared.ids import ID_PATTERN
+from shared.domain.roles import ACTS_FOR_OTHERS, LENGTHENS_RETENTION
+from shared.platform.ids import ID_PATTERN
 from shared.services.resources import NAME as RESOURCE_NAME
 from shared.services.upload_urls import UploadUrlRequest
 from shared.services.workflows import SLUG, WorkflowCreate, WorkflowSpec
@@ -76,7 +76,7 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _views() -> dict[str, Any]:
-    """What the views add to or take from the models (shared/views.py)."""
+    """What the views add to or take from the models (shared/api/views.py)."""
     return {
         "SubmissionView": {
             "allOf": [

@@ -1,6 +1,6 @@
 """Each validator's job side: its version and the Cloud Run job that runs it. This is
 what the launch and reconcile need of a validator; the config schemas and checks a
-workflow is saved against live in the catalog (shared/validators_catalog.py), which
+workflow is saved against live in the catalog (shared/catalog/validators.py), which
 only the api imports."""
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ class Settings(BaseModel):
     # longer), leaving the rest for the next tick.
     purge_deadline_seconds: float = 540
 
-    # Per API key and per instance of the api function (shared/auth/rate_limit.py).
+    # Per API key and per instance of the api function (shared/api/auth/rate_limit.py).
     rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_burst: int = Field(default=120, ge=1)
     # Work in flight per org (shared/services/admission.py, decision record 0029). Per api

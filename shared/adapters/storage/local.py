@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 from urllib.parse import urlsplit
 
-from shared.storage import BlobExists, BlobNotFound, decode_name
+from shared.adapters.storage import BlobExists, BlobNotFound, decode_name
 
 SIDECAR_SUFFIX = ".meta.json"
 STREAM_CHUNK = 1024 * 1024

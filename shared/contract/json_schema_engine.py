@@ -26,7 +26,7 @@ import re._parser as sre_parser  # type: ignore[import-not-found]
 from functools import lru_cache
 from typing import Any
 
-from shared.json_schema_drafts import DraftError, validator_class
+from shared.contract.json_schema_drafts import DraftError, validator_class
 
 FAST, CAREFUL = "jsonschema-rs", "jsonschema"
 # Keys whose values are data, not subschemas.
@@ -168,7 +168,7 @@ def _conforms(checker: Any, name: str) -> Any:
 
 
 def _build(config: dict[str, Any]) -> tuple[Any, list[str]]:
-    from shared.lazy_formats import defer_rfc3987
+    from shared.contract.lazy_formats import defer_rfc3987
 
     defer_rfc3987()
     import jsonschema

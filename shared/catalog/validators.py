@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.json_schema_drafts import (
+from shared.contract.json_schema_drafts import (
     DraftError,
     draft_warnings,
     unresolved_refs,
     validator_class,
 )
-from shared.validator_jobs import JOBS
+from shared.contract.validator_jobs import JOBS
 
 
 class ConfigError(ValueError):
@@ -62,7 +62,7 @@ class ValidatorSpec:
     def check(self, config: dict[str, Any], resolved: dict[str, Any] | None = None) -> list[str]:
         """`config` against config_schema, then the validator's own checks on `resolved`
         (the config with its named resources read in), or on `config`."""
-        from shared.lazy_formats import defer_rfc3987
+        from shared.contract.lazy_formats import defer_rfc3987
 
         defer_rfc3987()
         import jsonschema
@@ -87,7 +87,7 @@ JSON_SCHEMA_OPTIONS = ("schema", "draft", "format_assertion")
 
 
 def _check_json_schema(config: dict[str, Any]) -> list[str]:
-    from shared.lazy_formats import defer_rfc3987
+    from shared.contract.lazy_formats import defer_rfc3987
 
     defer_rfc3987()
     import jsonschema
@@ -124,13 +124,13 @@ def _check_json_schema(config: dict[str, Any]) -> list[str]:
 
 
 def _json_schema_engine(config: dict[str, Any]) -> str:
-    from shared.json_schema_engine import engine_for
+    from shared.contract.json_schema_engine import engine_for
 
     return engine_for(config)
 
 
 def _check_xml_schema(config: dict[str, Any]) -> list[str]:
-    from shared.xml_schemas import SCHEMA_TYPES, XmlRefused, compile_schema
+    from shared.contract.xml_schemas import SCHEMA_TYPES, XmlRefused, compile_schema
 
     unknown = set(config) - {"schema_type", "schema"}
     if unknown:

@@ -1,0 +1,1 @@
+"""Which validators exist and what each accepts."""
