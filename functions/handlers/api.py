@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +15,6 @@ from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
 from shared import wiring
-from shared.adapters.storage.layout import UploadsLayout
 from shared.api.auth.api_keys import authenticate
 from shared.api.auth.rate_limit import KnownKeys, client_address
 from shared.api.http import (
@@ -43,8 +43,11 @@ from shared.domain.roles import require
 from shared.platform.config import get_settings
 from shared.platform.errors import BadRequest, NotFound, Unauthorized
 from shared.platform.ids import is_new_id
-from shared.services import resources, runs, workflows
+from shared.services import queries, resources, runs, workflows
 from shared.services.submissions import submit
+
+if TYPE_CHECKING:
+    from shared.catalog.validators import ValidatorSpec
 
 Handler = Callable[[Request, ApiKey, dict[str, str]], Response]
 ROUTES: dict[str, Handler] = {}
@@ -179,21 +182,18 @@ def _book(key: ApiKey, slug: str) -> resources.ResourceBook:
 def upload_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     """multipart: `file`, and `name` (default: the file's name). Replacing a resource the
     latest version uses saves a new version pinned to the new content."""
-    settings = get_settings()
     incoming = read_upload(request, resources.MAX_RESOURCE_BYTES)
     name = request.form.get("name") or incoming.filename or ""
-    repos = wiring.repositories()
-    resource = resources.upload(
-        repos,
+    resource, version = resources.upload_and_repin(
+        wiring.repositories(),
         wiring.blob_store(),
-        settings,
+        get_settings(),
         key.org_id,
         args["slug"],
         name,
         incoming.data,
         incoming.content_type,
     )
-    version = workflows.repin(repos, key.org_id, args["slug"], name, _book(key, args["slug"]))
     body = {**resource_view(resource), "new_version": version.version if version else None}
     location = f"/v1/orgs/{key.org_id}/workflows/{args['slug']}/resources/{resource.name}"
     return json_response(body, 201, {"Location": location})
@@ -201,9 +201,8 @@ def upload_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
 
 @route("list_resources", Role.VIEWER)
 def list_resources(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    repos = wiring.repositories()
-    repos.get_workflow(key.org_id, args["slug"])
-    items = [resource_view(r) for r in repos.list_resources(key.org_id, args["slug"])]
+    listed = queries.resources(wiring.repositories(), key.org_id, args["slug"])
+    items = [resource_view(r) for r in listed]
     return json_response({"items": items})
 
 
@@ -215,18 +214,18 @@ def delete_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
 
 @route("list_workflows", Role.VIEWER)
 def list_workflows(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    repos = wiring.repositories()
-    items = [workflow_view(w, repos.get_version(w)) for w in repos.list_workflows(key.org_id)]
+    listed = queries.workflows(wiring.repositories(), key.org_id)
+    items = [workflow_view(w, version) for w, version in listed]
     return json_response({"items": items})
 
 
 @route("get_workflow", Role.VIEWER)
 def get_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    repos = wiring.repositories()
-    workflow = repos.get_workflow(key.org_id, args["slug"])
-    return json_response(
-        workflow_view(workflow, repos.get_version(workflow, _version_arg(request)))
+    # Parsed once the workflow is found: a missing one is a 404 whatever its ?version.
+    workflow, version = queries.workflow(
+        wiring.repositories(), key.org_id, args["slug"], lambda: _version_arg(request)
     )
+    return json_response(workflow_view(workflow, version))
 
 
 @route("submit", Role.SUBMITTER)
@@ -285,7 +284,7 @@ def cancel_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     run = runs.cancel_run(
         repos, wiring.task_queue(), get_settings(), key.org_id, args["run"], caller=key
     )
-    return json_response(run_view(run, repos.find_submission(run.submission_id)))
+    return json_response(_run_view(queries.with_submission(repos, run)))
 
 
 @route("rerun", Role.SUBMITTER)
@@ -324,39 +323,38 @@ def _workflow_arg(request: Request) -> str | None:
 
 @route("list_validators", Role.VIEWER)
 def list_validators(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    from shared.catalog.validators import CATALOG
+    return json_response({"items": [_validator_view(spec) for spec in queries.validators()]})
 
-    items = [
-        {
-            "name": spec.name,
-            "version": spec.version,
-            "file_types": sorted(spec.file_types),
-            "config_schema": spec.config_schema,
-        }
-        for _, spec in sorted(CATALOG.items())
-    ]
-    return json_response({"items": items})
+
+def _validator_view(spec: ValidatorSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "version": spec.version,
+        "file_types": sorted(spec.file_types),
+        "config_schema": spec.config_schema,
+    }
 
 
 @route("list_runs", Role.VIEWER)
 def list_runs(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    repos = wiring.repositories()
-    page = repos.list_runs(
-        key.org_id,
+    where = queries.RunFilter(
         status=_status_arg(request),
         workflow=_workflow_arg(request),
         limit=_limit(request, 50, 200),
         page_token=request.args.get("page_token") or None,
     )
-    items = [run_view(r, repos.find_submission(r.submission_id)) for r in page.items]
+    page = queries.runs(wiring.repositories(), key.org_id, where)
+    items = [_run_view(row) for row in page.items]
     return json_response({"items": items, "next_page_token": page.next_page_token})
 
 
 @route("get_run", Role.VIEWER)
 def get_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    repos = wiring.repositories()
-    run = repos.get_run(key.org_id, args["run"])
-    return json_response(run_view(run, repos.find_submission(run.submission_id)))
+    return json_response(_run_view(queries.run(wiring.repositories(), key.org_id, args["run"])))
+
+
+def _run_view(row: queries.RunRow) -> dict[str, Any]:
+    return run_view(row.run, row.submission)
 
 
 @route("list_findings", Role.VIEWER)
@@ -364,7 +362,8 @@ def list_findings(request: Request, key: ApiKey, args: dict[str, str]) -> Respon
     severity = request.args.get("severity") or None
     if severity is not None and severity.upper() not in ("ERROR", "WARNING", "INFO"):
         raise BadRequest(f"severity must be ERROR, WARNING or INFO, not {severity!r}")
-    page = wiring.repositories().list_findings(
+    page = queries.findings(
+        wiring.repositories(),
         key.org_id,
         args["run"],
         severity=severity.upper() if severity else None,
@@ -378,7 +377,7 @@ def list_findings(request: Request, key: ApiKey, args: dict[str, str]) -> Respon
 
 @route("get_submission", Role.VIEWER)
 def get_submission(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    submission = wiring.repositories().get_submission(key.org_id, args["submission"])
+    submission = queries.submission(wiring.repositories(), key.org_id, args["submission"])
     return json_response(submission_view(submission))
 
 
@@ -399,17 +398,7 @@ def grant_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Respons
 @route("get_granted_upload", Role.VIEWER)
 def get_granted_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     """What the upload trigger made of a signed-URL upload; 404 until it has seen it."""
-    upload_id = args["upload"]
-    event = (
-        wiring.repositories().find_granted_upload(key.org_id, upload_id)
-        if is_new_id(upload_id)
-        else None
-    )
-    if event is None:
-        raise NotFound(
-            f"upload {upload_id[:64]!r} has not arrived (or is not this organization's): "
-            "PUT the file to its signed URL, then ask again"
-        )
+    event = queries.granted_upload(wiring.repositories(), key.org_id, args["upload"])
     return json_response(upload_view(event))
 
 
@@ -419,10 +408,14 @@ def get_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     raw = request.args.get("generation", "")
     if not _whole(raw):
         raise BadRequest(f"generation must be the object's generation number, not {raw[:64]!r}")
-    layout = UploadsLayout(get_settings().uploads_uri)
-    name = layout.object_name(key.org_id, args["slug"], args["filename"])
-    repos = wiring.repositories()
-    event = repos.get_upload_event(key.org_id, repos.upload_event_id(layout.bucket, name, int(raw)))
+    event = queries.upload(
+        wiring.repositories(),
+        get_settings(),
+        key.org_id,
+        args["slug"],
+        args["filename"],
+        int(raw),
+    )
     return json_response(upload_view(event))
 
 

@@ -720,6 +720,21 @@ class Repositories:
             return False
         return True
 
+    def latest_versions(self, workflows: Sequence[Workflow]) -> list[WorkflowVersion]:
+        """Each workflow's latest version, in order, read in one call (get_version's
+        NotFound for one that is missing)."""
+        refs = [self.version_ref(w.id, w.latest_version) for w in workflows]
+        snaps = {s.reference.path: s for s in self.db.get_all(refs)} if refs else {}
+        found = []
+        for workflow, ref in zip(workflows, refs, strict=True):
+            snap = snaps.get(ref.path)
+            if snap is None or not snap.exists:
+                raise NotFound(
+                    f"workflow {workflow.slug!r} has no version {workflow.latest_version}"
+                )
+            found.append(from_snapshot(WorkflowVersion, snap))
+        return found
+
 
 def get_repositories() -> Repositories:
     from shared.persistence.firestore import get_client

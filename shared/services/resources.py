@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from shared.adapters.storage import BlobExists, BlobStore
 from shared.adapters.storage.layout import Layout
-from shared.domain.models import ResourcePin, WorkflowResource
+from shared.domain.models import ResourcePin, WorkflowResource, WorkflowVersion
 from shared.persistence.repositories import Repositories
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
@@ -76,6 +76,27 @@ def upload(
     )
     repos.save_resource(resource)
     return resource
+
+
+def upload_and_repin(
+    repos: Repositories,
+    store: BlobStore,
+    settings: Settings,
+    org_id: str,
+    slug: str,
+    name: str,
+    data: bytes,
+    content_type: str,
+    now: Clock = utcnow,
+) -> tuple[WorkflowResource, WorkflowVersion | None]:
+    """Uploads resource `name`, then saves a new version of the workflow pinned to its new
+    content when the latest version uses it (the new version, else None)."""
+    # Imported on use: workflows imports this module (ResourceBook) as it loads.
+    from shared.services.workflows import repin
+
+    resource = upload(repos, store, settings, org_id, slug, name, data, content_type, now)
+    book = ResourceBook(repos, store, org_id, slug)
+    return resource, repin(repos, org_id, slug, name, book, now)
 
 
 def remove(repos: Repositories, org_id: str, slug: str, name: str) -> None:
