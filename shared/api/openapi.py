@@ -1,7 +1,9 @@
-"""The API's contract, OpenAPI 3.1, built from the pydantic models the handlers parse
-and the views dump, and from the role each route declares (functions/handlers/api.py,
-handed in as `roles`: endpoint -> role). Served at GET /v1/openapi.json and checked in as
-docs/openapi.json (a test fails when they differ; `make openapi` rewrites the file)."""
+"""The API's contract, OpenAPI 3.1, generated: the component schemas from the pydantic
+models the handlers parse and the views dump (shared/api/responses.py), the paths from
+one table of operations below, and each operation's role from the route that declares it
+(functions/handlers/api.py, handed in as `roles`: endpoint -> role). Served at
+GET /v1/openapi.json and checked in as docs/openapi.json (a test fails when they differ;
+`make openapi` rewrites the file)."""
 
 from __future__ import annotations
 
@@ -9,21 +11,32 @@ import copy
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import TypeAdapter
+from pydantic.json_schema import JsonSchemaMode as Mode
 
-from shared.domain.enums import Role, RunStatus, Severity
-from shared.domain.models import (
-    Finding,
-    Retention,
-    Submission,
-    UploadEvent,
-    ValidationRun,
-    Workflow,
-    WorkflowStep,
+from shared.api.responses import (
+    Envelope,
+    FindingPage,
+    Health,
+    Problem,
+    RerunRequest,
+    ResourceList,
+    RunPage,
+    RunView,
+    SubmissionView,
+    Submitted,
+    UploadedResource,
+    UploadGrant,
+    ValidatorList,
+    WorkflowList,
+    WorkflowView,
 )
+from shared.domain.enums import Role, RunStatus, Severity
+from shared.domain.models import UploadEvent
 from shared.domain.roles import ACTS_FOR_OTHERS, LENGTHENS_RETENTION
 from shared.platform.ids import ID_PATTERN
 from shared.services.resources import NAME as RESOURCE_NAME
@@ -62,218 +75,48 @@ LONGER_RETENTION = (
 )
 OTHERS = "A key below `" + ACTS_FOR_OTHERS.value + "` {what} (those submitted with that key)."
 
+Json = dict[str, Any]
+# A pydantic model or a TypedDict: something pydantic writes a JSON Schema for.
+Shape = type
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": REF.format(model=name)}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _schema(shape: Shape | Json) -> Json:
+    return _ref(shape.__name__) if isinstance(shape, type) else shape
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
+def _json(shape: Shape | Json, description: str) -> Json:
+    return {"description": description, "content": {"application/json": {"schema": _schema(shape)}}}
 
 
-def _views() -> dict[str, Any]:
-    """What the views add to or take from the models (shared/api/views.py)."""
-    return {
-        "SubmissionView": {
-            "allOf": [
-                _ref("Submission"),
-                {"type": "object", "properties": {"content_stored": {"type": "boolean"}}},
-            ]
-        },
-        "RunView": {
-            "allOf": [
-                _ref("ValidationRun"),
-                {
-                    "type": "object",
-                    "properties": {"submission": _nullable(_ref("SubmissionView"))},
-                },
-            ]
-        },
-        "WorkflowView": {
-            "allOf": [
-                _ref("Workflow"),
-                {
-                    "type": "object",
-                    "properties": {
-                        "version": {"type": "integer"},
-                        "steps": {"type": "array", "items": _ref("WorkflowStep")},
-                        "retention": _ref("Retention"),
-                        "allowed_file_types": {"type": "array", "items": {"type": "string"}},
-                        "warnings": {"type": "array", "items": {"type": "string"}},
-                        "version_created_at": {"type": "string", "format": "date-time"},
-                    },
-                },
-            ]
-        },
-        "Submitted": {
-            "type": "object",
-            "required": ["run", "submission"],
-            "properties": {"run": _ref("RunView"), "submission": _ref("SubmissionView")},
-        },
-        "RunPage": _page("RunView"),
-        "FindingPage": _page("Finding"),
-        "WorkflowList": {
-            "type": "object",
-            "required": ["items"],
-            "properties": {"items": {"type": "array", "items": _ref("WorkflowView")}},
-        },
-        "Problem": {
-            "type": "object",
-            "required": ["type", "title", "status", "detail"],
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-            },
-        },
-        "Envelope": {
-            "type": "object",
-            "description": (
-                "A file as JSON: `content` and no keys but these. Any other JSON body is "
-                "the file itself."
-            ),
-            "properties": {
-                "content": {"type": "string"},
-                "content_encoding": {"enum": ["base64"]},
-                "filename": {"type": "string"},
-                "content_type": {"type": "string"},
-                "metadata": {"type": "object"},
-                "project_id": {"type": "string"},
-            },
-        },
-        "RerunRequest": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"user": {"type": "string", "minLength": 1, "maxLength": 200}},
-        },
-        "UploadGrant": {
-            "type": "object",
-            "description": (
-                "PUT the file to `url` with exactly `headers` before `expires_at`; then "
-                "`status_url` says what the upload trigger made of it."
-            ),
-            "required": ["upload_id", "object_name", "method", "url", "headers", "expires_at"],
-            "properties": {
-                "upload_id": {"type": "string"},
-                "object_name": {"type": "string"},
-                "method": {"const": "PUT"},
-                "url": {"type": "string", "format": "uri"},
-                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-                "expires_at": {"type": "string", "format": "date-time"},
-                "status_url": {"type": "string"},
-            },
-        },
-        "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
-        "ResourceView": {
-            "type": "object",
-            "required": ["name", "sha256", "size_bytes", "content_type", "created_at"],
-            "properties": {
-                "name": {"type": "string"},
-                "workflow_slug": {"type": "string"},
-                "sha256": {"type": "string"},
-                "size_bytes": {"type": "integer"},
-                "content_type": {"type": "string"},
-                "created_at": {"type": "string", "format": "date-time"},
-                "new_version": {"type": ["integer", "null"]},
-            },
-        },
-        "ResourceList": {
-            "type": "object",
-            "required": ["items"],
-            "properties": {"items": {"type": "array", "items": _ref("ResourceView")}},
-        },
-        "ValidatorList": {
-            "type": "object",
-            "required": ["items"],
-            "properties": {
-                "items": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "version", "file_types", "config_schema"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "version": {"type": "string"},
-                            "file_types": {"type": "array", "items": {"type": "string"}},
-                            "config_schema": {"type": "object"},
-                        },
-                    },
-                }
-            },
-        },
-    }
+def _path_param(name: str, pattern: str | None, description: str | None) -> Json:
+    schema: Json = {"type": "string"} if pattern is None else {"type": "string", "pattern": pattern}
+    param: Json = {"name": name, "in": "path", "required": True, "description": description}
+    return {**{k: v for k, v in param.items() if v is not None}, "schema": schema}
 
 
-def _page(item: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["items", "next_page_token"],
-        "properties": {
-            "items": {"type": "array", "items": _ref(item)},
-            "next_page_token": {"type": ["string", "null"]},
-        },
-    }
+# Every `{name}` in a path, described once.
+PATH_PARAMS = {
+    "org": _path_param("org", ID_PATTERN, "Your organization's id (another org's is a 404)."),
+    "slug": _path_param("slug", SLUG, "The workflow's slug."),
+    "run": _path_param("run", ID_PATTERN, "A run id."),
+    "submission": _path_param("submission", ID_PATTERN, "A submission id."),
+    "name": _path_param("name", RESOURCE_NAME, "The resource's name."),
+    "upload": _path_param("upload", ID_PATTERN, "The grant's upload_id."),
+    "filename": _path_param("filename", None, None),
+}
 
 
-def _components() -> dict[str, Any]:
-    _, defs = models_json_schema(
-        [
-            (ValidationRun, "serialization"),
-            (Submission, "serialization"),
-            (Finding, "serialization"),
-            (Workflow, "serialization"),
-            (WorkflowStep, "serialization"),
-            (Retention, "serialization"),
-            (UploadEvent, "serialization"),
-            (WorkflowCreate, "validation"),
-            (WorkflowSpec, "validation"),
-            (UploadUrlRequest, "validation"),
-        ],
-        ref_template=REF,
-    )
-    schemas: dict[str, Any] = dict(defs["$defs"])
-    schemas.update(_views())
-    return {
-        "schemas": dict(sorted(schemas.items())),
-        "securitySchemes": {
-            "apiKey": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An org API key: `Authorization: Bearer assay_<id>_<secret>`.",
-            }
-        },
-    }
+def _query(name: str, schema: Json, description: str | None = None, required: bool = False) -> Json:
+    described = {} if description is None else {"description": description}
+    return {"name": name, "in": "query", "required": required, **described, "schema": schema}
 
 
-def _path_param(name: str, pattern: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "string", "pattern": pattern},
-    }
-
-
-ORG = _path_param("org", ID_PATTERN, "Your organization's id (another org's is a 404).")
-SLUG_PARAM = _path_param("slug", SLUG, "The workflow's slug.")
-RUN = _path_param("run", ID_PATTERN, "A run id.")
-SUBMISSION = _path_param("submission", ID_PATTERN, "A submission id.")
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
+def _limit(most: int) -> Json:
+    return _query("limit", {"type": "integer", "minimum": 1, "maximum": most}, "Page size.")
 
 
 PREFER = {
@@ -290,48 +133,13 @@ PREFER = {
 }
 RETRY_AFTER = {"description": "Seconds to wait before asking again", "schema": {"type": "integer"}}
 PAGE_TOKEN = _query("page_token", {"type": "string"}, "The next_page_token of the page before.")
+STATUS = _query("status", {"enum": list(RunStatus)}, "Only runs with this status.")
+SEVERITY = _query("severity", {"enum": list(Severity)}, "Only findings of this severity.")
+WORKFLOW = _query("workflow", {"type": "string", "pattern": SLUG}, "Only this workflow's runs.")
+VERSION = _query("version", {"type": "integer", "minimum": 1}, "A version number.")
+GENERATION = _query("generation", {"type": "integer", "minimum": 0}, required=True)
 
-
-def _operation(
-    operation_id: str,
-    summary: str,
-    parameters: list[dict[str, Any]],
-    success: tuple[str, dict[str, Any]],
-    *,
-    body: dict[str, Any] | None = None,
-    links: dict[str, Any] | None = None,
-    also: tuple[str, dict[str, Any]] | None = None,
-    description: str | None = None,
-) -> dict[str, Any]:
-    code, response = success
-    if links:
-        response = {**response, "links": links}
-    responses: dict[str, Any] = {code: response}
-    if also is not None:
-        responses[also[0]] = {**also[1], "links": links} if links else also[1]
-    for status, meaning in PROBLEMS.items():
-        responses[status] = {
-            "description": meaning,
-            "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}},
-        }
-    responses["429"]["headers"] = {"Retry-After": RETRY_AFTER}
-    operation: dict[str, Any] = {
-        "operationId": operation_id,
-        "summary": summary,
-        "parameters": parameters,
-        "responses": responses,
-    }
-    if body is not None:
-        operation["requestBody"] = body
-    if description is not None:
-        operation["description"] = description
-    return operation
-
-
-def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
-
-
+_BINARY = {"type": "string", "format": "binary"}
 SUBMIT_BODY = {
     "required": True,
     "description": (
@@ -339,14 +147,14 @@ SUBMIT_BODY = {
         "envelope, or multipart with a field `file`."
     ),
     "content": {
-        "application/json": {"schema": {"anyOf": [_ref("Envelope"), {}]}},
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"schema": {"anyOf": [_ref(Envelope.__name__), {}]}},
+        "application/octet-stream": {"schema": _BINARY},
         "multipart/form-data": {
             "schema": {
                 "type": "object",
                 "required": ["file"],
                 "properties": {
-                    "file": {"type": "string", "format": "binary"},
+                    "file": _BINARY,
                     "filename": {"type": "string"},
                     "metadata": {"type": "string"},
                     "project_id": {"type": "string"},
@@ -355,34 +163,228 @@ SUBMIT_BODY = {
         },
     },
 }
+RESOURCE_FORM = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": _BINARY,
+                    "name": {"type": "string", "pattern": RESOURCE_NAME},
+                },
+            }
+        }
+    },
+}
 
 
-def _links_from_run(body_pointer: str) -> dict[str, Any]:
-    run = f"$response.body#{body_pointer}"
+def _links_from_run(body_pointer: str) -> Json:
+    params = {"org": "$request.path.org", "run": f"$response.body#{body_pointer}"}
     return {
-        "GetRun": {"operationId": "getRun", "parameters": {"org": "$request.path.org", "run": run}},
-        "ListFindings": {
-            "operationId": "listFindings",
-            "parameters": {"org": "$request.path.org", "run": run},
-        },
-        "CancelRun": {
-            "operationId": "cancelRun",
-            "parameters": {"org": "$request.path.org", "run": run},
-        },
+        name: {"operationId": operation_id, "parameters": params}
+        for name, operation_id in (
+            ("GetRun", "getRun"),
+            ("ListFindings", "listFindings"),
+            ("CancelRun", "cancelRun"),
+        )
     }
 
 
-def _paths() -> dict[str, Any]:
-    org, slug, run, sub = ORG, SLUG_PARAM, RUN, SUBMISSION
-    status = _query("status", {"enum": list(RunStatus)}, "Only runs with this status.")
-    severity = _query("severity", {"enum": list(Severity)}, "Only findings of this severity.")
+SUBMIT_LINK = {
+    "Submit": {
+        "operationId": "submit",
+        "parameters": {"org": "$request.path.org", "slug": "$response.body#/slug"},
+    }
+}
+# A success status, what it holds (None: nothing), and what it means.
+Answer = tuple[str, Shape | None, str]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One authenticated operation; its path parameters come from `path`, its role from
+    the route (`document`), its error answers from PROBLEMS."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    answers: tuple[Answer, ...]
+    body: Shape | Json | None = None
+    body_required: bool = True
+    params: tuple[Json, ...] = ()
+    description: str | None = None
+    links: Json = field(default_factory=dict)
+
+
+WORKFLOWS, WORKFLOW_ITEM = "/v1/orgs/{org}/workflows", "/v1/orgs/{org}/workflows/{slug}"
+RESOURCES, RUNS = WORKFLOW_ITEM + "/resources", "/v1/orgs/{org}/runs"
+UPLOADED = "ACCEPTED with its run, or REJECTED with why"
+# One entry per operation: method, path, operationId, summary, success answers, body; then
+# what differs from the usual. Kept unformatted so that each reads as one row.
+# fmt: off
+OPERATIONS = (
+    Operation(
+        "get", "/v1/validators", "listValidators",
+        "Every validator: version, file types, the JSON Schema of its step config",
+        (("200", ValidatorList, "The catalog"),),
+    ),
+    Operation(
+        "get", WORKFLOWS, "listWorkflows", "Your workflows, each at its latest version",
+        (("200", WorkflowList, "The workflows"),),
+    ),
+    Operation(
+        "post", WORKFLOWS, "createWorkflow", "Create a workflow (version 1)",
+        (("201", WorkflowView, "Created"),), WorkflowCreate,
+        description=LONGER_RETENTION.format(than="the default (30 days)"), links=SUBMIT_LINK,
+    ),
+    Operation(
+        "get", WORKFLOW_ITEM, "getWorkflow", "A workflow, at its latest or a given version",
+        (("200", WorkflowView, "The workflow"),), params=(VERSION,),
+    ),
+    Operation(
+        "put", WORKFLOW_ITEM, "updateWorkflow", "A new version; existing submissions keep theirs",
+        (("200", WorkflowView, "The new version"),), WorkflowSpec,
+        description=LONGER_RETENTION.format(than="the latest version's"),
+    ),
+    Operation(
+        "post", WORKFLOW_ITEM + "/runs", "submit", "Submit a file: a Submission and its Run",
+        (
+            ("202", Submitted, "Accepted; Location names the run"),
+            ("200", Submitted, "Prefer: wait=N and the run ended in time"),
+        ),
+        SUBMIT_BODY, params=(PREFER,), links=_links_from_run("/run/id"),
+    ),
+    Operation(
+        "get", RESOURCES, "listResources", "The workflow's resources (name, checksum, size)",
+        (("200", ResourceList, "The resources"),),
+    ),
+    Operation(
+        "post", RESOURCES, "uploadResource",
+        "Upload or replace a resource (multipart `file`, `name`); a replacement the "
+        "latest version uses saves a new version",
+        (("201", UploadedResource, "Stored; new_version names a re-pinned version"),),
+        RESOURCE_FORM,
+    ),
+    Operation(
+        "delete", RESOURCES + "/{name}", "deleteResource",
+        "Delete a resource (versions that pinned it keep their copy)",
+        (("204", None, "Deleted"),),
+    ),
+    Operation(
+        "get", RUNS, "listRuns", "Your runs, newest first",
+        (("200", RunPage, "A page of runs"),), params=(STATUS, WORKFLOW, _limit(200), PAGE_TOKEN),
+    ),
+    Operation(
+        "get", RUNS + "/{run}", "getRun", "A run: status, result, steps, summary, submission",
+        (("200", RunView, "The run"),),
+    ),
+    Operation(
+        "get", RUNS + "/{run}/findings", "listFindings", "A run's findings, by step and order",
+        (("200", FindingPage, "A page of findings"),),
+        params=(SEVERITY, _limit(1000), PAGE_TOKEN),
+    ),
+    Operation(
+        "post", RUNS + "/{run}/cancel", "cancelRun", "Cancel a PENDING or RUNNING run",
+        (("200", RunView, "The run, CANCELED"),),
+        description=OTHERS.format(what="cancels only the runs of its own submissions"),
+    ),
+    Operation(
+        "get", "/v1/orgs/{org}/submissions/{submission}", "getSubmission",
+        "A submission's record (never its content)",
+        (("200", SubmissionView, "The submission"),),
+    ),
+    Operation(
+        "post", "/v1/orgs/{org}/submissions/{submission}/runs", "rerun",
+        "Run the same content again on the pinned workflow version",
+        (("202", Submitted, "Accepted; Location names the new run"),), RerunRequest,
+        body_required=False, description=OTHERS.format(what="re-runs only its own submissions"),
+        links=_links_from_run("/run/id"),
+    ),
+    Operation(
+        "post", WORKFLOW_ITEM + "/uploads", "grantUpload",
+        "A signed URL to PUT one file of up to 5 GiB; the upload trigger submits it",
+        (("201", UploadGrant, "Granted; Location is its status"),), UploadUrlRequest,
+        description=(
+            "At the organization's runs in flight (`ASSAY_ORG_RUNS_IN_FLIGHT`), 429 "
+            "with Retry-After and no URL. A file sent to a URL while the organization "
+            "is at that limit waits: the trigger takes it again later (for up to a "
+            "day), and its status stays 404 until then."
+        ),
+    ),
+    Operation(
+        "get", "/v1/orgs/{org}/uploads/{upload}", "getGrantedUpload",
+        "What the upload trigger made of a signed-URL upload (404 until it arrives)",
+        (("200", UploadEvent, UPLOADED),),
+    ),
+    Operation(
+        "get", "/v1/orgs/{org}/uploads/{slug}/{filename}", "getUpload",
+        "What the upload trigger made of one object generation",
+        (("200", UploadEvent, UPLOADED),), params=(GENERATION,),
+    ),
+)
+# fmt: on
+
+
+def _parameters(op: Operation) -> list[Json]:
+    """The path's own parameters, in the order it names them, then the operation's."""
+    return [PATH_PARAMS[name] for name in re.findall(r"{(\w+)}", op.path)] + list(op.params)
+
+
+def _request_body(op: Operation) -> Json | None:
+    if op.body is None or not isinstance(op.body, type):
+        return op.body
+    content = {"application/json": {"schema": _schema(op.body)}}
+    return {"required": op.body_required, "content": content}
+
+
+def _problem(description: str) -> Json:
+    return {"description": description, "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}}}
+
+
+def _responses(op: Operation) -> Json:
+    responses: Json = {}
+    for status, shape, description in op.answers:
+        answer = {"description": description} if shape is None else _json(shape, description)
+        responses[status] = {**answer, "links": op.links} if op.links else answer
+    responses.update({status: _problem(meaning) for status, meaning in PROBLEMS.items()})
+    responses["429"]["headers"] = {"Retry-After": RETRY_AFTER}
+    return responses
+
+
+def _operation(op: Operation) -> Json:
+    operation: Json = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "parameters": _parameters(op),
+        "responses": _responses(op),
+    }
+    body = _request_body(op)
+    if body is not None:
+        operation["requestBody"] = body
+    if op.description is not None:
+        operation["description"] = op.description
+    return operation
+
+
+def _public() -> Json:
+    """The two routes that need no key: they answer no problems but the address limit."""
+    too_many = {
+        **_problem(
+            "This address is over its limit on requests without a valid key; retry after "
+            "Retry-After seconds"
+        ),
+        "headers": {"Retry-After": RETRY_AFTER},
+    }
     return {
         "/healthz": {
             "get": {
                 "operationId": "health",
                 "summary": "Liveness; no key needed",
                 "security": [],
-                "responses": {"200": _json(_ref("Health"), "Up")},
+                "responses": {"200": _json(Health, "Up")},
             }
         },
         "/v1/openapi.json": {
@@ -392,240 +394,56 @@ def _paths() -> dict[str, Any]:
                 "security": [],
                 "responses": {
                     "200": _json({"type": "object"}, "The OpenAPI 3.1 document"),
-                    "429": {
-                        "description": "This address is over its limit on requests without "
-                        "a valid key; retry after Retry-After seconds",
-                        "headers": {"Retry-After": RETRY_AFTER},
-                        "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}},
-                    },
+                    "429": too_many,
                 },
             }
         },
-        "/v1/validators": {
-            "get": _operation(
-                "listValidators",
-                "Every validator: version, file types, the JSON Schema of its step config",
-                [],
-                ("200", _json(_ref("ValidatorList"), "The catalog")),
-            ),
-        },
-        "/v1/orgs/{org}/workflows": {
-            "get": _operation(
-                "listWorkflows",
-                "Your workflows, each at its latest version",
-                [org],
-                ("200", _json(_ref("WorkflowList"), "The workflows")),
-            ),
-            "post": _operation(
-                "createWorkflow",
-                "Create a workflow (version 1)",
-                [org],
-                ("201", _json(_ref("WorkflowView"), "Created")),
-                body=_body(_ref("WorkflowCreate")),
-                description=LONGER_RETENTION.format(than="the default (30 days)"),
-                links={
-                    "Submit": {
-                        "operationId": "submit",
-                        "parameters": {"org": "$request.path.org", "slug": "$response.body#/slug"},
-                    }
-                },
-            ),
-        },
-        "/v1/orgs/{org}/workflows/{slug}": {
-            "get": _operation(
-                "getWorkflow",
-                "A workflow, at its latest or a given version",
-                [
-                    org,
-                    slug,
-                    _query("version", {"type": "integer", "minimum": 1}, "A version number."),
-                ],
-                ("200", _json(_ref("WorkflowView"), "The workflow")),
-            ),
-            "put": _operation(
-                "updateWorkflow",
-                "A new version; existing submissions keep theirs",
-                [org, slug],
-                ("200", _json(_ref("WorkflowView"), "The new version")),
-                body=_body(_ref("WorkflowSpec")),
-                description=LONGER_RETENTION.format(than="the latest version's"),
-            ),
-        },
-        "/v1/orgs/{org}/workflows/{slug}/runs": {
-            "post": _operation(
-                "submit",
-                "Submit a file: a Submission and its Run",
-                [org, slug, PREFER],
-                ("202", _json(_ref("Submitted"), "Accepted; Location names the run")),
-                body=SUBMIT_BODY,
-                links=_links_from_run("/run/id"),
-                also=("200", _json(_ref("Submitted"), "Prefer: wait=N and the run ended in time")),
-            ),
-        },
-        "/v1/orgs/{org}/workflows/{slug}/resources": {
-            "get": _operation(
-                "listResources",
-                "The workflow's resources (name, checksum, size)",
-                [org, slug],
-                ("200", _json(_ref("ResourceList"), "The resources")),
-            ),
-            "post": _operation(
-                "uploadResource",
-                "Upload or replace a resource (multipart `file`, `name`); a replacement the "
-                "latest version uses saves a new version",
-                [org, slug],
-                (
-                    "201",
-                    _json(_ref("ResourceView"), "Stored; new_version names a re-pinned version"),
-                ),
-                body={
-                    "required": True,
-                    "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["file"],
-                                "properties": {
-                                    "file": {"type": "string", "format": "binary"},
-                                    "name": {"type": "string", "pattern": RESOURCE_NAME},
-                                },
-                            }
-                        }
-                    },
-                },
-            ),
-        },
-        "/v1/orgs/{org}/workflows/{slug}/resources/{name}": {
-            "delete": _operation(
-                "deleteResource",
-                "Delete a resource (versions that pinned it keep their copy)",
-                [org, slug, _path_param("name", RESOURCE_NAME, "The resource's name.")],
-                ("204", {"description": "Deleted"}),
-            ),
-        },
-        "/v1/orgs/{org}/runs": {
-            "get": _operation(
-                "listRuns",
-                "Your runs, newest first",
-                [
-                    org,
-                    status,
-                    _query(
-                        "workflow",
-                        {"type": "string", "pattern": SLUG},
-                        "Only this workflow's runs.",
-                    ),
-                    _query(
-                        "limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size."
-                    ),
-                    PAGE_TOKEN,
-                ],
-                ("200", _json(_ref("RunPage"), "A page of runs")),
-            ),
-        },
-        "/v1/orgs/{org}/runs/{run}": {
-            "get": _operation(
-                "getRun",
-                "A run: status, result, steps, summary, submission",
-                [org, run],
-                ("200", _json(_ref("RunView"), "The run")),
-            ),
-        },
-        "/v1/orgs/{org}/runs/{run}/findings": {
-            "get": _operation(
-                "listFindings",
-                "A run's findings, by step and order",
-                [
-                    org,
-                    run,
-                    severity,
-                    _query(
-                        "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size."
-                    ),
-                    PAGE_TOKEN,
-                ],
-                ("200", _json(_ref("FindingPage"), "A page of findings")),
-            ),
-        },
-        "/v1/orgs/{org}/runs/{run}/cancel": {
-            "post": _operation(
-                "cancelRun",
-                "Cancel a PENDING or RUNNING run",
-                [org, run],
-                ("200", _json(_ref("RunView"), "The run, CANCELED")),
-                description=OTHERS.format(what="cancels only the runs of its own submissions"),
-            ),
-        },
-        "/v1/orgs/{org}/submissions/{submission}": {
-            "get": _operation(
-                "getSubmission",
-                "A submission's record (never its content)",
-                [org, sub],
-                ("200", _json(_ref("SubmissionView"), "The submission")),
-            ),
-        },
-        "/v1/orgs/{org}/submissions/{submission}/runs": {
-            "post": _operation(
-                "rerun",
-                "Run the same content again on the pinned workflow version",
-                [org, sub],
-                ("202", _json(_ref("Submitted"), "Accepted; Location names the new run")),
-                body=_body(_ref("RerunRequest"), required=False),
-                description=OTHERS.format(what="re-runs only its own submissions"),
-                links=_links_from_run("/run/id"),
-            ),
-        },
-        "/v1/orgs/{org}/workflows/{slug}/uploads": {
-            "post": _operation(
-                "grantUpload",
-                "A signed URL to PUT one file of up to 5 GiB; the upload trigger submits it",
-                [org, slug],
-                ("201", _json(_ref("UploadGrant"), "Granted; Location is its status")),
-                body=_body(_ref("UploadUrlRequest")),
-                description=(
-                    "At the organization's runs in flight (`ASSAY_ORG_RUNS_IN_FLIGHT`), 429 "
-                    "with Retry-After and no URL. A file sent to a URL while the organization "
-                    "is at that limit waits: the trigger takes it again later (for up to a "
-                    "day), and its status stays 404 until then."
-                ),
-            ),
-        },
-        "/v1/orgs/{org}/uploads/{upload}": {
-            "get": _operation(
-                "getGrantedUpload",
-                "What the upload trigger made of a signed-URL upload (404 until it arrives)",
-                [org, _path_param("upload", ID_PATTERN, "The grant's upload_id.")],
-                ("200", _json(_ref("UploadEvent"), "ACCEPTED with its run, or REJECTED with why")),
-            ),
-        },
-        "/v1/orgs/{org}/uploads/{slug}/{filename}": {
-            "get": _operation(
-                "getUpload",
-                "What the upload trigger made of one object generation",
-                [
-                    org,
-                    slug,
-                    {
-                        "name": "filename",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                    {
-                        "name": "generation",
-                        "in": "query",
-                        "required": True,
-                        "schema": {"type": "integer", "minimum": 0},
-                    },
-                ],
-                ("200", _json(_ref("UploadEvent"), "ACCEPTED with its run, or REJECTED with why")),
-            ),
+    }
+
+
+def _paths() -> Json:
+    paths = _public()
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return paths
+
+
+def _shapes() -> list[tuple[str, Mode, TypeAdapter[Any]]]:
+    """Every shape an operation names: bodies as the API parses them, answers as the
+    views dump them."""
+    # The submit body and the problems are named by hand (SUBMIT_BODY, _problem), health
+    # by the public routes.
+    bodies: set[Shape] = {Envelope}
+    answers: set[Shape] = {Health, Problem}
+    for op in OPERATIONS:
+        if isinstance(op.body, type):
+            bodies.add(op.body)
+        answers.update(shape for _, shape, _ in op.answers if shape is not None)
+    modes: list[tuple[Shape, Mode]] = [(m, "validation") for m in bodies]
+    modes += [(m, "serialization") for m in answers]
+    return [(m.__name__, mode, TypeAdapter(m)) for m, mode in sorted(modes, key=_name)]
+
+
+def _name(pair: tuple[Shape, Mode]) -> str:
+    return pair[0].__name__
+
+
+def _components() -> Json:
+    _, defs = TypeAdapter.json_schemas(_shapes(), ref_template=REF)
+    return {
+        "schemas": dict(sorted(defs["$defs"].items())),
+        "securitySchemes": {
+            "apiKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An org API key: `Authorization: Bearer assay_<id>_<secret>`.",
+            }
         },
     }
 
 
 @lru_cache(maxsize=1)
-def _unroled() -> dict[str, Any]:
+def _unroled() -> Json:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -650,26 +468,23 @@ def endpoint_of(operation_id: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", operation_id).lower()
 
 
+def _state_role(operation: Json, role: Role) -> None:
+    operation[ROLE_EXTENSION] = role.value
+    needs = f"Needs an API key with role `{role.value}` or above."
+    operation["description"] = " ".join(filter(None, [needs, operation.get("description")]))
+    if role is not Role.VIEWER:
+        responses = {**operation["responses"], "403": _problem(FORBIDDEN)}
+        operation["responses"] = dict(sorted(responses.items()))
+
+
 def document(roles: Mapping[str, Role]) -> dict[str, Any]:
     """The contract, each authenticated operation stating the role its route declares
     (KeyError for one that declares none: every route must)."""
     doc = copy.deepcopy(_unroled())
     for item in doc["paths"].values():
         for operation in item.values():
-            if operation.get("security") == []:
-                continue
-            role = roles[endpoint_of(operation["operationId"])]
-            operation[ROLE_EXTENSION] = role.value
-            needs = f"Needs an API key with role `{role.value}` or above."
-            operation["description"] = " ".join(filter(None, [needs, operation.get("description")]))
-            if role is not Role.VIEWER:
-                forbidden = {
-                    "description": FORBIDDEN,
-                    "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}},
-                }
-                operation["responses"] = dict(
-                    sorted({**operation["responses"], "403": forbidden}.items())
-                )
+            if operation.get("security") != []:
+                _state_role(operation, roles[endpoint_of(operation["operationId"])])
     return doc
 
 

@@ -1,10 +1,20 @@
 """What the API shows of each object: the domain models' field names, each with its id,
-never a submission's content or internal claim bookkeeping."""
+never a submission's content or internal claim bookkeeping. Every view is dumped from its
+model in shared/api/responses.py, the one the contract documents."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shared.api.responses import (
+    ResourceView,
+    RunView,
+    SubmissionView,
+    UploadedResource,
+    UploadGrant,
+    WorkflowStepView,
+    WorkflowView,
+)
 from shared.domain.models import (
     Finding,
     Submission,
@@ -12,41 +22,22 @@ from shared.domain.models import (
     ValidationRun,
     Workflow,
     WorkflowResource,
-    WorkflowStep,
     WorkflowVersion,
 )
 
 if TYPE_CHECKING:
     from shared.services.upload_urls import UploadUrl
 
-_SUBMISSION_HIDDEN = {"content", "input_file", "purge_retry_since"}
-_STEP_HIDDEN = {"claim_expires_at", "callback_id"}
-
 
 def submission_view(submission: Submission | None) -> dict[str, Any] | None:
     if submission is None:
         return None
-    data = submission.model_dump(mode="json", exclude=_SUBMISSION_HIDDEN)
-    data["content_stored"] = submission.content_purged_at is None and bool(
-        submission.content or submission.input_file
-    )
-    return data
-
-
-def _step_config(step: WorkflowStep) -> dict[str, Any]:
-    """A step as saved; resource pins without their storage address."""
-    data = step.model_dump(mode="json")
-    for pin in data.get("resources", {}).values():
-        pin.pop("uri", None)
-    return data
+    return SubmissionView.model_validate(submission, from_attributes=True).model_dump(mode="json")
 
 
 def run_view(run: ValidationRun, submission: Submission | None) -> dict[str, Any]:
-    data = run.model_dump(mode="json", exclude={"steps", "config"})
-    data["steps"] = [s.model_dump(mode="json", exclude=_STEP_HIDDEN) for s in run.steps]
-    data["config"] = [_step_config(c) for c in run.config]
-    data["submission"] = submission_view(submission)
-    return data
+    fields = {**dict(run), "submission": submission}
+    return RunView.model_validate(fields, from_attributes=True).model_dump(mode="json")
 
 
 def finding_view(finding: Finding) -> dict[str, Any]:
@@ -54,31 +45,41 @@ def finding_view(finding: Finding) -> dict[str, Any]:
 
 
 def workflow_view(workflow: Workflow, version: WorkflowVersion) -> dict[str, Any]:
-    data = workflow.model_dump(mode="json")
-    data["version"] = version.version
-    data.update(
-        version.model_dump(
-            mode="json", include={"retention", "allowed_file_types", "execution", "warnings"}
-        )
-    )
-    data["steps"] = [_step_config(s) for s in version.steps]
-    data["version_created_at"] = version.model_dump(mode="json")["created_at"]
-    return data
+    fields = {
+        **dict(workflow),
+        **version.model_dump(
+            include={"version", "retention", "allowed_file_types", "execution", "warnings"}
+        ),
+        "steps": [WorkflowStepView.model_validate(s, from_attributes=True) for s in version.steps],
+        "version_created_at": version.created_at,
+    }
+    return WorkflowView.model_validate(fields).model_dump(mode="json")
 
 
 def resource_view(resource: WorkflowResource) -> dict[str, Any]:
-    return resource.model_dump(mode="json", exclude={"id", "uri", "org_id"})
+    return ResourceView.model_validate(resource, from_attributes=True).model_dump(mode="json")
 
 
-def grant_view(grant: UploadUrl) -> dict[str, Any]:
-    return {
+def uploaded_resource_view(
+    resource: WorkflowResource, version: WorkflowVersion | None
+) -> dict[str, Any]:
+    """A resource just stored, and the version that pins it if saving it made one."""
+    fields = {**dict(resource), "new_version": version.version if version else None}
+    return UploadedResource.model_validate(fields).model_dump(mode="json")
+
+
+def grant_view(grant: UploadUrl, status_url: str | None = None) -> dict[str, Any]:
+    """The grant; with `status_url` when the caller passes it (the route adds it itself)."""
+    fields = {
         "upload_id": grant.upload_id,
         "object_name": grant.object_name,
         "method": grant.method,
         "url": grant.url,
         "headers": grant.headers,
-        "expires_at": grant.expires_at.isoformat(),
+        "expires_at": grant.expires_at,
+        "status_url": status_url,
     }
+    return UploadGrant.model_validate(fields).model_dump(mode="json")
 
 
 def upload_view(event: UploadEvent) -> dict[str, Any]:
