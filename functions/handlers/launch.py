@@ -4,36 +4,18 @@
 from flask import Request, Response
 
 from shared import wiring
-from shared.api.auth.id_tokens import verify_caller
-from shared.api.http import guarded, json_response, parse_json, parse_model
-from shared.domain.task_bodies import CancelTask, LaunchTask
+from shared.api.auth.id_tokens import Caller
+from shared.api.http import guarded, json_response, parse_as, parse_json
+from shared.api.private import private
+from shared.domain.task_bodies import TASKS, CancelTask, LaunchTask
 from shared.platform.config import get_settings
-from shared.services.launches import cancel_execution, launch
+from shared.services.launches import LaunchOutcome, cancel_execution, launch
 
 
 @guarded
-def handle(request: Request) -> Response:
-    settings = get_settings()
-    verify_caller(
-        request.headers.get("Authorization"),
-        audience=settings.launch_url,
-        allowed=settings.launch_invokers,
-    )
-    body = parse_json(request)
-    if isinstance(body, dict) and "execution_name" in body:
-        stop = parse_model(CancelTask, body)
-        outcome = cancel_execution(wiring.repositories(), wiring.job_runner(), stop)
-    else:
-        task = parse_model(LaunchTask, body)
-        outcome = launch(
-            wiring.repositories(),
-            wiring.blob_store(),
-            wiring.job_runner(),
-            wiring.task_queue(),
-            settings,
-            task,
-            signer=wiring.job_url_signer(),
-        )
+@private(audience=lambda s: s.launch_url, allowed=lambda s: s.launch_invokers)
+def handle(request: Request, caller: Caller) -> Response:
+    outcome = _perform(parse_as(TASKS, parse_json(request)))
     return json_response(
         {
             "outcome": outcome.outcome,
@@ -41,4 +23,18 @@ def handle(request: Request) -> Response:
             "execution_name": outcome.execution_name,
             "task": request.headers.get("X-CloudTasks-TaskName"),
         }
+    )
+
+
+def _perform(task: LaunchTask | CancelTask) -> LaunchOutcome:
+    if isinstance(task, CancelTask):
+        return cancel_execution(wiring.repositories(), wiring.job_runner(), task)
+    return launch(
+        wiring.repositories(),
+        wiring.blob_store(),
+        wiring.job_runner(),
+        wiring.task_queue(),
+        get_settings(),
+        task,
+        signer=wiring.job_url_signer(),
     )

@@ -7,8 +7,9 @@ from flask import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import wiring
-from shared.api.auth.id_tokens import verify_caller
+from shared.api.auth.id_tokens import Caller
 from shared.api.http import guarded, json_response, parse_model
+from shared.api.private import private
 from shared.persistence import purge_records  # noqa: F401  (read by every sweep: load at start)
 from shared.platform import logs
 from shared.platform.config import get_settings
@@ -24,14 +25,12 @@ class PurgeRequest(BaseModel):
 
 
 @guarded
-def handle(request: Request) -> Response:
+@private(audience=lambda s: s.purge_url, allowed=lambda s: s.purge_invokers)
+def handle(request: Request, caller: Caller) -> Response:
+    # The sweep's budget starts after the token check: milliseconds, or a certificate
+    # fetch of at most seconds, well inside the minute left after the deadline.
     started = time.monotonic()
     settings = get_settings()
-    verify_caller(
-        request.headers.get("Authorization"),
-        audience=settings.purge_url,
-        allowed=settings.purge_invokers,
-    )
     body = parse_model(PurgeRequest, request.get_json(silent=True) or {})
     repos, store = wiring.repositories(), wiring.blob_store()
     if body.submission_id is not None:

@@ -5,8 +5,9 @@ from flask import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import wiring
-from shared.api.auth.id_tokens import verify_caller
+from shared.api.auth.id_tokens import Caller
 from shared.api.http import guarded, json_response, parse_model
+from shared.api.private import private
 from shared.platform.clock import utcnow
 from shared.platform.config import get_settings
 from shared.services import purge
@@ -19,13 +20,9 @@ class RetryRequest(BaseModel):
 
 
 @guarded
-def handle(request: Request) -> Response:
+@private(audience=lambda s: s.retry_url, allowed=lambda s: s.retry_invokers)
+def handle(request: Request, caller: Caller) -> Response:
     settings = get_settings()
-    verify_caller(
-        request.headers.get("Authorization"),
-        audience=settings.retry_url,
-        allowed=settings.retry_invokers,
-    )
     body = parse_model(RetryRequest, request.get_json(silent=True) or {})
     repos, store = wiring.repositories(), wiring.blob_store()
     report = purge.process_retries(repos, store, settings, batch_size=body.batch_size)

@@ -9,13 +9,14 @@ from typing import Any, TypeVar
 
 from flask import Request, Response
 from google.api_core import exceptions as google_exceptions
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shared.platform import logs
 from shared.platform.errors import AssayError, BadRequest, PayloadTooLarge, Unprocessable
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 PROBLEM = "application/problem+json"
 
@@ -85,6 +86,14 @@ def parse_json(request: Request) -> Any:
 def parse_model(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable(validation_detail(exc)) from exc
+
+
+def parse_as(adapter: TypeAdapter[T], data: Any) -> T:
+    """As `parse_model`, for a type that is not one model (a union of task bodies)."""
+    try:
+        return adapter.validate_python(data)
     except ValidationError as exc:
         raise Unprocessable(validation_detail(exc)) from exc
 

@@ -1,6 +1,6 @@
 """Queueing a step launch, or an execution's cancel. A launch task is named from (run,
 step, attempt), a cancel from the execution, so queueing either twice, from a retry or
-a replay, yields one task."""
+a replay, yields one task. Each body carries its kind (decision record 0065)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,20 @@ def launch_task_id(run_id: str, step_order: int, attempt: int) -> str:
 
 
 def enqueue_launch(
-    queue: TaskQueue, settings: Settings, run_id: str, step_order: int, attempt: int
+    queue: TaskQueue,
+    settings: Settings,
+    run_id: str,
+    step_order: int,
+    attempt: int,
+    *,
+    name_suffix: str = "",
 ) -> bool:
+    """`name_suffix` names a re-queued launch apart from its first task (see reconcile)."""
     task = LaunchTask(run_id=run_id, step_order=step_order, attempt=attempt)
     return queue.enqueue(
-        launch_task_id(run_id, step_order, attempt),
+        launch_task_id(run_id, step_order, attempt) + name_suffix,
         settings.launch_url,
-        task.model_dump(),
+        task.model_dump(mode="json"),
         audience=settings.launch_url,
     )
 
@@ -31,6 +38,6 @@ def enqueue_cancel(queue: TaskQueue, settings: Settings, run_id: str, execution_
     return queue.enqueue(
         "cancel-" + stable_id(execution_name),
         settings.launch_url,
-        task.model_dump(),
+        task.model_dump(mode="json"),
         audience=settings.launch_url,
     )

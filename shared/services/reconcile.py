@@ -42,7 +42,7 @@ from shared.platform.config import Settings
 from shared.platform.errors import Conflict, NotFound
 from shared.platform.ids import stable_id
 from shared.services.callbacks import handle_callback
-from shared.services.dispatch import launch_task_id
+from shared.services.dispatch import enqueue_launch
 from shared.services.finalize import Ended, after_commit, end_run
 from shared.services.launches import record_execution
 from shared.services.step_outputs import read_capped
@@ -159,10 +159,8 @@ def _relaunch(ctx: Context, run: ValidationRun, step: StepRun) -> Healed:
         return Healed.NOTHING
     attempt = step.attempt + 1
     stamp = (run.reconcile_at or ctx.now()).isoformat()
-    task_id = launch_task_id(run.id, step.order, attempt) + "-" + stable_id(stamp)[:8]
-    payload = {"run_id": run.id, "step_order": step.order, "attempt": attempt}
-    s = ctx.settings
-    ctx.queue.enqueue(task_id, s.launch_url, payload, audience=s.launch_url)
+    suffix = "-" + stable_id(stamp)[:8]
+    enqueue_launch(ctx.queue, ctx.settings, run.id, step.order, attempt, name_suffix=suffix)
     return Healed.RELAUNCHED
 
 

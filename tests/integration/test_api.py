@@ -120,7 +120,12 @@ def test_submit_a_raw_body(api):
     # One launch task was queued, named from the run, step and attempt.
     tasks = api.tasks()
     assert len(tasks) == 1
-    assert json.loads(tasks[0].body) == {"run_id": run["id"], "step_order": 0, "attempt": 1}
+    assert json.loads(tasks[0].body) == {
+        "kind": "launch",
+        "run_id": run["id"],
+        "step_order": 0,
+        "attempt": 1,
+    }
     assert tasks[0].oidc_audience == "http://127.0.0.1:9/launch"
 
 
