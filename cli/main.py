@@ -238,8 +238,8 @@ def purge_retries(everything: bool, retry_id: str | None, as_json: bool) -> None
             outcome = purge.retry_by_hand(repos, wiring.blob_store(), get_settings(), retry_id)
         except LookupError as exc:
             fail(as_json, str(exc), 2)
-        left = repos.purge_retry_ref(retry_id).get()
-        record = left.to_dict() if left.exists else None
+        left = repos.find_purge_retry(retry_id)
+        record = left.model_dump(mode="json") if left is not None else None
         emit(
             as_json,
             {"id": retry_id, "outcome": outcome, "record": record},

@@ -96,6 +96,15 @@ class ReceiptState(StrEnum):
     REFUSED = "REFUSED"
 
 
+class ReceiptClaim(StrEnum):
+    """What a delivery got when it asked for a callback's receipt: it holds it now, the
+    callback was already processed, or another live delivery holds it."""
+
+    TAKEN = "TAKEN"
+    PROCESSED = "PROCESSED"
+    BUSY = "BUSY"
+
+
 class Role(StrEnum):
     """What an API key (and later a member) may do. Each role includes the ones before
     it: a submitter can do all a viewer can, and so on."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -15,7 +15,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.domain.enums import ReceiptState
+from shared.domain.enums import ReceiptClaim, ReceiptState
 from shared.domain.models import (
     FIRESTORE,
     ApiKey,
@@ -35,6 +35,7 @@ from shared.domain.models import (
     WorkflowResource,
     WorkflowVersion,
 )
+from shared.persistence.unit_of_work import Batch, Transaction, translated
 from shared.platform.errors import BadRequest, NotFound, Transient
 from shared.platform.ids import is_doc_id, stable_id
 
@@ -116,6 +117,22 @@ class Page(Generic[T]):
     next_page_token: str | None
 
 
+def _raw(transaction: Transaction | None) -> Any:
+    """The Firestore transaction inside a unit of work (None reads outside one)."""
+    return None if transaction is None else transaction.raw
+
+
+# Where each aggregate a unit of work writes lives, and the field that keys it.
+_HOMES: dict[type[Model], tuple[str, str]] = {
+    ValidationRun: (RUNS, "id"),
+    Submission: (SUBMISSIONS, "id"),
+    Workflow: (WORKFLOWS, "id"),
+    PurgeRetry: (PURGE_RETRIES, "submission_id"),
+    CallbackReceipt: (CALLBACK_RECEIPTS, "id"),
+    IdempotencyRecord: (IDEMPOTENCY_KEYS, "id"),
+}
+
+
 def _committed_unless_changed(batch: Any) -> bool:
     """Commits a batch of conditional writes: False, and nothing written, when one of
     its documents changed (or went) since it was read."""
@@ -179,14 +196,14 @@ class Repositories:
         """Revokes the key (the first revocation's time stands). Another org's key is a 404."""
         ref = self.db.collection(API_KEYS).document(key_id)
 
-        def revoke(transaction: Any) -> ApiKey:
-            snap = ref.get(transaction=transaction)
+        def revoke(transaction: Transaction) -> ApiKey:
+            snap = ref.get(transaction=transaction.raw)
             if not snap.exists or snap.get("org_id") != org_id:
                 raise NotFound(f"API key {key_id!r} not found")
             key = from_snapshot(ApiKey, snap)
             if key.revoked_at is None:
                 key.revoked_at = at
-                transaction.update(ref, {"revoked_at": at})
+                transaction.raw.update(ref, {"revoked_at": at})
             return key
 
         revoked: ApiKey = self.transact(revoke)
@@ -202,8 +219,10 @@ class Repositories:
     def workflow_ref(self, workflow_id: str) -> Any:
         return self.db.collection(WORKFLOWS).document(workflow_id)
 
-    def find_workflow(self, org_id: str, slug: str, transaction: Any = None) -> Workflow | None:
-        snap = self.workflow_ref(self.workflow_id(org_id, slug)).get(transaction=transaction)
+    def find_workflow(
+        self, org_id: str, slug: str, transaction: Transaction | None = None
+    ) -> Workflow | None:
+        snap = self.workflow_ref(self.workflow_id(org_id, slug)).get(transaction=_raw(transaction))
         if not snap.exists or snap.get("org_id") != org_id:
             return None
         return from_snapshot(Workflow, snap)
@@ -227,10 +246,10 @@ class Repositories:
         )
 
     def get_version(
-        self, workflow: Workflow, version: int | None = None, transaction: Any = None
+        self, workflow: Workflow, version: int | None = None, transaction: Transaction | None = None
     ) -> WorkflowVersion:
         number = workflow.latest_version if version is None else version
-        snap = self.version_ref(workflow.id, number).get(transaction=transaction)
+        snap = self.version_ref(workflow.id, number).get(transaction=_raw(transaction))
         if not snap.exists:
             raise NotFound(f"workflow {workflow.slug!r} has no version {number}")
         return from_snapshot(WorkflowVersion, snap)
@@ -246,22 +265,22 @@ class Repositories:
         return self._owned(SUBMISSIONS, Submission, org_id, submission_id, "submission")
 
     def find_submission(
-        self, submission_id: str | None, transaction: Any = None
+        self, submission_id: str | None, transaction: Transaction | None = None
     ) -> Submission | None:
         """The submission or None: a run must stay readable after its submission is gone."""
         if not submission_id:
             return None
-        snap = self.submission_ref(submission_id).get(transaction=transaction)
+        snap = self.submission_ref(submission_id).get(transaction=_raw(transaction))
         return from_snapshot(Submission, snap) if snap.exists else None
 
     def get_run(self, org_id: str, run_id: str) -> ValidationRun:
         return self._owned(RUNS, ValidationRun, org_id, run_id, "run")
 
-    def find_run(self, run_id: str, transaction: Any = None) -> ValidationRun | None:
+    def find_run(self, run_id: str, transaction: Transaction | None = None) -> ValidationRun | None:
         """A run by id alone, for the private functions that are handed a run id."""
         if not run_id or "/" in run_id:
             return None
-        snap = self.run_ref(run_id).get(transaction=transaction)
+        snap = self.run_ref(run_id).get(transaction=_raw(transaction))
         return from_snapshot(ValidationRun, snap) if snap.exists else None
 
     def list_runs(
@@ -311,46 +330,46 @@ class Repositories:
         )
         return [from_snapshot(ValidationRun, snap) for snap in query.stream()]
 
-    def add_run(self, transaction: Any, submission_id: str, run_id: str) -> None:
+    def add_run(self, transaction: Transaction, submission_id: str, run_id: str) -> None:
         """Records a new run of the submission (in the transaction that creates it)."""
-        transaction.update(
+        transaction.raw.update(
             self.submission_ref(submission_id),
             {"latest_run_id": run_id, "run_ids": firestore.ArrayUnion([run_id])},
         )
 
     def runs_of(
-        self, submissions: dict[str, Submission | None], transaction: Any = None
+        self, submissions: dict[str, Submission | None], transaction: Transaction | None = None
     ) -> dict[str, list[ValidationRun]]:
         """The runs of each submission: read by id in one call where the record lists
         them, by query for the rest (records from before `run_ids`, or gone)."""
         listed = {sid: s.run_ids for sid, s in submissions.items() if s is not None and s.run_ids}
         refs = [self.run_ref(rid) for ids in listed.values() for rid in ids]
-        snaps = self.db.get_all(refs, transaction=transaction) if refs else []
+        snaps = self.db.get_all(refs, transaction=_raw(transaction)) if refs else []
         found = {s.id: from_snapshot(ValidationRun, s) for s in snaps if s.exists}
         runs = {sid: [found[rid] for rid in ids if rid in found] for sid, ids in listed.items()}
         rest = [sid for sid in submissions if sid not in listed]
         return runs | (self.runs_of_submissions(rest, transaction) if rest else {})
 
     def runs_of_submissions(
-        self, submission_ids: Sequence[str], transaction: Any = None
+        self, submission_ids: Sequence[str], transaction: Transaction | None = None
     ) -> dict[str, list[ValidationRun]]:
         """The runs of many submissions, a query per IN_LIMIT of them."""
         found: dict[str, list[ValidationRun]] = {sid: [] for sid in submission_ids}
         for start in range(0, len(submission_ids), IN_LIMIT):
             chunk = list(submission_ids[start : start + IN_LIMIT])
             query = self.db.collection(RUNS).where(filter=FieldFilter("submission_id", "in", chunk))
-            snaps = query.get(transaction=transaction) if transaction else query.stream()
+            snaps = query.get(transaction=_raw(transaction)) if transaction else query.stream()
             for snap in snaps:
                 run = from_snapshot(ValidationRun, snap)
                 found[run.submission_id or ""].append(run)
         return found
 
     def submissions_by_id(
-        self, submission_ids: Sequence[str], transaction: Any = None
+        self, submission_ids: Sequence[str], transaction: Transaction | None = None
     ) -> dict[str, Submission | None]:
         """Each of `submission_ids` (None for one that is gone), read in one call."""
         refs = [self.submission_ref(sid) for sid in submission_ids]
-        snaps = self.db.get_all(refs, transaction=transaction) if refs else []
+        snaps = self.db.get_all(refs, transaction=_raw(transaction)) if refs else []
         found = {s.id: from_snapshot(Submission, s) for s in snaps if s.exists}
         return {sid: found.get(sid) for sid in submission_ids}
 
@@ -359,16 +378,24 @@ class Repositories:
         refs = [self.purge_retry_ref(sid) for sid in submission_ids]
         return {s.id for s in self.db.get_all(refs) if s.exists} if refs else set()
 
-    def hand_to_retry(self, transaction: Any, submission_id: str, at: datetime) -> None:
+    def hand_to_retry(self, transaction: Transaction, submission_id: str, at: datetime) -> None:
         """Notes on the submission, in the transaction that creates its PurgeRetry, that
         the retry function has it now. Reads first: a submission may be gone."""
         ref = self.submission_ref(submission_id)
-        snap = ref.get(transaction=transaction, field_paths=["purge_retry_since"])
+        snap = ref.get(transaction=transaction.raw, field_paths=["purge_retry_since"])
         if snap.exists and (snap.to_dict() or {}).get("purge_retry_since") is None:
-            transaction.update(ref, {"purge_retry_since": at})
+            transaction.raw.update(ref, {"purge_retry_since": at})
 
     def purge_retry_ref(self, submission_id: str) -> Any:
         return self.db.collection(PURGE_RETRIES).document(submission_id)
+
+    def delete_purge_retry(self, submission_id: str) -> None:
+        self.purge_retry_ref(submission_id).delete()
+
+    def put_off_purge_retry(self, submission_id: str, until: datetime, at: datetime) -> None:
+        """Moves an existing retry's next attempt to `until` (none: nothing to put off)."""
+        with contextlib.suppress(gexc.NotFound):
+            self.purge_retry_ref(submission_id).update({"next_retry_at": until, "updated_at": at})
 
     def find_purge_retry(self, submission_id: str) -> PurgeRetry | None:
         snap = self.purge_retry_ref(submission_id).get()
@@ -486,6 +513,8 @@ class Repositories:
 
     def _update(self, writer: Any, ref: Any, fields: dict[str, Any], version: Any) -> None:
         option = None if version is None else self.db.write_option(last_update_time=version)
+        if isinstance(writer, Transaction):
+            writer = writer.raw
         if writer is None:
             ref.update(fields, option=option)
         else:
@@ -588,13 +617,21 @@ class Repositories:
     def delete_artifacts(self, run_id: str, ids: Sequence[str]) -> None:
         self._delete_ids(run_id, ARTIFACTS, ids)
 
-    def transact(self, fn: Any, max_attempts: int = 10) -> Any:
-        """Runs `fn(transaction)` in a transaction. Contention that outlasts the retries
-        is reported as Transient (503, retry), not as an unexpected error."""
+    def transact(self, fn: Callable[[Transaction], T], max_attempts: int = 10) -> T:
+        """Runs `fn(unit of work)` in a transaction, then the effects the committed attempt
+        registered. Contention that outlasts the retries is reported as Transient (503,
+        retry), not as an unexpected error."""
         from google.cloud import firestore as fs
 
+        def attempt(raw: Any) -> tuple[T, Transaction]:
+            tx = Transaction(self, raw)  # a retried attempt starts with no effects
+            return fn(tx), tx
+
         try:
-            return fs.transactional(fn)(self.db.transaction(max_attempts=max_attempts))
+            with translated():
+                done: tuple[T, Transaction] = fs.transactional(attempt)(
+                    self.db.transaction(max_attempts=max_attempts)
+                )
         except ValueError as exc:
             if "Failed to commit transaction" in str(exc):
                 raise Transient(
@@ -602,23 +639,69 @@ class Repositories:
                     headers={"Retry-After": "1"},
                 ) from exc
             raise
+        result, tx = done
+        for effect in tx.effects:
+            effect()
+        return result
+
+    def batch(self) -> Batch:
+        return Batch(self)
+
+    def ref_of(self, cls: type[Model], key: str) -> Any:
+        return self.db.collection(_HOMES[cls][0]).document(key)
+
+    def home_of(self, model: Model) -> Any:
+        """The document an aggregate is written to."""
+        if isinstance(model, WorkflowVersion):
+            return self.version_ref(model.workflow_id, model.version)
+        return self.ref_of(type(model), str(getattr(model, _HOMES[type(model)][1])))
+
+    @staticmethod
+    def load(cls: type[M], snap: Any) -> M:
+        return from_snapshot(cls, snap)
 
     # -- callbacks and idempotency -------------------------------------------------
     def receipt_ref(self, callback_id: str) -> Any:
         return self.db.collection(CALLBACK_RECEIPTS).document(callback_id)
 
-    def find_receipt(self, callback_id: str, transaction: Any = None) -> CallbackReceipt | None:
-        snap = self.receipt_ref(callback_id).get(transaction=transaction)
+    def find_receipt(
+        self, callback_id: str, transaction: Transaction | None = None
+    ) -> CallbackReceipt | None:
+        snap = self.receipt_ref(callback_id).get(transaction=_raw(transaction))
         return from_snapshot(CallbackReceipt, snap) if snap.exists else None
+
+    def claim_receipt(self, receipt: CallbackReceipt) -> ReceiptClaim:
+        """Creates the receipt held by `receipt.owner`; or takes over one whose holder
+        died (its lease ran out), unless another delivery takes it over first."""
+        ref = self.receipt_ref(receipt.id)
+        try:
+            ref.create(to_doc(receipt))
+            return ReceiptClaim.TAKEN
+        except gexc.Conflict:
+            pass
+        snap = ref.get()
+        existing = from_snapshot(CallbackReceipt, snap)
+        if existing.state is not ReceiptState.PROCESSING:
+            return ReceiptClaim.PROCESSED
+        if existing.lease_expires_at and existing.lease_expires_at > receipt.received_at:
+            return ReceiptClaim.BUSY
+        try:
+            ref.update(
+                {"owner": receipt.owner, "lease_expires_at": receipt.lease_expires_at},
+                option=self.db.write_option(last_update_time=snap.update_time),
+            )
+        except (gexc.FailedPrecondition, gexc.Conflict):
+            return ReceiptClaim.BUSY
+        return ReceiptClaim.TAKEN
 
     def close_receipt(self, callback_id: str, state: ReceiptState) -> None:
         """Ends a receipt that is still PROCESSING (a refused or abandoned delivery)."""
         ref = self.receipt_ref(callback_id)
 
-        def close(transaction: Any) -> None:
-            snap = ref.get(transaction=transaction)
+        def close(transaction: Transaction) -> None:
+            snap = ref.get(transaction=transaction.raw)
             if snap.exists and snap.get("state") == ReceiptState.PROCESSING.value:
-                transaction.update(ref, {"state": state.value})
+                transaction.raw.update(ref, {"state": state.value})
 
         self.transact(close)
 

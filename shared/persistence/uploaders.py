@@ -12,6 +12,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.domain.models import Model, UploadEvent
 from shared.persistence.repositories import UPLOAD_EVENTS, UPLOAD_GRANTS, to_doc
+from shared.persistence.unit_of_work import Batch
 from shared.platform.ids import stable_id
 
 UPLOAD_URL_GRANTS = "upload_url_grants"
@@ -48,15 +49,15 @@ class UploadAccess:
     def __init__(self, db: Any) -> None:
         self.db = db
 
-    def record_accepted(self, writer: Any, event: UploadEvent) -> None:
+    def record_accepted(self, batch: Batch, event: UploadEvent) -> None:
         """Adds to `writer` (the batch that creates the submission and its run) the
         record of what the object became and, for a signed-URL upload, the claim of its
         grant. Both are created, never set: a concurrent delivery's commit, or a second
         object's under the same grant, collides and writes nothing."""
-        writer.create(self.db.collection(UPLOAD_EVENTS).document(event.id), to_doc(event))
+        batch.raw.create(self.db.collection(UPLOAD_EVENTS).document(event.id), to_doc(event))
         if event.upload_id is not None:
             claim = {"event_id": event.id, "expire_at": event.expire_at}
-            writer.create(self.db.collection(UPLOAD_GRANTS).document(event.upload_id), claim)
+            batch.raw.create(self.db.collection(UPLOAD_GRANTS).document(event.upload_id), claim)
 
     def record_grant(self, grant: UploadGrant) -> None:
         self.db.collection(UPLOAD_URL_GRANTS).document(grant.id).create(

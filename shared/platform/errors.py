@@ -39,6 +39,14 @@ class Conflict(AssayError):
     title = "Conflict"
 
 
+class AlreadyExists(Conflict):
+    """A create met a record that exists: usually a concurrent duplicate that won."""
+
+
+class ChangedConcurrently(Conflict):
+    """A conditional write met a record that changed (or went) since it was read."""
+
+
 class PayloadTooLarge(AssayError):
     status = 413
     title = "Payload too large"

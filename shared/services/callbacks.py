@@ -15,10 +15,8 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, overload
-
-from google.api_core import exceptions as google_exceptions
 
 from shared.adapters.storage import BlobNotFound, BlobStore
 from shared.adapters.storage.layout import Layout
@@ -36,6 +34,7 @@ from shared.domain.enums import (
     CloudRunJobStatus,
     ErrorCategory,
     Execution,
+    ReceiptClaim,
     ReceiptState,
     RetentionPolicy,
     RunStatus,
@@ -49,14 +48,15 @@ from shared.domain.models import (
     Summary,
     ValidationRun,
 )
-from shared.persistence.repositories import Repositories, from_snapshot, to_doc
+from shared.persistence.repositories import Repositories
+from shared.persistence.unit_of_work import Transaction
 from shared.platform import logs
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.errors import Conflict, Forbidden, NotFound, Transient, Unprocessable
 from shared.platform.ids import stable_id
 from shared.services.dispatch import enqueue_launch
-from shared.services.finalize import Ended, after_commit, end_run
+from shared.services.finalize import Ended, FollowUp, end_run
 from shared.services.step_outputs import Unread, parse, read_capped, too_large, within_caps
 
 log = logging.getLogger(__name__)
@@ -221,11 +221,16 @@ def apply_output(
 
 
 def commit_output(
-    transaction: Any, repos: Repositories, run: ValidationRun, ending: Ending | None, at: Any
+    transaction: Transaction,
+    repos: Repositories,
+    run: ValidationRun,
+    ending: Ending | None,
+    at: datetime,
+    follow_up: FollowUp,
 ) -> Ended | None:
     """After `apply_output`, in its transaction: the run written as it goes on, or ended."""
     if ending is None:
-        transaction.set(repos.run_ref(run.id), to_doc(run))
+        transaction.save(run)
         return None
     return end_run(
         transaction,
@@ -233,6 +238,7 @@ def commit_output(
         run,
         ending.status,
         at,
+        follow_up,
         error_category=ending.category,
         error=ending.error,
     )
@@ -287,30 +293,14 @@ def _acquire(
     callback was already processed, or raises Transient while another delivery holds it."""
     at = now()
     owner = uuid.uuid4().hex
-    ref = repos.receipt_ref(body.callback_id)
-    try:
-        ref.create(to_doc(_receipt(body, run, step, at, owner, settings)))
-        return owner
-    except google_exceptions.Conflict:
-        pass
-    snap = ref.get()
-    existing = from_snapshot(CallbackReceipt, snap)
-    if existing.state is not ReceiptState.PROCESSING:
+    claim = repos.claim_receipt(_receipt(body, run, step, at, owner, settings))
+    if claim is ReceiptClaim.PROCESSED:
         return None
-    busy = Transient(
-        "an earlier delivery of this callback is being processed; retry shortly",
-        headers={"Retry-After": "2"},
-    )
-    if existing.lease_expires_at and existing.lease_expires_at > at:
-        raise busy
-    # The delivery that held it died: take over, unless another repeat just did.
-    try:
-        ref.update(
-            {"owner": owner, "lease_expires_at": at + RECEIPT_LEASE},
-            option=repos.db.write_option(last_update_time=snap.update_time),
+    if claim is ReceiptClaim.BUSY:
+        raise Transient(
+            "an earlier delivery of this callback is being processed; retry shortly",
+            headers={"Retry-After": "2"},
         )
-    except (google_exceptions.FailedPrecondition, google_exceptions.Conflict):
-        raise busy from None
     return owner
 
 
@@ -539,36 +529,31 @@ def record_step_result(
     """The step's result, once: in one transaction, under the receipt this delivery holds."""
     run, step, output, owner = taken
 
-    def finalize(transaction: Any) -> tuple[CallbackOutcome, Ended | None]:
-        receipt = repos.find_receipt(body.callback_id, transaction=transaction)
+    def finalize(transaction: Transaction) -> CallbackOutcome:
+        receipt = transaction.receipt(body.callback_id)
         if receipt is None or receipt.state is not ReceiptState.PROCESSING:
-            return CallbackOutcome(replay=True, run=None), None
+            return CallbackOutcome(replay=True, run=None)
         if receipt.owner != owner:
-            return CallbackOutcome(replay=True, run=None), None
-        current = repos.find_run(run.id, transaction=transaction)
+            return CallbackOutcome(replay=True, run=None)
+        current = transaction.run(run.id)
         if current is None:
             raise NotFound(f"run {run.id!r} does not exist")
         target = current.steps[step.order]
         if current.terminal or target.callback_id != body.callback_id:
-            return CallbackOutcome(replay=False, run=current, late=True), None
+            return CallbackOutcome(replay=False, run=current, late=True)
         at = now()
         target.timings.called_back_at = receipt.received_at
         ending = apply_output(current, target, output, at, settings.launch_grace_seconds)
-        transaction.update(
-            repos.receipt_ref(body.callback_id),
-            {"state": ReceiptState.DONE.value, "completed_at": at},
-        )
-        ended = commit_output(transaction, repos, current, ending, at)
-        return CallbackOutcome(replay=False, run=current), ended
+        transaction.close_receipt(body.callback_id, at)
+        commit_output(transaction, repos, current, ending, at, FollowUp(queue, settings))
+        return CallbackOutcome(replay=False, run=current)
 
-    decided: tuple[CallbackOutcome, Ended | None] = repos.transact(finalize)
-    outcome, ended = decided
+    outcome = repos.transact(finalize)
     if outcome.replay:
         return _replay(repos, queue, settings, run.id)
     if outcome.late:
         return _refuse_late(repos, settings, store, body, outcome.run or run, step)
     _continue(queue, settings, outcome.run)
-    after_commit(ended, queue, settings)
     log.info("callback processed", extra={"run_id": run.id, "callback_id": body.callback_id})
     return outcome
 

@@ -46,7 +46,8 @@ from shared.contract.envelopes import OutputEnvelope, OutputStatus, ValidatorRef
 from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import Execution, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun, WorkflowVersion
-from shared.persistence.repositories import Repositories, to_doc
+from shared.persistence.repositories import Repositories
+from shared.persistence.unit_of_work import Transaction
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.once import once
@@ -58,7 +59,7 @@ from shared.services.callbacks import (
     write_results,
 )
 from shared.services.dispatch import enqueue_launch
-from shared.services.finalize import Ended, after_commit
+from shared.services.finalize import Ended, FollowUp
 from shared.services.launches import input_envelope, resource_file
 from shared.services.submissions import keep_content
 
@@ -159,6 +160,7 @@ def _check(
 
 def _settle(
     repos: Repositories,
+    queue: TaskQueue,
     settings: Settings,
     run: ValidationRun,
     step: StepRun,
@@ -168,8 +170,8 @@ def _settle(
     """Applies the step's output in one transaction if the step is still this path's:
     (the run as committed, what its end asks for after the commit, whether it applied)."""
 
-    def settle(transaction: Any) -> tuple[ValidationRun | None, Ended | None, bool]:
-        current = repos.find_run(run.id, transaction=transaction)
+    def settle(transaction: Transaction) -> tuple[ValidationRun | None, Ended | None, bool]:
+        current = transaction.run(run.id)
         if current is None or current.terminal:
             return current, None, False
         target = current.steps[step.order]
@@ -183,7 +185,8 @@ def _settle(
         # The next step runs here too: overdue once the inline budget and the grace pass.
         grace = settings.launch_grace_seconds + settings.fast_path_seconds
         ending = apply_output(current, target, output, at, grace)
-        return current, commit_output(transaction, repos, current, ending, at), True
+        follow_up = FollowUp(queue, settings)
+        return current, commit_output(transaction, repos, current, ending, at, follow_up), True
 
     result: tuple[ValidationRun | None, Ended | None, bool] = repos.transact(settle)
     return result
@@ -220,13 +223,13 @@ def _keep_for_job(store: BlobStore, settings: Settings, submission: Submission, 
 
 
 def _with_content(
-    repos: Repositories, transaction: Any, run: ValidationRun, kept: str | None
+    transaction: Transaction, run: ValidationRun, kept: str | None
 ) -> Submission | None:
     """The run's Submission as it reads once the file `kept` holds its content for the
     job: no longer purged. None when there is nothing to change."""
     if kept is None or not run.submission_id:
         return None
-    submission = repos.find_submission(run.submission_id, transaction)
+    submission = transaction.submission(run.submission_id)
     if submission is not None:
         submission.input_file = kept
         submission.content_purged_at = None
@@ -246,20 +249,20 @@ def _take_over_step(
     only while the step is still PENDING and unclaimed and the run has not ended, so a
     cancel or a launch that got there first wins. (the run, whether it moved)"""
 
-    def take_over(transaction: Any) -> tuple[ValidationRun | None, bool]:
-        current = repos.find_run(run.id, transaction=transaction)
+    def take_over(transaction: Transaction) -> tuple[ValidationRun | None, bool]:
+        current = transaction.run(run.id)
         if current is None or current.terminal:
             return current, False
         target = current.steps[order]
         if target.status is not StepStatus.PENDING or target.attempt != 0:
             return current, False
-        submission = _with_content(repos, transaction, current, kept)  # reads come first
+        submission = _with_content(transaction, current, kept)  # reads come first
         current.start(began)  # it began with its first inline check
         current.execution = target.execution = Execution.JOB
         current.reconcile_at = launch_overdue(now(), settings.launch_grace_seconds)
         if submission is not None:
-            transaction.set(repos.submission_ref(submission.id), to_doc(submission))
-        transaction.set(repos.run_ref(current.id), to_doc(current))
+            transaction.save(submission)
+        transaction.save(current)
         return current, True
 
     result: tuple[ValidationRun | None, bool] = repos.transact(take_over)
@@ -335,12 +338,11 @@ def run_inline(
                 repos, store, queue, settings, current, order=order, began=began, held=held, now=now
             )
         write_results(repos, current, step, output, now)
-        settled, ended, applied = _settle(repos, settings, current, step, output, now)
+        settled, _, applied = _settle(repos, queue, settings, current, step, output, now)
         if not applied:
             withdraw_results(repos, current, step, output)
             log.info("inline step %s was taken over", order, extra={"run_id": run.id})
             return settled or current
-        after_commit(ended, queue, settings)
         current = settled
         if current is None or current.terminal:
             break

@@ -3,8 +3,8 @@
 Every way a run ends (a callback, a launch that fails for good, a cancel, a timeout,
 the reconcile pass) calls `end_run` inside the transaction that decided it. It sets the
 status, fails the step that was running, skips the steps that never ran, schedules the
-DO_NOT_STORE purge in the same transaction, writes the run, and returns what must happen
-once the transaction has committed (`after_commit`): the immediate purge and the cancel
+DO_NOT_STORE purge in the same transaction, writes the run, and registers on the
+transaction what must happen once it has committed: the immediate purge and the cancel
 of an execution still running. Nothing else calls `ValidationRun.finish`.
 """
 
@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shared.adapters.tasks import TaskQueue
 from shared.domain.deadlines import CANCEL_RETRY
 from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
-from shared.persistence.repositories import Repositories, to_doc
+from shared.persistence.repositories import Repositories
+from shared.persistence.unit_of_work import Transaction
 from shared.platform.config import Settings
 from shared.services.dispatch import enqueue_cancel
 from shared.services.purge import queue_purge, schedule_purge
@@ -48,12 +49,23 @@ class Ended:
     cancel_execution: str | None = None
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """What the effects after an end need: the queue for the purge (and for a cancel
+    when `jobs` is None) and the job runner of a function that has rights over jobs."""
+
+    queue: TaskQueue
+    settings: Settings
+    jobs: JobRunner | None = None
+
+
 def end_run(
-    transaction: Any,
+    transaction: Transaction,
     repos: Repositories,
     run: ValidationRun,
     status: RunStatus,
     now: datetime,
+    follow_up: FollowUp,
     *,
     error_category: ErrorCategory | None = None,
     error: str | None = None,
@@ -72,9 +84,13 @@ def end_run(
     run.output_expires_at = retain_until(run.output_retention, now)
     # An execution still to stop keeps the run in the reconcile pass's sight.
     run.reconcile_at = now + CANCEL_RETRY if cancel else None
-    schedule_purge(transaction, repos, run)
-    transaction.set(repos.run_ref(run.id), to_doc(run))
-    return Ended(run, cancel)
+    schedule_purge(transaction, run)
+    transaction.save(run)
+    ended = Ended(run, cancel)
+    transaction.after_commit(
+        lambda: after_commit(ended, follow_up.queue, follow_up.settings, follow_up.jobs)
+    )
+    return ended
 
 
 def after_commit(

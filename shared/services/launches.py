@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from google.auth.credentials import Signing
 
@@ -29,12 +29,13 @@ from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import ErrorCategory, RetentionPolicy, RunStatus, StepStatus
 from shared.domain.models import ResourcePin, StepRun, Submission, ValidationRun
 from shared.domain.task_bodies import CancelTask, LaunchTask
-from shared.persistence.repositories import Repositories, to_doc
+from shared.persistence.repositories import Repositories
+from shared.persistence.unit_of_work import Transaction
 from shared.platform import logs
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.errors import Conflict, Transient
-from shared.services.finalize import Ended, after_commit, end_run
+from shared.services.finalize import FollowUp, end_run
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ class _Claim:
 
 
 def _claim(repos: Repositories, settings: Settings, task: LaunchTask, now: Clock) -> _Claim | str:
-    def claim(transaction: Any) -> _Claim | str:
-        run = repos.find_run(task.run_id, transaction=transaction)
+    def claim(transaction: Transaction) -> _Claim | str:
+        run = transaction.run(task.run_id)
         if run is None:
             return "run does not exist"
         if run.terminal:
@@ -91,7 +92,7 @@ def _claim(repos: Repositories, settings: Settings, task: LaunchTask, now: Clock
         step.started_at = at
         step.error = None
         run.start(at)
-        transaction.set(repos.run_ref(run.id), to_doc(run))
+        transaction.save(run)
         return _Claim(run, step)
 
     result: _Claim | str = repos.transact(claim)
@@ -110,16 +111,21 @@ def record_execution(run: ValidationRun, step: StepRun, execution: Execution) ->
 
 
 def _update_claimed(
-    repos: Repositories, run_id: str, order: int, callback_id: str, change: Any, now: Clock
+    repos: Repositories,
+    run_id: str,
+    order: int,
+    callback_id: str,
+    change: Callable[[ValidationRun, StepRun], None],
+    now: Clock,
 ) -> ValidationRun | None:
     """Applies `change(run, step)` only while our claim is still the step's claim."""
 
-    def update(transaction: Any) -> ValidationRun | None:
-        run = repos.find_run(run_id, transaction=transaction)
+    def update(transaction: Transaction) -> ValidationRun | None:
+        run = transaction.run(run_id)
         if run is None or run.terminal or run.steps[order].callback_id != callback_id:
             return None
         change(run, run.steps[order])
-        transaction.set(repos.run_ref(run.id), to_doc(run))
+        transaction.save(run)
         return run
 
     result: ValidationRun | None = repos.transact(update)
@@ -279,6 +285,58 @@ def _write_input(
     return urls.get(input_uri) if urls is not None else input_uri
 
 
+@dataclass
+class _Launching:
+    """One claimed step on its way to a job: what each step of `launch` needs."""
+
+    repos: Repositories
+    queue: TaskQueue
+    settings: Settings
+    now: Clock
+    run: ValidationRun
+    step: StepRun
+
+    def update(self, change: Callable[[ValidationRun, StepRun], None]) -> ValidationRun | None:
+        callback_id = self.step.callback_id or ""
+        return _update_claimed(
+            self.repos, self.run.id, self.step.order, callback_id, change, self.now
+        )
+
+    def fail(self, category: ErrorCategory, message: str) -> LaunchOutcome:
+        """Ends the run FAILED, if the step is still ours and the run has not ended."""
+        callback_id, order = self.step.callback_id, self.step.order
+
+        def end(transaction: Transaction) -> None:
+            current = transaction.run(self.run.id)
+            if (
+                current is None
+                or current.terminal
+                or current.steps[order].callback_id != callback_id
+            ):
+                return
+            follow_up = FollowUp(self.queue, self.settings)
+            end_run(
+                transaction,
+                self.repos,
+                current,
+                RunStatus.FAILED,
+                self.now(),
+                follow_up,
+                error_category=category,
+                error=message,
+            )
+
+        self.repos.transact(end)
+        log.error("launch failed: %s", message, extra={"run_id": self.run.id})
+        return LaunchOutcome("launch failed", self.run.id)
+
+    def release(self, run: ValidationRun, step: StepRun) -> None:
+        """Gives the claim back, so the queue's retry can take it at once."""
+        step.move(StepStatus.PENDING)
+        step.callback_id = step.claim_expires_at = step.started_at = None
+        run.reconcile_at = launch_overdue(self.now(), self.settings.launch_grace_seconds)
+
+
 def launch(
     repos: Repositories,
     store: BlobStore,
@@ -289,87 +347,76 @@ def launch(
     now: Clock = utcnow,
     signer: Signing | None = None,
 ) -> LaunchOutcome:
-    """`signer` signs the execution's URLs (the worker's own account); None signs none
-    (the job then needs storage access of its own: tests only)."""
+    """Claims the step, writes its bundle and input, starts its job and records the
+    execution. `signer` signs the execution's URLs (the worker's own account); None
+    signs none (the job then needs storage access of its own: tests only)."""
     claimed = _claim(repos, settings, task, now)
     if isinstance(claimed, str):
         log.info("launch skipped: %s", claimed, extra={"run_id": task.run_id})
         return LaunchOutcome(claimed, task.run_id)
-    run, step = claimed.run, claimed.step
-    logs.bind(run_id=run.id, org_id=run.org_id)
-    callback_id = step.callback_id or ""
-    layout = Layout(settings.storage_uri)
-
-    def update(change: Any) -> ValidationRun | None:
-        return _update_claimed(repos, run.id, step.order, callback_id, change, now)
-
-    def fail(category: ErrorCategory, message: str) -> LaunchOutcome:
-        def end(transaction: Any) -> Ended | None:
-            current = repos.find_run(run.id, transaction=transaction)
-            if current is None or current.terminal:
-                return None
-            if current.steps[step.order].callback_id != callback_id:
-                return None
-            return end_run(
-                transaction,
-                repos,
-                current,
-                RunStatus.FAILED,
-                now(),
-                error_category=category,
-                error=message,
-            )
-
-        after_commit(repos.transact(end), queue, settings)
-        log.error("launch failed: %s", message, extra={"run_id": run.id})
-        return LaunchOutcome("launch failed", run.id)
-
-    def release(r: ValidationRun, s: StepRun) -> None:
-        s.move(StepStatus.PENDING)
-        s.callback_id = s.claim_expires_at = s.started_at = None
-        r.reconcile_at = launch_overdue(now(), settings.launch_grace_seconds)
-
-    submission = repos.find_submission(run.submission_id)
+    logs.bind(run_id=claimed.run.id, org_id=claimed.run.org_id)
+    launching = _Launching(repos, queue, settings, now, claimed.run, claimed.step)
     try:
-        bundle_copy = _copy_into_bundle(store, layout, run, submission)
-        if submission is None or bundle_copy is None:
-            return fail(
-                ErrorCategory.SYSTEM_ERROR, "the submission's content is no longer available"
-            )
-        input_url = _write_input(store, layout, settings, claimed, submission, bundle_copy, signer)
-        input_uri = layout.input_envelope(run.org_id, run.id, step.order, step.attempt)
-        env = {"INPUT_URI": input_url}
-        if input_url != input_uri:
-            # The object's own name, by which reconcile finds the execution of an attempt
-            # whose launch died before recording it (a signed URL differs every time).
-            env["INPUT_OBJECT"] = input_uri
-        parent = logs.traceparent()
-        if parent:
-            env["TRACEPARENT"] = parent  # the job's lines join the run's trace
-        execution = jobs.run(
-            validator_job(step.validator).job_name(settings.job_prefix),
-            env,
-            timeout_seconds=run.config[step.order].timeout_seconds,
-        )
+        execution = _start_job(launching, store, jobs, claimed, signer)
     except PermanentJobError as exc:
-        return fail(ErrorCategory.LAUNCH_FAILED, f"the validator job could not start: {exc}")
+        return launching.fail(
+            ErrorCategory.LAUNCH_FAILED, f"the validator job could not start: {exc}"
+        )
     except Exception as exc:
-        # Give the claim back so the queue's retry can take it at once.
-        update(release)
+        launching.update(launching.release)
         if isinstance(exc, Transient):
             raise
-        log.exception("launch could not finish", extra={"run_id": run.id})
+        log.exception("launch could not finish", extra={"run_id": claimed.run.id})
         raise Transient(f"the launch could not finish: {type(exc).__name__}") from exc
+    if isinstance(execution, LaunchOutcome):
+        return execution
+    return _record(launching, jobs, execution)
 
-    def record(r: ValidationRun, s: StepRun) -> None:
-        record_execution(r, s, execution)
 
-    if update(record) is None:
+def _start_job(
+    launching: _Launching,
+    store: BlobStore,
+    jobs: JobRunner,
+    claimed: _Claim,
+    signer: Signing | None,
+) -> Execution | LaunchOutcome:
+    """The step's bundle and input written, its job started; a LaunchOutcome when the
+    run failed for want of its content."""
+    run, step, settings = launching.run, launching.step, launching.settings
+    layout = Layout(settings.storage_uri)
+    submission = launching.repos.find_submission(run.submission_id)
+    bundle_copy = _copy_into_bundle(store, layout, run, submission)
+    if submission is None or bundle_copy is None:
+        message = "the submission's content is no longer available"
+        return launching.fail(ErrorCategory.SYSTEM_ERROR, message)
+    input_url = _write_input(store, layout, settings, claimed, submission, bundle_copy, signer)
+    return jobs.run(
+        validator_job(step.validator).job_name(settings.job_prefix),
+        _job_env(input_url, layout.input_envelope(run.org_id, run.id, step.order, step.attempt)),
+        timeout_seconds=run.config[step.order].timeout_seconds,
+    )
+
+
+def _job_env(input_url: str, input_uri: str) -> dict[str, str]:
+    env = {"INPUT_URI": input_url}
+    if input_url != input_uri:
+        # The object's own name, by which reconcile finds the execution of an attempt
+        # whose launch died before recording it (a signed URL differs every time).
+        env["INPUT_OBJECT"] = input_uri
+    parent = logs.traceparent()
+    if parent:
+        env["TRACEPARENT"] = parent  # the job's lines join the run's trace
+    return env
+
+
+def _record(launching: _Launching, jobs: JobRunner, execution: Execution) -> LaunchOutcome:
+    run_id = launching.run.id
+    if launching.update(lambda r, s: record_execution(r, s, execution)) is None:
         # The run ended (cancelled, timed out) while the job was starting: stop it.
-        _cancel_quietly(jobs, execution.name, run.id)
-        return LaunchOutcome("run ended while launching", run.id, execution.name)
-    log.info("launched %s", execution.name, extra={"run_id": run.id})
-    return LaunchOutcome("launched", run.id, execution.name)
+        _cancel_quietly(jobs, execution.name, run_id)
+        return LaunchOutcome("run ended while launching", run_id, execution.name)
+    log.info("launched %s", execution.name, extra={"run_id": run_id})
+    return LaunchOutcome("launched", run_id, execution.name)
 
 
 def _cancel_quietly(jobs: JobRunner, execution_name: str, run_id: str) -> None:

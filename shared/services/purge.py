@@ -23,7 +23,8 @@ from shared.adapters.tasks import TaskQueue
 from shared.domain.enums import RetentionPolicy, RunStatus
 from shared.domain.models import PurgeRetry, PurgeRetryState, Submission, ValidationRun
 from shared.domain.retention import RETRY_BACKOFF
-from shared.persistence.repositories import BATCH_LIMIT, Repositories, from_snapshot, to_doc
+from shared.persistence.repositories import BATCH_LIMIT, Repositories
+from shared.persistence.unit_of_work import Transaction
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.ids import stable_id
@@ -74,7 +75,7 @@ def _delete_copies(
 
 
 def _mark_purged(
-    transaction: Any,
+    transaction: Transaction,
     repos: Repositories,
     deleted: dict[str, set[str]],
     at: datetime,
@@ -128,7 +129,7 @@ def purge_content(
 # -- PurgeRetry ------------------------------------------------------------------
 
 
-def schedule_purge(transaction: Any, repos: Repositories, run: ValidationRun) -> None:
+def schedule_purge(transaction: Transaction, run: ValidationRun) -> None:
     """Called in the transaction that ends a run: a DO_NOT_STORE submission gets a
     PurgeRetry due when the run ended, the safety net under the immediate purge task."""
     if run.submission_retention is not RetentionPolicy.DO_NOT_STORE or not run.submission_id:
@@ -145,7 +146,7 @@ def schedule_purge(transaction: Any, repos: Repositories, run: ValidationRun) ->
         created_at=at,
         updated_at=at,
     )
-    transaction.set(repos.purge_retry_ref(run.submission_id), to_doc(record))
+    transaction.save(record)
 
 
 def queue_purge(queue: TaskQueue, settings: Settings, run: ValidationRun | None) -> None:
@@ -181,12 +182,11 @@ def record_failure(
 ) -> PurgeRetry:
     """Creates or advances the submission's PurgeRetry after a failed purge."""
 
-    def advance(transaction: Any) -> PurgeRetry:
+    def advance(transaction: Transaction) -> PurgeRetry:
         at = now()
-        ref = repos.purge_retry_ref(submission_id)
-        snap = ref.get(transaction=transaction)
+        existing = transaction.purge_retry(submission_id)
         repos.hand_to_retry(transaction, submission_id, at)
-        if not snap.exists:
+        if existing is None:
             record = PurgeRetry(
                 id=submission_id,
                 org_id=org_id,
@@ -198,7 +198,7 @@ def record_failure(
                 updated_at=at,
             )
         else:
-            record = from_snapshot(PurgeRetry, snap)
+            record = existing
             if record.last_error is None and not manual:
                 # The first failure of a scheduled (DO_NOT_STORE) purge starts the backoff.
                 record.next_retry_at = at + RETRY_BACKOFF[0]
@@ -209,7 +209,7 @@ def record_failure(
                 else:
                     record.next_retry_at = at + RETRY_BACKOFF[record.attempt_count]
             record.last_error, record.updated_at = error, at
-        transaction.set(ref, to_doc(record))
+        transaction.save(record)
         return record
 
     record: PurgeRetry = repos.transact(advance)
@@ -253,11 +253,10 @@ def attempt(
         return PurgeOutcome.FAILED
     if not tracked:
         return outcome
-    ref = repos.purge_retry_ref(submission_id)
     if outcome is PurgeOutcome.PURGED:
-        ref.delete()
-    elif ref.get().exists:
-        ref.update({"next_retry_at": now() + RETRY_BACKOFF[0], "updated_at": now()})
+        repos.delete_purge_retry(submission_id)
+    else:
+        repos.put_off_purge_retry(submission_id, now() + RETRY_BACKOFF[0], now())
     return outcome
 
 

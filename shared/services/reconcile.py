@@ -36,14 +36,15 @@ from shared.contract.validator_jobs import validator_job
 from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import StepRun, ValidationRun
-from shared.persistence.repositories import Repositories, to_doc
+from shared.persistence.repositories import Repositories
+from shared.persistence.unit_of_work import Transaction
 from shared.platform.clock import Clock
 from shared.platform.config import Settings
 from shared.platform.errors import Conflict, NotFound
 from shared.platform.ids import stable_id
 from shared.services.callbacks import handle_callback
 from shared.services.dispatch import enqueue_launch
-from shared.services.finalize import Ended, after_commit, end_run
+from shared.services.finalize import Ended, FollowUp, end_run
 from shared.services.launches import record_execution
 from shared.services.step_outputs import read_capped
 
@@ -136,15 +137,15 @@ def heal(ctx: Context, run: ValidationRun) -> list[Healed]:
 def _bump(ctx: Context, run: ValidationRun, step: StepRun, until: Any) -> bool:
     """Moves the run's reconcile_at, if the step is still where this pass saw it."""
 
-    def bump(transaction: Any) -> bool:
-        current = ctx.repos.find_run(run.id, transaction=transaction)
+    def bump(transaction: Transaction) -> bool:
+        current = transaction.run(run.id)
         if current is None or current.terminal:
             return False
         now_step = current.steps[step.order]
         if (now_step.status, now_step.callback_id) != (step.status, step.callback_id):
             return False
         current.reconcile_at = until
-        transaction.set(ctx.repos.run_ref(current.id), to_doc(current))
+        transaction.save(current)
         return True
 
     moved: bool = ctx.repos.transact(bump)
@@ -185,15 +186,15 @@ def _claimed_without_execution(ctx: Context, run: ValidationRun, step: StepRun) 
 
 
 def _record(ctx: Context, run: ValidationRun, step: StepRun, execution: Execution) -> Healed:
-    def record(transaction: Any) -> bool:
-        current = ctx.repos.find_run(run.id, transaction=transaction)
+    def record(transaction: Transaction) -> bool:
+        current = transaction.run(run.id)
         if current is None or current.terminal:
             return False
         target = current.steps[step.order]
         if target.callback_id != step.callback_id or target.execution_name:
             return False
         record_execution(current, target, execution)
-        transaction.set(ctx.repos.run_ref(current.id), to_doc(current))
+        transaction.save(current)
         return True
 
     recorded: bool = ctx.repos.transact(record)
@@ -221,7 +222,6 @@ def _overdue_execution(ctx: Context, run: ValidationRun, step: StepRun) -> Heale
             f"step {step.key!r} ran past its timeout of "
             f"{run.config[step.order].timeout_seconds}s and was stopped",
         )
-        after_commit(ended, ctx.queue, ctx.settings, ctx.jobs)
         return Healed.TIMED_OUT if ended else Healed.NOTHING
     if _recover_callback(ctx, run, step):
         return Healed.CALLBACK_RECOVERED
@@ -235,7 +235,6 @@ def _overdue_execution(ctx: Context, run: ValidationRun, step: StepRun) -> Heale
         f"{execution.status.value} without reporting a result"
         + (f": {execution.error}" if execution.error else ""),
     )
-    after_commit(ended, ctx.queue, ctx.settings, ctx.jobs)
     return Healed.FAILED if ended else Healed.NOTHING
 
 
@@ -274,14 +273,22 @@ def _end(
     category: ErrorCategory,
     error: str,
 ) -> Ended | None:
-    def end(transaction: Any) -> Ended | None:
-        current = ctx.repos.find_run(run.id, transaction=transaction)
+    def end(transaction: Transaction) -> Ended | None:
+        current = transaction.run(run.id)
         if current is None or current.terminal:
             return None
         if current.steps[step.order].callback_id != step.callback_id:
             return None
+        follow_up = FollowUp(ctx.queue, ctx.settings, ctx.jobs)
         return end_run(
-            transaction, ctx.repos, current, status, ctx.now(), error_category=category, error=error
+            transaction,
+            ctx.repos,
+            current,
+            status,
+            ctx.now(),
+            follow_up,
+            error_category=category,
+            error=error,
         )
 
     ended: Ended | None = ctx.repos.transact(end)
@@ -295,10 +302,10 @@ def _cancel_leftovers(ctx: Context, run: ValidationRun) -> Healed:
             ctx.jobs.cancel(step.execution_name)
             cancelled = True
 
-    def clear(transaction: Any) -> None:
-        current = ctx.repos.find_run(run.id, transaction=transaction)
+    def clear(transaction: Transaction) -> None:
+        current = transaction.run(run.id)
         if current is not None and current.terminal and current.reconcile_at is not None:
-            transaction.update(ctx.repos.run_ref(run.id), {"reconcile_at": None})
+            transaction.clear_reconcile(run.id)
 
     ctx.repos.transact(clear)
     return Healed.LEFTOVER_CANCELLED if cancelled else Healed.NOTHING

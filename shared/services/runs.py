@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from shared.adapters.tasks import TaskQueue
 from shared.domain.enums import ErrorCategory, RunStatus
 from shared.domain.models import ApiKey, Submission, ValidationRun
 from shared.domain.roles import ACTS_FOR_OTHERS
-from shared.persistence.repositories import Repositories, to_doc
+from shared.persistence.repositories import Repositories
+from shared.persistence.unit_of_work import Transaction
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.errors import Conflict, Forbidden, NotFound
 from shared.platform.ids import new_id
 from shared.services.dispatch import enqueue_launch
-from shared.services.finalize import Ended, after_commit, end_run
+from shared.services.finalize import Ended, FollowUp, end_run
 from shared.services.submissions import build_run
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,12 @@ def cancel_run(
     other finished run is a 409. A `caller` below ACTS_FOR_OTHERS cancels only the runs
     of its own submissions (None: Assay itself, or an operator)."""
 
-    def cancel(transaction: Any) -> tuple[ValidationRun, Ended | None]:
-        run = repos.find_run(run_id, transaction=transaction)
+    def cancel(transaction: Transaction) -> tuple[ValidationRun, Ended | None]:
+        run = transaction.run(run_id)
         if run is None or run.org_id != org_id:
             raise NotFound(f"run {run_id!r} not found")
         if caller is not None:
-            submission = repos.find_submission(run.submission_id, transaction)
+            submission = transaction.submission(run.submission_id)
             _own(caller, submission, f"cancelling run {run_id!r}")
         if run.status is RunStatus.CANCELED:
             return run, None
@@ -58,6 +58,7 @@ def cancel_run(
             run,
             RunStatus.CANCELED,
             now(),
+            FollowUp(queue, settings),
             error_category=ErrorCategory.CANCELED,
             error="cancelled on request",
         )
@@ -65,7 +66,6 @@ def cancel_run(
 
     decided: tuple[ValidationRun, Ended | None] = repos.transact(cancel)
     run, ended = decided
-    after_commit(ended, queue, settings)
     if ended is not None:
         log.info("run cancelled", extra={"run_id": run.id})
     return run
@@ -93,8 +93,8 @@ def rerun(
     version = repos.get_version(workflow, submission.workflow_version)
     run_id = new_id()
 
-    def create(transaction: Any) -> tuple[ValidationRun, Submission]:
-        current = repos.find_submission(submission_id, transaction)
+    def create(transaction: Transaction) -> tuple[ValidationRun, Submission]:
+        current = transaction.submission(submission_id)
         if current is None or current.org_id != org_id:
             raise NotFound(f"submission {submission_id!r} not found")
         if current.content_purged_at is not None:
@@ -104,8 +104,8 @@ def rerun(
                 f"{current.retention_policy.value}; submit the file again"
             )
         run = build_run(current, version, run_id, now(), user, settings)
-        transaction.create(repos.run_ref(run.id), to_doc(run))
-        repos.add_run(transaction, current.id, run.id)
+        transaction.create(run)
+        transaction.add_run(current.id, run.id)
         current.latest_run_id = run.id
         current.run_ids.append(run.id)
         return run, current

@@ -20,8 +20,6 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from google.api_core import exceptions as google_exceptions
-
 from shared.adapters.storage import BlobStore
 from shared.adapters.storage.layout import Layout, safe_filename
 from shared.adapters.tasks import TaskQueue
@@ -38,11 +36,19 @@ from shared.domain.models import (
     WorkflowVersion,
 )
 from shared.domain.retention import expires_at, retain_until
-from shared.persistence.repositories import Repositories, to_doc
+from shared.persistence.repositories import Repositories
+from shared.persistence.unit_of_work import Batch
 from shared.platform import logs
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
-from shared.platform.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from shared.platform.errors import (
+    AlreadyExists,
+    ChangedConcurrently,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from shared.platform.ids import new_id, stable_id
 from shared.services.dispatch import enqueue_launch
 
@@ -89,7 +95,7 @@ class Submitted:
 
 
 # Adds the de-duplication marker for (submission, run) to the commit's batch.
-Marker = Callable[[Any, Submission, ValidationRun], None]
+Marker = Callable[[Batch, Submission, ValidationRun], None]
 
 
 @dataclass(frozen=True)
@@ -220,10 +226,10 @@ def _commit(
     create()d, so of concurrent duplicates exactly one commit succeeds and the rest
     collide, with no read-then-write transaction to contend over."""
     logs.bind(run_id=run.id, org_id=run.org_id, submission_id=submission.id)
-    batch = repos.db.batch()
+    batch = repos.batch()
     marker(batch, submission, run)
-    batch.create(repos.submission_ref(submission.id), to_doc(submission))
-    batch.create(repos.run_ref(run.id), to_doc(run))
+    batch.create(submission)
+    batch.create(run)
     batch.commit()
 
 
@@ -253,15 +259,12 @@ def _fingerprint(slug: str, incoming: IncomingFile, checksum: str) -> str:
 def _idempotency_marker(
     repos: Repositories, record: IdempotencyRecord, existing: IdempotencyRecord | None
 ) -> Marker:
-    def add(batch: Any, submission: Submission, run: ValidationRun) -> None:
-        ref = repos.idempotency_ref(record.id)
-        if existing is None:
-            batch.create(ref, to_doc(record))
+    def add(batch: Batch, submission: Submission, run: ValidationRun) -> None:
+        if existing is None or existing.updated is None:
+            batch.create(record)
         else:
             # Replacing an expired record: only if nobody replaced it meanwhile.
-            batch.update(
-                ref, to_doc(record), option=repos.db.write_option(last_update_time=existing.updated)
-            )
+            batch.replace_unless_changed(record, existing.updated)
 
     return add
 
@@ -355,7 +358,7 @@ def _submit_new(request: _Request, existing: IdempotencyRecord | None, now: Cloc
             submission.content_purged_at = request.created_at
     try:
         _commit(request.repos, submission, run, _marker(request, run, existing))
-    except (google_exceptions.Conflict, google_exceptions.FailedPrecondition):
+    except (AlreadyExists, ChangedConcurrently):
         # A concurrent duplicate committed first; answer as its replay.
         earlier = request.repos.find_idempotency(request.record_id) if request.record_id else None
         if earlier is None:
@@ -519,7 +522,7 @@ def submit_stored(
     )
     try:
         _commit(repos, submission, run, marker)
-    except google_exceptions.Conflict:
+    except AlreadyExists:
         return None
     enqueue_launch(queue, settings, run.id, 0, 1)
     log.info("submitted", extra={"run_id": run.id, "submission_id": submission.id})

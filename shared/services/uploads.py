@@ -37,7 +37,6 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +47,7 @@ from shared.domain.enums import UploadStatus
 from shared.domain.models import Submission, UploadEvent, ValidationRun
 from shared.domain.retention import retain_until
 from shared.persistence.repositories import Repositories
+from shared.persistence.unit_of_work import Batch
 from shared.persistence.uploaders import UploadGrant
 from shared.platform import logs
 from shared.platform.clock import Clock, utcnow
@@ -327,11 +327,11 @@ def _claim(at: _Trigger, upload: _Upload, parsed: UploadName, accepted: Accepted
 
 
 def _marker(at: _Trigger, upload: _Upload) -> Marker:
-    def record(writer: Any, submission: Submission, run: ValidationRun) -> None:
+    def record(batch: Batch, submission: Submission, run: ValidationRun) -> None:
         event = upload.event(
             UploadStatus.ACCEPTED, at.now, submission_id=submission.id, run_id=run.id
         )
-        at.repos.uploads.record_accepted(writer, event)
+        at.repos.uploads.record_accepted(batch, event)
 
     return record
 

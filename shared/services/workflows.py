@@ -7,7 +7,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from google.api_core import exceptions as google_exceptions
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from shared.catalog.validators import (
@@ -27,9 +26,10 @@ from shared.domain.models import (
     WorkflowVersion,
 )
 from shared.domain.roles import LENGTHENS_RETENTION, require
-from shared.persistence.repositories import Repositories, to_doc
+from shared.persistence.repositories import Repositories
+from shared.persistence.unit_of_work import Transaction
 from shared.platform.clock import Clock, utcnow
-from shared.platform.errors import Conflict, NotFound, Unprocessable
+from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
 from shared.services.resources import ResourceBook
 
 # A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
@@ -269,12 +269,12 @@ def create_workflow(
     version = _version(workflow, 1, body, now, book)
 
     exists = Conflict(f"workflow {body.slug!r} already exists; PUT it to add a version")
-    batch = repos.db.batch()
-    batch.create(repos.workflow_ref(workflow.id), to_doc(workflow))
-    batch.create(repos.version_ref(workflow.id, 1), to_doc(version))
+    batch = repos.batch()
+    batch.create(workflow)
+    batch.create(version)
     try:
         batch.commit()
-    except google_exceptions.Conflict:
+    except AlreadyExists:
         raise exists from None
     return workflow, version
 
@@ -290,12 +290,12 @@ def _save_next(
     """The next version, made from the latest one as the same transaction reads it: two
     saves at once cannot both build on the same version (one retries on the other's)."""
 
-    def write(transaction: Any) -> tuple[Workflow, WorkflowVersion] | None:
-        workflow = repos.find_workflow(org_id, slug, transaction=transaction)
+    def write(transaction: Transaction) -> tuple[Workflow, WorkflowVersion] | None:
+        workflow = transaction.workflow(org_id, slug)
         if workflow is None:
             raise NotFound(f"workflow {slug!r} does not exist in organization {org_id!r}")
         number = workflow.latest_version + 1
-        version = make(workflow, repos.get_version(workflow, transaction=transaction), number)
+        version = make(workflow, transaction.version(workflow), number)
         if version is None:
             return None
         workflow = workflow.model_copy(
@@ -306,8 +306,8 @@ def _save_next(
             }
         )
         # create() fails if the version exists: versions are immutable.
-        transaction.create(repos.version_ref(workflow.id, number), to_doc(version))
-        transaction.set(repos.workflow_ref(workflow.id), to_doc(workflow))
+        transaction.create(version)
+        transaction.save(workflow)
         return workflow, version
 
     saved: tuple[Workflow, WorkflowVersion] | None = repos.transact(write)
