@@ -184,7 +184,10 @@ class MemoryUnitOfWork:
         self.effects.append(effect)
 
     def commit(self) -> bool:
-        """Commits the writes unless what the attempt read has changed (False)."""
+        """Commits the writes unless what the attempt read has changed (False). An
+        attempt that only read stands as of its last read, which saw a consistent view."""
+        if not self.writes and not self.doomed:
+            return True
         with self.store.lock:
             if self.doomed or not self.still_current():
                 return False
