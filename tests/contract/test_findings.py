@@ -120,3 +120,13 @@ def test_artifacts_are_written_and_deleted_without_touching_findings(backend: An
     backend.findings.write_artifacts(run_id, [artifact])  # a repeat overwrites
     backend.findings.delete_artifacts(run_id, [artifact.id, new_id()])
     assert backend.findings.count(run_id) == 1
+
+
+def test_a_runs_page_token_is_a_bad_request_for_findings(backend: Any) -> None:
+    run_id = a_run(backend)
+    store(backend, run("a", 1))
+    backend.findings.write(run_id, [finding("a", run_id, 0, i) for i in range(3)])
+    token = backend.runs.page("a", limit=1).next_page_token
+    assert token is not None
+    with pytest.raises(BadRequest):
+        backend.findings.page("a", run_id, page_token=token)

@@ -167,3 +167,18 @@ def test_an_idempotency_record_reads_back_with_its_version(backend: Any) -> None
     assert found.updated is not None
     assert found.model_copy(update={"updated": None}) == record
     assert backend.submissions.idempotency(new_id()) is None
+
+
+AWKWARD: dict[str, Any] = {"__meta__": {"": [1, 2.5, None, {"deep": {"x": ["é", True]}}]}}
+
+
+def test_user_json_and_nested_records_read_back_unchanged(backend: Any) -> None:
+    sub = submission("a", metadata=AWKWARD)
+    mine = run("a", submission_id=sub.id)
+    mine.config[0].config = AWKWARD
+    mine.steps[0].metrics = {"cpu_seconds": 1.5, "phases": {"load": 0.25}}
+    store(backend, sub, mine)
+    assert backend.submissions.get("a", sub.id).metadata == AWKWARD
+    stored = backend.runs.get("a", mine.id)
+    assert stored == mine
+    assert stored.config[0].config == AWKWARD

@@ -244,3 +244,12 @@ def test_a_purged_runs_output_has_no_expiry(backend: Any) -> None:
     assert backend.runs.find(stored.id) == stored.model_copy(
         update={"output_purged_at": at(6), "output_expires_at": None}
     )
+
+
+def test_save_creates_what_is_absent_and_replaces_what_is_there(backend: Any) -> None:
+    sub, flow = submission("a"), workflow(backend, "a")
+    save(backend, sub, flow)
+    assert (backend.submissions.find(sub.id), backend.workflows.find("a", flow.slug)) == (sub, flow)
+    bumped = flow.model_copy(update={"latest_version": 2, "updated_at": at(1)})
+    save(backend, bumped)
+    assert backend.workflows.get("a", flow.slug) == bumped
