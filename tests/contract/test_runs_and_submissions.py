@@ -182,3 +182,17 @@ def test_user_json_and_nested_records_read_back_unchanged(backend: Any) -> None:
     stored = backend.runs.get("a", mine.id)
     assert stored == mine
     assert stored.config[0].config == AWKWARD
+
+
+def test_what_was_written_or_read_is_a_copy_of_what_is_stored(backend: Any) -> None:
+    mine = run("a")
+    original = mine.model_copy(deep=True)
+    store(backend, mine)
+    mine.status = RunStatus.FAILED
+    mine.steps[0].error = "changed after the write"
+    read = backend.runs.get("a", mine.id)
+    assert read == original
+    read.status = RunStatus.RUNNING
+    read.config[0].name = "changed after the read"
+    assert backend.runs.find(mine.id) == original
+    assert backend.runs.page("a").items == [original]
