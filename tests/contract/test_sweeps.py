@@ -115,9 +115,9 @@ def test_nothing_is_marked_when_a_run_changed_since_read(backend: Any) -> None:
 
 
 def test_expired_outputs_page_oldest_expiry_first_to_a_none_cursor(backend: Any) -> None:
-    runs = [run("a", m, output_expires_at=at(m)) for m in (3, 0, 2, 1)]
+    runs = [run("a", m, output_expires_at=at(m)) for m in (3, 0, 2, 1)]  # created as they expire
     store(backend, *runs, run("a", output_expires_at=at(9)), run("a"))
-    oldest = [r.id for r in sorted(runs, key=lambda r: r.output_expires_at)]
+    oldest = [r.id for r in sorted(runs, key=lambda r: r.created_at)]
     assert every_page(backend.sweeps.expired_outputs, at(5), 3) == [oldest[:3], oldest[3:]]
     page, _ = backend.sweeps.expired_outputs(at(5), 10)
     assert {(r.org_id, r.output_purged) for r in page} == {("a", False)}

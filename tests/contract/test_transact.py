@@ -117,12 +117,15 @@ def test_concurrent_increments_lose_no_update(backend: Any) -> None:
     def worker() -> None:
         gate.wait(timeout=30)
         done = 0
-        while done < each:
+        for _ in range(each * 20):  # bounded: a backend that is always busy fails
             try:
                 backend.transact(increment)
             except Transient:
                 continue  # contention outlasted the attempts: nothing committed, go again
             done += 1
+            if done == each:
+                return
+        raise AssertionError("transact stayed busy")
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for done in [pool.submit(worker) for _ in range(threads)]:
