@@ -39,6 +39,14 @@ def test_another_orgs_project_is_not_found(backend: Any) -> None:
         backend.orgs.get_project("a", new_id())
 
 
+def test_creating_a_project_twice_is_already_exists(backend: Any) -> None:
+    project = Project(id=new_id(), org_id="a", name="p", created_at=T0)
+    backend.orgs.create_project(project)
+    with pytest.raises(AlreadyExists):
+        backend.orgs.create_project(project.model_copy(update={"name": "q"}))
+    assert backend.orgs.get_project("a", project.id) == project
+
+
 def test_a_key_reads_back_and_a_second_create_is_already_exists(backend: Any) -> None:
     key = api_key("a")
     backend.keys.create(key)
