@@ -75,7 +75,7 @@ def _raw(repos: Any, settings: Any, org: str) -> float:
         for i in range(COUNT)
     ]
     started = time.perf_counter()
-    repos.write_findings(run.id, rows)
+    repos.findings.write(run.id, rows)
     return time.perf_counter() - started
 
 
@@ -117,7 +117,7 @@ def _callback(repos: Any, store: Any, settings: Any, org: str) -> float:
     started = time.perf_counter()
     outcome = handle_callback(repos, store, wiring.task_queue(), settings, body)
     processed = time.perf_counter() - started
-    assert outcome.replay is False and repos.count_findings(run.id) == COUNT
+    assert outcome.replay is False and repos.findings.count(run.id) == COUNT
     Path(uri.removeprefix("file://")).unlink()
     return processed
 
@@ -133,7 +133,7 @@ def measure(rounds: int = ROUNDS) -> list[Figure]:
 
     repos, settings, store = wiring.repositories(), get_settings(), wiring.blob_store()
     org = Organization(id=new_id(), name="bench", created_at=datetime.now(UTC))
-    repos.create_org(org)
+    repos.orgs.create(org)
     raws, callbacks = [], []
     for _ in range(rounds):
         raws.append(_raw(repos, settings, org.id))

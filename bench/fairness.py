@@ -197,7 +197,7 @@ def _org(name: str) -> tuple[str, dict[str, str]]:
 
     repos = wiring.repositories()
     org = Organization(id=new_id(), name=name, created_at=utcnow())
-    repos.create_org(org)
+    repos.orgs.create(org)
     _, key = issue_key(repos, org.id, name)
     return org.id, {"Authorization": f"Bearer {key}"}
 

@@ -19,7 +19,7 @@ def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, An
     from shared.adapters.storage.layout import Layout
     from shared.domain.enums import RetentionPolicy, RunStatus
     from shared.domain.models import Submission, ValidationRun
-    from shared.persistence.repositories import BATCH_LIMIT, to_doc
+    from shared.persistence.firestore.documents import BATCH_LIMIT, to_doc
     from shared.platform.ids import new_id
 
     layout = Layout(settings.storage_uri)
@@ -59,8 +59,8 @@ def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, An
             config=[],
             steps=[],
         )
-        batch.set(repos.submission_ref(submission_id), to_doc(submission))
-        batch.set(repos.run_ref(run_id), to_doc(run))
+        batch.set(repos.document("submissions", submission_id), to_doc(submission))
+        batch.set(repos.document("runs", run_id), to_doc(run))
         pending += 2
         if pending >= BATCH_LIMIT:
             batch.commit()
@@ -73,7 +73,7 @@ def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, An
 
 def _raw(repos: Any, store: Any, settings: Any, made: list[tuple[Any, Any]]) -> float:
     from shared.adapters.storage.layout import Layout
-    from shared.persistence.repositories import BATCH_LIMIT
+    from shared.persistence.firestore.documents import BATCH_LIMIT
 
     layout = Layout(settings.storage_uri)
     started = time.perf_counter()
@@ -82,10 +82,10 @@ def _raw(repos: Any, store: Any, settings: Any, made: list[tuple[Any, Any]]) -> 
         store.delete(submission.input_file)
         store.delete_prefix(layout.run_prefix(run.org_id, run.id))
         batch.update(
-            repos.submission_ref(submission.id),
+            repos.document("submissions", submission.id),
             {"content": "", "input_file": None, "content_purged_at": NOW, "expires_at": None},
         )
-        batch.update(repos.run_ref(run.id), {"output_purged_at": NOW})
+        batch.update(repos.document("runs", run.id), {"output_purged_at": NOW})
         pending += 2
         if pending >= BATCH_LIMIT:
             batch.commit()
@@ -110,9 +110,16 @@ def _swept(repos: Any, store: Any, settings: Any) -> float:
 def _forget(repos: Any, made: list[tuple[Any, Any]]) -> None:
     """Deletes a round's records, so every round starts from the same database (the
     emulator's queries slow down as a collection grows)."""
-    from shared.persistence.repositories import BATCH_LIMIT
+    from shared.persistence.firestore.documents import BATCH_LIMIT
 
-    refs = [ref for s, r in made for ref in (repos.submission_ref(s.id), repos.run_ref(r.id))]
+    refs = [
+        ref
+        for s, r in made
+        for ref in (
+            repos.document("submissions", s.id),
+            repos.document("runs", r.id),
+        )
+    ]
     for start in range(0, len(refs), BATCH_LIMIT):
         batch = repos.db.batch()
         for ref in refs[start : start + BATCH_LIMIT]:
@@ -130,7 +137,7 @@ def measure(rounds: int = ROUNDS) -> list[Figure]:
 
     repos, store, settings = wiring.repositories(), wiring.blob_store(), get_settings()
     org = Organization(id=new_id(), name="purge-bench", created_at=NOW)
-    repos.create_org(org)
+    repos.orgs.create(org)
     raws, sweeps = [], []
     for _ in range(rounds):
         made = _seed(repos, store, settings, org.id)

@@ -38,7 +38,7 @@ def main() -> None:
 
         repos = wiring.repositories()
         org = Organization(id=new_id(), name="bench", created_at=utcnow())
-        repos.create_org(org)
+        repos.orgs.create(org)
         _, key = issue_key(repos, org.id, "bench")
         api, headers = env["ASSAY_API_URL"], {"Authorization": f"Bearer {key}"}
         workflow = json.loads(Path("examples/people.workflow.json").read_text())

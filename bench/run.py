@@ -49,7 +49,7 @@ def _stack_figures() -> list[Figure]:
         wiring.reset()
         repos = wiring.repositories()
         org = Organization(id=new_id(), name="bench", created_at=utcnow())
-        repos.create_org(org)
+        repos.orgs.create(org)
         _, key = issue_key(repos, org.id, "bench")
         headers = {"Authorization": f"Bearer {key}"}
         api = env["ASSAY_API_URL"]

@@ -238,7 +238,7 @@ def purge_retries(everything: bool, retry_id: str | None, as_json: bool) -> None
             outcome = purge.retry_by_hand(repos, wiring.blob_store(), get_settings(), retry_id)
         except LookupError as exc:
             fail(as_json, str(exc), 2)
-        left = repos.find_purge_retry(retry_id)
+        left = repos.purge_retries.find(retry_id)
         record = left.model_dump(mode="json") if left is not None else None
         emit(
             as_json,

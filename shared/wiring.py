@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# Every function reads the database on every call: its client library loads at start.
+from shared.persistence.firestore.store import get_repositories
 from shared.platform.config import get_settings
 from shared.platform.once import once
 
@@ -16,14 +18,12 @@ if TYPE_CHECKING:
     from shared.adapters.storage import BlobStore
     from shared.adapters.tasks import TaskQueue
     from shared.api.auth.rate_limit import RateLimiter
-    from shared.persistence.repositories import Repositories
+    from shared.persistence.ports import Repositories
     from shared.services.admission import Admission
 
 
 @once
 def repositories() -> Repositories:
-    from shared.persistence.repositories import get_repositories
-
     return get_repositories()
 
 
@@ -95,7 +95,7 @@ def job_url_signer() -> IamSigner | None:
 def reset() -> None:
     """Forget every cached client and the settings (tests change the environment)."""
     from shared.adapters.storage import _store
-    from shared.persistence.firestore import get_client
+    from shared.persistence.firestore.client import get_client
 
     caches = (
         repositories,

@@ -7,7 +7,7 @@ from typing import Any
 from shared.api.auth.api_keys import issue_key
 from shared.contract.envelopes import InputEnvelope, ValidatorRef
 from shared.domain.models import Organization
-from shared.persistence.repositories import Repositories
+from shared.persistence.ports import Repositories
 from shared.platform.clock import utcnow
 from shared.platform.ids import new_id
 
@@ -25,7 +25,7 @@ PERSON_SCHEMA: dict[str, Any] = {
 def make_org(repos: Repositories, name: str = "acme") -> tuple[str, str]:
     """Creates an org and a key; returns (org_id, plaintext key)."""
     org = Organization(id=new_id(), name=name, created_at=utcnow())
-    repos.create_org(org)
+    repos.orgs.create(org)
     _, key = issue_key(repos, org.id, "test")
     return org.id, key
 

@@ -10,7 +10,7 @@ from shared import wiring
 from shared.api.auth.id_tokens import Caller
 from shared.api.http import guarded, json_response, parse_model
 from shared.api.private import private
-from shared.persistence import purge_records  # noqa: F401  (read by every sweep: load at start)
+from shared.persistence.firestore import sweeps  # noqa: F401  (read by every sweep: load at start)
 from shared.platform import logs
 from shared.platform.config import get_settings
 from shared.services import purge
@@ -34,7 +34,7 @@ def handle(request: Request, caller: Caller) -> Response:
     body = parse_model(PurgeRequest, request.get_json(silent=True) or {})
     repos, store = wiring.repositories(), wiring.blob_store()
     if body.submission_id is not None:
-        submission = repos.find_submission(body.submission_id)
+        submission = repos.submissions.find(body.submission_id)
         org_id = submission.org_id if submission else ""
         logs.bind(submission_id=body.submission_id, org_id=org_id)
         outcome = purge.attempt(repos, store, settings, body.submission_id, org_id)

@@ -44,6 +44,9 @@ from shared.domain.models import (
 T = TypeVar("T")
 Effect = Callable[[], None]
 
+# The most writes one commit (a batch, or a transaction) may hold: Firestore's limit.
+BATCH_LIMIT = 500
+
 
 @dataclass
 class Page(Generic[T]):

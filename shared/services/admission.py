@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from shared.domain.enums import Execution
-from shared.persistence.repositories import Repositories
+from shared.persistence.ports import Repositories
 from shared.platform.config import Settings
 from shared.platform.errors import TooManyRequests
 
@@ -155,10 +155,8 @@ def check_queue(
 ) -> None:
     """TooManyRequests when the org already has its limit of runs in flight: stored,
     and `admitting` more on their way in."""
-    from shared.persistence.admission import runs_in_flight
-
     most = settings.org_runs_in_flight
-    if admitting < most and runs_in_flight(repos, org_id, most - admitting) + admitting < most:
+    if admitting < most and repos.runs.in_flight(org_id, most - admitting) + admitting < most:
         return
     raise TooManyRequests(
         f"this organization has {most} runs in flight (PENDING or RUNNING), its limit; "

@@ -48,8 +48,7 @@ from shared.domain.models import (
     Summary,
     ValidationRun,
 )
-from shared.persistence.repositories import Repositories
-from shared.persistence.unit_of_work import Transaction
+from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform import logs
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
@@ -107,7 +106,7 @@ def _received(
     output = _read_output(store, body, run, step)
     if run.submission_retention is not RetentionPolicy.DO_NOT_STORE:
         return output
-    submission = repos.find_submission(run.submission_id)
+    submission = repos.submissions.find(run.submission_id)
     largest = submission.size_bytes if submission is not None else settings.max_object_bytes
     return _redacted(settings, run, step, output, largest + 1)
 
@@ -221,7 +220,7 @@ def apply_output(
 
 
 def commit_output(
-    transaction: Transaction,
+    transaction: UnitOfWork,
     repos: Repositories,
     run: ValidationRun,
     ending: Ending | None,
@@ -293,7 +292,7 @@ def _acquire(
     callback was already processed, or raises Transient while another delivery holds it."""
     at = now()
     owner = uuid.uuid4().hex
-    claim = repos.claim_receipt(_receipt(body, run, step, at, owner, settings))
+    claim = repos.receipts.claim(_receipt(body, run, step, at, owner, settings))
     if claim is ReceiptClaim.PROCESSED:
         return None
     if claim is ReceiptClaim.BUSY:
@@ -346,7 +345,7 @@ def write_results(
     """Findings and artifacts under deterministic ids: a retried delivery overwrites."""
     created = now()
     ids = _finding_ids(run, step, output)
-    repos.write_findings(
+    repos.findings.write(
         run.id,
         (
             Finding(
@@ -364,7 +363,7 @@ def write_results(
         ),
     )
     if isinstance(output, OutputEnvelope) and output.artifacts:
-        repos.write_artifacts(
+        repos.findings.write_artifacts(
             run.id,
             [
                 Artifact(
@@ -389,8 +388,8 @@ def withdraw_results(
     """Removes what a delivery of a callback that lost the race to the run's end wrote."""
     if isinstance(output, str):
         return
-    repos.delete_findings(run.id, _finding_ids(run, step, output))
-    repos.delete_artifacts(run.id, _artifact_ids(run, step, output))
+    repos.findings.delete(run.id, _finding_ids(run, step, output))
+    repos.findings.delete_artifacts(run.id, _artifact_ids(run, step, output))
 
 
 def _refuse_late(
@@ -409,7 +408,7 @@ def _refuse_late(
         with contextlib.suppress(Unprocessable):
             kept = with_assertions(_received(repos, settings, store, body, (run, step)), run, step)
             withdraw_results(repos, run, step, kept)
-        repos.close_receipt(body.callback_id, ReceiptState.REFUSED)
+        repos.receipts.close(body.callback_id, ReceiptState.REFUSED)
     log.info(
         "callback for a %s run ignored",
         run.status,
@@ -419,7 +418,7 @@ def _refuse_late(
 
 
 def _locate(repos: Repositories, body: CallbackBody) -> tuple[ValidationRun, StepRun | None]:
-    run = repos.find_run(body.run_id)
+    run = repos.runs.find(body.run_id)
     if run is None:
         raise NotFound(f"run {body.run_id!r} does not exist")
     logs.bind(run_id=run.id, org_id=run.org_id)
@@ -493,7 +492,7 @@ def handle_callback(
 ) -> CallbackOutcome:
     """One delivery of a step's result. `caller` is the verified email of the job that
     sent it; None only for the reconcile pass, which read the output itself."""
-    known = repos.find_receipt(body.callback_id)
+    known = repos.receipts.find(body.callback_id)
     if known is not None and known.state is not ReceiptState.PROCESSING:
         # Answered from the receipt's own run, whatever run_id this body names.
         return _replay_receipt(repos, queue, settings, known, caller)
@@ -503,7 +502,7 @@ def handle_callback(
     if run.terminal:
         # Read after the run: had this callback ended it, its receipt says DONE by now
         # (the same transaction), and a concurrent duplicate is a replay, not late.
-        again = repos.find_receipt(body.callback_id)
+        again = repos.receipts.find(body.callback_id)
         if again is not None and again.state is ReceiptState.DONE:
             return _replay_receipt(repos, queue, settings, again, caller)
         return _refuse_late(repos, settings, store, body, run, found)
@@ -529,7 +528,7 @@ def record_step_result(
     """The step's result, once: in one transaction, under the receipt this delivery holds."""
     run, step, output, owner = taken
 
-    def finalize(transaction: Transaction) -> CallbackOutcome:
+    def finalize(transaction: UnitOfWork) -> CallbackOutcome:
         receipt = transaction.receipt(body.callback_id)
         if receipt is None or receipt.state is not ReceiptState.PROCESSING:
             return CallbackOutcome(replay=True, run=None)
@@ -561,7 +560,7 @@ def record_step_result(
 def _replay(
     repos: Repositories, queue: TaskQueue, settings: Settings, run_id: str
 ) -> CallbackOutcome:
-    run = repos.find_run(run_id)
+    run = repos.runs.find(run_id)
     _continue(queue, settings, run)
     log.info("callback replayed", extra={"run_id": run_id})
     return CallbackOutcome(replay=True, run=run)
@@ -576,7 +575,7 @@ def _replay_receipt(
 ) -> CallbackOutcome:
     """A repeat of a processed callback, answered from its receipt's run: only to the
     job that may deliver that step's result."""
-    run = repos.find_run(receipt.run_id)
+    run = repos.runs.find(receipt.run_id)
     if run is not None:
         _check_identity(settings, caller, run.steps[receipt.step_order])
     _continue(queue, settings, run)

@@ -46,8 +46,7 @@ from shared.contract.envelopes import OutputEnvelope, OutputStatus, ValidatorRef
 from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import Execution, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun, WorkflowVersion
-from shared.persistence.repositories import Repositories
-from shared.persistence.unit_of_work import Transaction
+from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.once import once
@@ -170,7 +169,7 @@ def _settle(
     """Applies the step's output in one transaction if the step is still this path's:
     (the run as committed, what its end asks for after the commit, whether it applied)."""
 
-    def settle(transaction: Transaction) -> tuple[ValidationRun | None, Ended | None, bool]:
+    def settle(transaction: UnitOfWork) -> tuple[ValidationRun | None, Ended | None, bool]:
         current = transaction.run(run.id)
         if current is None or current.terminal:
             return current, None, False
@@ -223,7 +222,7 @@ def _keep_for_job(store: BlobStore, settings: Settings, submission: Submission, 
 
 
 def _with_content(
-    transaction: Transaction, run: ValidationRun, kept: str | None
+    transaction: UnitOfWork, run: ValidationRun, kept: str | None
 ) -> Submission | None:
     """The run's Submission as it reads once the file `kept` holds its content for the
     job: no longer purged. None when there is nothing to change."""
@@ -249,7 +248,7 @@ def _take_over_step(
     only while the step is still PENDING and unclaimed and the run has not ended, so a
     cancel or a launch that got there first wins. (the run, whether it moved)"""
 
-    def take_over(transaction: Transaction) -> tuple[ValidationRun | None, bool]:
+    def take_over(transaction: UnitOfWork) -> tuple[ValidationRun | None, bool]:
         current = transaction.run(run.id)
         if current is None or current.terminal:
             return current, False

@@ -20,8 +20,7 @@ from shared.domain.deadlines import CANCEL_RETRY
 from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
-from shared.persistence.repositories import Repositories
-from shared.persistence.unit_of_work import Transaction
+from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform.config import Settings
 from shared.services.dispatch import enqueue_cancel
 from shared.services.purge import queue_purge, schedule_purge
@@ -60,7 +59,7 @@ class FollowUp:
 
 
 def end_run(
-    transaction: Transaction,
+    transaction: UnitOfWork,
     repos: Repositories,
     run: ValidationRun,
     status: RunStatus,

@@ -29,8 +29,7 @@ from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import ErrorCategory, RetentionPolicy, RunStatus, StepStatus
 from shared.domain.models import ResourcePin, StepRun, Submission, ValidationRun
 from shared.domain.task_bodies import CancelTask, LaunchTask
-from shared.persistence.repositories import Repositories
-from shared.persistence.unit_of_work import Transaction
+from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform import logs
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
@@ -59,7 +58,7 @@ class _Claim:
 
 
 def _claim(repos: Repositories, settings: Settings, task: LaunchTask, now: Clock) -> _Claim | str:
-    def claim(transaction: Transaction) -> _Claim | str:
+    def claim(transaction: UnitOfWork) -> _Claim | str:
         run = transaction.run(task.run_id)
         if run is None:
             return "run does not exist"
@@ -120,7 +119,7 @@ def _update_claimed(
 ) -> ValidationRun | None:
     """Applies `change(run, step)` only while our claim is still the step's claim."""
 
-    def update(transaction: Transaction) -> ValidationRun | None:
+    def update(transaction: UnitOfWork) -> ValidationRun | None:
         run = transaction.run(run_id)
         if run is None or run.terminal or run.steps[order].callback_id != callback_id:
             return None
@@ -306,7 +305,7 @@ class _Launching:
         """Ends the run FAILED, if the step is still ours and the run has not ended."""
         callback_id, order = self.step.callback_id, self.step.order
 
-        def end(transaction: Transaction) -> None:
+        def end(transaction: UnitOfWork) -> None:
             current = transaction.run(self.run.id)
             if (
                 current is None
@@ -384,7 +383,7 @@ def _start_job(
     run failed for want of its content."""
     run, step, settings = launching.run, launching.step, launching.settings
     layout = Layout(settings.storage_uri)
-    submission = launching.repos.find_submission(run.submission_id)
+    submission = launching.repos.submissions.find(run.submission_id)
     bundle_copy = _copy_into_bundle(store, layout, run, submission)
     if submission is None or bundle_copy is None:
         message = "the submission's content is no longer available"
@@ -430,7 +429,7 @@ def cancel_execution(repos: Repositories, jobs: JobRunner, task: CancelTask) -> 
     """Stops the execution a cancelled run asked to stop: only one a step of that run
     records, and only once the run has ended (a repeat cancels a cancelled execution,
     which Cloud Run accepts)."""
-    run = repos.find_run(task.run_id)
+    run = repos.runs.find(task.run_id)
     if run is None:
         return LaunchOutcome("run does not exist", task.run_id)
     if not run.terminal:

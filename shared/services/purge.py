@@ -23,8 +23,7 @@ from shared.adapters.tasks import TaskQueue
 from shared.domain.enums import RetentionPolicy, RunStatus
 from shared.domain.models import PurgeRetry, PurgeRetryState, Submission, ValidationRun
 from shared.domain.retention import RETRY_BACKOFF
-from shared.persistence.repositories import BATCH_LIMIT, Repositories
-from shared.persistence.unit_of_work import Transaction
+from shared.persistence.ports import BATCH_LIMIT, Repositories, UnitOfWork
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.ids import stable_id
@@ -32,7 +31,7 @@ from shared.platform.ids import stable_id
 if TYPE_CHECKING:
     # The sweep's projections: the repositories load them for it (the purge function
     # at its start), not the functions that only purge a run they ended.
-    from shared.persistence.purge_records import RunToPurge, SubmissionToPurge
+    from shared.persistence.ports import RunToPurge, SubmissionToPurge
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def _delete_copies(
 
 
 def _mark_purged(
-    transaction: Transaction,
+    transaction: UnitOfWork,
     repos: Repositories,
     deleted: dict[str, set[str]],
     at: datetime,
@@ -85,8 +84,8 @@ def _mark_purged(
     through: one that is running, or that started (and even ended) since the copies were
     deleted, defers its submission, so nothing is marked purged that was not deleted."""
     submission_ids = list(deleted)
-    submissions = repos.submissions_by_id(submission_ids, transaction=transaction)
-    runs = repos.runs_of(submissions, transaction=transaction)
+    submissions = transaction.submissions_by_id(submission_ids)
+    runs = transaction.runs_of(submissions)
     outcomes: dict[str, PurgeOutcome] = {}
     for submission_id in submission_ids:
         current = runs[submission_id]
@@ -95,10 +94,10 @@ def _mark_purged(
             continue
         submission = submissions.get(submission_id)
         if submission is not None and submission.content_purged_at is None:
-            repos.mark_submission_purged(transaction, submission_id, at)
+            transaction.mark_submission_purged(submission_id, at)
         for run in runs[submission_id]:
             if run.output_purged_at is None:
-                repos.mark_run_purged(transaction, run.id, at)
+                transaction.mark_run_purged(run.id, at)
         outcomes[submission_id] = PurgeOutcome.PURGED
     return outcomes
 
@@ -112,8 +111,8 @@ def purge_content(
 ) -> PurgeOutcome:
     """Purges one submission's content and every copy its runs made. Safe to repeat.
     Returns PURGED or DEFERRED; a storage failure raises."""
-    submission = repos.find_submission(submission_id)
-    runs = repos.runs_of({submission_id: submission})[submission_id]
+    submission = repos.submissions.find(submission_id)
+    runs = repos.runs.of({submission_id: submission})[submission_id]
     if _busy(runs):
         return PurgeOutcome.DEFERRED
     _delete_copies(
@@ -129,7 +128,7 @@ def purge_content(
 # -- PurgeRetry ------------------------------------------------------------------
 
 
-def schedule_purge(transaction: Transaction, run: ValidationRun) -> None:
+def schedule_purge(transaction: UnitOfWork, run: ValidationRun) -> None:
     """Called in the transaction that ends a run: a DO_NOT_STORE submission gets a
     PurgeRetry due when the run ended, the safety net under the immediate purge task."""
     if run.submission_retention is not RetentionPolicy.DO_NOT_STORE or not run.submission_id:
@@ -182,10 +181,10 @@ def record_failure(
 ) -> PurgeRetry:
     """Creates or advances the submission's PurgeRetry after a failed purge."""
 
-    def advance(transaction: Transaction) -> PurgeRetry:
+    def advance(transaction: UnitOfWork) -> PurgeRetry:
         at = now()
         existing = transaction.purge_retry(submission_id)
-        repos.hand_to_retry(transaction, submission_id, at)
+        transaction.hand_to_retry(submission_id, at)
         if existing is None:
             record = PurgeRetry(
                 id=submission_id,
@@ -254,9 +253,9 @@ def attempt(
     if not tracked:
         return outcome
     if outcome is PurgeOutcome.PURGED:
-        repos.delete_purge_retry(submission_id)
+        repos.purge_retries.delete(submission_id)
     else:
-        repos.put_off_purge_retry(submission_id, now() + RETRY_BACKOFF[0], now())
+        repos.purge_retries.put_off(submission_id, now() + RETRY_BACKOFF[0], now())
     return outcome
 
 
@@ -269,7 +268,7 @@ def process_retries(
     now: Clock = utcnow,
 ) -> SweepReport:
     report = SweepReport()
-    records = repos.due_purge_retries(now(), batch_size)
+    records = repos.purge_retries.due(now(), batch_size)
     report.batches = 1 if records else 0
     for record in records:
         outcome = attempt(repos, store, settings, record.submission_id, record.org_id, now)
@@ -284,7 +283,7 @@ def retry_by_hand(
     record_id: str,
     now: Clock = utcnow,
 ) -> PurgeOutcome:
-    record = repos.find_purge_retry(record_id)
+    record = repos.purge_retries.find(record_id)
     if record is None:
         raise LookupError(f"no purge retry {record_id!r}")
     return attempt(
@@ -299,7 +298,7 @@ def retry_by_hand(
 
 
 def list_retries(repos: Repositories, *, everything: bool = False) -> list[PurgeRetry]:
-    return repos.purge_retries(None if everything else PurgeRetryState.NEEDS_ATTENTION)
+    return repos.purge_retries.all(None if everything else PurgeRetryState.NEEDS_ATTENTION)
 
 
 # -- the hourly sweep -----------------------------------------------------------------
@@ -364,12 +363,12 @@ class _Page:
 
 
 def _read_page(repos: Repositories, at: datetime, size: int, cursor: Any) -> _Page:
-    submissions, cursor = repos.expired_submissions(at, size, cursor)
+    submissions, cursor = repos.sweeps.expired_submissions(at, size, cursor)
     # The flag says which to look up, and the record must still be there: a flag with no
     # record behind it (a record removed by hand) would otherwise hide its submission
     # from every sweep.
-    owned = repos.purge_retries_among([s.id for s in submissions if s.handed_to_retry])
-    runs = repos.runs_to_purge([s for s in submissions if s.id not in owned])
+    owned = repos.purge_retries.among([s.id for s in submissions if s.handed_to_retry])
+    runs = repos.sweeps.runs_of([s for s in submissions if s.id not in owned])
     return _Page(submissions, owned, runs, cursor)
 
 
@@ -417,7 +416,7 @@ def _mark_chunk(
     """Marks a commit's worth at once if nothing changed since the page was read, which
     is the rule; else decides each again in a transaction, from a fresh read."""
     try:
-        if repos.mark_purged_unless_changed([(s, runs[s.id]) for s in chunk], now()):
+        if repos.sweeps.mark_purged_unless_changed([(s, runs[s.id]) for s in chunk], now()):
             return {s.id: PurgeOutcome.PURGED for s in chunk}
         deleted = {s.id: {r.id for r in runs[s.id]} for s in chunk}
         outcomes: dict[str, PurgeOutcome] = repos.transact(
@@ -476,8 +475,8 @@ def purge_expired_outputs(
     for _ in range(max_batches):
         if time.monotonic() >= deadline:
             break
-        runs, cursor = repos.expired_outputs(at, batch_size, cursor)
-        purged += repos.mark_outputs_purged(_delete_bundles(store, layout, runs), at)
+        runs, cursor = repos.sweeps.expired_outputs(at, batch_size, cursor)
+        purged += repos.sweeps.mark_outputs_purged(_delete_bundles(store, layout, runs), at)
         if cursor is None:
             break
     return purged

@@ -18,7 +18,7 @@ from shared.domain.models import (
     WorkflowResource,
     WorkflowVersion,
 )
-from shared.persistence.repositories import Page, Repositories
+from shared.persistence.ports import Page, Repositories
 from shared.platform.config import Settings
 from shared.platform.errors import NotFound
 from shared.platform.ids import is_new_id
@@ -44,18 +44,18 @@ class RunFilter:
 
 
 def run(repos: Repositories, org_id: str, run_id: str) -> RunRow:
-    found = repos.get_run(org_id, run_id)
-    return RunRow(found, repos.find_submission(found.submission_id))
+    found = repos.runs.get(org_id, run_id)
+    return RunRow(found, repos.submissions.find(found.submission_id))
 
 
 def with_submission(repos: Repositories, found: ValidationRun) -> RunRow:
     """A run already read (one just changed), with its submission."""
-    return RunRow(found, repos.find_submission(found.submission_id))
+    return RunRow(found, repos.submissions.find(found.submission_id))
 
 
 def runs(repos: Repositories, org_id: str, where: RunFilter) -> Page[RunRow]:
     """A page of the org's runs, newest first, and their submissions read in one call."""
-    page = repos.list_runs(
+    page = repos.runs.page(
         org_id,
         status=where.status,
         workflow=where.workflow,
@@ -63,7 +63,7 @@ def runs(repos: Repositories, org_id: str, where: RunFilter) -> Page[RunRow]:
         page_token=where.page_token,
     )
     wanted = list(dict.fromkeys(r.submission_id for r in page.items if r.submission_id))
-    submissions = repos.submissions_by_id(wanted)
+    submissions = repos.submissions.by_id(wanted)
     rows = [RunRow(r, submissions.get(r.submission_id or "")) for r in page.items]
     return Page(rows, page.next_page_token)
 
@@ -77,19 +77,19 @@ def findings(
     limit: int,
     page_token: str | None,
 ) -> Page[Finding]:
-    return repos.list_findings(
+    return repos.findings.page(
         org_id, run_id, severity=severity, limit=limit, page_token=page_token
     )
 
 
 def submission(repos: Repositories, org_id: str, submission_id: str) -> Submission:
-    return repos.get_submission(org_id, submission_id)
+    return repos.submissions.get(org_id, submission_id)
 
 
 def workflows(repos: Repositories, org_id: str) -> list[tuple[Workflow, WorkflowVersion]]:
     """The org's workflows by slug, each with its latest version (read in one call)."""
-    listed = repos.list_workflows(org_id)
-    return list(zip(listed, repos.latest_versions(listed), strict=True))
+    listed = repos.workflows.all(org_id)
+    return list(zip(listed, repos.workflows.latest_versions(listed), strict=True))
 
 
 def workflow(
@@ -98,13 +98,13 @@ def workflow(
     """The workflow and the version `version()` names (None: the latest). It is asked once
     the workflow is found, so a missing workflow is a 404 before a malformed version is
     a 400."""
-    found = repos.get_workflow(org_id, slug)
-    return found, repos.get_version(found, version())
+    found = repos.workflows.get(org_id, slug)
+    return found, repos.workflows.version(found, version())
 
 
 def resources(repos: Repositories, org_id: str, slug: str) -> list[WorkflowResource]:
-    repos.get_workflow(org_id, slug)  # 404 for another org's or a missing workflow
-    return repos.list_resources(org_id, slug)
+    repos.workflows.get(org_id, slug)  # 404 for another org's or a missing workflow
+    return repos.resources.all(org_id, slug)
 
 
 def validators() -> list[ValidatorSpec]:
@@ -118,7 +118,7 @@ def validators() -> list[ValidatorSpec]:
 def granted_upload(repos: Repositories, org_id: str, upload_id: str) -> UploadEvent:
     """What the upload trigger made of signed-URL grant `upload_id`; 404 until it has seen
     it. An id not the shape of one names nothing and is not read."""
-    event = repos.find_granted_upload(org_id, upload_id) if is_new_id(upload_id) else None
+    event = repos.uploads.find_granted(org_id, upload_id) if is_new_id(upload_id) else None
     if event is None:
         raise NotFound(
             f"upload {upload_id[:64]!r} has not arrived (or is not this organization's): "
@@ -134,4 +134,4 @@ def upload(
     `slug/filename`; 404 until it has seen it."""
     layout = UploadsLayout(settings.uploads_uri)
     name = layout.object_name(org_id, slug, filename)
-    return repos.get_upload_event(org_id, repos.upload_event_id(layout.bucket, name, generation))
+    return repos.uploads.get_event(org_id, repos.uploads.event_id(layout.bucket, name, generation))

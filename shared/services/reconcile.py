@@ -36,8 +36,7 @@ from shared.contract.validator_jobs import validator_job
 from shared.domain.deadlines import launch_overdue, step_overdue
 from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import StepRun, ValidationRun
-from shared.persistence.repositories import Repositories
-from shared.persistence.unit_of_work import Transaction
+from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform.clock import Clock
 from shared.platform.config import Settings
 from shared.platform.errors import Conflict, NotFound
@@ -99,7 +98,7 @@ def reconcile(
     """One bounded pass: at most `batch_size` runs, no new run after `deadline_seconds`."""
     report = ReconcileReport()
     started = time.monotonic()
-    for run in ctx.repos.runs_to_reconcile(ctx.now(), batch_size):
+    for run in ctx.repos.runs.to_reconcile(ctx.now(), batch_size):
         if time.monotonic() - started > deadline_seconds:
             report.stopped_early = True
             break
@@ -137,7 +136,7 @@ def heal(ctx: Context, run: ValidationRun) -> list[Healed]:
 def _bump(ctx: Context, run: ValidationRun, step: StepRun, until: Any) -> bool:
     """Moves the run's reconcile_at, if the step is still where this pass saw it."""
 
-    def bump(transaction: Transaction) -> bool:
+    def bump(transaction: UnitOfWork) -> bool:
         current = transaction.run(run.id)
         if current is None or current.terminal:
             return False
@@ -186,7 +185,7 @@ def _claimed_without_execution(ctx: Context, run: ValidationRun, step: StepRun) 
 
 
 def _record(ctx: Context, run: ValidationRun, step: StepRun, execution: Execution) -> Healed:
-    def record(transaction: Transaction) -> bool:
+    def record(transaction: UnitOfWork) -> bool:
         current = transaction.run(run.id)
         if current is None or current.terminal:
             return False
@@ -273,7 +272,7 @@ def _end(
     category: ErrorCategory,
     error: str,
 ) -> Ended | None:
-    def end(transaction: Transaction) -> Ended | None:
+    def end(transaction: UnitOfWork) -> Ended | None:
         current = transaction.run(run.id)
         if current is None or current.terminal:
             return None
@@ -302,7 +301,7 @@ def _cancel_leftovers(ctx: Context, run: ValidationRun) -> Healed:
             ctx.jobs.cancel(step.execution_name)
             cancelled = True
 
-    def clear(transaction: Transaction) -> None:
+    def clear(transaction: UnitOfWork) -> None:
         current = transaction.run(run.id)
         if current is not None and current.terminal and current.reconcile_at is not None:
             transaction.clear_reconcile(run.id)

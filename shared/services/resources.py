@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from shared.adapters.storage import BlobExists, BlobStore
 from shared.adapters.storage.layout import Layout
 from shared.domain.models import ResourcePin, WorkflowResource, WorkflowVersion
-from shared.persistence.repositories import Repositories
+from shared.persistence.ports import Repositories
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.errors import NotFound, PayloadTooLarge, Unprocessable
@@ -33,7 +33,7 @@ class ResourceBook:
     slug: str
 
     def pin(self, name: str) -> ResourcePin:
-        found = self.repos.find_resource(self.org_id, self.slug, name)
+        found = self.repos.resources.find(self.org_id, self.slug, name)
         if found is None:
             raise NotFound(f"workflow {self.slug!r} has no resource {name!r}; upload it first")
         return found.pin()
@@ -57,7 +57,7 @@ def upload(
         raise Unprocessable(f"name must match {NAME}, not {name[:64]!r}")
     if len(data) > MAX_RESOURCE_BYTES:
         raise PayloadTooLarge(f"a resource is at most {MAX_RESOURCE_BYTES} bytes")
-    repos.get_workflow(org_id, slug)  # 404 for another org's or a missing workflow
+    repos.workflows.get(org_id, slug)  # 404 for another org's or a missing workflow
     digest = hashlib.sha256(data).hexdigest()
     uri = Layout(settings.storage_uri).resource_file(org_id, slug, name, digest)
     # Content-addressed: the same content uploaded before is already there.
@@ -74,7 +74,7 @@ def upload(
         content_type=content_type,
         created_at=now(),
     )
-    repos.save_resource(resource)
+    repos.resources.save(resource)
     return resource
 
 
@@ -100,6 +100,6 @@ def upload_and_repin(
 
 
 def remove(repos: Repositories, org_id: str, slug: str, name: str) -> None:
-    repos.get_workflow(org_id, slug)
-    if re.fullmatch(NAME, name) is None or not repos.delete_resource(org_id, slug, name):
+    repos.workflows.get(org_id, slug)
+    if re.fullmatch(NAME, name) is None or not repos.resources.delete(org_id, slug, name):
         raise NotFound(f"workflow {slug!r} has no resource {name[:64]!r}")

@@ -10,8 +10,7 @@ from shared.adapters.tasks import TaskQueue
 from shared.domain.enums import ErrorCategory, RunStatus
 from shared.domain.models import ApiKey, Submission, ValidationRun
 from shared.domain.roles import ACTS_FOR_OTHERS
-from shared.persistence.repositories import Repositories
-from shared.persistence.unit_of_work import Transaction
+from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.errors import Conflict, Forbidden, NotFound
@@ -38,7 +37,7 @@ def cancel_run(
     other finished run is a 409. A `caller` below ACTS_FOR_OTHERS cancels only the runs
     of its own submissions (None: Assay itself, or an operator)."""
 
-    def cancel(transaction: Transaction) -> tuple[ValidationRun, Ended | None]:
+    def cancel(transaction: UnitOfWork) -> tuple[ValidationRun, Ended | None]:
         run = transaction.run(run_id)
         if run is None or run.org_id != org_id:
             raise NotFound(f"run {run_id!r} not found")
@@ -86,14 +85,14 @@ def rerun(
     run holds the content against purge until it ends (the purge defers while a run of
     the submission is active), so a `caller` below ACTS_FOR_OTHERS re-runs only its own
     submissions: it cannot hold another key's content, nor start runs it cannot cancel."""
-    submission = repos.get_submission(org_id, submission_id)
+    submission = repos.submissions.get(org_id, submission_id)
     if caller is not None:
         _own(caller, submission, f"re-running submission {submission_id!r}")
-    workflow = repos.get_workflow(org_id, submission.workflow_slug)
-    version = repos.get_version(workflow, submission.workflow_version)
+    workflow = repos.workflows.get(org_id, submission.workflow_slug)
+    version = repos.workflows.version(workflow, submission.workflow_version)
     run_id = new_id()
 
-    def create(transaction: Transaction) -> tuple[ValidationRun, Submission]:
+    def create(transaction: UnitOfWork) -> tuple[ValidationRun, Submission]:
         current = transaction.submission(submission_id)
         if current is None or current.org_id != org_id:
             raise NotFound(f"submission {submission_id!r} not found")
@@ -155,5 +154,5 @@ def wait_for_end(
             break
         sleep(min(pause, left))
         pause = min(pause * 2, 1.0)
-        run = repos.get_run(org_id, run.id)
+        run = repos.runs.get(org_id, run.id)
     return run

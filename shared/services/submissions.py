@@ -36,8 +36,7 @@ from shared.domain.models import (
     WorkflowVersion,
 )
 from shared.domain.retention import expires_at, retain_until
-from shared.persistence.repositories import Repositories
-from shared.persistence.unit_of_work import Batch
+from shared.persistence.ports import Repositories, WriteBatch
 from shared.platform import logs
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
@@ -95,7 +94,7 @@ class Submitted:
 
 
 # Adds the de-duplication marker for (submission, run) to the commit's batch.
-Marker = Callable[[Batch, Submission, ValidationRun], None]
+Marker = Callable[[WriteBatch, Submission, ValidationRun], None]
 
 
 @dataclass(frozen=True)
@@ -119,8 +118,8 @@ def accept(
 ) -> Accepted:
     """The workflow's rules for a file of this size, name and type, or why not. `limit`
     is the largest size by this route (the API's body limit unless given)."""
-    workflow = repos.get_workflow(org_id, slug)
-    version = repos.get_version(workflow)
+    workflow = repos.workflows.get(org_id, slug)
+    version = repos.workflows.version(workflow)
     most = settings.max_upload_bytes if limit is None else limit
     if size > most:
         hint = "" if most >= settings.max_object_bytes else "; send bigger files by signed URL"
@@ -140,7 +139,7 @@ def accept(
         )
     if project_id is not None:
         try:
-            repos.get_project(org_id, project_id)
+            repos.orgs.get_project(org_id, project_id)
         except NotFound:
             raise Unprocessable(
                 f"project_id {project_id!r} is not a project of this organization"
@@ -259,7 +258,7 @@ def _fingerprint(slug: str, incoming: IncomingFile, checksum: str) -> str:
 def _idempotency_marker(
     repos: Repositories, record: IdempotencyRecord, existing: IdempotencyRecord | None
 ) -> Marker:
-    def add(batch: Batch, submission: Submission, run: ValidationRun) -> None:
+    def add(batch: WriteBatch, submission: Submission, run: ValidationRun) -> None:
         if existing is None or existing.updated is None:
             batch.create(record)
         else:
@@ -298,7 +297,7 @@ def submit(
     request = _Request(
         repos, store, queue, settings, key, slug, incoming, accepted, now(), idempotency_key
     )
-    existing = repos.find_idempotency(request.record_id) if request.record_id else None
+    existing = repos.submissions.idempotency(request.record_id) if request.record_id else None
     if existing is not None and existing.expires_at > request.created_at:
         return _replay(repos, queue, settings, existing, request.fingerprint)
     # Within `admitted` (the org's limits, 0029) only a new run: a replay answers its
@@ -360,7 +359,9 @@ def _submit_new(request: _Request, existing: IdempotencyRecord | None, now: Cloc
         _commit(request.repos, submission, run, _marker(request, run, existing))
     except (AlreadyExists, ChangedConcurrently):
         # A concurrent duplicate committed first; answer as its replay.
-        earlier = request.repos.find_idempotency(request.record_id) if request.record_id else None
+        earlier = (
+            request.repos.submissions.idempotency(request.record_id) if request.record_id else None
+        )
         if earlier is None:
             raise
         return _answer_the_duplicate(request, submission, earlier)
@@ -450,7 +451,7 @@ def _start(
     )
     if run.execution is Execution.JOB and not keep:
         # Handed over to the job path, which needed the content kept after all.
-        submission = repos.get_submission(request.key.org_id, submission.id)
+        submission = repos.submissions.get(request.key.org_id, submission.id)
     return Submitted(run, submission, created=True)
 
 
@@ -487,8 +488,8 @@ def _replay(
             f"Idempotency-Key {earlier.key!r} was already used within "
             f"{settings.idempotency_ttl_hours} h for a different request"
         )
-    prior_run = repos.get_run(earlier.org_id, earlier.run_id)
-    prior_submission = repos.get_submission(earlier.org_id, earlier.submission_id)
+    prior_run = repos.runs.get(earlier.org_id, earlier.run_id)
+    prior_submission = repos.submissions.get(earlier.org_id, earlier.submission_id)
     launch_if_pending(queue, settings, prior_run)
     return Submitted(prior_run, prior_submission, created=False)
 

@@ -23,8 +23,7 @@ from enum import StrEnum
 
 from shared.adapters.storage import BlobExists, BlobNotFound, BlobStore, decode_name
 from shared.adapters.storage.layout import Layout, UploadsLayout
-from shared.persistence.repositories import Repositories
-from shared.persistence.upload_inputs import StoredInput
+from shared.persistence.ports import Repositories, StoredInput
 from shared.platform.config import Settings
 
 PAGE = 100
@@ -73,7 +72,7 @@ def _migrate(
     repos: Repositories, store: BlobStore, settings: Settings, read: StoredInput
 ) -> Migrated:
     recorded = read.submission.input_file
-    copy = _copy(store, settings, read)
+    copy = _copy(repos, store, settings, read)
     if copy is None:
         return Migrated.MISSING
     for _ in range(ATTEMPTS):
@@ -89,14 +88,16 @@ def _migrate(
     raise RuntimeError(f"submission {read.submission.id} kept changing ({ATTEMPTS} attempts)")
 
 
-def _copy(store: BlobStore, settings: Settings, read: StoredInput) -> str | None:
+def _copy(
+    repos: Repositories, store: BlobStore, settings: Settings, read: StoredInput
+) -> str | None:
     """Copies the object the submission's input names; its copy's URI (None: there is
     no such object, nor a copy an earlier run made)."""
     uploads = UploadsLayout(settings.uploads_uri)
     submission = read.submission
     assert submission.input_file is not None
     for name, generation in legacy_names(uploads.root, submission.input_file):
-        event_id = Repositories.upload_event_id(uploads.bucket, name, generation or 0)
+        event_id = repos.uploads.event_id(uploads.bucket, name, generation or 0)
         copy = Layout(settings.storage_uri).claimed_upload(
             submission.org_id, event_id, submission.original_filename
         )

@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.adapters.signing import signed_put_url
 from shared.adapters.storage.layout import UploadsLayout, safe_filename
 from shared.domain.models import ApiKey
-from shared.persistence.repositories import Repositories
-from shared.persistence.uploaders import UploadGrant
+from shared.persistence.ports import Repositories, UploadGrant
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.errors import Unprocessable

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.adapters.bucket_iam import POLICY_VERSION, BucketIam, Conflict
-from shared.persistence.repositories import Repositories
-from shared.persistence.uploaders import Uploader
+from shared.persistence.ports import Repositories, Uploader
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import NotFound, Unprocessable
 
@@ -91,7 +90,7 @@ def revoke_in_policy(iam: BucketIam, bucket: str, org_id: str, member: str) -> N
 
 
 def _org(repos: Repositories, org_id: str) -> None:
-    if repos.get_org(org_id) is None:
+    if repos.orgs.get(org_id) is None:
         raise NotFound(f"organization {org_id!r} does not exist")
 
 

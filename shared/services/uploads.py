@@ -46,9 +46,7 @@ from shared.adapters.tasks import TaskQueue
 from shared.domain.enums import UploadStatus
 from shared.domain.models import Submission, UploadEvent, ValidationRun
 from shared.domain.retention import retain_until
-from shared.persistence.repositories import Repositories
-from shared.persistence.unit_of_work import Batch
-from shared.persistence.uploaders import UploadGrant
+from shared.persistence.ports import Repositories, UploadGrant, WriteBatch
 from shared.platform import logs
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
@@ -184,14 +182,14 @@ def receive_upload(
     obj: UploadedObject,
     now: Clock = utcnow,
 ) -> UploadResult:
-    event_id = repos.upload_event_id(obj.bucket, obj.name, obj.generation)
+    event_id = repos.uploads.event_id(obj.bucket, obj.name, obj.generation)
     if obj.bucket != UploadsLayout(settings.uploads_uri).bucket:
         log.warning("an object of bucket %r is not an upload; ignored", obj.bucket)
         return UploadResult(UploadOutcome.IGNORED, event_id, f"bucket {obj.bucket!r}")
     at = _Trigger(repos, store, queue, settings, now)
     parsed = UploadsLayout.parse(obj.name)
     upload = _upload(settings, obj, event_id, parsed)
-    seen = repos.find_upload_event(event_id)
+    seen = repos.uploads.find_event(event_id)
     if seen is not None:
         return _duplicate(at, upload, seen)
     if parsed is None:
@@ -260,7 +258,7 @@ def _admission(
             if not is_new_id(upload_id):
                 return MALFORMED, unvouched, None
             return f"no upload URL was granted for this object name ({upload_id})", unvouched, None
-    if repos.get_org(org_id) is None:
+    if repos.orgs.get(org_id) is None:
         return f"organization {org_id!r} does not exist", upload, None
     if obj.content_encoding not in ("", "identity"):
         # Checked sizes are stored sizes; a decoded read could be any size at all.
@@ -327,11 +325,11 @@ def _claim(at: _Trigger, upload: _Upload, parsed: UploadName, accepted: Accepted
 
 
 def _marker(at: _Trigger, upload: _Upload) -> Marker:
-    def record(batch: Batch, submission: Submission, run: ValidationRun) -> None:
+    def record(batch: WriteBatch, submission: Submission, run: ValidationRun) -> None:
         event = upload.event(
             UploadStatus.ACCEPTED, at.now, submission_id=submission.id, run_id=run.id
         )
-        at.repos.uploads.record_accepted(batch, event)
+        batch.accept_upload(event)
 
     return record
 
@@ -339,7 +337,7 @@ def _marker(at: _Trigger, upload: _Upload) -> Marker:
 def _collided(at: _Trigger, upload: _Upload) -> UploadResult:
     """The commit collided: a concurrent delivery of this generation decided first
     (accepted or refused it), or another object used the grant up."""
-    seen = at.repos.find_upload_event(upload.event_id)
+    seen = at.repos.uploads.find_event(upload.event_id)
     if seen is None and upload.upload_id is not None:
         return _reject(at, upload, _used(upload.upload_id))
     return _duplicate(at, upload, seen)
@@ -366,10 +364,10 @@ def _grant_refusal(
     """Why the object of a signed-URL grant may not become a run: the URL was used
     already, or the key that asked for it may no longer submit."""
     assert upload.upload_id is not None
-    earlier = repos.find_granted_upload(upload.org_id, upload.upload_id)
+    earlier = repos.uploads.find_granted(upload.org_id, upload.upload_id)
     if earlier is not None and earlier.generation != upload.obj.generation:
         return _used(upload.upload_id)
-    key = repos.get_api_key(grant.api_key_id)
+    key = repos.keys.get(grant.api_key_id)
     if key is None or key.org_id != grant.org_id:
         return "the API key that asked for this upload no longer exists"
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now()):
@@ -392,8 +390,10 @@ def _direct_refusal(repos: Repositories, org_id: str) -> str | None:
 def _reject(at: _Trigger, upload: _Upload, reason: str) -> UploadResult:
     """Records the refusal, unless a concurrent delivery recorded its verdict first
     (which stands, acceptance included), and deletes the object and any copy of it."""
-    if not at.repos.record_upload_event(upload.event(UploadStatus.REJECTED, at.now, reason=reason)):
-        return _duplicate(at, upload, at.repos.find_upload_event(upload.event_id))
+    if not at.repos.uploads.record_event(
+        upload.event(UploadStatus.REJECTED, at.now, reason=reason)
+    ):
+        return _duplicate(at, upload, at.repos.uploads.find_event(upload.event_id))
     log.warning(
         "upload %s rejected: %s",
         upload.obj.name,
@@ -423,7 +423,7 @@ def _duplicate(at: _Trigger, upload: _Upload, seen: UploadEvent | None) -> Uploa
     # Claimed (copied) or refused: either way this generation is done with; its copy
     # stays only for the submission that reads it.
     _discard(at.store, upload, copy=seen.status is not UploadStatus.ACCEPTED)
-    run = at.repos.find_run(seen.run_id) if seen.run_id else None
+    run = at.repos.runs.find(seen.run_id) if seen.run_id else None
     if run is not None:
         launch_if_pending(at.queue, at.settings, run)
     return UploadResult(

@@ -26,8 +26,7 @@ from shared.domain.models import (
     WorkflowVersion,
 )
 from shared.domain.roles import LENGTHENS_RETENTION, require
-from shared.persistence.repositories import Repositories
-from shared.persistence.unit_of_work import Transaction
+from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
 from shared.services.resources import ResourceBook
@@ -258,7 +257,7 @@ def create_workflow(
     check_retention(body.retention, Retention(), as_role)
     created = now()
     workflow = Workflow(
-        id=repos.workflow_id(org_id, body.slug),
+        id=repos.workflows.id_for(org_id, body.slug),
         org_id=org_id,
         slug=body.slug,
         name=body.name,
@@ -290,7 +289,7 @@ def _save_next(
     """The next version, made from the latest one as the same transaction reads it: two
     saves at once cannot both build on the same version (one retries on the other's)."""
 
-    def write(transaction: Transaction) -> tuple[Workflow, WorkflowVersion] | None:
+    def write(transaction: UnitOfWork) -> tuple[Workflow, WorkflowVersion] | None:
         workflow = transaction.workflow(org_id, slug)
         if workflow is None:
             raise NotFound(f"workflow {slug!r} does not exist in organization {org_id!r}")

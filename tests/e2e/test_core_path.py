@@ -141,7 +141,7 @@ def _at(text):
 def stored_step(run_id, order=0):
     from shared import wiring
 
-    return wiring.repositories().find_run(run_id).steps[order]
+    return wiring.repositories().runs.find(run_id).steps[order]
 
 
 def callback_body(stack, org_id, run_id, step):

@@ -85,7 +85,13 @@ def test_do_not_store_content_is_gone_within_seconds(stack, org):
     # The safety-net record was removed by the purge.
     from shared import wiring
 
-    assert not wiring.repositories().purge_retry_ref(submission["id"]).get().exists
+    assert (
+        not wiring.repositories()
+        .db.collection("purge_retries")
+        .document(submission["id"])
+        .get()
+        .exists
+    )
 
 
 def test_purge_and_retry_accept_only_their_schedulers(stack):

@@ -14,8 +14,8 @@ import hcl2
 import pytest
 
 from shared.domain import models
-from shared.persistence import repositories as collections
-from shared.persistence import uploaders
+from shared.persistence import ports
+from shared.persistence.firestore import documents as collections
 from tests.infra.terraform_rules import ROOT, _unquote
 
 INFRA = ROOT / "infra"
@@ -27,7 +27,7 @@ BOOKKEEPING = {
     collections.UPLOAD_EVENTS: ("expire_at", models.UploadEvent),
     collections.IDEMPOTENCY_KEYS: ("expires_at", models.IdempotencyRecord),
     collections.UPLOAD_GRANTS: ("expire_at", None),  # written as a plain document
-    uploaders.UPLOAD_URL_GRANTS: ("expire_at", uploaders.UploadGrant),
+    collections.UPLOAD_URL_GRANTS: ("expire_at", ports.UploadGrant),
 }
 # What must outlive any TTL: the user's records and their retention (the purge's), the
 # purge's marks on them (its audit), and work still to do.
@@ -43,7 +43,7 @@ KEPT = {
     collections.ARTIFACTS,
     collections.PURGE_RETRIES,
     collections.RESOURCES,
-    uploaders.UPLOADERS,  # who may upload: configuration, not a trace of a delivery
+    collections.UPLOADERS,  # who may upload: configuration, not a trace of a delivery
 }
 
 
@@ -87,15 +87,16 @@ def test_the_ttl_fields_are_the_ones_the_models_set() -> None:
 
 
 def _declared() -> set[str]:
-    """Every collection name a persistence module declares (an upper-case constant)."""
+    """Every collection name a Firestore persistence module declares (an upper-case
+    constant)."""
     import importlib
     import pkgutil
 
-    from shared import persistence
+    from shared.persistence import firestore
 
     names = set()
-    for module in pkgutil.iter_modules(persistence.__path__):
-        found = importlib.import_module(f"shared.persistence.{module.name}")
+    for module in pkgutil.iter_modules(firestore.__path__):
+        found = importlib.import_module(f"shared.persistence.firestore.{module.name}")
         names |= {
             value
             for name, value in vars(found).items()

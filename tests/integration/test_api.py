@@ -53,10 +53,10 @@ def test_keys_are_required_and_checked(api):
         api.client.get(path, headers={"Authorization": f"Bearer {forged}"}), 401, "not valid"
     )
     key_id = api.key.split("_")[1]
-    record = api.repos.get_api_key(key_id)
-    api.repos.save_api_key(record.model_copy(update={"expires_at": utcnow() - timedelta(1)}))
+    record = api.repos.keys.get(key_id)
+    api.repos.keys.save(record.model_copy(update={"expires_at": utcnow() - timedelta(1)}))
     assert_problem(api.get(path), 401, "expired")
-    api.repos.save_api_key(record.model_copy(update={"revoked_at": utcnow()}))
+    api.repos.keys.save(record.model_copy(update={"revoked_at": utcnow()}))
     assert_problem(api.get(path), 401, "revoked")
 
 
@@ -186,7 +186,7 @@ def test_size_and_type_limits(api, monkeypatch):
         "accepts ['json']",
         "'xml'",
     )
-    assert api.repos.list_runs(api.org).items == []
+    assert api.repos.runs.page(api.org).items == []
 
 
 def test_unknown_workflow_and_other_orgs_are_404(api):
@@ -211,7 +211,7 @@ def test_idempotency_key_gives_the_same_answer_and_one_run(api):
     second = submit(api, **{"Idempotency-Key": "k-1"})
     assert first.status_code == second.status_code == 202
     assert first.get_json()["run"]["id"] == second.get_json()["run"]["id"]
-    assert len(api.repos.list_runs(api.org).items) == 1
+    assert len(api.repos.runs.page(api.org).items) == 1
     assert_problem(
         submit(api, b'{"name": "Other"}', **{"Idempotency-Key": "k-1"}), 422, "different request"
     )
@@ -237,7 +237,7 @@ def test_concurrent_duplicates_with_one_idempotency_key_make_one_run(api):
     assert len({run_id for _, run_id, _ in answers}) == 1
     # Every answer names the same submission, identically.
     assert all(submission == answers[0][2] for _, _, submission in answers)
-    assert len(api.repos.list_runs(api.org).items) == 1
+    assert len(api.repos.runs.page(api.org).items) == 1
 
 
 def test_runs_list_pages_and_filters(api):
@@ -260,7 +260,7 @@ def test_runs_list_pages_and_filters(api):
 def test_a_run_whose_submission_is_gone_shows_null(api):
     create_workflow(api)
     body = submit(api).get_json()
-    api.repos.submission_ref(body["submission"]["id"]).delete()
+    api.repos.document("submissions", body["submission"]["id"]).delete()
     run = api.get(f"/v1/orgs/{api.org}/runs/{body['run']['id']}").get_json()
     assert run["submission"] is None
     assert run["submission_id"] == body["submission"]["id"]
@@ -271,7 +271,7 @@ def test_large_files_are_stored_as_files_not_inline(api, size):
     create_workflow(api)
     data = b'{"name": "' + b"x" * size + b'"}'
     submission_id = submit(api, data).get_json()["submission"]["id"]
-    stored = api.repos.find_submission(submission_id)
+    stored = api.repos.submissions.find(submission_id)
     assert stored.content is None
     assert stored.input_file.endswith(f"/submissions/{api.org}/{submission_id}/submission.json")
     from shared.adapters.storage.local import path_of
@@ -286,14 +286,14 @@ def test_a_submission_may_name_a_project_of_its_org(api):
 
     create_workflow(api)
     project = Project(id=new_id(), org_id=api.org, name="p", created_at=utcnow())
-    api.repos.create_project(project)
+    api.repos.orgs.create_project(project)
     envelope = {"content": VALID.decode(), "filename": "a.json", "project_id": project.id}
     body = submit(api, json.dumps(envelope)).get_json()
     assert body["run"]["project_id"] == body["submission"]["project_id"] == project.id
     other_org, _ = make_org(api.repos, "other")
     foreign = Project(id=new_id(), org_id=other_org, name="q", created_at=utcnow())
-    api.repos.create_project(foreign)
+    api.repos.orgs.create_project(foreign)
     for project_id in (foreign.id, "no-such-project"):
         envelope["project_id"] = project_id
         assert_problem(submit(api, json.dumps(envelope)), 422, "not a project")
-    assert len(api.repos.list_runs(api.org).items) == 1
+    assert len(api.repos.runs.page(api.org).items) == 1

@@ -21,7 +21,7 @@ def test_last_use_is_written_at_most_once_a_minute(api: Any) -> None:
     record, key = issue_key(api.repos, api.org, "ci")
     start = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     authenticate(api.repos, _header(key), now=lambda: start)
-    ref = api.repos.db.collection("api_keys").document(record.id)
+    ref = api.repos.document("api_keys", record.id)
     first = ref.get()
     assert first.get("last_used_at") == start
     for seconds in (1, 30, 59):

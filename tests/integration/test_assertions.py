@@ -34,7 +34,7 @@ def _run_with_metrics(api: Any, metrics: dict[str, Any]) -> Any:
         headers={"Content-Type": "application/json"},
     )
     repos = wiring.repositories()
-    run = repos.get_run(api.org, answer.get_json()["run"]["id"])
+    run = repos.runs.get(api.org, answer.get_json()["run"]["id"])
     step = claimed(repos, run)
     uri = Layout(get_settings().storage_uri).output_envelope(run.org_id, run.id, 0, step.attempt)
     output = OutputEnvelope(

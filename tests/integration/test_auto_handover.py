@@ -131,7 +131,7 @@ def test_a_hung_check_moves_to_the_job_path_and_can_be_cancelled(
 
     # The normal launch path, with the step's full timeout.
     assert deliver_launch(api).outcome == "launched"
-    stored = wiring.repositories().get_run(api.org, run["id"])
+    stored = wiring.repositories().runs.get(api.org, run["id"])
     step = stored.steps[0]
     assert (stored.status, step.status, step.execution, step.attempt) == (
         "RUNNING",
@@ -177,7 +177,7 @@ def test_a_check_longer_than_the_budget_but_within_its_timeout_passes(
     run = assert_handed_over(submit(api, _slow_name(3 * BUDGET)))
     assert deliver_launch(api).outcome == "launched"
     repos = wiring.repositories()
-    step = repos.get_run(api.org, run["id"]).steps[0]
+    step = repos.runs.get(api.org, run["id"]).steps[0]
     assert settle(wiring.job_runner(), step.execution_name, timeout=90) is (
         CloudRunJobStatus.SUCCEEDED
     )
@@ -230,7 +230,7 @@ def test_do_not_store_content_is_kept_for_the_job_then_purged(
 
     # The job path's purge takes it away once the run has ended.
     repos = wiring.repositories()
-    assert repos.find_purge_retry(submission["id"]) is not None  # under the purge task
+    assert repos.purge_retries.find(submission["id"]) is not None  # under the purge task
     outcome = purge_content(repos, wiring.blob_store(), get_settings(), submission["id"])
     assert outcome is PurgeOutcome.PURGED
     purged = api.get(f"/v1/orgs/{api.org}/submissions/{submission['id']}").get_json()

@@ -34,8 +34,8 @@ def test_twenty_thousand_warnings_are_all_stored(flow: Any) -> None:
     started = time.monotonic()
     assert callback(body).replay is False
     print(f"\ncallback with 20,000 findings: {time.monotonic() - started:.2f} s")
-    assert repos.count_findings(run.id) == 20_000
-    stored = repos.get_run(org, run.id)
+    assert repos.findings.count(run.id) == 20_000
+    stored = repos.runs.get(org, run.id)
     assert (stored.result, stored.summary.warning_count, stored.summary.total) == (
         "PASS",
         20_000,

@@ -122,7 +122,7 @@ def test_another_validators_job_is_refused_and_the_step_is_unchanged(
     repos, org = flow
     run, step = energyplus_run(repos, org)
     body = json.loads(write_output(run, step, OutputStatus.SUCCESS, findings=2).model_dump_json())
-    before = repos.get_run(org, run.id)
+    before = repos.runs.get(org, run.id)
 
     answer = callback.post(body, FMU)
 
@@ -130,16 +130,16 @@ def test_another_validators_job_is_refused_and_the_step_is_unchanged(
     assert answer.headers["Content-Type"].startswith("application/problem+json")
     detail = answer.get_json()["detail"]
     assert FMU in detail and ENERGYPLUS in detail and "'energyplus'" in detail
-    assert repos.get_run(org, run.id) == before
-    assert repos.get_run(org, run.id).steps[0].status is StepStatus.RUNNING
-    assert repos.find_receipt(step.callback_id) is None
-    assert repos.count_findings(run.id) == 0
+    assert repos.runs.get(org, run.id) == before
+    assert repos.runs.get(org, run.id).steps[0].status is StepStatus.RUNNING
+    assert repos.receipts.find(step.callback_id) is None
+    assert repos.findings.count(run.id) == 0
 
     answer = callback.post(body, ENERGYPLUS)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert answer.get_json() == {"replay": False, "run_id": run.id, "status": "FAILED"}
-    assert repos.get_run(org, run.id).result == "FAIL"  # its two ERROR findings
-    assert repos.count_findings(run.id) == 2
+    assert repos.runs.get(org, run.id).result == "FAIL"  # its two ERROR findings
+    assert repos.findings.count(run.id) == 2
 
 
 def test_a_job_s_own_token_minted_by_google_auth_is_accepted(flow: Any, callback: Callback) -> None:
@@ -149,7 +149,7 @@ def test_a_job_s_own_token_minted_by_google_auth_is_accepted(flow: Any, callback
     token = job_token("validator-energyplus", callback.metadata_url)
     answer = callback.client.post("/", json=body, headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200, answer.get_data(as_text=True)
-    assert repos.get_run(org, run.id).status is RunStatus.SUCCEEDED
+    assert repos.runs.get(org, run.id).status is RunStatus.SUCCEEDED
 
 
 def test_a_replay_and_a_late_callback_answer_only_the_step_s_own_job(
@@ -159,15 +159,15 @@ def test_a_replay_and_a_late_callback_answer_only_the_step_s_own_job(
     run, step = energyplus_run(repos, org)
     body = json.loads(write_output(run, step, OutputStatus.SUCCESS, findings=1).model_dump_json())
     assert callback.post(body, ENERGYPLUS).get_json()["replay"] is False
-    done = repos.get_run(org, run.id)
+    done = repos.runs.get(org, run.id)
 
     refused = callback.post(body, FMU)
     assert refused.status_code == 403 and "energyplus" in refused.get_json()["detail"]
     assert callback.post(body, ENERGYPLUS).get_json()["replay"] is True
     # With the receipt gone, the ended run is what the callback reads: still refused.
-    repos.receipt_ref(step.callback_id).delete()
+    repos.document("callback_receipts", step.callback_id).delete()
     assert callback.post(body, FMU).status_code == 403
-    assert repos.get_run(org, run.id) == done and repos.count_findings(run.id) == 1
+    assert repos.runs.get(org, run.id) == done and repos.findings.count(run.id) == 1
 
 
 def test_a_validator_with_no_configured_identity_has_its_results_refused(
@@ -182,7 +182,7 @@ def test_a_validator_with_no_configured_identity_has_its_results_refused(
     answer = callback.post(body, ENERGYPLUS)
     assert answer.status_code == 403
     assert "ASSAY_VALIDATOR_IDENTITIES" in answer.get_json()["detail"]
-    assert repos.get_run(org, run.id).steps[0].status is StepStatus.RUNNING
+    assert repos.runs.get(org, run.id).steps[0].status is StepStatus.RUNNING
 
 
 def test_the_verify_caller_checks_still_come_first(flow: Any, callback: Callback) -> None:
@@ -194,7 +194,7 @@ def test_the_verify_caller_checks_still_come_first(flow: Any, callback: Callback
     elsewhere = fetch_token(callback.metadata_url, ENERGYPLUS, "http://127.0.0.1:9/launch")
     wrong = callback.client.post("/", json=body, headers={"Authorization": f"Bearer {elsewhere}"})
     assert wrong.status_code == 401
-    assert repos.get_run(org, run.id).steps[0].status is StepStatus.RUNNING
+    assert repos.runs.get(org, run.id).steps[0].status is StepStatus.RUNNING
 
 
 def test_a_callback_body_over_its_cap_is_refused_before_it_is_parsed(
@@ -210,4 +210,4 @@ def test_a_callback_body_over_its_cap_is_refused_before_it_is_parsed(
     long_uri = dict(body, result_uri="file:///" + "a" * 3000)
     del long_uri["padding"]
     assert callback.post(long_uri, ENERGYPLUS).status_code == 422
-    assert repos.get_run(org, run.id).steps[0].status is StepStatus.RUNNING
+    assert repos.runs.get(org, run.id).steps[0].status is StepStatus.RUNNING

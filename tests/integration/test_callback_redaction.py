@@ -144,18 +144,20 @@ def test_a_hand_written_output_stores_nothing_it_quotes(flow: Any) -> None:
     run = _run(repos, org, "DO_NOT_STORE")
     step = claimed(repos, run)
     callback(_hostile(run, step))
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert stored.status is RunStatus.FAILED
     assert _hits(repos, SECRET) == []
     assert _hits(repos, str(SPELLED)) == []
-    findings = repos.list_findings(org, run.id, limit=10).items
+    findings = repos.findings.page(org, run.id, limit=10).items
     assert [(f.code, f.path, f.line, f.column) for f in findings] == [
         ("finding.withheld", "/*/level", None, None),
         ("fmu.simulation_failed", None, 1, 2),
     ]
     assert stored.steps[0].metrics == {"level_final": 2.0, "level_min": None}
     assert stored.steps[0].validator_version == "withheld"
-    artifacts = [s.to_dict() for s in repos.run_ref(run.id).collection("artifacts").stream()]
+    artifacts = [
+        s.to_dict() for s in repos.document("runs", run.id).collection("artifacts").stream()
+    ]
     assert [(a["name"], a["uri"], a["sha256"]) for a in artifacts] == [
         ("result.csv", _folder(run, step.attempt) + "/result.csv", None)
     ]
@@ -187,7 +189,7 @@ def test_an_unusable_output_is_refused_without_quoting_it(flow: Any) -> None:
         "validator": {"name": "fmu", "version": "dev"},
     }
     callback(_write(run, step, json.dumps(document).encode()))
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert stored.status is RunStatus.FAILED
     assert stored.steps[0].error == "the check's answer is malformed"
     assert _hits(repos, SECRET) == []

@@ -23,7 +23,7 @@ def test_a_key_made_with_a_role_has_it_and_is_held_to_it(api: Any) -> None:
     assert made.exit_code == 0, made.output
     created = json.loads(made.output)
     assert created["role"] == "viewer"
-    assert api.repos.get_api_key(created["id"]).role is Role.VIEWER
+    assert api.repos.keys.get(created["id"]).role is Role.VIEWER
 
     viewer = {"Authorization": f"Bearer {created['key']}"}
     assert api.client.get(f"/v1/orgs/{api.org}/runs", headers=viewer).status_code == 200
@@ -39,7 +39,7 @@ def test_a_key_made_with_a_role_has_it_and_is_held_to_it(api: Any) -> None:
 def test_without_a_role_a_key_is_an_admin_as_before(api: Any) -> None:
     made = json.loads(_cli("admin", "create-key", "--org", api.org, "--json").output)
     assert made["role"] == "admin"
-    assert api.repos.get_api_key(made["id"]).role is Role.ADMIN
+    assert api.repos.keys.get(made["id"]).role is Role.ADMIN
     upper = json.loads(
         _cli("admin", "create-key", "--org", api.org, "--role", "Submitter", "--json").output
     )
@@ -47,9 +47,9 @@ def test_without_a_role_a_key_is_an_admin_as_before(api: Any) -> None:
 
 
 def test_an_unknown_role_is_refused_and_makes_no_key(api: Any) -> None:
-    before = len(api.repos.list_api_keys(api.org))
+    before = len(api.repos.keys.all(api.org))
     done = _cli("admin", "create-key", "--org", api.org, "--role", "owner")
     assert done.exit_code == 2
     assert "'owner' is not a role" in done.output
     assert "viewer, submitter, author, admin" in done.output
-    assert len(api.repos.list_api_keys(api.org)) == before
+    assert len(api.repos.keys.all(api.org)) == before

@@ -73,7 +73,7 @@ def test_a_small_job_path_file_is_a_storage_object_under_every_policy(
     data = json.dumps({"name": marker}).encode()
     submitted = _submit(org, data)
     repos = wiring.repositories()
-    raw = repos.submission_ref(submitted.submission.id).get().to_dict()
+    raw = repos.document("submissions", submitted.submission.id).get().to_dict()
     assert raw.get("content") is None
     assert path_of(raw["input_file"]).read_bytes() == data
     assert _carrying(repos.db, marker) == []
@@ -88,7 +88,7 @@ def test_a_do_not_store_file_handed_over_to_the_job_path_is_a_storage_object(
     submitted = _submit(org, STUCK)
     assert submitted.run.execution is Execution.JOB  # handed over once the budget ran out
     repos = wiring.repositories()
-    raw = repos.submission_ref(submitted.submission.id).get().to_dict()
+    raw = repos.document("submissions", submitted.submission.id).get().to_dict()
     assert raw.get("content") is None and raw["content_purged_at"] is None
     assert path_of(raw["input_file"]).read_bytes() == STUCK
     assert _carrying(repos.db, "a" * 48) == []
@@ -102,12 +102,12 @@ def test_a_record_made_before_with_inline_content_is_still_launched_and_purged(
     submitted = _submit(org, data)
     # As such a record was written before: the content inline, no file.
     repos, store = wiring.repositories(), wiring.blob_store()
-    ref = repos.submission_ref(submitted.submission.id)
+    ref = repos.document("submissions", submitted.submission.id)
     store.delete(ref.get().to_dict()["input_file"])
     ref.update({"content": data.decode(), "input_file": None})
 
     layout = Layout(get_settings().storage_uri)
-    submission = repos.get_submission(org, submitted.submission.id)
+    submission = repos.submissions.get(org, submitted.submission.id)
     copied = _copy_into_bundle(store, layout, submitted.run, submission)
     assert copied is not None and path_of(copied).read_bytes() == data
 

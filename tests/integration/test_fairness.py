@@ -132,7 +132,6 @@ def test_the_in_flight_count_is_served_by_a_declared_index(
 ) -> None:
     from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
-    from shared.persistence.admission import runs_in_flight
     from tests.firestore_indexes import Declared, Shape, uncovered
 
     shapes: list[Shape] = []
@@ -145,7 +144,7 @@ def test_the_in_flight_count_is_served_by_a_declared_index(
 
     monkeypatch.setattr(FirestoreClient, "run_aggregation_query", record)
     a, _ = orgs()
-    assert runs_in_flight(wiring.repositories(), a.id, 5) == 0
+    assert wiring.repositories().runs.in_flight(a.id, 5) == 0
     declared = Declared.load(ROOT / "infra" / "firestore.indexes.json")
     assert shapes and [uncovered(s, declared) for s in shapes] == [None]
 
@@ -241,13 +240,13 @@ def test_an_address_past_its_budget_costs_no_key_read_and_valid_keys_cost_it_not
     a, b = orgs(anonymous_burst=3, anonymous_per_minute=1)
     reads: list[str] = []
     repos = wiring.repositories()
-    real = repos.get_api_key
+    real = repos.keys.get
 
     def counted(key_id: str) -> Any:
         reads.append(key_id)
         return real(key_id)
 
-    monkeypatch.setattr(repos, "get_api_key", counted)
+    monkeypatch.setattr(repos.keys, "get", counted)
     keyed = {"Authorization": f"Bearer {a.key}"}
     statuses = [_anonymous(a.client, "203.0.113.9", **keyed).status_code for _ in range(10)]
     assert statuses == [200] * 10
@@ -312,7 +311,7 @@ def test_a_small_file_with_many_findings_stores_a_capped_number_in_batches_inlin
     from google.cloud.firestore_v1.batch import WriteBatch
 
     from shared.contract.envelopes import MAX_STORED_FINDINGS
-    from shared.persistence.repositories import BATCH_LIMIT
+    from shared.persistence.firestore.documents import BATCH_LIMIT
 
     a, _ = orgs()
     schema = {"type": "array", "items": {"type": "string"}}
@@ -336,6 +335,6 @@ def test_a_small_file_with_many_findings_stores_a_capped_number_in_batches_inlin
     )
     summary = run["summary"]
     assert (summary["error_count"], summary["unstored_count"]) == (wrong, 5_000)
-    stored = wiring.repositories().count_findings(run["id"])
+    stored = wiring.repositories().findings.count(run["id"])
     assert stored == MAX_STORED_FINDINGS + 1  # and the note that says the rest are counted
     assert max(commits) <= BATCH_LIMIT and len(commits) < 2 * stored / BATCH_LIMIT

@@ -146,7 +146,7 @@ def test_do_not_store_inline_writes_no_content_anywhere(api: Any) -> None:
     assert submission["size_bytes"] == len(secret) and len(submission["checksum_sha256"]) == 64
     assert _stored(api.org) == []  # not the file, not a bundle, not an output
     assert api.tasks() == []  # and no purge to queue: there is nothing to purge
-    doc = api.repos.db.collection("purge_retries").document(submission["id"]).get()
+    doc = api.repos.document("purge_retries", submission["id"]).get()
     assert not doc.exists
     (finding,) = _findings(api, body["run"]["id"])
     assert "12345678" not in finding["message"]  # redacted, as on the job path
@@ -190,7 +190,7 @@ def test_concurrent_duplicates_make_one_inline_run(api: Any) -> None:
         answers = list(pool.map(attempt, range(6)))
     assert {status for status, _ in answers} == {200}
     (run_id,) = {run for _, run in answers}
-    assert len(api.repos.list_runs(api.org).items) == 1
+    assert len(api.repos.runs.page(api.org).items) == 1
     assert len(_findings(api, run_id)) == 1  # one run, its one finding, once
 
 
@@ -201,10 +201,10 @@ def test_a_launch_that_claimed_the_step_first_wins(api: Any, monkeypatch: Any) -
     stalled = fast_path.run_inline
     monkeypatch.setattr(fast_path, "run_inline", lambda repos, store, queue, settings, run, *_: run)
     body = _submit(api, INVALID).get_json()
-    run = repos.get_run(api.org, body["run"]["id"])
+    run = repos.runs.get(api.org, body["run"]["id"])
     assert (run.execution, run.status) == ("inline", "PENDING")
     assert run.reconcile_at > run.created_at  # past its inline budget: then a launch heals it
-    submission = repos.get_submission(api.org, body["submission"]["id"])
+    submission = repos.submissions.get(api.org, body["submission"]["id"])
     # ... the reconcile pass launches the step as a job meanwhile ...
     _claim(repos, settings, LaunchTask(run_id=run.id, step_order=0, attempt=1), utcnow)
     # ... and the inline check, finishing late, loses: its results are withdrawn.

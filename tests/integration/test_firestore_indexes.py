@@ -10,6 +10,7 @@ import inspect
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 from shared.api.auth.api_keys import authenticate
 from shared.domain.enums import Severity
 from shared.domain.models import Finding, PurgeRetryState
-from shared.persistence.purge_records import SubmissionToPurge
-from shared.persistence.repositories import Repositories
+from shared.persistence.firestore.store import FirestoreRepositories
+from shared.persistence.ports import SubmissionToPurge
 from shared.platform.clock import utcnow
 from shared.platform.config import get_settings
 from shared.platform.ids import stable_id
@@ -68,7 +69,7 @@ def recorded(monkeypatch) -> list[Shape]:
 class World:
     """An org with runs, findings and purge bookkeeping for every query to find."""
 
-    def __init__(self, repos: Repositories) -> None:
+    def __init__(self, repos: FirestoreRepositories) -> None:
         self.repos = repos
         self.org, key = make_org(repos)
         body = workflows.WorkflowCreate.model_validate(workflow_body("people"))
@@ -94,7 +95,7 @@ class World:
         ]
         self.run, self.submission = results[0].run.id, results[0].submission.id
         now = utcnow()
-        repos.write_findings(
+        repos.findings.write(
             self.run,
             [
                 Finding(
@@ -122,9 +123,9 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
     def list_runs() -> None:
         for status in (None, "PENDING"):
             for workflow in (None, "people"):
-                page = r.list_runs(org, status=status, workflow=workflow, limit=1)
+                page = r.runs.page(org, status=status, workflow=workflow, limit=1)
                 if page.next_page_token:
-                    r.list_runs(
+                    r.runs.page(
                         org,
                         status=status,
                         workflow=workflow,
@@ -134,41 +135,44 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
 
     def list_findings() -> None:
         for severity in (None, "ERROR"):
-            page = r.list_findings(org, world.run, severity=severity, limit=1)
-            r.list_findings(
+            page = r.findings.page(org, world.run, severity=severity, limit=1)
+            r.findings.page(
                 org, world.run, severity=severity, limit=1, page_token=page.next_page_token
             )
 
     def runs_of_submissions() -> None:
-        r.runs_of_submissions([world.submission])
-        r.transact(lambda t: r.runs_of_submissions([world.submission], transaction=t))
+        r.runs.of_submissions([world.submission])
+        r.transact(lambda t: r.runs.of_submissions([world.submission], t.raw))
 
     def runs_to_purge() -> None:
         # A record from before `run_ids`: its runs are found by query.
         unlisted = SubmissionToPurge(world.submission, org, None, (), False, far)
-        r.runs_to_purge([unlisted])
+        r.sweeps.runs_of([unlisted])
 
     def expired_submissions() -> None:
         # A cursor changes where the query starts, not the index it needs (paging is
         # test_retention's).
-        page, _ = r.expired_submissions(far, 1)
+        page, _ = r.sweeps.expired_submissions(far, 1)
         assert page
 
     return {
-        "list_workflows": lambda: r.list_workflows(org),
-        "list_runs": list_runs,
-        "list_findings": list_findings,
-        "count_findings": lambda: r.count_findings(world.run),
-        "runs_of_submissions": runs_of_submissions,
-        "runs_to_purge": runs_to_purge,
-        "find_granted_upload": lambda: r.find_granted_upload(org, "x" * 20),
-        "due_purge_retries": lambda: r.due_purge_retries(far, 10),
-        "purge_retries": lambda: [r.purge_retries(s) for s in (None, *PurgeRetryState)],
-        "expired_submissions": expired_submissions,
-        "expired_outputs": lambda: r.expired_outputs(far, 10),
-        "runs_to_reconcile": lambda: r.runs_to_reconcile(far, 10),
-        "list_api_keys": lambda: r.list_api_keys(org),
-        "list_resources": lambda: r.list_resources(org, "people"),
+        "workflows.all": lambda: r.workflows.all(org),
+        "runs.page": list_runs,
+        "findings.page": list_findings,
+        "findings.count": lambda: r.findings.count(world.run),
+        "runs.of_submissions": runs_of_submissions,
+        "sweeps.runs_of": runs_to_purge,
+        "uploads.find_granted": lambda: r.uploads.find_granted(org, "x" * 20),
+        "purge_retries.due": lambda: r.purge_retries.due(far, 10),
+        "purge_retries.all": lambda: [r.purge_retries.all(s) for s in (None, *PurgeRetryState)],
+        "sweeps.expired_submissions": expired_submissions,
+        "sweeps.expired_outputs": lambda: r.sweeps.expired_outputs(far, 10),
+        "runs.to_reconcile": lambda: r.runs.to_reconcile(far, 10),
+        "keys.all": lambda: r.keys.all(org),
+        "resources.all": lambda: r.resources.all(org, "people"),
+        "runs.in_flight": lambda: r.runs.in_flight(org, 5),
+        "uploads.uploaders": lambda: r.uploads.uploaders(org),
+        "upload_inputs.under": lambda: r.upload_inputs.under("gs://uploads", 10),
     }
 
 
@@ -185,13 +189,36 @@ def test_every_query_is_served_by_a_declared_index(world, recorded):
     assert problems == [], "\n".join(problems)
 
 
+def _repositories() -> dict[str, type]:
+    """Each Firestore repository by its name on the container."""
+    return {
+        name: _imported(prop.func.__annotations__["return"])
+        for name, prop in vars(FirestoreRepositories).items()
+        if isinstance(prop, cached_property)
+    }
+
+
+def _imported(class_name: str) -> type:
+    import importlib
+    import pkgutil
+
+    from shared.persistence import firestore
+
+    for module in pkgutil.iter_modules(firestore.__path__):
+        found = importlib.import_module(f"shared.persistence.firestore.{module.name}")
+        if hasattr(found, class_name):
+            return getattr(found, class_name)
+    raise LookupError(class_name)
+
+
 def test_every_query_issuing_repository_method_is_exercised():
     issuing = {
-        name
-        for name, fn in inspect.getmembers(Repositories, inspect.isfunction)
+        f"{attribute}.{name}"
+        for attribute, cls in _repositories().items()
+        for name, fn in inspect.getmembers(cls, inspect.isfunction)
         if not name.startswith("_") and ISSUES_A_QUERY.search(inspect.getsource(fn))
     }
-    exercised = set(re.findall(r'"([a-z_]+)": ', inspect.getsource(exercises)))
+    exercised = set(re.findall(r'"([a-z_]+\.[a-z_]+)": ', inspect.getsource(exercises)))
     assert issuing - exercised == set(), "add these to exercises()"
     assert len(issuing) >= 9
 

@@ -105,14 +105,14 @@ def test_concurrent_duplicate_callbacks_are_processed_once(flow):
         outcomes = list(pool.map(deliver, range(8)))
     assert outcomes.count("processed") == 1
     assert set(outcomes) <= {"processed", "replay", "busy"}
-    assert repos.count_findings(run.id) == 7
-    stored = repos.get_run(org, run.id)
+    assert repos.findings.count(run.id) == 7
+    stored = repos.runs.get(org, run.id)
     assert (stored.status, stored.result, stored.summary.error_count) == ("FAILED", "FAIL", 7)
     receipts = list(repos.db.collection("callback_receipts").stream())
     assert [r.id for r in receipts] == [step.callback_id]
     # And later deliveries are still replays that change nothing.
     assert callback(body).replay is True
-    assert repos.get_run(org, run.id) == stored
+    assert repos.runs.get(org, run.id) == stored
 
 
 def test_a_passing_step_queues_the_next_and_the_last_finishes_the_run(flow):
@@ -166,7 +166,7 @@ def test_result_uri_must_be_inside_the_attempts_folder(flow):
         callback(sneaky)
     with pytest.raises(Conflict):
         callback(body.model_copy(update={"callback_id": "not-issued"}))
-    assert repos.get_run(org, run.id).status is RunStatus.RUNNING
+    assert repos.runs.get(org, run.id).status is RunStatus.RUNNING
 
 
 def test_a_broken_output_ends_the_run_as_an_error_not_a_fail(flow):
@@ -212,7 +212,7 @@ def test_a_job_that_does_not_exist_fails_the_run_with_a_clear_error(flow, jobs):
     run = new_run(repos, org)
     outcome = do_launch(run)
     assert outcome.outcome == "launch failed"
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert (stored.status, stored.result, stored.error_category) == (
         "FAILED",
         "ERROR",
@@ -234,7 +234,7 @@ def test_a_transient_jobs_failure_releases_the_claim_for_the_retry(flow, monkeyp
     run = new_run(repos, org)
     with pytest.raises(Transient):
         do_launch(run)
-    step = repos.get_run(org, run.id).steps[0]
+    step = repos.runs.get(org, run.id).steps[0]
     assert (step.status, step.callback_id, step.execution_name) == ("PENDING", None, None)
 
 

@@ -285,7 +285,7 @@ def test_oversized_metadata_and_config_are_422s_naming_the_field(api: Any) -> No
     envelope = {"content": "{}", "metadata": {"notes": "y" * MAX_METADATA_BYTES}}
     answer = api.post(f"/v1/orgs/{api.org}/workflows/people/runs", json=envelope)
     _problem(answer, 422, "metadata is")
-    assert api.repos.list_runs(api.org).items == []  # nothing half-written
+    assert api.repos.runs.page(api.org).items == []  # nothing half-written
 
 
 def test_a_chunked_multipart_body_over_the_cap_is_a_413(
@@ -319,7 +319,7 @@ def test_a_chunked_multipart_body_over_the_cap_is_a_413(
     )
     assert answer.status_code == 413, answer.text
     assert answer.headers["Content-Type"] == "application/problem+json"
-    assert api.repos.list_runs(api.org).items == []
+    assert api.repos.runs.page(api.org).items == []
 
     def small() -> Any:
         yield (

@@ -21,7 +21,7 @@ from devstack.upload_notifier import object_resource
 from shared import wiring
 from shared.adapters.storage.layout import Layout, UploadsLayout
 from shared.adapters.storage.local import LocalBlobStore, path_of
-from shared.persistence.uploaders import Uploader
+from shared.persistence.ports import Uploader
 from shared.platform.config import get_settings
 from shared.services import workflows
 from tests.factories import make_org, workflow_body
@@ -101,10 +101,10 @@ def test_a_binary_event_becomes_a_submission_referencing_the_object(harness, dis
     assert isinstance(data["generation"], str) and isinstance(data["size"], str)
     assert harness.deliver(data).status_code == 200
     [snap] = harness.runs()
-    run = harness.repos.get_run(harness.org, snap.id)
-    submission = harness.repos.get_submission(harness.org, run.submission_id)
+    run = harness.repos.runs.get(harness.org, snap.id)
+    submission = harness.repos.submissions.get(harness.org, run.submission_id)
     # The run reads a copy in the content location; the drop zone keeps nothing.
-    event_id = harness.repos.upload_event_id(data["bucket"], data["name"], int(data["generation"]))
+    event_id = harness.repos.uploads.event_id(data["bucket"], data["name"], int(data["generation"]))
     assert submission.input_file == Layout(get_settings().storage_uri).claimed_upload(
         harness.org, event_id, "ada.json"
     )
@@ -122,8 +122,9 @@ def test_a_binary_event_becomes_a_submission_referencing_the_object(harness, dis
     assert (run.status, run.workflow_slug) == ("PENDING", "people")
     [task] = dispatcher.tasks.values()
     assert f'"run_id": "{run.id}"' in task.body.decode()
-    event = harness.repos.get_upload_event(
-        harness.org, harness.repos.upload_event_id(data["bucket"], data["name"], data["generation"])
+    event = harness.repos.uploads.get_event(
+        harness.org,
+        harness.repos.uploads.event_id(data["bucket"], data["name"], data["generation"]),
     )
     assert (event.status, event.run_id, event.submission_id) == ("ACCEPTED", run.id, submission.id)
 
@@ -138,8 +139,8 @@ def test_a_project_named_in_the_metadata_must_be_the_orgs(harness):
     data = harness.put(f"{harness.org}/people/p.json", project_id="nope")
     assert harness.deliver(data).status_code == 200
     assert harness.runs() == []
-    event = harness.repos.find_upload_event(
-        harness.repos.upload_event_id(data["bucket"], data["name"], int(data["generation"]))
+    event = harness.repos.uploads.find_event(
+        harness.repos.uploads.event_id(data["bucket"], data["name"], int(data["generation"]))
     )
     assert (event.status, "not a project" in event.reason) == ("REJECTED", True)
 
@@ -187,8 +188,8 @@ def test_an_upload_that_cannot_become_a_run_is_refused_recorded_and_deleted(
     response = harness.deliver(data)
     assert response.status_code == 200  # acknowledged: a retry cannot help
     assert harness.runs() == []
-    event_id = harness.repos.upload_event_id(data["bucket"], data["name"], int(data["generation"]))
-    event = harness.repos.find_upload_event(event_id)
+    event_id = harness.repos.uploads.event_id(data["bucket"], data["name"], int(data["generation"]))
+    event = harness.repos.uploads.find_event(event_id)
     assert event.status == "REJECTED" and reason in event.reason
     uri = harness.layout.object_uri(data["name"])
     assert not path_of(uri).exists()  # no content kept that will not be processed
@@ -204,8 +205,8 @@ def test_an_oversized_upload_is_refused_by_the_object_limit_not_the_apis(harness
     data = harness.put(f"{harness.org}/people/big.json")
     assert harness.deliver(data).status_code == 200
     events = [
-        harness.repos.find_upload_event(
-            harness.repos.upload_event_id(d["bucket"], d["name"], int(d["generation"]))
+        harness.repos.uploads.find_event(
+            harness.repos.uploads.event_id(d["bucket"], d["name"], int(d["generation"]))
         )
         for d in (fits, data)
     ]
@@ -300,10 +301,10 @@ def test_an_org_at_its_runs_in_flight_has_its_upload_delivered_again_later(harne
     assert answer.status_code == 503 and answer.mimetype == "application/problem+json"
     assert "1 runs in flight" in answer.get_json()["detail"]
     assert answer.headers["Retry-After"] == "5"
-    event_id = harness.repos.upload_event_id(
+    event_id = harness.repos.uploads.event_id(
         waiting["bucket"], waiting["name"], int(waiting["generation"])
     )
-    assert harness.repos.find_upload_event(event_id) is None
+    assert harness.repos.uploads.find_event(event_id) is None
     assert path_of(harness.layout.object_uri(waiting["name"])).exists()  # not claimed
     assert len(harness.runs()) == 1
     refused = harness.put(f"{harness.org}/people/third.xml", b"<a/>", "application/xml")

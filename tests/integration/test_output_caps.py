@@ -35,7 +35,7 @@ from shared.contract.envelopes import (
 )
 from shared.domain.enums import ErrorCategory, RunStatus, Severity, StepStatus
 from shared.domain.models import Artifact, Finding
-from shared.persistence.repositories import BATCH_LIMIT
+from shared.persistence.firestore.documents import BATCH_LIMIT
 from shared.platform.clock import utcnow
 from shared.services import callbacks
 from shared.services.step_outputs import OutputCap, read_capped, within_caps
@@ -104,7 +104,7 @@ def peak_of(work: Callable[[], Any]) -> tuple[Any, float]:
 def stored_findings(repos: Any, org: str, run_id: str) -> list[Finding]:
     items, token = [], None
     while True:
-        page = repos.list_findings(org, run_id, limit=1000, page_token=token)
+        page = repos.findings.page(org, run_id, limit=1000, page_token=token)
         items += page.items
         if not page.next_page_token:
             return items
@@ -128,7 +128,7 @@ def test_a_20_mb_output_is_not_read_and_fails_its_step(
     print(f"\n20 MB output.json: peak {peak:.1f} MiB")
     # The old callback read all 20 MB and parsed 200,000 findings: 150 MiB for that alone.
     assert peak < 2.5 * MAX_OUTPUT_BYTES / MiB
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert (stored.status, stored.result, stored.error_category) == (
         RunStatus.FAILED,
         "ERROR",
@@ -181,7 +181,7 @@ def test_200_000_findings_within_the_byte_cap_are_stored_to_the_cap_and_counted(
     )
     # What the callback builds and then holds while it writes (traced apart from the
     # writes: tracing 20,000 writes' protobufs takes 20 s; they go 500 at a time).
-    run_now, step = repos.get_run(org, run.id), repos.get_run(org, run.id).steps[0]
+    run_now, step = repos.runs.get(org, run.id), repos.runs.get(org, run.id).steps[0]
     kept, peak = peak_of(
         lambda: callbacks.with_assertions(
             callbacks._read_output(store, body, run_now, step), run_now, step
@@ -196,7 +196,7 @@ def test_200_000_findings_within_the_byte_cap_are_stored_to_the_cap_and_counted(
     outcome = callback(body)
 
     expected = exact_counts(total)
-    summary = repos.get_run(org, run.id).steps[0].summary
+    summary = repos.runs.get(org, run.id).steps[0].summary
     # Every finding counted by severity, the cap's own note (INFO) too.
     assert (summary.error_count, summary.warning_count, summary.info_count) == (
         expected[Severity.ERROR],
@@ -204,9 +204,9 @@ def test_200_000_findings_within_the_byte_cap_are_stored_to_the_cap_and_counted(
         expected[Severity.INFO] + 1,
     )
     assert (summary.total, summary.unstored_count) == (total + 1, total - MAX_STORED_FINDINGS)
-    assert repos.count_findings(run.id) == MAX_STORED_FINDINGS + 1
+    assert repos.findings.count(run.id) == MAX_STORED_FINDINGS + 1
     # Errors were found: the run FAILs (a verdict, not an error: nothing was lost).
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert (stored.status, stored.result) == (RunStatus.FAILED, "FAIL")
     assert stored.summary == summary and outcome.run.summary == summary
     [note] = only_caps_at_end(repos, org, run.id)
@@ -224,7 +224,7 @@ def test_200_000_findings_within_the_byte_cap_are_stored_to_the_cap_and_counted(
 
 def only_caps_at_end(repos: Any, org: str, run_id: str) -> list[Finding]:
     """The findings a cap put there: Assay appends them after the validator's."""
-    ref = repos.run_ref(run_id).collection("findings")
+    ref = repos.document("runs", run_id).collection("findings")
     query = ref.where(filter=FieldFilter("index", ">=", MAX_STORED_FINDINGS)).stream()
     found = [Finding.model_validate(s.to_dict() | {"id": s.id}) for s in query]
     return [f for f in found if f.code.startswith("output.cap.")]
@@ -266,14 +266,14 @@ def test_a_thousand_artifacts_pass_their_cap_and_fail_the_step(flow: Any) -> Non
         metrics={"files": 1},
     )
     outcome = callback(body)
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert (stored.status, stored.result, stored.error_category) == (
         RunStatus.FAILED,
         "ERROR",
         ErrorCategory.VALIDATOR_ERROR,
     )
     assert "1,000 artifacts" in stored.steps[0].error and "at most 100" in stored.steps[0].error
-    assert list(repos.run_ref(run.id).collection("artifacts").stream()) == []
+    assert list(repos.document("runs", run.id).collection("artifacts").stream()) == []
     found = stored_findings(repos, org, run.id)
     assert [(f.severity, f.code) for f in found] == [
         (Severity.WARNING, "w"),
@@ -298,7 +298,7 @@ def test_metrics_over_their_caps_fail_the_step(
     repos, org, run, body = started(flow)
     replace_output(body, metrics=metrics)
     callback(body)
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert (stored.result, stored.error_category) == ("ERROR", ErrorCategory.VALIDATOR_ERROR)
     assert stored.steps[0].metrics == {}
     [finding] = stored_findings(repos, org, run.id)
@@ -315,8 +315,10 @@ def test_at_the_caps_nothing_is_refused(flow: Any) -> None:
     )
     outcome = callback(body)
     assert outcome.run.result == "PASS"
-    assert len(list(repos.run_ref(run.id).collection("artifacts").stream())) == MAX_ARTIFACTS
-    assert repos.count_findings(run.id) == 0
+    assert (
+        len(list(repos.document("runs", run.id).collection("artifacts").stream())) == MAX_ARTIFACTS
+    )
+    assert repos.findings.count(run.id) == 0
 
 
 def test_long_finding_text_is_cut_where_it_is_stored(flow: Any) -> None:
@@ -337,7 +339,7 @@ def test_an_invalid_finding_beyond_the_cap_still_makes_the_output_invalid(flow: 
     stored = callback(body).run
     assert (stored.result, stored.error_category) == ("ERROR", ErrorCategory.VALIDATOR_ERROR)
     assert "findings.20005.severity" in stored.steps[0].error
-    assert repos.count_findings(run.id) == 0
+    assert repos.findings.count(run.id) == 0
 
 
 def commits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
@@ -360,7 +362,7 @@ def test_writes_are_batched_within_firestore_s_limits_whatever_their_number_and_
     repos, org, run, _ = started(flow)
     seen = commits(monkeypatch)
     created = utcnow()
-    repos.write_artifacts(
+    repos.findings.write_artifacts(
         run.id,
         (
             Artifact(
@@ -375,7 +377,7 @@ def test_writes_are_batched_within_firestore_s_limits_whatever_their_number_and_
     # 600 findings of about 48 KB each (4-byte characters): about 29 MB in all, which
     # 500 at a time would send in two requests of 24 MB and 5 MB.
     text = "😀" * MAX_TEXT_CHARS
-    written = repos.write_findings(
+    written = repos.findings.write(
         run.id,
         (
             Finding(
@@ -386,7 +388,7 @@ def test_writes_are_batched_within_firestore_s_limits_whatever_their_number_and_
             for i in range(600)
         ),
     )  # fmt: skip
-    assert written == 600 and repos.count_findings(run.id) == 600
+    assert written == 600 and repos.findings.count(run.id) == 600
     assert sum(n for n, _ in seen) == 600 and len(seen) >= 3
     assert all(n <= BATCH_LIMIT and size <= REQUEST_BYTES for n, size in seen)
 

@@ -11,7 +11,7 @@ import pytest
 from shared import wiring
 from shared.domain.enums import RetentionPolicy, RunStatus
 from shared.domain.models import StepRun, Submission, ValidationRun, WorkflowStep
-from shared.persistence.repositories import to_doc
+from shared.persistence.firestore.documents import to_doc
 from shared.platform.ids import new_id
 from shared.platform.once import Once
 from shared.services import queries
@@ -21,30 +21,35 @@ from tests.integration.conftest import ApiHarness
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RUNS = 100
 # Calls the API makes for any request, to know the key: not the route's reads.
-AUTH = {"get_api_key", "touch_api_key"}
+AUTH = {"keys.get", "keys.touch"}
+REPOSITORIES = {"orgs", "keys", "workflows", "resources", "submissions", "runs", "findings"}
 
 
 class Counting:
-    """The real repositories, each method call recorded by name: instrumentation, every
-    read still goes to the emulator."""
+    """The real repositories, each method call recorded as `repository.method`:
+    instrumentation, every read still goes to the emulator."""
 
-    def __init__(self, real: Any) -> None:
-        self.real, self.calls = real, []
+    def __init__(self, real: Any, calls: list[str] | None = None, prefix: str = "") -> None:
+        self.real, self.prefix = real, prefix
+        self.calls: list[str] = [] if calls is None else calls
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self.real, name)
+        if name in REPOSITORIES and not self.prefix:
+            return Counting(value, self.calls, f"{name}.")
         if not callable(value):
             return value
 
         def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(name)
+            self.calls.append(self.prefix + name)
             return value(*args, **kwargs)
 
         return counted
 
     def taken(self) -> list[str]:
         """The calls since the last time asked, but the key's."""
-        calls, self.calls = [c for c in self.calls if c not in AUTH], []
+        calls = [c for c in self.calls if c not in AUTH]
+        self.calls.clear()
         return calls
 
 
@@ -80,7 +85,7 @@ def seed(repos: Any, org: str) -> list[ValidationRun]:
             shared = shared or made
             made = shared
         if i not in (20, 21, 22, 30):
-            batch.set(repos.submission_ref(made.id), to_doc(made))
+            batch.set(repos.document("submissions", made.id), to_doc(made))
         run = ValidationRun(
             id=run_id,
             org_id=org,
@@ -93,7 +98,7 @@ def seed(repos: Any, org: str) -> list[ValidationRun]:
             config=[WorkflowStep(key="k", name="n", validator="json-schema")],
             steps=[StepRun(order=0, key="k", name="n", validator="json-schema")],
         )
-        batch.set(repos.run_ref(run.id), to_doc(run))
+        batch.set(repos.document("runs", run.id), to_doc(run))
         runs.append(run)
     batch.commit()
     return runs
@@ -106,10 +111,10 @@ def test_a_page_of_runs_and_their_submissions_is_two_reads_whatever_its_size(rep
 
     for size in (1, 10, RUNS):
         page = queries.runs(counting, org, queries.RunFilter(limit=size))
-        assert counting.taken() == ["list_runs", "submissions_by_id"]
+        assert counting.taken() == ["runs.page", "submissions.by_id"]
         assert [row.run.id for row in page.items] == [r.id for r in reversed(runs)][:size]
         for row in page.items:  # each run with its own submission, or None once it is gone
-            assert row.submission == repos.find_submission(row.run.submission_id)
+            assert row.submission == repos.submissions.find(row.run.submission_id)
     gone = {row.run.id for row in page.items if row.submission is None}
     assert gone == {runs[i].id for i in (20, 21, 22, 30)}
     assert page.items[-11].submission == page.items[-12].submission is not None
@@ -124,17 +129,17 @@ def test_the_runs_route_reads_each_page_in_two_calls(
 
     whole = api.get(f"/v1/orgs/{api.org}/runs?limit={RUNS}")
     assert whole.status_code == 200, whole.get_json()
-    assert counting.taken() == ["list_runs", "submissions_by_id"]
+    assert counting.taken() == ["runs.page", "submissions.by_id"]
     items = whole.get_json()["items"]
     assert [i["id"] for i in items] == [r.id for r in reversed(runs)]
     for item, run in zip(items, reversed(runs), strict=True):
-        stored = api.repos.find_submission(run.submission_id)
+        stored = api.repos.submissions.find(run.submission_id)
         assert (item["submission"] or {}).get("id") == (stored.id if stored else None)
 
     seen, token = [], ""
     while True:
         page = api.get(f"/v1/orgs/{api.org}/runs?limit=30&page_token={token}").get_json()
-        assert counting.taken() == ["list_runs", "submissions_by_id"]
+        assert counting.taken() == ["runs.page", "submissions.by_id"]
         seen += [i["id"] for i in page["items"]]
         token = page["next_page_token"]
         if not token:
@@ -159,7 +164,7 @@ def test_the_workflows_route_reads_their_versions_in_one_call(
     listed = api.get(f"/v1/orgs/{api.org}/workflows")
 
     assert listed.status_code == 200
-    assert counting.taken() == ["list_workflows", "latest_versions"]
+    assert counting.taken() == ["workflows.all", "workflows.latest_versions"]
     items = listed.get_json()["items"]
     assert [(i["slug"], i["version"], i["name"]) for i in items] == [
         ("w0", 1, "People"),

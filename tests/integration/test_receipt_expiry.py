@@ -18,6 +18,6 @@ def test_a_receipt_expires_after_the_configured_days(flow, monkeypatch, days):
     run = new_run(repos, org)
     body = write_output(run, claimed(repos, run))
     assert callback(body).run is not None
-    receipt = repos.find_receipt(body.callback_id)
+    receipt = repos.receipts.find(body.callback_id)
     get_settings.cache_clear()
     assert receipt.expire_at == receipt.received_at + timedelta(days=int(days or 30))

@@ -127,7 +127,7 @@ def test_a_dropped_launch_task_is_queued_again(world: Any) -> None:
     again = [t for name, t in dispatcher.tasks.items() if name not in first]
     assert len(again) == 1 and again[0].url == get_settings().launch_url
     assert b'"run_id": "' + run.id.encode() in again[0].body.replace(b'":"', b'": "')
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert stored.status == "PENDING" and stored.reconcile_at > datetime.now(UTC)
     # The same pass again is not yet due: one relaunch per grace period.
     assert passes(later(minutes=3))().healed.get("relaunched", 0) == 0
@@ -145,13 +145,13 @@ def test_a_hung_execution_is_cancelled_and_the_run_times_out(
 
     report = passes(later(seconds=5 + 61))()
     assert report.healed["timed_out"] == 1
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert (stored.status, stored.result) == ("TIMED_OUT", "TIMED_OUT")
     assert [s.status for s in stored.steps] == ["FAILED", "SKIPPED"]
     assert "past its timeout of 5s" in stored.error
     assert wiring.job_runner().get(outcome.execution_name).status is CloudRunJobStatus.CANCELLED
     assert runner.executions[outcome.execution_name].process.poll() is not None
-    assert repos.find_purge_retry(stored.submission_id) is not None  # DO_NOT_STORE
+    assert repos.purge_retries.find(stored.submission_id) is not None  # DO_NOT_STORE
     assert passes(later(minutes=10))().healed.get("timed_out", 0) == 0
 
 
@@ -166,7 +166,7 @@ def test_an_execution_that_fails_without_a_result_fails_the_run(
 
     report = passes(later(seconds=5 + 61))()
     assert report.healed["failed"] == 1
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert (stored.status, stored.result, stored.error_category) == (
         "FAILED",
         "ERROR",
@@ -188,9 +188,9 @@ def test_a_lost_callback_is_recovered_from_the_output_once(
 
     report = passes(later(seconds=5 + 61))()
     assert report.healed["callback_recovered"] == 1
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     assert (stored.status, stored.result) == ("FAILED", "FAIL")
-    assert repos.count_findings(run.id) == 1
+    assert repos.findings.count(run.id) == 1
     # The callback arrives after all: a replay, findings still once.
     step = stored.steps[0]
     layout = Layout(get_settings().storage_uri)
@@ -203,7 +203,7 @@ def test_a_lost_callback_is_recovered_from_the_output_once(
         result_uri=layout.output_envelope(org, run.id, 0, step.attempt),
     )
     assert callback(late).replay is True
-    assert repos.count_findings(run.id) == 1
+    assert repos.findings.count(run.id) == 1
     assert passes(later(minutes=10))().healed.get("callback_recovered", 0) == 0
 
 
@@ -233,7 +233,7 @@ def test_a_launch_that_died_after_starting_its_job_is_taken_over(
     report = passes(later(minutes=3))()
     assert report.healed["execution_recorded"] == 1
     assert report.healed["duplicate_cancelled"] == 1
-    stored = repos.get_run(org, run.id)
+    stored = repos.runs.get(org, run.id)
     recorded = stored.steps[0].execution_name
     assert recorded in (first.name, second.name) and stored.status == "RUNNING"
     dropped = second.name if recorded == first.name else first.name
@@ -243,7 +243,7 @@ def test_a_launch_that_died_after_starting_its_job_is_taken_over(
 
     # Second pass, past the step's deadline: the recorded one is stopped, TIMED_OUT.
     assert passes(later(minutes=3))().healed["timed_out"] == 1
-    assert repos.get_run(org, run.id).status == "TIMED_OUT"
+    assert repos.runs.get(org, run.id).status == "TIMED_OUT"
     assert jobs.get(recorded).status is CloudRunJobStatus.CANCELLED
     jobs.cancel(other.name)
 

@@ -79,7 +79,7 @@ def repinned(repos: Any) -> tuple[WorkflowVersion, WorkflowVersion]:
     _upload(repos, org, "order.xsd", XSD_AGAIN)
     after = workflows.repin(repos, org, "orders", "order.xsd", book)
     assert after is not None
-    assert repos.get_version(repos.get_workflow(org, "orders")) == after
+    assert repos.workflows.version(repos.workflows.get(org, "orders")) == after
     return before, after
 
 
@@ -157,4 +157,4 @@ def test_a_resource_no_step_uses_makes_no_version(repos: Any) -> None:
     _upload(repos, org, "other.xsd", XSD)
     book = resources.ResourceBook(repos, wiring.blob_store(), org, "orders")
     assert workflows.repin(repos, org, "orders", "other.xsd", book) is None
-    assert repos.get_workflow(org, "orders").latest_version == 1
+    assert repos.workflows.get(org, "orders").latest_version == 1

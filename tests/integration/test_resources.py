@@ -61,7 +61,7 @@ def test_a_resource_is_named_pinned_and_copied_into_the_bundle(api: Any) -> None
         headers={"Content-Type": "application/xml", "X-Filename": "o.xml"},
     ).get_json()
     repos = wiring.repositories()
-    run = repos.get_run(api.org, submitted["run"]["id"])
+    run = repos.runs.get(api.org, submitted["run"]["id"])
     from shared.adapters.storage.layout import Layout
     from shared.domain.task_bodies import LaunchTask
     from shared.services.launches import _claim, _copy_resources

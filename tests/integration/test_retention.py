@@ -124,7 +124,7 @@ def test_the_policy_is_a_snapshot(org):
     spec = workflow_body(retention={"submission": "STORE_1_DAY", "output": "STORE_1_DAY"})
     spec.pop("slug")
     workflows.update_workflow(wiring.repositories(), org, "people", workflows.WorkflowSpec(**spec))
-    again = wiring.repositories().get_submission(org, old.id)
+    again = wiring.repositories().submissions.get(org, old.id)
     assert (again.retention_policy, again.expires_at) == ("STORE_7_DAYS", T0 + timedelta(days=7))
     assert new_submission(org).submission.retention_policy == "STORE_1_DAY"
 
@@ -142,11 +142,11 @@ def test_content_is_purged_exactly_when_due_and_the_record_stays(org, data):
 
     early = sweep(now=Clock(sub.expires_at - timedelta(seconds=1)))
     assert early.purged == 0
-    assert repos.get_submission(org, sub.id).content_purged_at is None
+    assert repos.submissions.get(org, sub.id).content_purged_at is None
 
     due = Clock(sub.expires_at)
     assert sweep(now=due).purged == 1
-    after = repos.get_submission(org, sub.id)
+    after = repos.submissions.get(org, sub.id)
     assert after.content == "" and after.input_file is None
     assert (after.content_purged_at, after.expires_at) == (due.at, None)
     assert (after.checksum_sha256, after.original_filename, after.size_bytes) == (
@@ -157,13 +157,13 @@ def test_content_is_purged_exactly_when_due_and_the_record_stays(org, data):
     if sub.input_file:
         assert not path_of(sub.input_file).exists()
     assert not bundle.exists()
-    still = repos.get_run(org, run.id)
+    still = repos.runs.get(org, run.id)
     assert (still.status, still.output_purged_at) == (RunStatus.FAILED, due.at)
-    assert repos.count_findings(run.id) == 2
+    assert repos.findings.count(run.id) == 2
     # Purging twice is harmless.
     assert sweep(now=Clock(due.at + timedelta(days=1))).purged == 0
     assert purge.purge_content(repos, wiring.blob_store(), get_settings(), sub.id) == "purged"
-    assert repos.get_submission(org, sub.id).content_purged_at == due.at
+    assert repos.submissions.get(org, sub.id).content_purged_at == due.at
 
 
 def test_purge_is_put_off_while_a_run_is_active(org):
@@ -173,9 +173,9 @@ def test_purge_is_put_off_while_a_run_is_active(org):
     later = Clock(T0 + timedelta(days=2))
     report = sweep(now=later)
     assert (report.purged, report.deferred, report.failed) == (0, 1, 0)
-    kept = repos.get_submission(org, result.submission.id)
+    kept = repos.submissions.get(org, result.submission.id)
     assert kept.content_purged_at is None and path_of(kept.input_file).read_bytes() == SMALL
-    assert not repos.purge_retry_ref(result.submission.id).get().exists
+    assert not repos.document("purge_retries", result.submission.id).get().exists
     finish(result.run)
     assert sweep(now=later).purged == 1
 
@@ -185,7 +185,7 @@ def test_do_not_store_is_queued_for_purge_when_the_run_ends(org):
     make_workflow(org, RetentionPolicy.DO_NOT_STORE)
     result = new_submission(org, LARGE)
     run = finish(result.run)
-    record = repos.purge_retry_ref(result.submission.id).get().to_dict()
+    record = repos.document("purge_retries", result.submission.id).get().to_dict()
     assert (record["reason"], record["next_retry_at"]) == ("DO_NOT_STORE", run.ended_at)
     from tests.integration.test_flows import queued_tasks
 
@@ -195,8 +195,8 @@ def test_do_not_store_is_queued_for_purge_when_the_run_ends(org):
         repos, wiring.blob_store(), get_settings(), now=Clock(run.ended_at)
     )
     assert report.purged == 1
-    assert not repos.purge_retry_ref(result.submission.id).get().exists
-    after = repos.get_submission(org, result.submission.id)
+    assert not repos.document("purge_retries", result.submission.id).get().exists
+    after = repos.submissions.get(org, result.submission.id)
     assert (
         after.content_purged_at is not None and not path_of(result.submission.input_file).exists()
     )
@@ -211,7 +211,7 @@ def test_a_failing_store_walks_the_backoff_to_a_person(org, caplog, env):
     clock = Clock(result.submission.expires_at)
     report = sweep(store=faulty, now=clock)
     assert report.failed == 1
-    ref = repos.purge_retry_ref(result.submission.id)
+    ref = repos.document("purge_retries", result.submission.id)
     gaps = [ref.get().get("next_retry_at") - clock.at]
     caplog.set_level(logging.ERROR)
     for _ in range(5):
@@ -265,7 +265,7 @@ def test_a_failing_store_walks_the_backoff_to_a_person(org, caplog, env):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert not ref.get().exists
-    after = repos.get_submission(org, result.submission.id)
+    after = repos.submissions.get(org, result.submission.id)
     assert after.content_purged_at is not None
     assert not path_of(result.submission.input_file).exists()
 
@@ -275,13 +275,13 @@ def test_a_run_whose_submission_was_deleted_still_has_its_bundle_purged(org):
     make_workflow(org, RetentionPolicy.DO_NOT_STORE)
     result = new_submission(org)
     run = finish(result.run)
-    repos.submission_ref(result.submission.id).delete()
+    repos.document("submissions", result.submission.id).delete()
     report = purge.process_retries(
         repos, wiring.blob_store(), get_settings(), now=Clock(run.ended_at)
     )
     assert report.purged == 1
     assert not path_of(Layout(get_settings().storage_uri).run_prefix(org, run.id)).exists()
-    assert repos.get_run(org, run.id).submission_id == result.submission.id
+    assert repos.runs.get(org, run.id).submission_id == result.submission.id
 
 
 def test_expired_outputs_are_purged_as_a_safety_net(org):
@@ -294,7 +294,7 @@ def test_expired_outputs_are_purged_as_a_safety_net(org):
     report = sweep(now=Clock(run.output_expires_at))
     assert (report.outputs_purged, report.purged) == (1, 0)
     assert not bundle.exists()
-    kept = repos.get_submission(org, result.submission.id)
+    kept = repos.submissions.get(org, result.submission.id)
     assert kept.content_purged_at is None and path_of(kept.input_file).read_bytes() == SMALL
 
 
@@ -346,36 +346,36 @@ def test_one_page_purges_defers_and_fails_each_submission_on_its_own(org):
         finish(result.run)
     purge.record_failure(repos, owned.submission.id, org, "earlier failure", Clock())
     store = Interleaving(broken.submission.id, raced.run.id, org)
-    store.submissions = [repos.get_submission(org, r.submission.id) for r in results]
+    store.submissions = [repos.submissions.get(org, r.submission.id) for r in results]
 
     report = sweep(store=store, now=Clock(T0 + timedelta(days=2)))
 
     assert (report.purged, report.deferred, report.failed, report.handed_to_retry) == (1, 2, 1, 1)
-    after = {r.submission.id: repos.get_submission(org, r.submission.id) for r in results}
+    after = {r.submission.id: repos.submissions.get(org, r.submission.id) for r in results}
     assert after[done.submission.id].content_purged_at is not None
     assert not path_of(done.submission.input_file).exists()
     # The rerun started after its bundle went: the record is not marked purged.
     assert after[raced.submission.id].content_purged_at is None
-    assert repos.get_run(org, raced.run.id).output_purged_at is None
+    assert repos.runs.get(org, raced.run.id).output_purged_at is None
     for kept in (active, broken, owned):
         assert after[kept.submission.id].content_purged_at is None
         assert path_of(kept.submission.input_file).exists()
-    record = repos.find_purge_retry(broken.submission.id)
+    record = repos.purge_retries.find(broken.submission.id)
     assert record is not None and "injected" in (record.last_error or "")
-    assert repos.find_purge_retry(done.submission.id) is None
+    assert repos.purge_retries.find(done.submission.id) is None
 
 
 def test_a_page_larger_than_one_commit_is_marked_in_several(org, monkeypatch):
-    from shared.persistence.repositories import Repositories
+    from shared.persistence.firestore.sweeps import FirestoreSweeps
 
     monkeypatch.setattr(purge, "BATCH_LIMIT", 4)  # two submissions with a run each
-    commits, mark = [], Repositories.mark_purged_unless_changed
+    commits, mark = [], FirestoreSweeps.mark_purged_unless_changed
 
     def counted(self, marks, at):
         commits.append(len(marks))
         return mark(self, marks, at)
 
-    monkeypatch.setattr(Repositories, "mark_purged_unless_changed", counted)
+    monkeypatch.setattr(FirestoreSweeps, "mark_purged_unless_changed", counted)
     make_workflow(org, RetentionPolicy.STORE_1_DAY)
     results = [new_submission(org) for _ in range(5)]
     for result in results:
@@ -385,8 +385,8 @@ def test_a_page_larger_than_one_commit_is_marked_in_several(org, monkeypatch):
     assert commits == [2, 2, 1]  # one page, three commits
     repos = wiring.repositories()
     for result in results:
-        assert repos.get_submission(org, result.submission.id).content_purged_at is not None
-        assert repos.get_run(org, result.run.id).output_purged_at is not None
+        assert repos.submissions.get(org, result.submission.id).content_purged_at is not None
+        assert repos.runs.get(org, result.run.id).output_purged_at is not None
 
 
 def test_a_sweep_page_says_whether_another_follows(org):
@@ -396,11 +396,11 @@ def test_a_sweep_page_says_whether_another_follows(org):
     make_workflow(org, RetentionPolicy.STORE_1_DAY)
     results = [new_submission(org) for _ in range(3)]
     at = T0 + timedelta(days=2)
-    page, cursor = repos.expired_submissions(at, 3)
+    page, cursor = repos.sweeps.expired_submissions(at, 3)
     assert (len(page), cursor) == (3, None)
-    first, cursor = repos.expired_submissions(at, 2)
+    first, cursor = repos.sweeps.expired_submissions(at, 2)
     assert len(first) == 2 and cursor is not None
-    rest, cursor = repos.expired_submissions(at, 2, cursor)
+    rest, cursor = repos.sweeps.expired_submissions(at, 2, cursor)
     assert (len(rest), cursor) == (1, None)
     assert {s.id for s in first + rest} == {r.submission.id for r in results}
 
@@ -413,20 +413,20 @@ def test_a_mark_is_not_written_over_a_record_that_changed_since_the_page(org):
     results = [new_submission(org) for _ in range(2)]
     for result in results:
         finish(result.run)
-    page, _ = repos.expired_submissions(T0 + timedelta(days=2), 10)
-    runs = repos.runs_to_purge(page)
+    page, _ = repos.sweeps.expired_submissions(T0 + timedelta(days=2), 10)
+    runs = repos.sweeps.runs_of(page)
     assert {s.id for s in page} == {r.submission.id for r in results}
     changed = page[0]
-    repos.submission_ref(changed.id).update({"metadata": {"touched": True}})
+    repos.document("submissions", changed.id).update({"metadata": {"touched": True}})
 
-    assert not repos.mark_purged_unless_changed([(s, runs[s.id]) for s in page], T0)
+    assert not repos.sweeps.mark_purged_unless_changed([(s, runs[s.id]) for s in page], T0)
     for submission in page:
-        assert repos.find_submission(submission.id).content_purged_at is None
+        assert repos.submissions.find(submission.id).content_purged_at is None
     # Read again, it goes through.
-    page, _ = repos.expired_submissions(T0 + timedelta(days=2), 10)
-    assert repos.mark_purged_unless_changed([(s, runs[s.id]) for s in page], T0)
+    page, _ = repos.sweeps.expired_submissions(T0 + timedelta(days=2), 10)
+    assert repos.sweeps.mark_purged_unless_changed([(s, runs[s.id]) for s in page], T0)
     for submission in page:
-        assert repos.find_submission(submission.id).content_purged_at == T0
+        assert repos.submissions.find(submission.id).content_purged_at == T0
 
 
 def test_a_failed_purge_marks_its_submission_for_the_retry_function(org):
@@ -435,14 +435,14 @@ def test_a_failed_purge_marks_its_submission_for_the_retry_function(org):
     kept, gone = new_submission(org), new_submission(org)
     finish(kept.run)
     purge.record_failure(repos, kept.submission.id, org, "injected", Clock(T0))
-    assert repos.find_submission(kept.submission.id).purge_retry_since == T0
-    page, _ = repos.expired_submissions(T0 + timedelta(days=2), 10)
+    assert repos.submissions.find(kept.submission.id).purge_retry_since == T0
+    page, _ = repos.sweeps.expired_submissions(T0 + timedelta(days=2), 10)
     assert [s.handed_to_retry for s in page if s.id == kept.submission.id] == [True]
     # A submission that is gone still gets its record, and is not made again.
-    repos.submission_ref(gone.submission.id).delete()
+    repos.document("submissions", gone.submission.id).delete()
     purge.record_failure(repos, gone.submission.id, org, "injected", Clock(T0))
-    assert repos.find_purge_retry(gone.submission.id) is not None
-    assert not repos.submission_ref(gone.submission.id).get().exists
+    assert repos.purge_retries.find(gone.submission.id) is not None
+    assert not repos.document("submissions", gone.submission.id).get().exists
 
 
 def test_a_flag_with_no_retry_record_behind_it_does_not_hide_the_submission(org):
@@ -452,13 +452,13 @@ def test_a_flag_with_no_retry_record_behind_it_does_not_hide_the_submission(org)
     for result in (owned, orphaned):
         finish(result.run)
         purge.record_failure(repos, result.submission.id, org, "injected", Clock(T0))
-    repos.purge_retry_ref(orphaned.submission.id).delete()  # removed by hand, say
+    repos.document("purge_retries", orphaned.submission.id).delete()  # removed by hand, say
 
     report = sweep(now=Clock(T0 + timedelta(days=2)))
 
     assert (report.purged, report.handed_to_retry) == (1, 1)
-    assert repos.find_submission(orphaned.submission.id).content_purged_at is not None
-    assert repos.find_submission(owned.submission.id).content_purged_at is None
+    assert repos.submissions.find(orphaned.submission.id).content_purged_at is not None
+    assert repos.submissions.find(owned.submission.id).content_purged_at is None
 
 
 class BundleFaults(LocalBlobStore):
@@ -473,7 +473,7 @@ class BundleFaults(LocalBlobStore):
         if self.failing and self.failing in prefix_uri:
             raise OSError("storage unavailable (injected)")
         if self.touched and self.touched in prefix_uri:
-            wiring.repositories().run_ref(self.touched).update({"error": "touched"})
+            wiring.repositories().document("runs", self.touched).update({"error": "touched"})
         return super().delete_prefix(prefix_uri)
 
 
@@ -496,12 +496,12 @@ def test_the_output_sweep_pages_past_a_bundle_storage_will_not_delete(org):
     report = sweep(BundleFaults(failing=runs[0].id), later, batch_size=1, max_batches=3)
     assert report.outputs_purged == 2
     assert bundle_of(org, runs[0]).exists()
-    assert repos.get_run(org, runs[0].id).output_expires_at is not None
-    assert all(repos.get_run(org, r.id).output_purged_at for r in runs[1:])
+    assert repos.runs.get(org, runs[0].id).output_expires_at is not None
+    assert all(repos.runs.get(org, r.id).output_purged_at for r in runs[1:])
 
     assert sweep(now=later).outputs_purged == 1
     assert not bundle_of(org, runs[0]).exists()
-    assert repos.get_run(org, runs[0].id).output_purged_at == later()
+    assert repos.runs.get(org, runs[0].id).output_purged_at == later()
 
 
 def test_an_output_mark_waits_when_its_run_changed_since_the_sweep_read_it(org):
@@ -512,8 +512,8 @@ def test_an_output_mark_waits_when_its_run_changed_since_the_sweep_read_it(org):
     later = Clock(max(run.output_expires_at for run in runs))
     report = sweep(BundleFaults(touched=runs[1].id), later)
     assert report.outputs_purged == 2
-    assert repos.get_run(org, runs[1].id).output_purged_at is None
-    assert all(repos.get_run(org, r.id).output_purged_at for r in (runs[0], runs[2]))
+    assert repos.runs.get(org, runs[1].id).output_purged_at is None
+    assert all(repos.runs.get(org, r.id).output_purged_at for r in (runs[0], runs[2]))
 
     assert sweep(now=later).outputs_purged == 1
-    assert repos.get_run(org, runs[1].id).output_purged_at == later()
+    assert repos.runs.get(org, runs[1].id).output_purged_at == later()

@@ -7,7 +7,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import wiring
 from shared.domain.enums import RetentionPolicy
 from shared.domain.models import Submission
-from shared.persistence.repositories import BATCH_LIMIT, to_doc
+from shared.persistence.firestore.documents import BATCH_LIMIT, to_doc
 from shared.platform.config import get_settings
 from shared.platform.ids import new_id
 from shared.services import purge
@@ -37,7 +37,7 @@ def seed(repos, org_id):
             expires_at=NOW - timedelta(minutes=i + 1) if expired else NOW + timedelta(hours=i + 1),
             created_at=NOW - timedelta(days=1),
         )
-        batch.set(repos.submission_ref(submission.id), to_doc(submission))
+        batch.set(repos.document("submissions", submission.id), to_doc(submission))
         pending += 1
         if pending == BATCH_LIMIT:
             batch.commit()

@@ -55,7 +55,7 @@ class Scene:
 
     @cached_property
     def workflow(self) -> str:
-        if self.api.repos.find_workflow(self.org, "people") is not None:
+        if self.api.repos.workflows.find(self.org, "people") is not None:
             return "people"
         created = self.call("POST", f"/v1/orgs/{self.org}/workflows", Role.ADMIN, json=BODY)
         assert created.status_code == 201, created.get_json()
@@ -230,14 +230,14 @@ def test_each_route_answers_each_role_as_it_declares(
 def test_a_refused_request_changes_nothing(api: Any, keys: dict[Role, str]) -> None:
     scene = Scene(api, keys, Role.VIEWER)
     assert_forbidden(submit(scene, Role.VIEWER), Role.SUBMITTER, Role.VIEWER)
-    assert api.repos.list_runs(api.org).items == []
+    assert api.repos.runs.page(api.org).items == []
     spec = workflow_body(retention={"submission": "STORE_1_DAY", "output": "STORE_1_DAY"})
     assert_forbidden(
         scene.call("PUT", _wf(scene), Role.SUBMITTER, json=spec), Role.AUTHOR, Role.SUBMITTER
     )
-    current = api.repos.get_workflow(api.org, "people")
+    current = api.repos.workflows.get(api.org, "people")
     assert current.latest_version == 1
-    assert api.repos.get_version(current).retention.submission.value == "STORE_7_DAYS"
+    assert api.repos.workflows.version(current).retention.submission.value == "STORE_7_DAYS"
 
 
 def test_tenancy_decides_before_the_role(api: Any, keys: dict[Role, str]) -> None:
@@ -267,7 +267,7 @@ def test_tenancy_decides_before_the_role(api: Any, keys: dict[Role, str]) -> Non
     # In its own org a submitter asking for the other org's run id: still not found.
     answer = scene.call("POST", f"/v1/orgs/{api.org}/runs/{theirs}/cancel", Role.SUBMITTER)
     assert answer.status_code == 404, answer.get_json()
-    assert api.repos.get_run(other_org, theirs).status.value == "PENDING"
+    assert api.repos.runs.get(other_org, theirs).status.value == "PENDING"
 
 
 def test_a_submitter_acts_only_on_its_own_submissions(api: Any, keys: dict[Role, str]) -> None:
@@ -283,10 +283,10 @@ def test_a_submitter_acts_only_on_its_own_submissions(api: Any, keys: dict[Role,
     assert refused.status_code == 403 and refused.mimetype == PROBLEM
     assert "not submitted with this API key" in refused.get_json()["detail"]
     assert "'author'" in refused.get_json()["detail"]
-    assert api.repos.get_run(api.org, run).status.value == "PENDING"
+    assert api.repos.runs.get(api.org, run).status.value == "PENDING"
     again = scene.call("POST", f"/v1/orgs/{api.org}/submissions/{submission}/runs")
     assert again.status_code == 403, again.get_json()
-    assert api.repos.get_submission(api.org, submission).run_ids == [run]
+    assert api.repos.submissions.get(api.org, submission).run_ids == [run]
 
     # Its own: both work; an author acts on anyone's.
     mine = submit(scene, Role.SUBMITTER).get_json()
@@ -306,8 +306,8 @@ def _retention(submission: str, output: str = "STORE_30_DAYS") -> dict[str, Any]
 
 
 def _kept(api: Any) -> tuple[int, str, str]:
-    workflow = api.repos.get_workflow(api.org, "people")
-    retention = api.repos.get_version(workflow).retention
+    workflow = api.repos.workflows.get(api.org, "people")
+    retention = api.repos.workflows.version(workflow).retention
     return workflow.latest_version, retention.submission.value, retention.output.value
 
 
@@ -355,7 +355,7 @@ def test_a_new_workflow_keeps_longer_than_the_default_only_for_an_admin(
     assert_forbidden(
         scene.call("POST", f"/v1/orgs/{api.org}/workflows", json=forever), Role.ADMIN, Role.AUTHOR
     )
-    assert api.repos.find_workflow(api.org, "kept") is None
+    assert api.repos.workflows.find(api.org, "kept") is None
     short = workflow_body("short", retention={"submission": "STORE_1_DAY"})
     assert scene.call("POST", f"/v1/orgs/{api.org}/workflows", json=short).status_code == 201
     made = scene.call("POST", f"/v1/orgs/{api.org}/workflows", Role.ADMIN, json=forever)

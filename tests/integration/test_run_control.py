@@ -16,7 +16,7 @@ from shared import wiring
 from shared.contract.envelopes import OutputStatus
 from shared.domain.enums import CloudRunJobStatus, ReceiptState
 from shared.domain.task_bodies import CancelTask, LaunchTask
-from shared.persistence.repositories import to_doc
+from shared.persistence.firestore.documents import to_doc
 from shared.platform.config import get_settings
 from shared.services import launches
 from shared.services.launches import _claim
@@ -64,10 +64,10 @@ def running_with_execution(api: Any, run_id: str, sleep: str = "60") -> str:
     claimed = claim(run_id)
     execution = wiring.job_runner().run("test-sleeper", {"SLEEP": sleep})
     repos = wiring.repositories()
-    run = repos.get_run(api.org, run_id)
+    run = repos.runs.get(api.org, run_id)
     run.steps[0].execution_name = execution.name
     run.steps[0].job_status = execution.status
-    repos.run_ref(run_id).set(to_doc(run))
+    repos.document("runs", run_id).set(to_doc(run))
     return claimed.step.callback_id, execution.name
 
 
@@ -97,12 +97,12 @@ def test_cancel_a_running_run_cancels_its_execution_and_skips_the_rest(
     assert launches.cancel_execution(
         wiring.repositories(), wiring.job_runner(), forged
     ).outcome == ("no step of the run has that execution")
-    stored = wiring.repositories().get_run(api.org, run_id)
+    stored = wiring.repositories().runs.get(api.org, run_id)
     assert stored.status == "CANCELED" and stored.ended_at is not None
 
     again = api.post(f"/v1/orgs/{api.org}/runs/{run_id}/cancel")
     assert again.status_code == 200
-    assert wiring.repositories().get_run(api.org, run_id) == stored
+    assert wiring.repositories().runs.get(api.org, run_id) == stored
 
 
 def test_cancel_a_pending_run(api: Any) -> None:
@@ -115,14 +115,14 @@ def test_cancel_a_pending_run(api: Any) -> None:
 def test_a_finished_run_cannot_be_cancelled(api: Any) -> None:
     run_id = submitted(api, steps=1)["run"]["id"]
     step = claim(run_id).step
-    run = wiring.repositories().get_run(api.org, run_id)
+    run = wiring.repositories().runs.get(api.org, run_id)
     callback(write_output(run, step, status=OutputStatus.SUCCESS, findings=0))
 
     answer = api.post(f"/v1/orgs/{api.org}/runs/{run_id}/cancel")
     assert answer.status_code == 409
     assert answer.content_type == "application/problem+json"
     assert "already ended SUCCEEDED (PASS)" in answer.get_json()["detail"]
-    assert wiring.repositories().get_run(api.org, run_id).status == "SUCCEEDED"
+    assert wiring.repositories().runs.get(api.org, run_id).status == "SUCCEEDED"
 
 
 def test_another_orgs_run_is_not_found(api: Any) -> None:
@@ -134,7 +134,7 @@ def test_another_orgs_run_is_not_found(api: Any) -> None:
         f"/v1/orgs/{api.org}/runs/{run_id}/cancel", headers={"Authorization": f"Bearer {other_key}"}
     )
     assert answer.status_code == 404
-    assert wiring.repositories().get_run(api.org, run_id).status == "PENDING"
+    assert wiring.repositories().runs.get(api.org, run_id).status == "PENDING"
 
 
 def test_a_late_callback_on_a_cancelled_run_writes_nothing(api: Any, runner: Any) -> None:
@@ -142,18 +142,18 @@ def test_a_late_callback_on_a_cancelled_run_writes_nothing(api: Any, runner: Any
     callback_id, _ = running_with_execution(api, run_id)
     assert api.post(f"/v1/orgs/{api.org}/runs/{run_id}/cancel").status_code == 200
     repos = wiring.repositories()
-    run = repos.get_run(api.org, run_id)
+    run = repos.runs.get(api.org, run_id)
     step = run.steps[0]
     assert step.callback_id == callback_id
 
     outcome = callback(write_output(run, step, findings=4))
     assert outcome.late is True and outcome.replay is False
-    assert repos.count_findings(run_id) == 0
-    after = repos.get_run(api.org, run_id)
+    assert repos.findings.count(run_id) == 0
+    after = repos.runs.get(api.org, run_id)
     assert (after.status, after.summary.error_count) == ("CANCELED", 0)
-    assert repos.find_receipt(callback_id) is None  # not even a receipt
+    assert repos.receipts.find(callback_id) is None  # not even a receipt
     # The DO_NOT_STORE purge was scheduled in the transaction that cancelled the run.
-    assert repos.find_purge_retry(after.submission_id) is not None
+    assert repos.purge_retries.find(after.submission_id) is not None
 
 
 def test_results_written_by_a_delivery_that_lost_the_race_are_withdrawn(api: Any) -> None:
@@ -162,12 +162,12 @@ def test_results_written_by_a_delivery_that_lost_the_race_are_withdrawn(api: Any
     run_id = submitted(api)["run"]["id"]
     step = claim(run_id).step
     repos = wiring.repositories()
-    run = repos.get_run(api.org, run_id)
+    run = repos.runs.get(api.org, run_id)
     body = write_output(run, step, findings=5)
     output = callbacks._read_output(wiring.blob_store(), body, run, step)
     owner = callbacks._acquire(repos, get_settings(), body, run, step, lambda: datetime.now(UTC))
     callbacks.write_results(repos, run, step, output, lambda: datetime.now(UTC))
-    assert repos.count_findings(run_id) == 5
+    assert repos.findings.count(run_id) == 5
     # The run is cancelled between the findings and the finalizing transaction.
     assert api.post(f"/v1/orgs/{api.org}/runs/{run_id}/cancel").status_code == 200
 
@@ -180,19 +180,19 @@ def test_results_written_by_a_delivery_that_lost_the_race_are_withdrawn(api: Any
         (run, step, output, owner),
     )
     assert outcome.late is True
-    assert repos.count_findings(run_id) == 0
-    assert repos.get_run(api.org, run_id).status == "CANCELED"
-    assert repos.find_receipt(step.callback_id).state is ReceiptState.REFUSED
+    assert repos.findings.count(run_id) == 0
+    assert repos.runs.get(api.org, run_id).status == "CANCELED"
+    assert repos.receipts.find(step.callback_id).state is ReceiptState.REFUSED
 
 
 def test_a_done_callback_replayed_with_another_runs_id_touches_neither(api: Any) -> None:
     first = submitted(api, steps=1)["run"]["id"]
     step = claim(first).step
     repos = wiring.repositories()
-    run = repos.get_run(api.org, first)
+    run = repos.runs.get(api.org, first)
     body = write_output(run, step, findings=2)
     callback(body)
-    done = repos.get_run(api.org, first)
+    done = repos.runs.get(api.org, first)
 
     second = api.post(
         f"/v1/orgs/{api.org}/workflows/people/runs",
@@ -200,13 +200,13 @@ def test_a_done_callback_replayed_with_another_runs_id_touches_neither(api: Any)
         headers={"Content-Type": "application/json"},
     ).get_json()["run"]["id"]
     claim(second)
-    before = repos.get_run(api.org, second)
+    before = repos.runs.get(api.org, second)
     forged = body.model_copy(update={"run_id": second})
     outcome = callback(forged)
     assert outcome.replay is True and outcome.run.id == first
-    assert repos.get_run(api.org, second) == before
-    assert repos.get_run(api.org, first) == done
-    assert repos.count_findings(second) == 0 and repos.count_findings(first) == 2
+    assert repos.runs.get(api.org, second) == before
+    assert repos.runs.get(api.org, first) == done
+    assert repos.findings.count(second) == 0 and repos.findings.count(first) == 2
 
 
 def test_rerun_makes_a_new_run_of_the_same_content(api: Any) -> None:
@@ -227,7 +227,7 @@ def test_rerun_makes_a_new_run_of_the_same_content(api: Any) -> None:
         1,
     )
     assert answer.headers["Location"] == f"/v1/orgs/{api.org}/runs/{run['id']}"
-    submission = wiring.repositories().get_submission(api.org, submission_id)
+    submission = wiring.repositories().submissions.get(api.org, submission_id)
     assert submission.latest_run_id == run["id"] and submission.user is None
     assert len(api.tasks()) == tasks_before + 1
 
@@ -248,7 +248,7 @@ def test_rerun_of_purged_content_is_a_409(api: Any) -> None:
     answer = api.post(f"/v1/orgs/{api.org}/submissions/{submission_id}/runs")
     assert answer.status_code == 409
     assert "purged" in answer.get_json()["detail"]
-    runs = wiring.repositories().runs_of_submissions([submission_id])[submission_id]
+    runs = wiring.repositories().runs.of_submissions([submission_id])[submission_id]
     assert len(runs) == 1
 
 
@@ -262,7 +262,7 @@ def test_a_rerun_holds_the_content_against_purge_until_it_ends(api: Any) -> None
         purge_content(repos, wiring.blob_store(), get_settings(), submission_id)
         is PurgeOutcome.DEFERRED
     )
-    assert repos.get_submission(api.org, submission_id).content_purged_at is None
+    assert repos.submissions.get(api.org, submission_id).content_purged_at is None
     api.post(f"/v1/orgs/{api.org}/runs/{again}/cancel")
     assert (
         purge_content(repos, wiring.blob_store(), get_settings(), submission_id)

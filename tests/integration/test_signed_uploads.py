@@ -117,7 +117,7 @@ def test_a_granted_url_takes_the_file_and_the_trigger_makes_it_a_run(signed):
         granted["upload_id"],
     )
     run = signed.get(f"/v1/orgs/{signed.org}/runs/{result.run_id}").get_json()
-    submission = signed.repos.get_submission(signed.org, run["submission_id"])
+    submission = signed.repos.submissions.get(signed.org, run["submission_id"])
     assert (submission.original_filename, submission.size_bytes) == ("people.json", len(DOC))
     assert submission.metadata == {"batch": "7"}
     assert run["user"] == "ada@example.com"
@@ -235,7 +235,7 @@ def test_a_url_used_again_after_its_object_went_makes_no_second_run(signed):
 def test_an_upload_asked_for_by_a_key_since_revoked_is_refused(signed):
     granted = grant(signed).get_json()
     key_id = signed.key.split("_")[1]
-    signed.repos.revoke_api_key(signed.org, key_id, datetime.now(UTC))
+    signed.repos.keys.revoke(signed.org, key_id, datetime.now(UTC))
     assert put(granted).status_code == 200
     result = deliver(f"{get_settings().uploads_uri}/{granted['object_name']}")
     assert result.outcome is uploads.UploadOutcome.REJECTED

@@ -46,9 +46,9 @@ def test_fifty_runs_each_called_back_ten_times_at_once(flow: Any) -> None:
     assert outcomes.count("processed") == 50
     assert set(outcomes) <= {"processed", "replay", "busy"}
     for index, (run, _) in enumerate(bodies):
-        stored = repos.get_run(org, run.id)
+        stored = repos.runs.get(org, run.id)
         expected = index % 7
-        assert repos.count_findings(run.id) == expected
+        assert repos.findings.count(run.id) == expected
         assert stored.status == ("FAILED" if expected else "SUCCEEDED")
         assert stored.summary.error_count == expected
     receipts = list(repos.db.collection("callback_receipts").stream())
@@ -108,7 +108,7 @@ def test_each_launch_task_delivered_three_times_at_once_starts_one_execution(
     assert set(outcomes) == {"launched", "already launched"}
     assert len(hanging_jobs.executions) == 10
     for run in runs:
-        step = repos.get_run(org, run.id).steps[0]
+        step = repos.runs.get(org, run.id).steps[0]
         assert step.status == "RUNNING" and step.attempt == 1
         assert step.execution_name in hanging_jobs.executions
     # Redelivered later, each finds its step launched and does nothing.
@@ -126,7 +126,7 @@ def test_a_callback_that_dies_half_way_is_finished_once_by_its_redelivery(flow: 
     callbacks._acquire(repos, get_settings(), body, run, step, lambda: datetime.now(UTC))
     partial = output.model_copy(update={"findings": output.findings[:3]})
     callbacks.write_results(repos, run, step, partial, lambda: datetime.now(UTC))
-    assert repos.count_findings(run.id) == 3
+    assert repos.findings.count(run.id) == 3
 
     # A redelivery while its lease runs is told to come back (503 + Retry-After).
     with pytest.raises(Transient):
@@ -137,10 +137,10 @@ def test_a_callback_that_dies_half_way_is_finished_once_by_its_redelivery(flow: 
         repos, wiring.blob_store(), wiring.task_queue(), get_settings(), body, lambda: later
     )
     assert outcome.replay is False
-    assert repos.count_findings(run.id) == 7
-    stored = repos.get_run(org, run.id)
+    assert repos.findings.count(run.id) == 7
+    stored = repos.runs.get(org, run.id)
     assert (stored.status, stored.summary.error_count) == ("FAILED", 7)
-    assert callback(body).replay is True and repos.count_findings(run.id) == 7
+    assert callback(body).replay is True and repos.findings.count(run.id) == 7
 
 
 def test_a_duplicate_that_read_the_receipt_before_the_first_finished_is_a_replay(
@@ -152,16 +152,16 @@ def test_a_duplicate_that_read_the_receipt_before_the_first_finished_is_a_replay
     run = new_run(repos, org)
     body = write_output(run, claimed(repos, run), findings=4)
     assert callback(body).replay is False  # A
-    real = repos.find_receipt
+    real = repos.receipts.find
     calls = []
 
     def stale_first_read(callback_id: str, transaction: Any = None) -> Any:
         calls.append(callback_id)
         return None if len(calls) == 1 else real(callback_id, transaction=transaction)
 
-    monkeypatch.setattr(repos, "find_receipt", stale_first_read)
+    monkeypatch.setattr(repos.receipts, "find", stale_first_read)
     outcome = callbacks.handle_callback(
         repos, wiring.blob_store(), wiring.task_queue(), get_settings(), body
     )
     assert (outcome.replay, outcome.late) == (True, False)
-    assert repos.count_findings(run.id) == 4
+    assert repos.findings.count(run.id) == 4

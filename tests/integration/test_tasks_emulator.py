@@ -105,5 +105,5 @@ def test_a_submitted_run_is_delivered_to_the_launch_function(
     assert "Authorization" not in delivery.headers
     assert delivery.status == 401
     # Refused, the run is still waiting for an authenticated launch.
-    run = wiring.repositories().get_run(org, run_id)
+    run = wiring.repositories().runs.get(org, run_id)
     assert run is not None and run.status.value == "PENDING"

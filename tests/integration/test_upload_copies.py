@@ -24,8 +24,9 @@ from shared import wiring
 from shared.adapters.storage import BlobNotFound, BlobStore, open_store
 from shared.adapters.storage.layout import Layout
 from shared.domain.enums import UploadStatus
-from shared.persistence.repositories import Repositories
-from shared.persistence.uploaders import Uploader
+from shared.persistence.firestore.store import FirestoreRepositories
+from shared.persistence.firestore.uploads import FirestoreUploads
+from shared.persistence.ports import Uploader
 from shared.platform.config import get_settings
 from shared.services import uploads
 from tests.integration.test_upload_tenancy import (  # noqa: F401 - fixtures
@@ -88,7 +89,7 @@ def upload(world: SimpleNamespace, filename: str) -> dict[str, Any]:
 
 
 def event_id(world: SimpleNamespace, obj: dict[str, Any]) -> str:
-    return str(world.repos.upload_event_id(obj["bucket"], obj["name"], int(obj["generation"])))
+    return str(world.repos.uploads.event_id(obj["bucket"], obj["name"], int(obj["generation"])))
 
 
 def copy_of(world: SimpleNamespace, obj: dict[str, Any]) -> str:
@@ -107,7 +108,7 @@ def held(uri: str) -> bool:
 
 
 def verdict(world: SimpleNamespace, obj: dict[str, Any]) -> Any:
-    return world.repos.find_upload_event(event_id(world, obj))
+    return world.repos.uploads.find_event(event_id(world, obj))
 
 
 def test_a_refusal_recorded_while_an_acceptance_copies_takes_the_copy_with_it(world):
@@ -138,16 +139,16 @@ def test_a_refusal_recorded_while_an_acceptance_copies_takes_the_copy_with_it(wo
     assert not held(copy_of(world, obj)) and not exists(obj["name"])
 
 
-class LooksFirst(Repositories):
-    """The real repositories; the delivery's first look for a verdict finds none and
-    then waits for `go` (another delivery accepting the object meanwhile)."""
+class LooksFirst(FirestoreUploads):
+    """The real uploads repository; the delivery's first look for a verdict finds none
+    and then waits for `go` (another delivery accepting the object meanwhile)."""
 
     def __init__(self, db: Any, looked: threading.Event, go: threading.Event) -> None:
         super().__init__(db)
         self.looked, self.go, self.first = looked, go, True
 
-    def find_upload_event(self, event_id: str) -> Any:
-        found = super().find_upload_event(event_id)
+    def find_event(self, event_id: str) -> Any:
+        found = super().find_event(event_id)
         if self.first:
             self.first = False
             self.looked.set()
@@ -155,11 +156,17 @@ class LooksFirst(Repositories):
         return found
 
 
+def looks_first(db: Any, looked: threading.Event, go: threading.Event) -> FirestoreRepositories:
+    repos = FirestoreRepositories(db)
+    repos.uploads = LooksFirst(db, looked, go)  # type: ignore[misc]
+    return repos
+
+
 def test_a_refusal_that_loses_to_an_acceptance_leaves_the_runs_copy(world):
     allow(world)
     obj = upload(world, "late.json")
     looked, go = threading.Event(), threading.Event()
-    late = LooksFirst(world.repos.db, looked, go)
+    late = looks_first(world.repos.db, looked, go)
     with ThreadPoolExecutor(1) as pool:
         refusal = pool.submit(receive, obj, None, late)
         assert looked.wait(30)
@@ -169,7 +176,7 @@ def test_a_refusal_that_loses_to_an_acceptance_leaves_the_runs_copy(world):
         second = refusal.result(60)
     assert accepted.outcome is Outcome.ACCEPTED
     assert second.outcome is Outcome.DUPLICATE and second.run_id == accepted.run_id
-    submission = world.repos.get_submission(world.a, accepted.submission_id)
+    submission = world.repos.submissions.get(world.a, accepted.submission_id)
     assert submission.input_file == copy_of(world, obj) and held(submission.input_file)
 
 
@@ -237,7 +244,7 @@ def test_a_crash_after_the_copy_then_a_retry_keeps_the_copy_for_its_run(world):
     crashed(world, obj)
     retried = receive(obj)
     assert retried.outcome is Outcome.ACCEPTED
-    submission = world.repos.get_submission(world.a, retried.submission_id)
+    submission = world.repos.submissions.get(world.a, retried.submission_id)
     assert submission.input_file == copy_of(world, obj) and held(submission.input_file)
 
 

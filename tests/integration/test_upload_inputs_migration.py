@@ -81,13 +81,13 @@ def legacy(world: SimpleNamespace, name: str, *, raw: bool = False, slug: str = 
 
 
 def copy_of(world: SimpleNamespace, made: Any) -> str:
-    event_id = world.repos.upload_event_id(world.layout.bucket, made.name, made.generation)
+    event_id = world.repos.uploads.event_id(world.layout.bucket, made.name, made.generation)
     filename = made.name.rsplit("/", 1)[-1]
     return Layout(get_settings().storage_uri).claimed_upload(world.a, event_id, filename)
 
 
 def submission(world: SimpleNamespace, made: Any) -> Submission:
-    found: Submission = world.repos.get_submission(world.a, made.id)
+    found: Submission = world.repos.submissions.get(world.a, made.id)
     return found
 
 
@@ -121,7 +121,7 @@ def test_inputs_in_the_uploads_bucket_move_to_the_content_location_once(world):
     gone = legacy(world, f"{a}/people/gone.json")
     wiring.blob_store().delete(gone.uri)
     purged = legacy(world, f"{a}/people/purged.json")
-    world.repos.mark_submission_purged(None, purged.id, datetime.now(UTC))
+    world.repos.transact(lambda t: t.mark_submission_purged(purged.id, datetime.now(UTC)))
 
     recording = Recording()
     report = migrate(page=2, store_=recording)  # pages of two: the cursor carries across
@@ -147,7 +147,7 @@ def test_a_purge_that_clears_the_submission_while_it_is_copied_wins(world):
     made = legacy(world, f"{world.a}/people/racing.json")
 
     def purge() -> None:
-        world.repos.mark_submission_purged(None, made.id, datetime.now(UTC))
+        world.repos.transact(lambda t: t.mark_submission_purged(made.id, datetime.now(UTC)))
 
     report = migrate(store_=AfterCopy(wiring.blob_store(), purge))
     assert (report.found, report.moved, report.purged) == (1, 0, 1)
@@ -159,7 +159,7 @@ def test_a_change_while_it_is_copied_is_not_lost_and_the_input_still_moves(world
     made = legacy(world, f"{world.a}/people/rerun.json")
 
     def rerun() -> None:  # another field changes meanwhile (a re-run adds its run)
-        world.repos.submission_ref(made.id).update({"latest_run_id": "R" * 20})
+        world.repos.document("submissions", made.id).update({"latest_run_id": "R" * 20})
 
     report = migrate(store_=AfterCopy(wiring.blob_store(), rerun))
     assert report.moved == 1

@@ -192,8 +192,8 @@ def test_a_writer_allowed_for_org_a_cannot_start_a_run_in_org_b(world):
     assert direct_put(world, name, PIPELINE_A).status_code == 403
     result = deliver(world, name)
     assert result.outcome is uploads.UploadOutcome.ACCEPTED, result.reason
-    run = world.repos.get_run(world.a, result.run_id)
-    assert world.repos.get_submission(world.a, run.submission_id).api_key_id is None
+    run = world.repos.runs.get(world.a, result.run_id)
+    assert world.repos.submissions.get(world.a, run.submission_id).api_key_id is None
 
 
 def test_an_unlisted_writer_starts_no_run(world):
@@ -213,7 +213,7 @@ def test_a_direct_write_into_an_org_with_no_uploaders_is_rejected_and_deleted(wo
     result = deliver(world, name)
     assert result.outcome is uploads.UploadOutcome.REJECTED
     assert "has no uploaders" in (result.reason or "")
-    event = world.repos.find_upload_event(result.event_id)
+    event = world.repos.uploads.find_event(result.event_id)
     assert event.status == "REJECTED"
     assert event.expire_at - event.created_at == timedelta(days=30)  # Firestore's TTL
     assert not exists(name) and runs(world) == []
@@ -237,8 +237,8 @@ def test_a_forged_grant_object_is_rejected_whatever_its_metadata_says(world, sha
     # The real grant's object is untouched and still becomes its run.
     real = deliver(world, grant["object_name"])
     assert real.outcome is uploads.UploadOutcome.ACCEPTED, real.reason
-    run = world.repos.get_run(world.a, real.run_id)
-    assert world.repos.get_submission(world.a, run.submission_id).api_key_id == key_id
+    run = world.repos.runs.get(world.a, real.run_id)
+    assert world.repos.submissions.get(world.a, run.submission_id).api_key_id == key_id
 
 
 @pytest.mark.parametrize("suffix", ["#x.json", "#1", "?x.json", "%23x.json", " ", "\n.json"])
@@ -250,13 +250,13 @@ def test_a_hostile_name_leaves_the_victims_object_and_run_untouched(world, suffi
     assert not exists(name) and exists(grant["object_name"])
     victim = deliver(world, grant["object_name"])
     assert victim.outcome is uploads.UploadOutcome.ACCEPTED, victim.reason
-    before = world.repos.get_run(world.a, victim.run_id)
+    before = world.repos.runs.get(world.a, victim.run_id)
     # Once its run holds it, another hostile object leaves the run's file alone too.
     planted(name + "2")
     assert deliver(world, name + "2").outcome is uploads.UploadOutcome.REJECTED
-    submission = world.repos.get_submission(world.a, before.submission_id)
+    submission = world.repos.submissions.get(world.a, before.submission_id)
     assert store().read_bytes(submission.input_file) == DOC
-    assert world.repos.get_run(world.a, victim.run_id).model_dump() == before.model_dump()
+    assert world.repos.runs.get(world.a, victim.run_id).model_dump() == before.model_dump()
 
 
 def test_a_grant_is_recorded_with_everything_the_trigger_trusts(world):

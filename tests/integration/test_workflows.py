@@ -15,8 +15,8 @@ def test_create_then_update_keeps_old_versions_immutable(repos):
     spec.pop("slug")
     wf2, v2 = workflows.update_workflow(repos, org, "people", workflows.WorkflowSpec(**spec))
     assert (wf2.latest_version, v2.version, len(v2.steps)) == (2, 2, 2)
-    assert len(repos.get_version(wf2, 1).steps) == 1
-    assert len(repos.get_version(wf2).steps) == 2
+    assert len(repos.workflows.version(wf2, 1).steps) == 1
+    assert len(repos.workflows.version(wf2).steps) == 2
 
 
 def test_concurrent_creates_of_one_slug_make_exactly_one_workflow(repos):
@@ -32,7 +32,7 @@ def test_concurrent_creates_of_one_slug_make_exactly_one_workflow(repos):
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(create, range(8)))
     assert outcomes.count("created") == 1
-    assert len(repos.list_workflows(org)) == 1
+    assert len(repos.workflows.all(org)) == 1
 
 
 def test_a_bad_step_is_refused_naming_the_step(repos):
@@ -47,7 +47,7 @@ def test_a_bad_step_is_refused_naming_the_step(repos):
     body = workflow_body(allowed_file_types=["xml"])
     with pytest.raises(Unprocessable, match="xml"):
         workflows.create_workflow(repos, org, workflows.WorkflowCreate(**body))
-    assert repos.list_workflows(org) == []
+    assert repos.workflows.all(org) == []
 
 
 def test_duplicate_step_keys_are_refused(repos):

@@ -84,7 +84,7 @@ def test_only_the_purge_function_loads_the_sweep_and_only_launch_and_retry_the_j
     """The sweep's projections are the purge function's, which sweeps on every call and
     loads them at its start; the Cloud Run Jobs adapter is for the two that reach jobs."""
     modules = _started(HANDLERS[function])
-    assert _loaded(modules, "shared.persistence.purge_records") == (function == "purge")
+    assert _loaded(modules, "shared.persistence.firestore.sweeps") == (function == "purge")
     assert _loaded(modules, "shared.adapters.jobs") == (function in {"launch", "retry"})
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from shared.domain.enums import Role
 from shared.domain.models import ApiKey
-from shared.persistence.repositories import Repositories
+from shared.persistence.ports import Repositories
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import NotFound, Unauthorized
 from shared.platform.ids import is_new_id, new_id
@@ -37,7 +37,7 @@ def issue_key(
 ) -> tuple[ApiKey, str]:
     """Creates a key with `role` (admin, as every key was before roles) and returns it
     with the plaintext, which is never stored."""
-    if repos.get_org(org_id) is None:
+    if repos.orgs.get(org_id) is None:
         raise NotFound(f"organization {org_id!r} does not exist")
     key_id = new_id()
     secret = secrets.token_urlsafe(32)
@@ -50,7 +50,7 @@ def issue_key(
         expires_at=expires_at,
         role=role,
     )
-    repos.create_api_key(record)
+    repos.keys.create(record)
     return record, f"{PREFIX}_{key_id}_{secret}"
 
 
@@ -65,7 +65,7 @@ def authenticate(repos: Repositories, authorization: str | None, now: Clock = ut
     key_id, _, secret = rest.partition("_")
     if prefix != PREFIX or not is_new_id(key_id) or not secret:
         raise Unauthorized("the API key is malformed: expected 'assay_<id>_<secret>'")
-    record = repos.get_api_key(key_id)
+    record = repos.keys.get(key_id)
     if record is None or not hmac.compare_digest(record.secret_sha256, _digest(secret)):
         raise Unauthorized("the API key is not valid")
     if record.revoked_at is not None:
@@ -81,19 +81,19 @@ def authenticate(repos: Repositories, authorization: str | None, now: Clock = ut
 def _touch(repos: Repositories, record: ApiKey, at: datetime) -> None:
     """Best effort: a failed bookkeeping write must not fail the request."""
     try:
-        repos.touch_api_key(record.id, at)
+        repos.keys.touch(record.id, at)
         record.last_used_at = at
     except Exception:
         log.warning("could not record the key's last use", exc_info=True)
 
 
 def list_keys(repos: Repositories, org_id: str) -> list[ApiKey]:
-    if repos.get_org(org_id) is None:
+    if repos.orgs.get(org_id) is None:
         raise NotFound(f"organization {org_id!r} does not exist")
-    return repos.list_api_keys(org_id)
+    return repos.keys.all(org_id)
 
 
 def revoke_key(repos: Repositories, org_id: str, key_id: str, now: Clock = utcnow) -> ApiKey:
     if not is_new_id(key_id):
         raise NotFound(f"API key {key_id!r} not found")
-    return repos.revoke_api_key(org_id, key_id, now())
+    return repos.keys.revoke(org_id, key_id, now())

@@ -5,30 +5,21 @@ and points each at its copy, on condition that the record did not change meanwhi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.domain.models import Submission
-from shared.persistence.repositories import SUBMISSIONS, from_snapshot
-
-
-@dataclass(frozen=True)
-class StoredInput:
-    """A submission as read, and its update time: the version a change is made against."""
-
-    submission: Submission
-    version: datetime
+from shared.persistence.firestore.documents import SUBMISSIONS, from_snapshot
+from shared.persistence.ports import StoredInput
 
 
 def _of(snap: Any) -> StoredInput:
     return StoredInput(from_snapshot(Submission, snap), snap.update_time)
 
 
-class UploadInputs:
+class FirestoreUploadInputs:
     """`Repositories.upload_inputs`."""
 
     def __init__(self, db: Any) -> None:
