@@ -117,7 +117,8 @@ class UnitOfWork(Protocol):
     """One attempt of a read-then-write transaction. Every read comes before every
     write; the attempt may be run again on contention, so it must only read and write
     through here. `after_commit` effects run once, after the attempt that registered
-    them has committed, in the order registered."""
+    them has committed, in the order registered. A named field operation (`add_run`,
+    `close_receipt`, ...) on a record that is gone fails the commit with NotFound."""
 
     def run(self, run_id: str) -> ValidationRun | None: ...
     def submission(self, submission_id: str | None) -> Submission | None: ...

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
@@ -14,7 +15,13 @@ from google.api_core import exceptions as gexc
 from shared.domain.models import FIRESTORE, Model
 from shared.persistence.ports import BATCH_LIMIT as BATCH_LIMIT
 from shared.persistence.ports import Page
-from shared.platform.errors import BadRequest, NotFound, Transient
+from shared.platform.errors import (
+    AlreadyExists,
+    BadRequest,
+    ChangedConcurrently,
+    NotFound,
+    Transient,
+)
 from shared.platform.ids import is_doc_id
 
 M = TypeVar("M", bound=Model)
@@ -80,6 +87,19 @@ def decode_token(token: str) -> str:
         return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"page_token {token[:64]!r} is not a token this API issued") from exc
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Firestore's write conflicts in the words of `shared.platform.errors`."""
+    try:
+        yield
+    except gexc.Conflict as exc:  # ALREADY_EXISTS on create
+        raise AlreadyExists(str(exc)) from None
+    except (gexc.FailedPrecondition, gexc.Aborted) as exc:  # a precondition failed
+        raise ChangedConcurrently(str(exc)) from None
+    except gexc.NotFound as exc:  # an update of a document that is gone
+        raise NotFound(str(exc)) from None
 
 
 def transactional(db: Any, fn: Callable[[Any], T], max_attempts: int = 10) -> T:

@@ -16,13 +16,15 @@ from shared.persistence.firestore.documents import (
     from_snapshot,
     to_doc,
     transactional,
+    translated,
 )
 from shared.platform.errors import NotFound
 
 
 class FirestoreOrgs(Collections):
     def create(self, org: Organization) -> None:
-        self.db.collection(ORGS).document(org.id).create(to_doc(org))
+        with translated():
+            self.db.collection(ORGS).document(org.id).create(to_doc(org))
 
     def get(self, org_id: str) -> Organization | None:
         if not org_id or "/" in org_id:
@@ -31,7 +33,8 @@ class FirestoreOrgs(Collections):
         return from_snapshot(Organization, snap) if snap.exists else None
 
     def create_project(self, project: Project) -> None:
-        self.db.collection(PROJECTS).document(project.id).create(to_doc(project))
+        with translated():
+            self.db.collection(PROJECTS).document(project.id).create(to_doc(project))
 
     def get_project(self, org_id: str, project_id: str) -> Project:
         return self.owned(PROJECTS, Project, org_id, project_id, "project")
@@ -39,7 +42,8 @@ class FirestoreOrgs(Collections):
 
 class FirestoreKeys(Collections):
     def create(self, key: ApiKey) -> None:
-        self.db.collection(API_KEYS).document(key.id).create(to_doc(key))
+        with translated():
+            self.db.collection(API_KEYS).document(key.id).create(to_doc(key))
 
     def get(self, key_id: str) -> ApiKey | None:
         if not key_id or "/" in key_id:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.persistence.firestore.documents import transactional
-from shared.persistence.firestore.unit_of_work import Batch, Transaction, translated
+from shared.persistence.firestore.documents import transactional, translated
+from shared.persistence.firestore.unit_of_work import Batch, Transaction
 from shared.persistence.ports import UnitOfWork
 
 if TYPE_CHECKING:

@@ -4,12 +4,10 @@ own write conflicts become `shared.platform.errors`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.domain.enums import ReceiptState
@@ -32,10 +30,10 @@ from shared.persistence.firestore.documents import (
     SUBMISSIONS,
     WORKFLOWS,
     to_doc,
+    translated,
 )
 from shared.persistence.firestore.workflows import version_ref
 from shared.persistence.ports import Effect
-from shared.platform.errors import AlreadyExists, ChangedConcurrently
 
 if TYPE_CHECKING:
     from shared.persistence.firestore.store import FirestoreRepositories
@@ -57,17 +55,6 @@ def home_of(db: Any, model: Model) -> Any:
         return version_ref(db, model.workflow_id, model.version)
     collection, key = _HOMES[type(model)]
     return db.collection(collection).document(str(getattr(model, key)))
-
-
-@contextmanager
-def translated() -> Iterator[None]:
-    """Firestore's write conflicts in the words of `shared.platform.errors`."""
-    try:
-        yield
-    except gexc.Conflict as exc:  # ALREADY_EXISTS on create
-        raise AlreadyExists(str(exc)) from None
-    except (gexc.FailedPrecondition, gexc.Aborted) as exc:  # a precondition failed
-        raise ChangedConcurrently(str(exc)) from None
 
 
 class Transaction:
