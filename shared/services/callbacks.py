@@ -158,51 +158,74 @@ def apply_output(
     run: ValidationRun, step: StepRun, output: Received, at: Any, grace: float
 ) -> Ending | None:
     """Moves the step by its output; says whether and how the run ends."""
+    _stamp_ended(run, step, at)
+    if isinstance(output, str):
+        ending = Ending(
+            RunStatus.FAILED, ErrorCategory.VALIDATOR_ERROR, f"step {step.key!r}: {output}"
+        )
+        return _fail(step, output, CloudRunJobStatus.FAILED, ending)
+    _summarize(run, step, output)
+    if isinstance(output, Unread):
+        ending = Ending(
+            RunStatus.FAILED,
+            ErrorCategory.VALIDATOR_ERROR,
+            f"step {step.key!r} failed to run: {output.error}",
+        )
+        return _fail(step, output.error, CloudRunJobStatus.FAILED, ending)
+    _record_check(step, output)
+    stopped = _stopped(step, output)
+    if stopped is not None:
+        return stopped
+    return _judge(run, step, output, at, grace)
+
+
+def _stamp_ended(run: ValidationRun, step: StepRun, at: Any) -> None:
     step.ended_at, step.claim_expires_at = at, None
     earlier = run.steps[step.order - 1] if step.order else None
     step.timings.queued_at = (
         earlier.timings.finalized_at or earlier.ended_at if earlier else run.created_at
     )
     step.timings.finalized_at = at
-    if isinstance(output, str):
-        step.move(StepStatus.FAILED)
-        step.error, step.job_status = output, CloudRunJobStatus.FAILED
-        return Ending(
-            RunStatus.FAILED, ErrorCategory.VALIDATOR_ERROR, f"step {step.key!r}: {output}"
-        )
-    _summarize(run, step, output)
-    if isinstance(output, Unread):
-        step.move(StepStatus.FAILED)
-        step.error, step.job_status = output.error, CloudRunJobStatus.FAILED
-        return Ending(
-            RunStatus.FAILED,
-            ErrorCategory.VALIDATOR_ERROR,
-            f"step {step.key!r} failed to run: {output.error}",
-        )
+
+
+def _fail(step: StepRun, error: str, job_status: CloudRunJobStatus, ending: Ending) -> Ending:
+    step.move(StepStatus.FAILED)
+    step.error, step.job_status = error, job_status
+    return ending
+
+
+def _record_check(step: StepRun, output: OutputEnvelope) -> None:
+    """What the validator reports of its own run: its timing, metrics and version."""
     step.timings.check_started_at = output.timing.started_at
     step.timings.check_ended_at = output.timing.ended_at
     step.metrics = dict(output.metrics)
     step.validator_version = output.validator.version
+
+
+def _stopped(step: StepRun, output: OutputEnvelope) -> Ending | None:
+    """How the run ends when the validator did not finish its check (cancelled, timed
+    out, or failed itself); None when it did."""
+    key = step.key
     if output.status is OutputStatus.CANCELLED:
-        step.move(StepStatus.FAILED)
-        step.error, step.job_status = "cancelled", CloudRunJobStatus.CANCELLED
-        return Ending(
-            RunStatus.CANCELED, ErrorCategory.CANCELED, f"step {step.key!r} was cancelled"
-        )
+        ending = Ending(RunStatus.CANCELED, ErrorCategory.CANCELED, f"step {key!r} was cancelled")
+        return _fail(step, "cancelled", CloudRunJobStatus.CANCELLED, ending)
     if output.status is OutputStatus.TIMED_OUT:
-        step.move(StepStatus.FAILED)
-        step.error, step.job_status = output.error or "timed out", CloudRunJobStatus.FAILED
-        return Ending(
-            RunStatus.TIMED_OUT, ErrorCategory.TIMEOUT, f"step {step.key!r}: {step.error}"
-        )
+        error = output.error or "timed out"
+        ending = Ending(RunStatus.TIMED_OUT, ErrorCategory.TIMEOUT, f"step {key!r}: {error}")
+        return _fail(step, error, CloudRunJobStatus.FAILED, ending)
     if output.status is OutputStatus.FAILED_RUNTIME:
-        step.move(StepStatus.FAILED)
-        step.error, step.job_status = output.error or "validator failed", CloudRunJobStatus.FAILED
-        return Ending(
-            RunStatus.FAILED,
-            ErrorCategory.VALIDATOR_ERROR,
-            f"step {step.key!r} failed to run: {step.error}",
-        )
+        error = output.error or "validator failed"
+        message = f"step {key!r} failed to run: {error}"
+        ending = Ending(RunStatus.FAILED, ErrorCategory.VALIDATOR_ERROR, message)
+        return _fail(step, error, CloudRunJobStatus.FAILED, ending)
+    return None
+
+
+def _judge(
+    run: ValidationRun, step: StepRun, output: OutputEnvelope, at: Any, grace: float
+) -> Ending | None:
+    """The check ran: the step passes or fails by its findings, and the run ends
+    (failed, or succeeded after its last step) or goes on to the next step."""
     step.job_status = CloudRunJobStatus.SUCCEEDED
     if output.status is OutputStatus.FAILED_VALIDATION or step.summary.error_count:
         step.move(StepStatus.FAILED)

@@ -186,32 +186,47 @@ def record_failure(
         existing = transaction.purge_retry(submission_id)
         transaction.hand_to_retry(submission_id, at)
         if existing is None:
-            record = PurgeRetry(
-                id=submission_id,
-                org_id=org_id,
-                submission_id=submission_id,
-                reason="purge failed",
-                next_retry_at=at + RETRY_BACKOFF[0],
-                last_error=error,
-                created_at=at,
-                updated_at=at,
-            )
+            record = _first_failure(submission_id, org_id, error, at)
         else:
-            record = existing
-            if record.last_error is None and not manual:
-                # The first failure of a scheduled (DO_NOT_STORE) purge starts the backoff.
-                record.next_retry_at = at + RETRY_BACKOFF[0]
-            else:
-                record.attempt_count += 1
-                if manual or record.attempt_count >= len(RETRY_BACKOFF):
-                    record.state = PurgeRetryState.NEEDS_ATTENTION
-                else:
-                    record.next_retry_at = at + RETRY_BACKOFF[record.attempt_count]
-            record.last_error, record.updated_at = error, at
+            record = _next_failure(existing, error, at, manual=manual)
         transaction.save(record)
         return record
 
     record: PurgeRetry = repos.transact(advance)
+    _log_failure(record, submission_id, org_id, error)
+    return record
+
+
+def _first_failure(submission_id: str, org_id: str, error: str, at: datetime) -> PurgeRetry:
+    return PurgeRetry(
+        id=submission_id,
+        org_id=org_id,
+        submission_id=submission_id,
+        reason="purge failed",
+        next_retry_at=at + RETRY_BACKOFF[0],
+        last_error=error,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def _next_failure(record: PurgeRetry, error: str, at: datetime, *, manual: bool) -> PurgeRetry:
+    """`record` advanced by one more failure: the next retry further off, or a person
+    needed once the backoff is spent (at once for a person's own attempt)."""
+    if record.last_error is None and not manual:
+        # The first failure of a scheduled (DO_NOT_STORE) purge starts the backoff.
+        record.next_retry_at = at + RETRY_BACKOFF[0]
+    else:
+        record.attempt_count += 1
+        if manual or record.attempt_count >= len(RETRY_BACKOFF):
+            record.state = PurgeRetryState.NEEDS_ATTENTION
+        else:
+            record.next_retry_at = at + RETRY_BACKOFF[record.attempt_count]
+    record.last_error, record.updated_at = error, at
+    return record
+
+
+def _log_failure(record: PurgeRetry, submission_id: str, org_id: str, error: str) -> None:
     if record.state is PurgeRetryState.NEEDS_ATTENTION:
         log.error(
             "purge of submission %s needs a person after %s failed attempts: %s",
@@ -226,7 +241,6 @@ def record_failure(
             record.next_retry_at,
             extra={"submission_id": submission_id, "last_error": error},
         )
-    return record
 
 
 def attempt(

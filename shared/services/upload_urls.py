@@ -82,34 +82,11 @@ def grant_upload(
     body: UploadUrlRequest,
     now: Clock = utcnow,
 ) -> UploadUrl:
-    filename = safe_filename(body.filename)
-    if filename != body.filename:
-        raise Unprocessable(
-            f"filename {body.filename[:200]!r} must be a plain name of letters, digits, "
-            f"'.', '-' and '_' (for example {filename!r})"
-        )
-    accept(
-        repos,
-        settings,
-        key.org_id,
-        slug,
-        size=body.size_bytes,
-        filename=filename,
-        content_type=body.content_type,
-        project_id=body.project_id,
-        limit=settings.max_object_bytes,
-    )
-    # The org's runs in flight bound its grants too (0029): a signed URL is a way in to
-    # the job path like any submission, so at the limit it gets 429, not a URL.
-    check_queue(repos, settings, key.org_id)
+    filename = _plain_filename(body.filename)
+    _admit(repos, settings, key, slug, body, filename)
     upload_id = new_id()
     name = UploadsLayout.object_name(key.org_id, slug, filename, upload_id)
-    headers = {
-        "Content-Type": body.content_type,
-        "x-goog-content-length-range": f"{body.size_bytes},{body.size_bytes}",
-        "x-goog-if-generation-match": "0",
-        **{f"x-goog-meta-{k}": v for k, v in sorted(_metadata(body, key).items())},
-    }
+    headers = _signed_headers(body, key)
     lifetime = timedelta(seconds=settings.signed_url_seconds)
     bucket = UploadsLayout(settings.uploads_uri).bucket
     url = signed_put_url(settings, signer, bucket, name, headers, lifetime)
@@ -128,3 +105,48 @@ def grant_upload(
     )
     repos.uploads.record_grant(grant)
     return UploadUrl(upload_id, name, url, headers, at + lifetime)
+
+
+def _plain_filename(filename: str) -> str:
+    plain = safe_filename(filename)
+    if plain != filename:
+        raise Unprocessable(
+            f"filename {filename[:200]!r} must be a plain name of letters, digits, "
+            f"'.', '-' and '_' (for example {plain!r})"
+        )
+    return plain
+
+
+def _admit(
+    repos: Repositories,
+    settings: Settings,
+    key: ApiKey,
+    slug: str,
+    body: UploadUrlRequest,
+    filename: str,
+) -> None:
+    """Refuses, before the file is sent, what the workflow or the org's queue would."""
+    accept(
+        repos,
+        settings,
+        key.org_id,
+        slug,
+        size=body.size_bytes,
+        filename=filename,
+        content_type=body.content_type,
+        project_id=body.project_id,
+        limit=settings.max_object_bytes,
+    )
+    # The org's runs in flight bound its grants too (0029): a signed URL is a way in to
+    # the job path like any submission, so at the limit it gets 429, not a URL.
+    check_queue(repos, settings, key.org_id)
+
+
+def _signed_headers(body: UploadUrlRequest, key: ApiKey) -> dict[str, str]:
+    """What the client must send unchanged: the URL's signature covers each."""
+    return {
+        "Content-Type": body.content_type,
+        "x-goog-content-length-range": f"{body.size_bytes},{body.size_bytes}",
+        "x-goog-if-generation-match": "0",
+        **{f"x-goog-meta-{k}": v for k, v in sorted(_metadata(body, key).items())},
+    }

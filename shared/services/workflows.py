@@ -128,56 +128,96 @@ def _find_pin(
 def _steps(
     spec: WorkflowSpec, book: ResourceBook | None = None
 ) -> tuple[list[WorkflowStep], list[str], list[str]]:
+    """The spec's steps checked and made, the file types every step reads, and the
+    validators' warnings; the first thing wrong raises Unprocessable."""
     steps: list[WorkflowStep] = []
     warnings: list[str] = []
     accepted: set[str] | None = None
     for index, step in enumerate(spec.steps):
         label = f"steps[{index}] ({step.name!r})"
-        try:
-            validator = get_validator(step.validator)
-        except ConfigError as exc:
-            raise Unprocessable(f"{label}: {exc}") from None
+        validator = _validator_of(step, label)
         pins, resolved = _pin_resources(step, validator, label, book)
-        try:
-            warnings += [f"{label}: {w}" for w in validator.check(step.config, resolved)]
-        except ConfigError as exc:
-            raise Unprocessable(f"{label}: {exc}") from None
-        size = len(json.dumps(step.config, ensure_ascii=False).encode())
-        if size > MAX_STEP_CONFIG_BYTES:
-            raise Unprocessable(
-                f"{label}: config is {size} bytes of JSON; at most {MAX_STEP_CONFIG_BYTES}"
-            )
-        if not 1 <= step.timeout_seconds <= MAX_STEP_TIMEOUT:
-            raise Unprocessable(
-                f"{label}: timeout_seconds must be between 1 and {MAX_STEP_TIMEOUT}, "
-                f"not {step.timeout_seconds}"
-            )
-        for number, assertion in enumerate(step.assertions):
-            try:
-                compile_expr(assertion.expr)
-            except InvalidAssertion as exc:
-                raise Unprocessable(f"{label}.assertions[{number}]: {exc}") from None
-        key = step.key or _KEY_CHARS.sub("-", step.name.lower()).strip("-")[:63] or f"step-{index}"
-        if any(s.key == key for s in steps):
-            raise Unprocessable(
-                f"{label}: key {key!r} is used by an earlier step; keys must differ"
-            )
-        steps.append(
-            WorkflowStep(
-                key=key,
-                name=step.name,
-                validator=step.validator,
-                config=step.config,
-                timeout_seconds=step.timeout_seconds,
-                assertions=step.assertions,
-                resources=pins,
-                engine=validator.engine_for(resolved or step.config)
-                if validator.engine_for
-                else None,
-            )
-        )
+        warnings += _checked_config(step, validator, resolved, label)
+        _check_limits(step, label)
+        _check_assertions(step, label)
+        key = _unique_key(step, index, steps, label)
+        steps.append(_workflow_step(step, key, validator, pins, resolved))
         types = set(validator.file_types)
         accepted = types if accepted is None else accepted & types
+    allowed = _allowed_file_types(spec, accepted)
+    _check_execution(spec, steps)
+    return steps, allowed, warnings
+
+
+def _validator_of(step: StepIn, label: str) -> ValidatorSpec:
+    try:
+        return get_validator(step.validator)
+    except ConfigError as exc:
+        raise Unprocessable(f"{label}: {exc}") from None
+
+
+def _checked_config(
+    step: StepIn, validator: ValidatorSpec, resolved: dict[str, Any] | None, label: str
+) -> list[str]:
+    """The validator's warnings on the step's config (checked with the pinned resources'
+    text in place of their names, when it needs it)."""
+    try:
+        return [f"{label}: {w}" for w in validator.check(step.config, resolved)]
+    except ConfigError as exc:
+        raise Unprocessable(f"{label}: {exc}") from None
+
+
+def _check_limits(step: StepIn, label: str) -> None:
+    size = len(json.dumps(step.config, ensure_ascii=False).encode())
+    if size > MAX_STEP_CONFIG_BYTES:
+        raise Unprocessable(
+            f"{label}: config is {size} bytes of JSON; at most {MAX_STEP_CONFIG_BYTES}"
+        )
+    if not 1 <= step.timeout_seconds <= MAX_STEP_TIMEOUT:
+        raise Unprocessable(
+            f"{label}: timeout_seconds must be between 1 and {MAX_STEP_TIMEOUT}, "
+            f"not {step.timeout_seconds}"
+        )
+
+
+def _check_assertions(step: StepIn, label: str) -> None:
+    for number, assertion in enumerate(step.assertions):
+        try:
+            compile_expr(assertion.expr)
+        except InvalidAssertion as exc:
+            raise Unprocessable(f"{label}.assertions[{number}]: {exc}") from None
+
+
+def _unique_key(step: StepIn, index: int, earlier: list[WorkflowStep], label: str) -> str:
+    """The step's key, or one made from its name when it has none."""
+    key = step.key or _KEY_CHARS.sub("-", step.name.lower()).strip("-")[:63] or f"step-{index}"
+    if any(s.key == key for s in earlier):
+        raise Unprocessable(f"{label}: key {key!r} is used by an earlier step; keys must differ")
+    return key
+
+
+def _workflow_step(
+    step: StepIn,
+    key: str,
+    validator: ValidatorSpec,
+    pins: dict[str, ResourcePin],
+    resolved: dict[str, Any] | None,
+) -> WorkflowStep:
+    return WorkflowStep(
+        key=key,
+        name=step.name,
+        validator=step.validator,
+        config=step.config,
+        timeout_seconds=step.timeout_seconds,
+        assertions=step.assertions,
+        resources=pins,
+        engine=validator.engine_for(resolved or step.config) if validator.engine_for else None,
+    )
+
+
+def _allowed_file_types(spec: WorkflowSpec, accepted: set[str] | None) -> list[str]:
+    """The types the spec allows, each of which every step must read; by default, all
+    that every step reads."""
     allowed = sorted(accepted or set())
     if spec.allowed_file_types is not None:
         unreadable = sorted(set(spec.allowed_file_types) - set(allowed))
@@ -189,13 +229,16 @@ def _steps(
         allowed = sorted(set(spec.allowed_file_types))
     if not allowed:
         raise Unprocessable("no file type is accepted by every step of this workflow")
+    return allowed
+
+
+def _check_execution(spec: WorkflowSpec, steps: list[WorkflowStep]) -> None:
     heavy = [s.validator for s in steps if not get_validator(s.validator).runs_inline]
     if spec.execution is Execution.INLINE and heavy:
         raise Unprocessable(
             f"execution 'inline': {sorted(set(heavy))} run only as jobs; "
             f"inline validators are {sorted(n for n, v in CATALOG.items() if v.runs_inline)}"
         )
-    return steps, allowed, warnings
 
 
 def _version(
