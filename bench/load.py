@@ -86,6 +86,53 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def _submit_all(
+    api: str, org: str, headers: dict[str, str], slug: str, count: int, concurrency: int
+) -> tuple[list[tuple[str, float]], float]:
+    """Every submission's (run id or "", latency), and the wall time for all of them."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        done = list(pool.map(lambda i: _one(api, org, headers, slug, f"{slug}-{i}"), range(count)))
+    return done, time.perf_counter() - started
+
+
+def _path_figures(
+    path: str,
+    count: int,
+    concurrency: int,
+    done: list[tuple[str, float]],
+    elapsed: float,
+    listed: int,
+) -> list[Figure]:
+    ids = [run_id for run_id, _ in done]
+    latencies = [seconds for _, seconds in done]
+    finished = sum(1 for run_id in ids if run_id)
+    return [
+        Figure(
+            f"load, {path}: {count} at concurrency {concurrency}, runs ended / submitted",
+            finished,
+            count,
+            1.0,
+            direction="eq",
+            unit="runs",
+            note=(
+                f"{count / elapsed:.1f}/s; p50 {statistics.median(latencies):.2f} s, "
+                f"p95 {_percentile(latencies, 0.95):.2f} s, "
+                f"p99 {_percentile(latencies, 0.99):.2f} s; {listed} runs stored"
+            ),
+        ),
+        Figure(
+            f"load, {path}: runs stored / submitted (none lost or twice)",
+            listed,
+            count,
+            1.0,
+            direction="eq",
+            unit="runs",
+            note=f"{len(set(ids))} distinct run ids answered",
+        ),
+    ]
+
+
 def measure(
     api: str, org: str, headers: dict[str, str], count: int, concurrency: int
 ) -> list[Figure]:
@@ -93,44 +140,9 @@ def measure(
     for path, execution in (("fast path", "auto"), ("job path", "job")):
         slug = f"load-{execution}"
         _workflow(api, org, headers, slug, execution)
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            done = list(
-                pool.map(
-                    lambda i, slug=slug: _one(api, org, headers, slug, f"{slug}-{i}"), range(count)
-                )
-            )
-        elapsed = time.perf_counter() - started
-        ids = [run_id for run_id, _ in done]
-        latencies = [seconds for _, seconds in done]
-        finished = sum(1 for run_id in ids if run_id)
+        done, elapsed = _submit_all(api, org, headers, slug, count, concurrency)
         listed = _count_runs(api, org, headers, slug)
-        figures.append(
-            Figure(
-                f"load, {path}: {count} at concurrency {concurrency}, runs ended / submitted",
-                finished,
-                count,
-                1.0,
-                direction="eq",
-                unit="runs",
-                note=(
-                    f"{count / elapsed:.1f}/s; p50 {statistics.median(latencies):.2f} s, "
-                    f"p95 {_percentile(latencies, 0.95):.2f} s, "
-                    f"p99 {_percentile(latencies, 0.99):.2f} s; {listed} runs stored"
-                ),
-            )
-        )
-        figures.append(
-            Figure(
-                f"load, {path}: runs stored / submitted (none lost or twice)",
-                listed,
-                count,
-                1.0,
-                direction="eq",
-                unit="runs",
-                note=f"{len(set(ids))} distinct run ids answered",
-            )
-        )
+        figures.extend(_path_figures(path, count, concurrency, done, elapsed, listed))
     figures.append(
         Figure(
             "load: api peak memory / its 2 GiB limit",

@@ -15,10 +15,47 @@ ROUNDS = 3
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, Any]]:
-    from shared.adapters.storage.layout import Layout
+def _records(org: str, i: int, submission_id: str, run_id: str, file_uri: str) -> tuple[Any, Any]:
+    """The i-th expired submission and its finished run; each expires a minute before the
+    previous one, so the sweep sees them in a fixed order."""
     from shared.domain.enums import RetentionPolicy, RunStatus
     from shared.domain.models import Submission, ValidationRun
+
+    submission = Submission(
+        id=submission_id,
+        org_id=org,
+        workflow_id="w",
+        workflow_slug="bench",
+        workflow_version=1,
+        input_file=file_uri,
+        original_filename=f"{i}.json",
+        content_type="application/json",
+        file_type="json",
+        size_bytes=8,
+        checksum_sha256="0" * 64,
+        retention_policy=RetentionPolicy.STORE_1_DAY,
+        expires_at=NOW - timedelta(minutes=i + 1),
+        latest_run_id=run_id,
+        run_ids=[run_id],
+        created_at=NOW - timedelta(days=1),
+    )
+    run = ValidationRun(
+        id=run_id,
+        org_id=org,
+        submission_id=submission_id,
+        workflow_id="w",
+        workflow_slug="bench",
+        workflow_version=1,
+        status=RunStatus.SUCCEEDED,
+        created_at=NOW - timedelta(days=1),
+        config=[],
+        steps=[],
+    )
+    return submission, run
+
+
+def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, Any]]:
+    from shared.adapters.storage.layout import Layout
     from shared.persistence.firestore.documents import BATCH_LIMIT, to_doc
     from shared.platform.ids import new_id
 
@@ -29,36 +66,7 @@ def _seed(repos: Any, store: Any, settings: Any, org: str) -> list[tuple[Any, An
         file_uri = layout.submission_file(org, submission_id, f"{i}.json")
         store.write_bytes(file_uri, b'{"n": 1}')
         store.write_bytes(layout.input_envelope(org, run_id, 0, 1), b"{}")
-        submission = Submission(
-            id=submission_id,
-            org_id=org,
-            workflow_id="w",
-            workflow_slug="bench",
-            workflow_version=1,
-            input_file=file_uri,
-            original_filename=f"{i}.json",
-            content_type="application/json",
-            file_type="json",
-            size_bytes=8,
-            checksum_sha256="0" * 64,
-            retention_policy=RetentionPolicy.STORE_1_DAY,
-            expires_at=NOW - timedelta(minutes=i + 1),
-            latest_run_id=run_id,
-            run_ids=[run_id],
-            created_at=NOW - timedelta(days=1),
-        )
-        run = ValidationRun(
-            id=run_id,
-            org_id=org,
-            submission_id=submission_id,
-            workflow_id="w",
-            workflow_slug="bench",
-            workflow_version=1,
-            status=RunStatus.SUCCEEDED,
-            created_at=NOW - timedelta(days=1),
-            config=[],
-            steps=[],
-        )
+        submission, run = _records(org, i, submission_id, run_id, file_uri)
         batch.set(repos.document("submissions", submission_id), to_doc(submission))
         batch.set(repos.document("runs", run_id), to_doc(run))
         pending += 2
