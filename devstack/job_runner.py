@@ -167,6 +167,27 @@ def base_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1"}
 
 
+def _apply_overrides(env: dict[str, str], overrides: dict[str, Any]) -> list[dict[str, str]]:
+    """Sets each containerOverrides variable in `env`; what was set, in order, as the
+    execution reports it."""
+    overridden: list[dict[str, str]] = []
+    for override in overrides.get("containerOverrides") or []:
+        for var in override.get("env") or []:
+            env[var["name"]] = var.get("value", "")
+            overridden.append({"name": var["name"], "value": var.get("value", "")})
+    return overridden
+
+
+def _cloud_run_env(job: str, suffix: str) -> dict[str, str]:
+    """What Cloud Run sets in every task's container, after (so over) any override."""
+    return {
+        "CLOUD_RUN_JOB": job,
+        "CLOUD_RUN_EXECUTION": f"{job}-{suffix}",
+        "CLOUD_RUN_TASK_INDEX": "0",
+        "CLOUD_RUN_TASK_COUNT": "1",
+    }
+
+
 class JobRunner:
     def __init__(
         self,
@@ -245,28 +266,36 @@ class JobRunner:
             timeout = task_timeout(job, overrides.get("timeout"))
         except ValueError as exc:
             return _error(400, "INVALID_ARGUMENT", str(exc))
-        overridden: list[dict[str, str]] = []
-        for override in overrides.get("containerOverrides") or []:
-            for var in override.get("env") or []:
-                env[var["name"]] = var.get("value", "")
-                overridden.append({"name": var["name"], "value": var.get("value", "")})
+        overridden = _apply_overrides(env, overrides)
         suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
-        name = f"{job_path}/executions/{job}-{suffix}"
-        env.update(
-            {
-                "CLOUD_RUN_JOB": job,
-                "CLOUD_RUN_EXECUTION": f"{job}-{suffix}",
-                "CLOUD_RUN_TASK_INDEX": "0",
-                "CLOUD_RUN_TASK_COUNT": "1",
-            }
-        )
+        env.update(_cloud_run_env(job, suffix))
         try:
             argv = self.command(image, module)
         except SandboxUnavailable as exc:
             return _error(400, "FAILED_PRECONDITION", f"the job cannot be sandboxed: {exc}")
+        execution = LocalExecution(
+            name=f"{job_path}/executions/{job}-{suffix}",
+            job=job,
+            process=self._launch(argv, image, env, f"{job}-{suffix}"),
+            input_uri=env.get("INPUT_URI", ""),
+            folder=str(image.folder),
+            overrides=overridden,
+        )
+        self._track(execution, timeout)
+        operation = {
+            "name": f"{job_path.rsplit('/jobs/', 1)[0]}/operations/{suffix}",
+            "metadata": execution.view(),
+            "done": False,
+        }
+        return _json(operation)
+
+    def _launch(
+        self, argv: list[str], image: Image, env: dict[str, str], execution_id: str
+    ) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with (self.log_dir / f"{job}-{suffix}.log").open("wb") as log:
-            process = subprocess.Popen(
+        with (self.log_dir / f"{execution_id}.log").open("wb") as log:
+            # Its own session, so stopping it stops everything the job started too.
+            return subprocess.Popen(
                 argv,
                 cwd=image.folder,
                 env=env,
@@ -274,25 +303,15 @@ class JobRunner:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        execution = LocalExecution(
-            name=name,
-            job=job,
-            process=process,
-            input_uri=env.get("INPUT_URI", ""),
-            folder=str(image.folder),
-            overrides=overridden,
-        )
+
+    def _track(self, execution: LocalExecution, timeout: float) -> None:
+        """Lists the execution, and ends it once its task timeout has passed, as Cloud Run
+        does."""
         with self.lock:
-            self.executions[name] = execution
+            self.executions[execution.name] = execution
         watchdog = threading.Timer(timeout, self._expire, (execution,))
         watchdog.daemon = True
         watchdog.start()
-        operation = {
-            "name": f"{job_path.rsplit('/jobs/', 1)[0]}/operations/{suffix}",
-            "metadata": execution.view(),
-            "done": False,
-        }
-        return _json(operation)
 
     @staticmethod
     def command(image: Image, module: str) -> list[str]:

@@ -157,7 +157,15 @@ class Stack:
         self._spawn(name, [sys.executable, "-m", module, *args], env)
 
     def _start_stand_ins(self, plan: Plan, env: dict[str, str]) -> None:
-        metadata = plan.url("metadata")
+        # The order is the order the stack has always started them in (and logged).
+        self._start_metadata(plan, env)
+        self._start_job_runner(plan, env)
+        self._start_dispatcher(plan, env)
+        self._start_gate(plan, env)
+        self._start_scheduler(plan, env)
+        self._start_upload_notifiers(plan, env)
+
+    def _start_metadata(self, plan: Plan, env: dict[str, str]) -> None:
         self._module(
             "metadata",
             "devstack.metadata_server",
@@ -168,6 +176,8 @@ class Stack:
             # Only the api and the worker sign, and only they hold the secret.
             *("--signer", plan.accounts["api"], "--signer", plan.accounts["worker"]),
         )
+
+    def _start_job_runner(self, plan: Plan, env: dict[str, str]) -> None:
         # A job gets what Cloud Run would give it, and how to reach the local stand-ins.
         job_env = {"VALIDATOR_VERSION": "local", "GOOGLE_CLOUD_PROJECT": plan.project} | {
             k: env[k]
@@ -184,12 +194,17 @@ class Stack:
             *(a for spec in images for a in ("--image", spec)),
             *(a for job, email in plan.jobs.items() for a in ("--identity", f"{job}={email}")),
         )
+
+    def _start_dispatcher(self, plan: Plan, env: dict[str, str]) -> None:
         self._module(
             "dispatcher",
             "devstack.dispatcher",
             env,
-            *("--port", str(plan.ports["dispatcher"]), "--metadata-url", metadata),
+            *("--port", str(plan.ports["dispatcher"]), "--metadata-url", plan.url("metadata")),
         )
+
+    def _start_gate(self, plan: Plan, env: dict[str, str]) -> None:
+        metadata = plan.url("metadata")
         uploads, content = env["ASSAY_UPLOADS_URI"], env["ASSAY_STORAGE_URI"]
         self._module(
             "gate",
@@ -201,6 +216,8 @@ class Stack:
             *("--certs-url", metadata + "/service_accounts/v1/metadata/x509/{email}"),
             *("--id-certs-url", metadata + "/oauth2/v1/certs"),
         )
+
+    def _start_scheduler(self, plan: Plan, env: dict[str, str]) -> None:
         every = os.environ.get("ASSAY_SCHEDULER_EVERY")
         targets = [f"{s['function']}={plan.url(s['function'])}" for s in units.load().schedules]
         self._module(
@@ -208,10 +225,12 @@ class Stack:
             "devstack.scheduler",
             env,
             *("--port", str(plan.ports["scheduler"]), "--project", plan.project),
-            *("--metadata-url", metadata, "--account", plan.accounts["scheduler"]),
+            *("--metadata-url", plan.url("metadata"), "--account", plan.accounts["scheduler"]),
             *(a for target in targets for a in ("--url", target)),
             *(("--every", every) if every else ()),
         )
+
+    def _start_upload_notifiers(self, plan: Plan, env: dict[str, str]) -> None:
         for unit in plan.functions:
             if unit.trigger == "storage-finalized":
                 self._module(
@@ -219,7 +238,7 @@ class Stack:
                     "devstack.upload_notifier",
                     env,
                     *("--uploads", env["ASSAY_UPLOADS_URI"], "--target", plan.url(unit.name)),
-                    *("--metadata-url", metadata),
+                    *("--metadata-url", plan.url("metadata")),
                     *("--account", ",".join(plan.accounts[i] for i in unit.invokers)),
                 )
 
