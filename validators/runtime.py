@@ -401,24 +401,16 @@ def _output(
     return _redacted(envelope, output, files) if envelope.redact_values else output
 
 
-def run(validate: Validate, *, name: str, version: str) -> int:
-    """Runs one job task; the exit code is 0 only when the result was delivered."""
-    logs.configure()
-    logs.begin({"traceparent": os.environ.get("TRACEPARENT", "")})
-    input_uri = os.environ.get("INPUT_URI", "")
-    if not input_uri:
-        # The launch sets it on every execution; a job started any other way is refused.
-        log.error("INPUT_URI is not set: this job runs only when Assay launches it")
-        return 2
-    envelope = InputEnvelope.model_validate_json(signed.read_bytes(input_uri))
-    logs.bind(run_id=envelope.run_id, org_id=envelope.org_id)
+def _produce_in_scratch(
+    validate: Validate, envelope: InputEnvelope, name: str, version: str
+) -> OutputEnvelope:
     # The inputs' local copies go when the check does: none outlives the run. An engine's
     # scratch folders are made inside it too, so even a check killed at its deadline
     # leaves no copy (or hard link) of the content behind.
     with tempfile.TemporaryDirectory(prefix="assay-input-") as folder:
         tempfile.tempdir = folder
         try:
-            output = produce_output(
+            return produce_output(
                 validate,
                 envelope,
                 lambda: _fetch(envelope, Path(folder)),
@@ -427,7 +419,10 @@ def run(validate: Validate, *, name: str, version: str) -> int:
             )
         finally:
             tempfile.tempdir = None
-    status = output.status
+
+
+def _write_output(envelope: InputEnvelope, output: OutputEnvelope) -> bool:
+    """Writes output.json once; False when one was already there."""
     try:
         signed.create(
             envelope.output_url or envelope.output_uri,
@@ -444,7 +439,13 @@ def run(validate: Validate, *, name: str, version: str) -> int:
             "did not write",
             extra={"run_id": envelope.run_id},
         )
-        return 1
+        return False
+    return True
+
+
+def _deliver(envelope: InputEnvelope, status: OutputStatus) -> int:
+    """Calls back; the exit code: 0 only when the callback took a result that is not a
+    failure of the check itself."""
     try:
         response = post_callback(envelope, status)
     except Exception:
@@ -458,3 +459,20 @@ def run(validate: Validate, *, name: str, version: str) -> int:
     if response.status_code >= 300:
         return 1
     return 1 if status in (OutputStatus.FAILED_RUNTIME, OutputStatus.TIMED_OUT) else 0
+
+
+def run(validate: Validate, *, name: str, version: str) -> int:
+    """Runs one job task; the exit code is 0 only when the result was delivered."""
+    logs.configure()
+    logs.begin({"traceparent": os.environ.get("TRACEPARENT", "")})
+    input_uri = os.environ.get("INPUT_URI", "")
+    if not input_uri:
+        # The launch sets it on every execution; a job started any other way is refused.
+        log.error("INPUT_URI is not set: this job runs only when Assay launches it")
+        return 2
+    envelope = InputEnvelope.model_validate_json(signed.read_bytes(input_uri))
+    logs.bind(run_id=envelope.run_id, org_id=envelope.org_id)
+    output = _produce_in_scratch(validate, envelope, name, version)
+    if not _write_output(envelope, output):
+        return 1
+    return _deliver(envelope, output.status)
