@@ -12,7 +12,7 @@ TOOLS := .tools
 PARALLEL ?= -n 2 --dist loadfile
 TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard tools/*.txt))
 
-.PHONY: install tools examples stage openapi demo up bench test lint typecheck unit integration e2e clean
+.PHONY: install tools examples stage openapi demo up bench test test-fast lint typecheck unit integration e2e clean
 
 # What the product needs from the machine itself: bubblewrap, the sandbox every engine
 # runs in (validators/sandbox.py); setpriv comes with util-linux. The tests compile a
@@ -95,6 +95,16 @@ e2e: install tools
 
 test: lint typecheck tools examples
 	$(BIN)/pytest -q -ra $(PARALLEL) tests
+
+# The inner loop (under 90 s here): lint, types, the unit tests, the persistence contract
+# and the service tests, on the memory twin (no emulator; tests marked `firestore`
+# wait for `make test`, which runs everything on the emulator).
+SERVICE_TESTS := $(addprefix tests/integration/test_,$(addsuffix .py,flows storms \
+	run_control reconcile workflows repin resources assertions receipt_expiry big_outputs \
+	callback_identity callback_redaction retention api_keys api))
+
+test-fast: lint typecheck tools examples
+	$(BIN)/pytest -q -rfE -n 2 --repositories=memory tests/unit tests/contract $(SERVICE_TESTS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .local build .pytest_cache .mypy_cache .ruff_cache

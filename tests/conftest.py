@@ -1,5 +1,10 @@
 """Shared fixtures. The official Firestore emulator is started once per session on a
-free port and reset before every test that uses it; the environment is isolated."""
+free port and reset before every test that uses it; the environment is isolated.
+
+`--repositories=memory` runs the tests that take the `repos` fixture on the in-memory
+twin (shared/persistence/memory/, held to the same contract suite as Firestore) instead
+of the emulator, and skips those marked `firestore` (they read Firestore's own documents,
+indexes or client): `make test-fast`."""
 
 from __future__ import annotations
 
@@ -19,6 +24,34 @@ PROJECT = "assay-test"
 # The checks the tests define (tests/unit/test_fast_path_limits.py) run in the fast
 # path's sandboxed fork server, which shows only code: the tests' own, read-only.
 sandbox.EXTRA_CODE.append(str(Path(__file__).resolve().parent))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--repositories",
+        choices=("firestore", "memory"),
+        default="firestore",
+        help="what the repos fixture runs on: the Firestore emulator or the memory twin",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "firestore: reads Firestore itself (documents, indexes, client): emulator only"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--repositories") != "memory":
+        return
+    skip = pytest.mark.skip(reason="reads Firestore itself: runs on the emulator only")
+    for item in items:
+        if "firestore" in item.keywords:
+            item.add_marker(skip)
+
+
+def on_memory(config: pytest.Config) -> bool:
+    return bool(config.getoption("--repositories") == "memory")
 
 
 @pytest.fixture(scope="session")
@@ -48,11 +81,22 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def repos(emulator: FirestoreEmulator, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulator.host)
-    emulator.reset(PROJECT)
+def repos(
+    request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Any:
     from shared import wiring
 
+    if on_memory(request.config):
+        from shared.persistence.memory import MemoryRepositories
+
+        # One twin for the test: every wiring.reset() hands the same one back, as
+        # every client of the emulator sees the same database.
+        twin = MemoryRepositories()
+        monkeypatch.setattr(wiring, "get_repositories", lambda: twin)
+    else:
+        emulator: FirestoreEmulator = request.getfixturevalue("emulator")
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulator.host)
+        emulator.reset(PROJECT)
     wiring.reset()
     return wiring.repositories()
 

@@ -257,6 +257,7 @@ def test_runs_list_pages_and_filters(api):
     assert_problem(api.get(f"/v1/orgs/{api.org}/runs?limit=0"), 400, "limit")
 
 
+@pytest.mark.firestore
 def test_a_run_whose_submission_is_gone_shows_null(api):
     create_workflow(api)
     body = submit(api).get_json()

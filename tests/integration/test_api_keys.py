@@ -17,6 +17,7 @@ def _header(key: str) -> str:
     return f"Bearer {key}"
 
 
+@pytest.mark.firestore
 def test_last_use_is_written_at_most_once_a_minute(api: Any) -> None:
     record, key = issue_key(api.repos, api.org, "ci")
     start = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

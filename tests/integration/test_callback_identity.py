@@ -152,6 +152,7 @@ def test_a_job_s_own_token_minted_by_google_auth_is_accepted(flow: Any, callback
     assert repos.runs.get(org, run.id).status is RunStatus.SUCCEEDED
 
 
+@pytest.mark.firestore
 def test_a_replay_and_a_late_callback_answer_only_the_step_s_own_job(
     flow: Any, callback: Callback
 ) -> None:

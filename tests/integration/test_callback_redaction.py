@@ -14,6 +14,8 @@ import zipfile
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from shared import wiring
 from shared.adapters.storage.layout import Layout
 from shared.api.auth.api_keys import issue_key
@@ -139,6 +141,7 @@ def _hits(repos: Any, needle: str) -> list[str]:
     ]
 
 
+@pytest.mark.firestore
 def test_a_hand_written_output_stores_nothing_it_quotes(flow: Any) -> None:
     repos, org = flow
     run = _run(repos, org, "DO_NOT_STORE")
@@ -163,6 +166,7 @@ def test_a_hand_written_output_stores_nothing_it_quotes(flow: Any) -> None:
     ]
 
 
+@pytest.mark.firestore
 def test_the_same_output_is_kept_as_written_when_the_file_is_stored(flow: Any) -> None:
     repos, org = flow
     run = _run(repos, org, "STORE_7_DAYS")
@@ -171,6 +175,7 @@ def test_the_same_output_is_kept_as_written_when_the_file_is_stored(flow: Any) -
     assert _hits(repos, SECRET)  # the finding, the metric, the artifact: as written
 
 
+@pytest.mark.firestore
 def test_an_unusable_output_is_refused_without_quoting_it(flow: Any) -> None:
     """pydantic names a bad metric by its key; under DO_NOT_STORE the step's error is
     the sentence of its class instead."""

@@ -64,6 +64,7 @@ def _carrying(db: Any, text: str) -> list[str]:
     ]
 
 
+@pytest.mark.firestore
 @pytest.mark.parametrize("policy", POLICIES)
 def test_a_small_job_path_file_is_a_storage_object_under_every_policy(
     org: str, policy: str
@@ -79,6 +80,7 @@ def test_a_small_job_path_file_is_a_storage_object_under_every_policy(
     assert _carrying(repos.db, marker) == []
 
 
+@pytest.mark.firestore
 def test_a_do_not_store_file_handed_over_to_the_job_path_is_a_storage_object(
     org: str, budget: None
 ) -> None:
@@ -94,6 +96,7 @@ def test_a_do_not_store_file_handed_over_to_the_job_path_is_a_storage_object(
     assert _carrying(repos.db, "a" * 48) == []
 
 
+@pytest.mark.firestore
 def test_a_record_made_before_with_inline_content_is_still_launched_and_purged(
     org: str,
 ) -> None:

@@ -84,6 +84,7 @@ def _until(condition: Callable[[], bool], seconds: float = 20) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.firestore
 def test_an_org_at_its_runs_in_flight_gets_429_while_another_submits(orgs: Any) -> None:
     a, b = orgs(org_runs_in_flight=3)
     for org in (a, b):
@@ -127,6 +128,7 @@ def test_concurrent_submissions_of_one_org_cannot_all_pass_the_count_together(
     assert len(a.get("/runs").get_json()["items"]) == accepted
 
 
+@pytest.mark.firestore
 def test_the_in_flight_count_is_served_by_a_declared_index(
     orgs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -302,6 +304,7 @@ def test_concurrent_requests_of_two_orgs_each_get_their_own_answer(orgs: Any) ->
     assert wiring.admission().in_flight(a.id) == (0, 0)
 
 
+@pytest.mark.firestore
 def test_a_small_file_with_many_findings_stores_a_capped_number_in_batches_inline(
     orgs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from functions_framework import create_app
 
 from shared import wiring
@@ -135,6 +136,7 @@ def test_inline_is_refused_for_a_validator_that_needs_a_job(api: Any) -> None:
     assert "['energyplus'] run only as jobs" in answer.get_json()["detail"]
 
 
+@pytest.mark.firestore
 def test_do_not_store_inline_writes_no_content_anywhere(api: Any) -> None:
     _create(api, retention={"submission": "DO_NOT_STORE", "output": "STORE_1_DAY"})
     secret = b'{"name": 12345678}'

@@ -30,6 +30,9 @@ from shared.services.submissions import IncomingFile, submit
 from tests.factories import make_org, workflow_body
 from tests.firestore_indexes import Declared, Shape, uncovered
 
+# Firestore's own behaviour: reads, queries, indexes. The emulator only.
+pytestmark = pytest.mark.firestore
+
 ROOT = Path(__file__).resolve().parents[2]
 INDEXES = ROOT / "infra" / "firestore.indexes.json"
 ISSUES_A_QUERY = re.compile(r"\.(where|order_by|stream|count)\(")

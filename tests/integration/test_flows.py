@@ -89,6 +89,7 @@ def callback(body):
     )
 
 
+@pytest.mark.firestore
 def test_concurrent_duplicate_callbacks_are_processed_once(flow):
     repos, org = flow
     run = new_run(repos, org)

@@ -145,6 +145,7 @@ def test_a_project_named_in_the_metadata_must_be_the_orgs(harness):
     assert (event.status, "not a project" in event.reason) == ("REJECTED", True)
 
 
+@pytest.mark.firestore
 def test_repeated_deliveries_create_nothing_new(harness, dispatcher):
     data = harness.put(f"{harness.org}/people/twice.json")
     assert harness.deliver(data).status_code == 200
@@ -154,6 +155,7 @@ def test_repeated_deliveries_create_nothing_new(harness, dispatcher):
     assert len(dispatcher.tasks) == 1  # the replay's re-queue is the same named task
 
 
+@pytest.mark.firestore
 def test_concurrent_duplicate_deliveries_make_one_run(harness):
     data = harness.put(f"{harness.org}/people/burst.json")
     tokens = [harness.token() for _ in range(8)]

@@ -165,6 +165,7 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return reads
 
 
+@pytest.mark.firestore
 def test_200_000_findings_within_the_byte_cap_are_stored_to_the_cap_and_counted(
     flow: Any,
 ) -> None:
@@ -256,6 +257,7 @@ def test_an_unlisted_error_fails_the_step_as_a_listed_one_does(flow: Any) -> Non
     assert failed.steps[0].summary.unstored_count == 3
 
 
+@pytest.mark.firestore
 def test_a_thousand_artifacts_pass_their_cap_and_fail_the_step(flow: Any) -> None:
     repos, org, run, body = started(flow)
     artifacts = [{"name": f"a{i}.csv", "uri": f"{body.result_uri}.{i}"} for i in range(1000)]
@@ -306,6 +308,7 @@ def test_metrics_over_their_caps_fail_the_step(
     assert says in finding.message and says in stored.steps[0].error
 
 
+@pytest.mark.firestore
 def test_at_the_caps_nothing_is_refused(flow: Any) -> None:
     repos, _, run, body = started(flow)
     replace_output(
@@ -356,6 +359,7 @@ def commits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     return seen
 
 
+@pytest.mark.firestore
 def test_writes_are_batched_within_firestore_s_limits_whatever_their_number_and_size(
     flow: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,6 +18,9 @@ from shared.services import queries
 from tests.factories import make_org, workflow_body
 from tests.integration.conftest import ApiHarness
 
+# Firestore's own behaviour: reads, queries, indexes. The emulator only.
+pytestmark = pytest.mark.firestore
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RUNS = 100
 # Calls the API makes for any request, to know the key: not the route's reads.

@@ -42,6 +42,7 @@ def test_over_the_limit_is_a_429_with_retry_after(limited: Any) -> None:
     assert api.get(path).status_code == 429
 
 
+@pytest.mark.firestore
 def test_counting_writes_nothing(limited: Any) -> None:
     api, _ = limited
     path = f"/v1/orgs/{api.org}/runs"

@@ -9,6 +9,9 @@ from shared.platform.errors import BadRequest, NotFound
 from shared.platform.ids import new_id, stable_id
 from tests.factories import make_org
 
+# Firestore's own behaviour: reads, queries, indexes. The emulator only.
+pytestmark = pytest.mark.firestore
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -166,6 +166,7 @@ def test_content_is_purged_exactly_when_due_and_the_record_stays(org, data):
     assert repos.submissions.get(org, sub.id).content_purged_at == due.at
 
 
+@pytest.mark.firestore
 def test_purge_is_put_off_while_a_run_is_active(org):
     repos = wiring.repositories()
     make_workflow(org, RetentionPolicy.STORE_1_DAY)
@@ -180,6 +181,7 @@ def test_purge_is_put_off_while_a_run_is_active(org):
     assert sweep(now=later).purged == 1
 
 
+@pytest.mark.firestore
 def test_do_not_store_is_queued_for_purge_when_the_run_ends(org):
     repos = wiring.repositories()
     make_workflow(org, RetentionPolicy.DO_NOT_STORE)
@@ -202,6 +204,7 @@ def test_do_not_store_is_queued_for_purge_when_the_run_ends(org):
     )
 
 
+@pytest.mark.firestore
 def test_a_failing_store_walks_the_backoff_to_a_person(org, caplog, env):
     repos = wiring.repositories()
     make_workflow(org, RetentionPolicy.STORE_1_DAY)
@@ -270,6 +273,7 @@ def test_a_failing_store_walks_the_backoff_to_a_person(org, caplog, env):
     assert not path_of(result.submission.input_file).exists()
 
 
+@pytest.mark.firestore
 def test_a_run_whose_submission_was_deleted_still_has_its_bundle_purged(org):
     repos = wiring.repositories()
     make_workflow(org, RetentionPolicy.DO_NOT_STORE)
@@ -365,6 +369,7 @@ def test_one_page_purges_defers_and_fails_each_submission_on_its_own(org):
     assert repos.purge_retries.find(done.submission.id) is None
 
 
+@pytest.mark.firestore
 def test_a_page_larger_than_one_commit_is_marked_in_several(org, monkeypatch):
     from shared.persistence.firestore.sweeps import FirestoreSweeps
 
@@ -405,6 +410,7 @@ def test_a_sweep_page_says_whether_another_follows(org):
     assert {s.id for s in first + rest} == {r.submission.id for r in results}
 
 
+@pytest.mark.firestore
 def test_a_mark_is_not_written_over_a_record_that_changed_since_the_page(org):
     """The sweep marks a commit's worth on condition that nothing changed since it read
     them: one changed record, and the whole commit is refused, none of it written."""
@@ -429,6 +435,7 @@ def test_a_mark_is_not_written_over_a_record_that_changed_since_the_page(org):
         assert repos.submissions.find(submission.id).content_purged_at == T0
 
 
+@pytest.mark.firestore
 def test_a_failed_purge_marks_its_submission_for_the_retry_function(org):
     repos = wiring.repositories()
     make_workflow(org, RetentionPolicy.STORE_1_DAY)
@@ -445,6 +452,7 @@ def test_a_failed_purge_marks_its_submission_for_the_retry_function(org):
     assert not repos.document("submissions", gone.submission.id).get().exists
 
 
+@pytest.mark.firestore
 def test_a_flag_with_no_retry_record_behind_it_does_not_hide_the_submission(org):
     repos = wiring.repositories()
     make_workflow(org, RetentionPolicy.STORE_1_DAY)
@@ -488,6 +496,7 @@ def bundle_of(org, run):
     return path_of(Layout(get_settings().storage_uri).run_prefix(org, run.id))
 
 
+@pytest.mark.firestore
 def test_the_output_sweep_pages_past_a_bundle_storage_will_not_delete(org):
     repos = wiring.repositories()
     runs = ended_runs_keeping_outputs_a_day(org, 3)
@@ -504,6 +513,7 @@ def test_the_output_sweep_pages_past_a_bundle_storage_will_not_delete(org):
     assert repos.runs.get(org, runs[0].id).output_purged_at == later()
 
 
+@pytest.mark.firestore
 def test_an_output_mark_waits_when_its_run_changed_since_the_sweep_read_it(org):
     """The page's runs are marked in one commit, on condition that none changed: one
     did, so the others are marked one by one and it is left for the next sweep."""

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared import wiring
@@ -53,6 +54,7 @@ def purged_count(repos, purged: bool) -> int:
     return int(query.count().get()[0][0].value)
 
 
+@pytest.mark.firestore
 def test_passes_purge_exactly_the_expired_ones_in_batches(repos):
     wiring.reset()
     repos = wiring.repositories()

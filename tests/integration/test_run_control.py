@@ -71,6 +71,7 @@ def running_with_execution(api: Any, run_id: str, sleep: str = "60") -> str:
     return claimed.step.callback_id, execution.name
 
 
+@pytest.mark.firestore
 def test_cancel_a_running_run_cancels_its_execution_and_skips_the_rest(
     api: Any, runner: Any
 ) -> None:
@@ -137,6 +138,7 @@ def test_another_orgs_run_is_not_found(api: Any) -> None:
     assert wiring.repositories().runs.get(api.org, run_id).status == "PENDING"
 
 
+@pytest.mark.firestore
 def test_a_late_callback_on_a_cancelled_run_writes_nothing(api: Any, runner: Any) -> None:
     run_id = submitted(api, retention="DO_NOT_STORE")["run"]["id"]
     callback_id, _ = running_with_execution(api, run_id)

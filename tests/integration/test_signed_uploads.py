@@ -267,6 +267,7 @@ def test_an_encoded_object_is_refused_whatever_its_size(signed):
     assert "content encoding" in (result.reason or "")
 
 
+@pytest.mark.firestore
 def test_an_org_at_its_runs_in_flight_gets_no_url_and_a_granted_upload_waits(signed, monkeypatch):
     """A signed URL is a way in to the job path like any submission (decision record
     0029): at the org's runs in flight, 429 at the grant; a URL granted before, used

@@ -33,6 +33,7 @@ def deliver(body: Any) -> str:
     return "replay" if outcome.replay else "processed"
 
 
+@pytest.mark.firestore
 def test_fifty_runs_each_called_back_ten_times_at_once(flow: Any) -> None:
     repos, org = flow
     bodies = []
@@ -143,6 +144,7 @@ def test_a_callback_that_dies_half_way_is_finished_once_by_its_redelivery(flow: 
     assert callback(body).replay is True and repos.findings.count(run.id) == 7
 
 
+@pytest.mark.firestore  # stands in for the Firestore read path's stale snapshot
 def test_a_duplicate_that_read_the_receipt_before_the_first_finished_is_a_replay(
     flow: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

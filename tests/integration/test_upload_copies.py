@@ -162,6 +162,7 @@ def looks_first(db: Any, looked: threading.Event, go: threading.Event) -> Firest
     return repos
 
 
+@pytest.mark.firestore
 def test_a_refusal_that_loses_to_an_acceptance_leaves_the_runs_copy(world):
     allow(world)
     obj = upload(world, "late.json")

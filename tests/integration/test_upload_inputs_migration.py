@@ -155,6 +155,7 @@ def test_a_purge_that_clears_the_submission_while_it_is_copied_wins(world):
     assert not held(copy_of(world, made))
 
 
+@pytest.mark.firestore
 def test_a_change_while_it_is_copied_is_not_lost_and_the_input_still_moves(world):
     made = legacy(world, f"{world.a}/people/rerun.json")
 
@@ -212,6 +213,7 @@ def test_stored_uris_name_objects_as_encoded_and_as_recorded_before():
         split_uri("gs://up/o/w/a#b.json#7")  # the store refuses the raw form: never a name
 
 
+@pytest.mark.firestore
 def test_its_query_is_served_by_a_declared_index(repos, monkeypatch):
     """As test_firestore_indexes does for the repositories' own queries."""
     from pathlib import Path

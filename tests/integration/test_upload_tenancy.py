@@ -196,6 +196,7 @@ def test_a_writer_allowed_for_org_a_cannot_start_a_run_in_org_b(world):
     assert world.repos.submissions.get(world.a, run.submission_id).api_key_id is None
 
 
+@pytest.mark.firestore
 def test_an_unlisted_writer_starts_no_run(world):
     uploaders.add_uploader(
         world.repos, world.iam, world.layout.bucket, world.a, f"serviceAccount:{PIPELINE_A}"
@@ -207,6 +208,7 @@ def test_an_unlisted_writer_starts_no_run(world):
     assert runs(world) == []
 
 
+@pytest.mark.firestore
 def test_a_direct_write_into_an_org_with_no_uploaders_is_rejected_and_deleted(world):
     name = f"{world.b}/people/dropped.json"
     planted(name, user="ada@example.com")
@@ -219,6 +221,7 @@ def test_a_direct_write_into_an_org_with_no_uploaders_is_rejected_and_deleted(wo
     assert not exists(name) and runs(world) == []
 
 
+@pytest.mark.firestore
 @pytest.mark.parametrize("shape", ["fake-upload-id", "other-filename", "other-filename-gzip"])
 def test_a_forged_grant_object_is_rejected_whatever_its_metadata_says(world, shape):
     grant = granted(world)  # org A's real grant, asked for by org A's key
@@ -274,6 +277,7 @@ def test_a_grant_is_recorded_with_everything_the_trigger_trusts(world):
     assert record.expire_at - record.created_at == timedelta(days=30)
 
 
+@pytest.mark.firestore
 def test_concurrent_deliveries_of_a_granted_object_make_one_run(world):
     grant = granted(world)
     with ThreadPoolExecutor(6) as pool:
