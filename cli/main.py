@@ -10,7 +10,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 import click
@@ -24,6 +24,9 @@ from cli.uploaders import uploaders
 
 EXIT_BY_RESULT = {"PASS": 0, "FAIL": 1, "ERROR": 2, "CANCELED": 2, "TIMED_OUT": 2}
 EXIT_WAIT_TIMED_OUT = 3
+
+if TYPE_CHECKING:
+    from shared.persistence.ports import Repositories
 
 
 def load_stack_env() -> None:
@@ -83,7 +86,7 @@ admin.add_command(uploaders)
 admin.add_command(migrate)
 
 
-def _repos() -> Any:
+def _repos() -> Repositories:
     from shared import wiring
 
     return wiring.repositories()
@@ -99,7 +102,7 @@ def create_org(name: str, as_json: bool) -> None:
     from shared.platform.ids import new_id
 
     org = Organization(id=new_id(), name=name, created_at=utcnow())
-    _repos().create_org(org)
+    _repos().orgs.create(org)
     emit(as_json, {"id": org.id, "name": org.name}, org.id)
 
 

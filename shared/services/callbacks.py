@@ -244,7 +244,6 @@ def _judge(
 
 def commit_output(
     transaction: UnitOfWork,
-    repos: Repositories,
     run: ValidationRun,
     ending: Ending | None,
     at: datetime,
@@ -256,7 +255,6 @@ def commit_output(
         return None
     return end_run(
         transaction,
-        repos,
         run,
         ending.status,
         at,
@@ -567,7 +565,7 @@ def record_step_result(
         target.timings.called_back_at = receipt.received_at
         ending = apply_output(current, target, output, at, settings.launch_grace_seconds)
         transaction.close_receipt(body.callback_id, at)
-        commit_output(transaction, repos, current, ending, at, FollowUp(queue, settings))
+        commit_output(transaction, current, ending, at, FollowUp(queue, settings))
         return CallbackOutcome(replay=False, run=current)
 
     outcome = repos.transact(finalize)

@@ -185,7 +185,7 @@ def _settle(
         grace = settings.launch_grace_seconds + settings.fast_path_seconds
         ending = apply_output(current, target, output, at, grace)
         follow_up = FollowUp(queue, settings)
-        return current, commit_output(transaction, repos, current, ending, at, follow_up), True
+        return current, commit_output(transaction, current, ending, at, follow_up), True
 
     result: tuple[ValidationRun | None, Ended | None, bool] = repos.transact(settle)
     return result

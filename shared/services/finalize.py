@@ -20,13 +20,13 @@ from shared.domain.deadlines import CANCEL_RETRY
 from shared.domain.enums import CloudRunJobStatus, ErrorCategory, RunStatus, StepStatus
 from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
-from shared.persistence.ports import Repositories, UnitOfWork
+from shared.persistence.ports import UnitOfWork
 from shared.platform.config import Settings
 from shared.services.dispatch import enqueue_cancel
 from shared.services.purge import queue_purge, schedule_purge
 
 if TYPE_CHECKING:
-    # Only the functions that reach Cloud Run Jobs pass one (launch, retry), and load it.
+    # Only the reconcile pass (the retry function) reaches Cloud Run Jobs, and loads it.
     from shared.adapters.jobs import JobRunner
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,6 @@ class FollowUp:
 
 def end_run(
     transaction: UnitOfWork,
-    repos: Repositories,
     run: ValidationRun,
     status: RunStatus,
     now: datetime,

@@ -316,7 +316,6 @@ class _Launching:
             follow_up = FollowUp(self.queue, self.settings)
             end_run(
                 transaction,
-                self.repos,
                 current,
                 RunStatus.FAILED,
                 self.now(),

@@ -29,8 +29,6 @@ from shared.platform.config import Settings
 from shared.platform.ids import stable_id
 
 if TYPE_CHECKING:
-    # The sweep's projections: the repositories load them for it (the purge function
-    # at its start), not the functions that only purge a run they ended.
     from shared.persistence.ports import RunToPurge, SubmissionToPurge
 
 log = logging.getLogger(__name__)

@@ -281,7 +281,6 @@ def _end(
         follow_up = FollowUp(ctx.queue, ctx.settings, ctx.jobs)
         return end_run(
             transaction,
-            ctx.repos,
             current,
             status,
             ctx.now(),

@@ -53,7 +53,6 @@ def cancel_run(
             )
         ended = end_run(
             transaction,
-            repos,
             run,
             RunStatus.CANCELED,
             now(),

@@ -45,9 +45,9 @@ UPLOAD_URL_GRANTS = "upload_url_grants"
 UPLOADERS = "uploaders"
 RESOURCES = "workflow_resources"
 
-# and a request of at most 10 MiB (the emulator's gRPC takes 4 MiB): a batch of writes is
-# committed before its documents' estimated size (doc_bytes) passes this, which leaves
-# room for the request's own framing under either.
+# A commit is at most BATCH_LIMIT writes (ports.py) and a request of at most 10 MiB (the
+# emulator's gRPC takes 4 MiB): a batch of writes is committed before its documents'
+# estimated size (doc_bytes) passes this, which leaves room for the request's framing.
 BATCH_BYTES = 3 * 1024 * 1024
 # An `in` filter takes at most 30 values.
 IN_LIMIT = 30
@@ -91,15 +91,35 @@ def decode_token(token: str) -> str:
 
 @contextmanager
 def translated() -> Iterator[None]:
-    """Firestore's write conflicts in the words of `shared.platform.errors`."""
+    """A commit's conflicts in the words of `shared.platform.errors`: around writes only
+    (a read's FailedPrecondition is not a changed record). The details are ours:
+    Firestore's may name documents."""
     try:
         yield
-    except gexc.Conflict as exc:  # ALREADY_EXISTS on create
-        raise AlreadyExists(str(exc)) from None
-    except (gexc.FailedPrecondition, gexc.Aborted) as exc:  # a precondition failed
-        raise ChangedConcurrently(str(exc)) from None
-    except gexc.NotFound as exc:  # an update of a document that is gone
-        raise NotFound(str(exc)) from None
+    except gexc.Conflict:  # ALREADY_EXISTS on create
+        raise AlreadyExists("the record already exists") from None
+    except (gexc.FailedPrecondition, gexc.Aborted):  # a precondition failed
+        raise ChangedConcurrently("the record changed since it was read") from None
+    except gexc.NotFound:  # an update of a document that is gone
+        raise NotFound("the record to change does not exist") from None
+
+
+@contextmanager
+def committed() -> Iterator[None]:
+    """Around a whole transaction, reads included: a create that met a document and an
+    update of one that is gone as in `translated`; contention met while reading (the
+    client retries only at commit) is Transient, a retry's business."""
+    try:
+        yield
+    except gexc.Conflict:
+        raise AlreadyExists("the record already exists") from None
+    except gexc.NotFound:
+        raise NotFound("the record to change does not exist") from None
+    except gexc.Aborted:
+        raise Transient(
+            "the record is busy with concurrent updates; retry shortly",
+            headers={"Retry-After": "1"},
+        ) from None
 
 
 def transactional(db: Any, fn: Callable[[Any], T], max_attempts: int = 10) -> T:

@@ -60,7 +60,8 @@ class FirestoreKeys(Collections):
         return sorted(keys, key=lambda k: k.created_at)
 
     def touch(self, key_id: str, at: datetime) -> None:
-        self.db.collection(API_KEYS).document(key_id).update({"last_used_at": at})
+        with translated():
+            self.db.collection(API_KEYS).document(key_id).update({"last_used_at": at})
 
     def revoke(self, org_id: str, key_id: str, at: datetime) -> ApiKey:
         """Revokes the key (the first revocation's time stands). Another org's key is a 404."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.persistence.firestore.documents import transactional, translated
+from shared.persistence.firestore.documents import committed, transactional
 from shared.persistence.firestore.unit_of_work import Batch, Transaction
 from shared.persistence.ports import UnitOfWork
 
@@ -115,7 +115,7 @@ class FirestoreRepositories:
             tx = Transaction(self, raw)
             return fn(tx), tx
 
-        with translated():
+        with committed():
             result, tx = transactional(self.db, attempt, max_attempts)
         for effect in tx.effects:
             effect()

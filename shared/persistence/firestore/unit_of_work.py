@@ -32,7 +32,6 @@ from shared.persistence.firestore.documents import (
     to_doc,
     translated,
 )
-from shared.persistence.firestore.workflows import version_ref
 from shared.persistence.ports import Effect
 
 if TYPE_CHECKING:
@@ -52,6 +51,8 @@ _HOMES: dict[type[Model], tuple[str, str]] = {
 def home_of(db: Any, model: Model) -> Any:
     """The document an aggregate is written to."""
     if isinstance(model, WorkflowVersion):
+        from shared.persistence.firestore.workflows import version_ref
+
         return version_ref(db, model.workflow_id, model.version)
     collection, key = _HOMES[type(model)]
     return db.collection(collection).document(str(getattr(model, key)))
