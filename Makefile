@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .tools
 # The suite waits on emulators and stand-ins more than it computes: two workers, each
 # taking whole files (module fixtures such as a stack stay one per file).
-PARALLEL ?= -n 2 --dist loadfile
+PARALLEL ?= -n 3 --dist loadfile
 TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard tools/*.txt))
 
 .PHONY: install tools examples stage openapi demo up bench test test-fast lint typecheck unit integration e2e clean
