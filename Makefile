@@ -93,8 +93,12 @@ integration: install tools
 e2e: install tools
 	$(BIN)/pytest -q tests/e2e
 
+# The unit tests run first, in workers of their own: their engines' sandboxes fork from
+# pytest, and a fork from a process that has used the Firestore client's gRPC can fail
+# before bubblewrap starts (seen once in CI; the deployed functions do not fork so).
 test: lint typecheck tools examples
-	$(BIN)/pytest -q -ra $(PARALLEL) tests
+	$(BIN)/pytest -q -ra $(PARALLEL) tests/unit
+	$(BIN)/pytest -q -ra $(PARALLEL) tests --ignore=tests/unit
 
 # The inner loop (under 90 s here): lint, types, the unit tests, the persistence contract
 # and the service tests, on the memory twin (no emulator; tests marked `firestore`
