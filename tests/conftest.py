@@ -74,7 +74,11 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     from shared import wiring
+    from shared.api.auth import id_tokens
 
+    # Certificates are cached by URL for a process's life; a test's token stand-in may
+    # get the port (so the URL) of an earlier test's, with other keys.
+    monkeypatch.setattr(id_tokens, "_CACHE", id_tokens._CertCache())
     wiring.reset()
     yield values
     wiring.reset()
