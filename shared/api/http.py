@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flask import Request, Response
-from google.api_core import exceptions as google_exceptions
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shared.platform import logs
@@ -118,12 +117,6 @@ def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Respo
             return handler(request)
         except AssayError as exc:
             return problem(exc.status, exc.title, exc.detail, exc.headers)
-        except google_exceptions.InvalidArgument as exc:
-            # The database refused what a request carried (a safety net behind the
-            # checks at the edge): the caller's data, so a 422, not our 500.
-            # By type only: Firestore's message may quote the refused data.
-            log.warning("Firestore refused the request's data (%s)", type(exc).__name__)
-            return problem(422, "Unprocessable", "the request holds data that cannot be stored")
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})
             return problem(500, "Internal error", "an unexpected error occurred; it was logged")

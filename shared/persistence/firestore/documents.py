@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from google.api_core import exceptions as gexc
 
@@ -21,11 +22,14 @@ from shared.platform.errors import (
     ChangedConcurrently,
     NotFound,
     Transient,
+    Unprocessable,
 )
 from shared.platform.ids import is_doc_id
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 ORGS = "orgs"
 PROJECTS = "projects"
@@ -43,7 +47,10 @@ UPLOAD_EVENTS = "upload_events"
 UPLOAD_GRANTS = "upload_grants"
 UPLOAD_URL_GRANTS = "upload_url_grants"
 UPLOADERS = "uploaders"
+MEMBERS = "members"
 RESOURCES = "workflow_resources"
+# The audit log: kept without expiry, purges leave it alone (record 0069).
+AUDIT_LOG = "audit_log"
 
 # A commit is at most BATCH_LIMIT writes (ports.py) and a request of at most 10 MiB (the
 # emulator's gRPC takes 4 MiB): a batch of writes is committed before its documents'
@@ -102,6 +109,8 @@ def translated() -> Iterator[None]:
         raise ChangedConcurrently("the record changed since it was read") from None
     except gexc.NotFound:  # an update of a document that is gone
         raise NotFound("the record to change does not exist") from None
+    except gexc.InvalidArgument:
+        raise Unprocessable("the request holds data that cannot be stored") from None
 
 
 @contextmanager
@@ -115,6 +124,8 @@ def committed() -> Iterator[None]:
         raise AlreadyExists("the record already exists") from None
     except gexc.NotFound:
         raise NotFound("the record to change does not exist") from None
+    except gexc.InvalidArgument:
+        raise Unprocessable("the request holds data that cannot be stored") from None
     except gexc.Aborted:
         raise Transient(
             "the record is busy with concurrent updates; retry shortly",
@@ -149,11 +160,33 @@ def committed_unless_changed(batch: Any) -> bool:
     return True
 
 
+def refusing_unstorable(method: Callable[P, R]) -> Callable[P, R]:
+    """Firestore's refusal of what a request carried (a document too large, a field it
+    cannot hold: a safety net behind the checks at the edge) as the caller's 422, by
+    type only: Firestore's message may quote the refused data."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except gexc.InvalidArgument:
+            raise Unprocessable("the request holds data that cannot be stored") from None
+
+    return wrapper
+
+
 class Collections:
-    """What every repository shares: the client, and the reads every one makes."""
+    """What every repository shares: the client, the reads every one makes, and the
+    refusal of unstorable data on every public operation."""
 
     def __init__(self, db: Any) -> None:
         self.db = db
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in list(vars(cls).items()):
+            if callable(value) and not name.startswith("_"):
+                setattr(cls, name, refusing_unstorable(value))
 
     def owned(self, collection: str, cls: type[M], org_id: str, doc_id: str, what: str) -> M:
         """The org's document, or NotFound for a missing one and for another org's."""

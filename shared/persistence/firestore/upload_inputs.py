@@ -11,7 +11,7 @@ from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.domain.models import Submission
-from shared.persistence.firestore.documents import SUBMISSIONS, from_snapshot
+from shared.persistence.firestore.documents import SUBMISSIONS, Collections, from_snapshot
 from shared.persistence.ports import StoredInput
 
 
@@ -19,11 +19,8 @@ def _of(snap: Any) -> StoredInput:
     return StoredInput(from_snapshot(Submission, snap), snap.update_time)
 
 
-class FirestoreUploadInputs:
+class FirestoreUploadInputs(Collections):
     """`Repositories.upload_inputs`."""
-
-    def __init__(self, db: Any) -> None:
-        self.db = db
 
     def under(self, root_uri: str, limit: int, after: Any = None) -> tuple[list[StoredInput], Any]:
         """Submissions whose input is an object under `root_uri`, in URI order, and the
