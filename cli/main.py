@@ -17,6 +17,7 @@ import click
 import requests
 from rich.table import Table
 
+from cli.members import members
 from cli.migrate import migrate
 from cli.output import emit, err, fail, out
 from cli.schedules import schedules
@@ -83,6 +84,7 @@ def admin() -> None:
 
 admin.add_command(schedules)
 admin.add_command(uploaders)
+admin.add_command(members)
 admin.add_command(migrate)
 
 

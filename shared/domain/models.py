@@ -1,11 +1,13 @@
 """Assay's documents as pydantic v2 models. Every document carries `org_id`."""
 
 import json
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -501,3 +503,27 @@ class UploadEvent(Model):
     created_at: datetime
     # Firestore's TTL policy deletes the record after this moment (bookkeeping only).
     expire_at: datetime | None = None
+
+
+# A Google identity's email, as IAP asserts it: one address, compared without case.
+_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}")
+
+
+def normal_email(raw: str) -> str:
+    """The address lower-cased and trimmed; ValueError for anything else."""
+    email = raw.strip().lower()
+    if len(email) > 254 or not _EMAIL.fullmatch(email):
+        raise ValueError(f"{raw[:200]!r} is not an email address (a Google identity)")
+    return email
+
+
+class Member(Model):
+    """A person in an org: a Google identity and the role it acts with there (decision
+    record 0068). Keyed by (org, email), so a second add of the same person collides."""
+
+    org_id: str
+    email: Annotated[str, AfterValidator(normal_email)]
+    role: Role
+    added_at: datetime
+    # Who added the member: "key:<id>", "member:<email>" or "cli".
+    added_by: str

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from shared.domain.enums import ReceiptClaim, ReceiptState, RunStatus
+from shared.domain.enums import ReceiptClaim, ReceiptState, Role, RunStatus
 from shared.domain.models import (
     ApiKey,
     Artifact,
     CallbackReceipt,
     Finding,
     IdempotencyRecord,
+    Member,
     Model,
     Organization,
     Project,
@@ -355,6 +356,27 @@ class UploadInputs(Protocol):
         """False, and nothing written, when the submission changed since `read`."""
 
 
+class Members(Protocol):
+    """An org's people (decision record 0068). Emails come as `Member` normalises them;
+    a member is keyed by (org, email), so two concurrent adds of one person collide."""
+
+    def add(self, member: Member) -> bool:
+        """False, and nothing written, when the person already is a member."""
+
+    def get(self, org_id: str, email: str) -> Member | None: ...
+    def all(self, org_id: str) -> list[Member]:
+        """By email."""
+
+    def remove(self, org_id: str, email: str) -> bool:
+        """False when the person was not a member."""
+
+    def orgs_of(self, email: str) -> list[str]:
+        """The ids of the orgs the person is a member of, sorted."""
+
+    def set_role(self, org_id: str, email: str, role: Role) -> Member:
+        """The member with its new role; NotFound when the person is not a member."""
+
+
 class Repositories(Protocol):
     """Every repository, and the units of work that span them."""
 
@@ -382,6 +404,8 @@ class Repositories(Protocol):
     def uploads(self) -> Uploads: ...
     @property
     def upload_inputs(self) -> UploadInputs: ...
+    @property
+    def members(self) -> Members: ...
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` in a transaction (again on contention), then the effects the

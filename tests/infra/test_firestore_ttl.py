@@ -44,6 +44,7 @@ KEPT = {
     collections.PURGE_RETRIES,
     collections.RESOURCES,
     collections.UPLOADERS,  # who may upload: configuration, not a trace of a delivery
+    collections.MEMBERS,  # who belongs to an org: configuration, like uploaders
 }
 
 

@@ -175,6 +175,8 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "resources.all": lambda: r.resources.all(org, "people"),
         "runs.in_flight": lambda: r.runs.in_flight(org, 5),
         "uploads.uploaders": lambda: r.uploads.uploaders(org),
+        "members.all": lambda: r.members.all(org),
+        "members.orgs_of": lambda: r.members.orgs_of("ada@example.com"),
         "upload_inputs.under": lambda: r.upload_inputs.under("gs://uploads", 10),
     }
 

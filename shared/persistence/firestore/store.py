@@ -14,6 +14,7 @@ from shared.persistence.ports import UnitOfWork
 
 if TYPE_CHECKING:
     from shared.persistence.firestore.findings import FirestoreFindings
+    from shared.persistence.firestore.members import FirestoreMembers
     from shared.persistence.firestore.orgs import FirestoreKeys, FirestoreOrgs
     from shared.persistence.firestore.purge_retries import FirestorePurgeRetries
     from shared.persistence.firestore.receipts import FirestoreReceipts
@@ -106,6 +107,12 @@ class FirestoreRepositories:
         from shared.persistence.firestore.upload_inputs import FirestoreUploadInputs
 
         return FirestoreUploadInputs(self.db)
+
+    @cached_property
+    def members(self) -> FirestoreMembers:
+        from shared.persistence.firestore.members import FirestoreMembers
+
+        return FirestoreMembers(self.db)
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn(unit of work)` in a transaction, then the effects the committed

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from shared.persistence.memory.accounts import MemoryKeys, MemoryOrgs
 from shared.persistence.memory.callbacks import MemoryPurgeRetries, MemoryReceipts
+from shared.persistence.memory.members import MemoryMembers
 from shared.persistence.memory.runs import MemoryFindings, MemoryRuns, MemorySubmissions
 from shared.persistence.memory.store import Store
 from shared.persistence.memory.sweeps import MemorySweeps, MemoryUploadInputs
@@ -19,6 +20,7 @@ from shared.persistence.memory.workflows import MemoryResources, MemoryWorkflows
 from shared.persistence.ports import (
     Findings,
     Keys,
+    Members,
     Orgs,
     PurgeRetries,
     Receipts,
@@ -52,6 +54,7 @@ class MemoryRepositories:
         self._sweeps = MemorySweeps(self.store)
         self._uploads = MemoryUploads(self.store)
         self._upload_inputs = MemoryUploadInputs(self.store)
+        self._members = MemoryMembers(self.store)
 
     @property
     def orgs(self) -> Orgs:
@@ -100,6 +103,10 @@ class MemoryRepositories:
     @property
     def upload_inputs(self) -> UploadInputs:
         return self._upload_inputs
+
+    @property
+    def members(self) -> Members:
+        return self._members
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` (again on contention), then the committed attempt's effects;

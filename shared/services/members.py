@@ -1,0 +1,101 @@
+"""An org's members: Google identities, each with a role (the same roles as keys),
+added, listed, re-roled and removed (decision record 0068).
+
+An org that has an admin among its members keeps one: removing or demoting its last
+admin member is refused (409) while anyone else remains a member, so the people in an
+org are never left with nobody to manage them. The check reads the members, then
+writes; two concurrent removals of the last two admins can both pass it (an operator's
+rare act; record 0068 says why this is accepted).
+"""
+
+from __future__ import annotations
+
+from shared.domain.enums import Role
+from shared.domain.models import Member, normal_email
+from shared.persistence.ports import Repositories
+from shared.platform.clock import Clock, utcnow
+from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
+
+
+def _org(repos: Repositories, org_id: str) -> None:
+    if repos.orgs.get(org_id) is None:
+        raise NotFound(f"organization {org_id!r} does not exist")
+
+
+def _email(raw: str) -> str:
+    try:
+        return normal_email(raw)
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from None
+
+
+def _not_a_member(org_id: str, email: str) -> NotFound:
+    return NotFound(f"{email!r} is not a member of organization {org_id!r}")
+
+
+def _keeps_an_admin(repos: Repositories, member: Member, leaves: bool) -> None:
+    """Conflict when `member` is the org's last admin and the change would leave the
+    other members (or, for a demotion, the member itself) without one."""
+    if member.role is not Role.ADMIN:
+        return
+    others = [m for m in repos.members.all(member.org_id) if m.email != member.email]
+    if any(m.role is Role.ADMIN for m in others) or (leaves and not others):
+        return
+    raise Conflict(
+        f"{member.email!r} is the last admin member of organization {member.org_id!r}; "
+        "make another member an admin first"
+    )
+
+
+def add_member(
+    repos: Repositories,
+    org_id: str,
+    email: str,
+    role: Role,
+    added_by: str,
+    now: Clock = utcnow,
+) -> Member:
+    """The new member; AlreadyExists (409) when the person already is one, whatever
+    their role (a role is changed with `change_role`)."""
+    _org(repos, org_id)
+    member = Member(
+        org_id=org_id, email=_email(email), role=role, added_at=now(), added_by=added_by
+    )
+    if not repos.members.add(member):
+        current = repos.members.get(org_id, member.email)
+        held = f" with role {current.role.value!r}" if current else ""
+        raise AlreadyExists(
+            f"{member.email!r} already is a member of organization {org_id!r}{held}"
+        )
+    return member
+
+
+def list_members(repos: Repositories, org_id: str) -> list[Member]:
+    """By email."""
+    _org(repos, org_id)
+    return repos.members.all(org_id)
+
+
+def remove_member(repos: Repositories, org_id: str, email: str) -> bool:
+    """False when the person was not a member; Conflict for the last admin while
+    others remain."""
+    _org(repos, org_id)
+    member = repos.members.get(org_id, _email(email))
+    if member is None:
+        return False
+    _keeps_an_admin(repos, member, leaves=True)
+    return repos.members.remove(org_id, member.email)
+
+
+def change_role(repos: Repositories, org_id: str, email: str, role: Role) -> Member:
+    """The member with `role`; NotFound for a non-member, Conflict for demoting the
+    last admin member."""
+    _org(repos, org_id)
+    member = repos.members.get(org_id, _email(email))
+    if member is None:
+        raise _not_a_member(org_id, _email(email))
+    if member.role is role:
+        return member
+    if role is not Role.ADMIN:
+        _keeps_an_admin(repos, member, leaves=False)
+    return repos.members.set_role(org_id, member.email, role)
