@@ -7,12 +7,15 @@ must not be, and a function refuses to start otherwise, naming each variable.
 """
 
 import os
+import re
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+# Where Identity-Aware Proxy publishes the ES256 keys of its signed header (a JWK set).
+IAP_CERTS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
 
 # What a deployed function cannot do without (Terraform sets each of them).
 REQUIRED_ON_GOOGLE_CLOUD = (
@@ -105,6 +108,12 @@ class Settings(BaseModel):
 
     # Where Google's ID-token signing certificates are served (v1: PEM by key id).
     certs_url: str = GOOGLE_CERTS_URL
+    # People reach the console through Identity-Aware Proxy (decision record 0070): its
+    # assertion must name exactly this audience, `/projects/NUMBER/global/backendServices/ID`
+    # (Terraform's console_iap_audience output) or `/projects/NUMBER/apps/PROJECT`; unset,
+    # nobody is let in. Its keys are IAP's own, or the local identity stand-in's.
+    iap_audience: str = ""
+    iap_certs_url: str = IAP_CERTS_URL
     # Who may call each private function. Tuples, so the empty default needs no factory:
     # pydantic reads a factory's signature, which for the builtin `list` means parsing
     # its text signature, a few ms of every cold start.
@@ -197,6 +206,17 @@ class Settings(BaseModel):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    @field_validator("iap_audience")
+    @classmethod
+    def _iap_audience(cls, value: str) -> str:
+        shapes = r"/projects/[0-9]+/(global/backendServices/[0-9]+|apps/[a-z][a-z0-9-]*)"
+        if value and not re.fullmatch(shapes, value):
+            raise ValueError(
+                "ASSAY_IAP_AUDIENCE is /projects/NUMBER/global/backendServices/ID or "
+                f"/projects/NUMBER/apps/PROJECT_ID, not {value!r}"
+            )
+        return value
+
     @field_validator("validator_identities", mode="before")
     @classmethod
     def _pairs(cls, value: object) -> object:
@@ -225,6 +245,8 @@ class Settings(BaseModel):
         problems += [f"{variable(f)} is set" for f in LOCAL_ONLY if getattr(self, f)]
         if self.certs_url != GOOGLE_CERTS_URL:
             problems.append("ASSAY_CERTS_URL is not Google's: ID tokens would not be Google's")
+        if self.iap_certs_url != IAP_CERTS_URL:
+            problems.append("ASSAY_IAP_CERTS_URL is not IAP's: sign-ins would not be IAP's")
         if not self.storage_uri.startswith("gs://") or not self.uploads_uri.startswith("gs://"):
             problems.append("ASSAY_STORAGE_URI and ASSAY_UPLOADS_URI must be gs:// buckets")
         if problems:
