@@ -17,6 +17,7 @@ import click
 import requests
 from rich.table import Table
 
+from cli.audit import audit
 from cli.members import members
 from cli.migrate import migrate
 from cli.output import emit, err, fail, out
@@ -86,6 +87,7 @@ admin.add_command(schedules)
 admin.add_command(uploaders)
 admin.add_command(members)
 admin.add_command(migrate)
+admin.add_command(audit)
 
 
 def _repos() -> Repositories:

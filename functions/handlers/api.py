@@ -29,6 +29,7 @@ from shared.api.http import (
 )
 from shared.api.intake import read_upload
 from shared.api.views import (
+    audit_view,
     finding_view,
     grant_view,
     resource_view,
@@ -37,17 +38,18 @@ from shared.api.views import (
     upload_view,
     workflow_view,
 )
-from shared.domain.enums import Role, RunStatus
-from shared.domain.models import ApiKey, ValidationRun
+from shared.domain.enums import AuditAction, Role, RunStatus
+from shared.domain.models import ApiKey, ValidationRun, WorkflowResource, WorkflowVersion
 from shared.domain.roles import require
 from shared.platform.config import get_settings
 from shared.platform.errors import BadRequest, NotFound, Unauthorized
 from shared.platform.ids import is_new_id
-from shared.services import queries, resources, runs, workflows
+from shared.services import audit, queries, resources, runs, workflows
 from shared.services.submissions import submit
 
 if TYPE_CHECKING:
     from shared.catalog.validators import ValidatorSpec
+    from shared.persistence.ports import Repositories
 
 Handler = Callable[[Request, ApiKey, dict[str, str]], Response]
 ROUTES: dict[str, Handler] = {}
@@ -114,6 +116,7 @@ URLS = Map(
         Route("/v1/orgs/<org>/workflows/<slug>/uploads", endpoint="grant_upload", methods=["POST"]),
         Route("/v1/orgs/<org>/uploads/<upload>", endpoint="get_granted_upload", methods=["GET"]),
         Route("/v1/orgs/<org>/uploads/<slug>/<filename>", endpoint="get_upload", methods=["GET"]),
+        Route("/v1/orgs/<org>/audit", endpoint="list_audit", methods=["GET"]),
     ],
     strict_slashes=False,
     # The one redirect that builds a URL from a rule; no route has defaults to redirect to.
@@ -148,9 +151,11 @@ def _version_arg(request: Request) -> int | None:
 def create_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     body = parse_model(workflows.WorkflowCreate, parse_json(request))
     book = _book(key, body.slug)
+    repos = wiring.repositories()
     workflow, version = workflows.create_workflow(
-        wiring.repositories(), key.org_id, body, book=book, as_role=key.role
+        repos, key.org_id, body, book=book, as_role=key.role
     )
+    audit.workflow_saved(repos, *_by(key, "create_workflow"), workflow, version)
     location = f"/v1/orgs/{key.org_id}/workflows/{workflow.slug}"
     return json_response(workflow_view(workflow, version), 201, {"Location": location})
 
@@ -163,14 +168,16 @@ def update_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
     if isinstance(data, dict):
         data.pop("slug", None)
     body = parse_model(workflows.WorkflowSpec, data)
+    repos = wiring.repositories()
     workflow, version = workflows.update_workflow(
-        wiring.repositories(),
+        repos,
         key.org_id,
         args["slug"],
         body,
         book=_book(key, args["slug"]),
         as_role=key.role,
     )
+    audit.workflow_saved(repos, *_by(key, "update_workflow"), workflow, version)
     return json_response(workflow_view(workflow, version))
 
 
@@ -184,8 +191,9 @@ def upload_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
     latest version uses saves a new version pinned to the new content."""
     incoming = read_upload(request, resources.MAX_RESOURCE_BYTES)
     name = request.form.get("name") or incoming.filename or ""
+    repos = wiring.repositories()
     resource, version = resources.upload_and_repin(
-        wiring.repositories(),
+        repos,
         wiring.blob_store(),
         get_settings(),
         key.org_id,
@@ -194,9 +202,25 @@ def upload_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
         incoming.data,
         incoming.content_type,
     )
+    _resource_uploaded(repos, key, resource, version)
     body = {**resource_view(resource), "new_version": version.version if version else None}
     location = f"/v1/orgs/{key.org_id}/workflows/{args['slug']}/resources/{resource.name}"
     return json_response(body, 201, {"Location": location})
+
+
+def _resource_uploaded(
+    repos: Repositories, key: ApiKey, resource: WorkflowResource, version: WorkflowVersion | None
+) -> None:
+    """The upload, and the version it saved when the latest used the resource."""
+    actor, route = _by(key, "upload_resource")
+    target = f"resource:{resource.workflow_slug}/{resource.name}"
+    details: dict[str, Any] = {"size_bytes": resource.size_bytes}
+    if version is not None:
+        details["new_version"] = version.version
+        audit.version_recorded(repos, actor, route, version, details={"resource": resource.name})
+    once = (resource.workflow_slug, resource.name, resource.sha256, resource.created_at)
+    action = AuditAction.RESOURCE_UPLOADED
+    audit.record(repos, key.org_id, actor, action, target, route, details, once_per=once)
 
 
 @route("list_resources", Role.VIEWER)
@@ -208,7 +232,11 @@ def list_resources(request: Request, key: ApiKey, args: dict[str, str]) -> Respo
 
 @route("delete_resource", Role.AUTHOR)
 def delete_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    resources.remove(wiring.repositories(), key.org_id, args["slug"], args["name"])
+    repos = wiring.repositories()
+    resources.remove(repos, key.org_id, args["slug"], args["name"])
+    target = f"resource:{args['slug']}/{args['name']}"
+    actor, where = _by(key, "delete_resource")
+    audit.record(repos, key.org_id, actor, AuditAction.RESOURCE_DELETED, target, where)
     return Response(status=204)
 
 
@@ -284,6 +312,10 @@ def cancel_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     run = runs.cancel_run(
         repos, wiring.task_queue(), get_settings(), key.org_id, args["run"], caller=key
     )
+    actor, where = _by(key, "cancel_run")
+    action, target = AuditAction.RUN_CANCELLED, f"run:{run.id}"
+    # A second cancel of the run changes nothing, and is the first one's entry.
+    audit.record(repos, key.org_id, actor, action, target, where, once_per=(run.id,))
     return json_response(_run_view(queries.with_submission(repos, run)))
 
 
@@ -302,6 +334,10 @@ def rerun(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
             body.user or f"api-key:{key.id}",
             caller=key,
         )
+    actor, where = _by(key, "rerun")
+    details = {"submission_id": submission.id}
+    action, target = AuditAction.RUN_RERUN, f"run:{run.id}"
+    audit.record(repos, key.org_id, actor, action, target, where, details, once_per=(run.id,))
     payload = {"run": run_view(run, submission), "submission": submission_view(submission)}
     return json_response(payload, 202, {"Location": f"/v1/orgs/{key.org_id}/runs/{run.id}"})
 
@@ -417,6 +453,38 @@ def get_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
         int(raw),
     )
     return json_response(upload_view(event))
+
+
+@route("list_audit", Role.ADMIN)
+def list_audit(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    raw = request.args.get("action") or None
+    if raw is not None and raw not in AuditAction._value2member_map_:
+        allowed = ", ".join(AuditAction)
+        raise BadRequest(f"action must be one of {allowed}, not {raw[:64]!r}")
+    page = audit.entries(
+        wiring.repositories(),
+        key.org_id,
+        action=AuditAction(raw) if raw else None,
+        limit=_limit(request, 50, 200),
+        page_token=request.args.get("page_token") or None,
+    )
+    items = [audit_view(e) for e in page.items]
+    return json_response({"items": items, "next_page_token": page.next_page_token})
+
+
+@cache
+def _templates() -> dict[str, str]:
+    """Each endpoint's method and path template, as the audit log names a route."""
+    named = {}
+    for rule in URLS.iter_rules():
+        method = next(m for m in sorted(rule.methods or ()) if m not in ("HEAD", "OPTIONS"))
+        named[str(rule.endpoint)] = f"{method} {rule.rule.replace('<', '{').replace('>', '}')}"
+    return named
+
+
+def _by(key: ApiKey, endpoint: str) -> tuple[audit.Actor, str]:
+    """Who is changing something, and through which route, for the audit log."""
+    return audit.Actor.key(key.id), _templates()[endpoint]
 
 
 @cache

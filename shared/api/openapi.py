@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import JsonSchemaMode as Mode
 
 from shared.api.responses import (
+    AuditPage,
     Envelope,
     FindingPage,
     Health,
@@ -35,7 +36,7 @@ from shared.api.responses import (
     WorkflowList,
     WorkflowView,
 )
-from shared.domain.enums import Role, RunStatus, Severity
+from shared.domain.enums import AuditAction, Role, RunStatus, Severity
 from shared.domain.models import UploadEvent
 from shared.domain.roles import ACTS_FOR_OTHERS, LENGTHENS_RETENTION
 from shared.platform.ids import ID_PATTERN
@@ -136,6 +137,7 @@ PAGE_TOKEN = _query("page_token", {"type": "string"}, "The next_page_token of th
 STATUS = _query("status", {"enum": list(RunStatus)}, "Only runs with this status.")
 SEVERITY = _query("severity", {"enum": list(Severity)}, "Only findings of this severity.")
 WORKFLOW = _query("workflow", {"type": "string", "pattern": SLUG}, "Only this workflow's runs.")
+ACTION = _query("action", {"enum": list(AuditAction)}, "Only entries of this action.")
 VERSION = _query("version", {"type": "integer", "minimum": 1}, "A version number.")
 GENERATION = _query("generation", {"type": "integer", "minimum": 0}, required=True)
 
@@ -323,6 +325,11 @@ OPERATIONS = (
         "get", "/v1/orgs/{org}/uploads/{slug}/{filename}", "getUpload",
         "What the upload trigger made of one object generation",
         (("200", UploadEvent, UPLOADED),), params=(GENERATION,),
+    ),
+    Operation(
+        "get", "/v1/orgs/{org}/audit", "listAudit",
+        "Your organization's audit log, newest first: who changed what, when, and how",
+        (("200", AuditPage, "A page of entries"),), params=(ACTION, _limit(200), PAGE_TOKEN),
     ),
 )
 # fmt: on

@@ -20,6 +20,7 @@ from typing_extensions import TypedDict
 
 from shared.domain.enums import Execution
 from shared.domain.models import (
+    AuditEntry,
     Finding,
     ResourcePin,
     Retention,
@@ -105,6 +106,12 @@ class UploadedResource(ResourceView):
     new_version: int | None
 
 
+class AuditEntryView(AuditEntry):
+    """One change to your organization: who made it (`key:<id>`, `member:<id>` or
+    `operator:<name>`), when, what, to which object, and through which route; `details`
+    holds facts such as a version number, never content."""
+
+
 # A grant's expiry has always been written `+00:00` (isoformat), where pydantic writes `Z`.
 GrantExpiry = Annotated[
     datetime,
@@ -144,6 +151,11 @@ class RunPage(TypedDict):
 
 class FindingPage(TypedDict):
     items: list[Finding]
+    next_page_token: str | None
+
+
+class AuditPage(TypedDict):
+    items: list[AuditEntryView]
     next_page_token: str | None
 
 

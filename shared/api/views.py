@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.api.responses import (
+    AuditEntryView,
     ResourceView,
     RunView,
     SubmissionView,
@@ -16,6 +17,7 @@ from shared.api.responses import (
     WorkflowView,
 )
 from shared.domain.models import (
+    AuditEntry,
     Finding,
     Submission,
     UploadEvent,
@@ -38,6 +40,10 @@ def submission_view(submission: Submission | None) -> dict[str, Any] | None:
 def run_view(run: ValidationRun, submission: Submission | None) -> dict[str, Any]:
     fields = {**dict(run), "submission": submission}
     return RunView.model_validate(fields, from_attributes=True).model_dump(mode="json")
+
+
+def audit_view(entry: AuditEntry) -> dict[str, Any]:
+    return AuditEntryView.model_validate(entry, from_attributes=True).model_dump(mode="json")
 
 
 def finding_view(finding: Finding) -> dict[str, Any]:

@@ -120,3 +120,32 @@ class Role(StrEnum):
 
     def allows(self, needed: Role) -> bool:
         return self.rank >= needed.rank
+
+
+class ActorKind(StrEnum):
+    """Who made a change the audit log records: an API key, a member of the org (signed
+    in to the console), or an operator at the command line with database access."""
+
+    KEY = "key"
+    MEMBER = "member"
+    OPERATOR = "operator"
+
+
+class AuditAction(StrEnum):
+    """A change the audit log records (docs/decisions/0069-the-audit-log.md)."""
+
+    WORKFLOW_CREATED = "workflow.created"
+    WORKFLOW_SAVED = "workflow.saved"
+    WORKFLOW_DELETED = "workflow.deleted"
+    RETENTION_CHANGED = "retention.changed"
+    RESOURCE_UPLOADED = "resource.uploaded"
+    RESOURCE_DELETED = "resource.deleted"
+    KEY_CREATED = "key.created"
+    KEY_REVOKED = "key.revoked"
+    UPLOADER_ADDED = "uploader.added"
+    UPLOADER_REMOVED = "uploader.removed"
+    RUN_CANCELLED = "run.cancelled"
+    RUN_RERUN = "run.rerun"
+    MEMBER_ADDED = "member.added"
+    MEMBER_REMOVED = "member.removed"
+    MEMBER_ROLE_CHANGED = "member.role_changed"

@@ -19,6 +19,8 @@ from pydantic import (
 
 from shared.domain.assertions import Assertion
 from shared.domain.enums import (
+    ActorKind,
+    AuditAction,
     CloudRunJobStatus,
     ErrorCategory,
     Execution,
@@ -503,6 +505,23 @@ class UploadEvent(Model):
     created_at: datetime
     # Firestore's TTL policy deletes the record after this moment (bookkeeping only).
     expire_at: datetime | None = None
+
+
+class AuditEntry(Model):
+    """One change to an org, as the audit log keeps it: who made it, when, what, to
+    which object, and through which route. `details` holds a few facts about the change
+    (a version number, a retention policy), never content a user submitted or wrote.
+    Kept without expiry: purges of content leave the log alone."""
+
+    id: str
+    org_id: str
+    at: datetime
+    actor: str  # "key:<id>", "member:<id>" or "operator:<name>"
+    actor_kind: ActorKind
+    action: AuditAction
+    target: str  # "workflow:<slug>", "resource:<slug>/<name>", "key:<id>", "run:<id>", ...
+    route: str  # "PUT /v1/orgs/{org}/workflows/{slug}" or "cli: assay admin ..."
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 # A Google identity's email, as IAP asserts it: one address, compared without case.

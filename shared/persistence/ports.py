@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from shared.domain.enums import ReceiptClaim, ReceiptState, Role, RunStatus
+from shared.domain.enums import AuditAction, ReceiptClaim, ReceiptState, Role, RunStatus
 from shared.domain.models import (
     ApiKey,
     Artifact,
+    AuditEntry,
     CallbackReceipt,
     Finding,
     IdempotencyRecord,
@@ -356,6 +357,25 @@ class UploadInputs(Protocol):
         """False, and nothing written, when the submission changed since `read`."""
 
 
+class Audit(Protocol):
+    """The org's audit log: appended to, never changed, never expired."""
+
+    def append(self, entry: AuditEntry) -> bool:
+        """False when an entry with its id is already there (a retried change): the
+        first one stands."""
+
+    def page(
+        self,
+        org_id: str,
+        *,
+        action: AuditAction | None = None,
+        limit: int = 50,
+        page_token: str | None = None,
+    ) -> Page[AuditEntry]:
+        """Newest first (ties by id, descending); a token from another org or list is a
+        BadRequest."""
+
+
 class Members(Protocol):
     """An org's people (decision record 0068). Emails come as `Member` normalises them;
     a member is keyed by (org, email), so two concurrent adds of one person collide."""
@@ -406,6 +426,8 @@ class Repositories(Protocol):
     def upload_inputs(self) -> UploadInputs: ...
     @property
     def members(self) -> Members: ...
+    @property
+    def audit(self) -> Audit: ...
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` in a transaction (again on contention), then the effects the

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.adapters.bucket_iam import POLICY_VERSION, BucketIam, Conflict
+from shared.domain.enums import AuditAction
 from shared.persistence.ports import Repositories, Uploader
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import NotFound, Unprocessable
+from shared.services import audit
 
 ROLE = "roles/storage.objectCreator"
 ATTEMPTS = 5
@@ -101,24 +103,43 @@ def add_uploader(
     org_id: str,
     member: str,
     now: Clock = utcnow,
+    *,
+    by: audit.Actor | None = None,
+    route: str = "cli: assay admin uploaders add",
 ) -> Uploader:
     """Records the uploader and puts it in the policy; adding one again repairs the
-    policy (a run that stopped between the two)."""
+    policy (a run that stopped between the two), and is no change to the audit log."""
     _org(repos, org_id)
     uploader = Uploader(org_id=org_id, member=check_member(member), created_at=now())
-    repos.uploads.add_uploader(uploader)
+    added = repos.uploads.add_uploader(uploader)
     grant_in_policy(iam, bucket, org_id, member)
+    if added:
+        actor = by or audit.Actor.operator()
+        action, target = AuditAction.UPLOADER_ADDED, f"uploader:{member}"
+        audit.record(repos, org_id, actor, action, target, route, at=uploader.created_at)
     return uploader
 
 
 def remove_uploader(
-    repos: Repositories, iam: BucketIam, bucket: str, org_id: str, member: str
+    repos: Repositories,
+    iam: BucketIam,
+    bucket: str,
+    org_id: str,
+    member: str,
+    *,
+    by: audit.Actor | None = None,
+    route: str = "cli: assay admin uploaders remove",
 ) -> bool:
     """Takes the uploader out of the policy first (its writes stop), then the record.
     False when it was not an uploader of the org."""
     _org(repos, org_id)
     revoke_in_policy(iam, bucket, org_id, check_member(member))
-    return repos.uploads.remove_uploader(org_id, member)
+    removed = repos.uploads.remove_uploader(org_id, member)
+    if removed:
+        actor = by or audit.Actor.operator()
+        action, target = AuditAction.UPLOADER_REMOVED, f"uploader:{member}"
+        audit.record(repos, org_id, actor, action, target, route)
+    return removed
 
 
 def list_uploaders(repos: Repositories, org_id: str) -> list[Uploader]:

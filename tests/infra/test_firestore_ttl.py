@@ -44,6 +44,7 @@ KEPT = {
     collections.PURGE_RETRIES,
     collections.RESOURCES,
     collections.UPLOADERS,  # who may upload: configuration, not a trace of a delivery
+    collections.AUDIT_LOG,  # who changed what: it outlives purges (record 0069)
     collections.MEMBERS,  # who belongs to an org: configuration, like uploaders
 }
 

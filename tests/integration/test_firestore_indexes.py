@@ -18,7 +18,7 @@ import pytest
 from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
 from shared.api.auth.api_keys import authenticate
-from shared.domain.enums import Severity
+from shared.domain.enums import AuditAction, Severity
 from shared.domain.models import Finding, PurgeRetryState
 from shared.persistence.firestore.store import FirestoreRepositories
 from shared.persistence.ports import SubmissionToPurge
@@ -152,6 +152,13 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         unlisted = SubmissionToPurge(world.submission, org, None, (), False, far)
         r.sweeps.runs_of([unlisted])
 
+    def audit_page() -> None:
+        # The world's key was issued through the service: its creation is an entry.
+        for action in (None, AuditAction.KEY_CREATED):
+            page = r.audit.page(org, action=action, limit=1)
+            assert page.items
+            r.audit.page(org, action=action, limit=1, page_token=page.next_page_token)
+
     def expired_submissions() -> None:
         # A cursor changes where the query starts, not the index it needs (paging is
         # test_retention's).
@@ -178,6 +185,7 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "members.all": lambda: r.members.all(org),
         "members.orgs_of": lambda: r.members.orgs_of("ada@example.com"),
         "upload_inputs.under": lambda: r.upload_inputs.under("gs://uploads", 10),
+        "audit.page": audit_page,
     }
 
 

@@ -8,12 +8,13 @@ import logging
 import secrets
 from datetime import datetime, timedelta
 
-from shared.domain.enums import Role
+from shared.domain.enums import AuditAction, Role
 from shared.domain.models import ApiKey
 from shared.persistence.ports import Repositories
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import NotFound, Unauthorized
 from shared.platform.ids import is_new_id, new_id
+from shared.services import audit
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,12 @@ def issue_key(
     expires_at: datetime | None = None,
     role: Role = Role.ADMIN,
     now: Clock = utcnow,
+    by: audit.Actor | None = None,
+    route: str = "cli: assay admin create-key",
 ) -> tuple[ApiKey, str]:
     """Creates a key with `role` (admin, as every key was before roles) and returns it
-    with the plaintext, which is never stored."""
+    with the plaintext, which is never stored. The audit log records who (an operator
+    at the command line unless `by` says otherwise)."""
     if repos.orgs.get(org_id) is None:
         raise NotFound(f"organization {org_id!r} does not exist")
     key_id = new_id()
@@ -51,6 +55,17 @@ def issue_key(
         role=role,
     )
     repos.keys.create(record)
+    audit.record(
+        repos,
+        org_id,
+        by or audit.Actor.operator(),
+        AuditAction.KEY_CREATED,
+        f"key:{key_id}",
+        route,
+        {"role": role.value},
+        record.created_at,
+        once_per=(key_id,),
+    )
     return record, f"{PREFIX}_{key_id}_{secret}"
 
 
@@ -93,7 +108,22 @@ def list_keys(repos: Repositories, org_id: str) -> list[ApiKey]:
     return repos.keys.all(org_id)
 
 
-def revoke_key(repos: Repositories, org_id: str, key_id: str, now: Clock = utcnow) -> ApiKey:
+def revoke_key(
+    repos: Repositories,
+    org_id: str,
+    key_id: str,
+    now: Clock = utcnow,
+    *,
+    by: audit.Actor | None = None,
+    route: str = "cli: assay admin revoke-key",
+) -> ApiKey:
+    """Revokes the key; the audit log records the first revocation (a repeat is the
+    same entry)."""
     if not is_new_id(key_id):
         raise NotFound(f"API key {key_id!r} not found")
-    return repos.keys.revoke(org_id, key_id, now())
+    key = repos.keys.revoke(org_id, key_id, now())
+    actor = by or audit.Actor.operator()
+    target = f"key:{key_id}"
+    action = AuditAction.KEY_REVOKED
+    audit.record(repos, org_id, actor, action, target, route, at=key.revoked_at, once_per=(key_id,))
+    return key

@@ -13,6 +13,7 @@ from shared.persistence.firestore.unit_of_work import Batch, Transaction
 from shared.persistence.ports import UnitOfWork
 
 if TYPE_CHECKING:
+    from shared.persistence.firestore.audit import FirestoreAudit
     from shared.persistence.firestore.findings import FirestoreFindings
     from shared.persistence.firestore.members import FirestoreMembers
     from shared.persistence.firestore.orgs import FirestoreKeys, FirestoreOrgs
@@ -113,6 +114,12 @@ class FirestoreRepositories:
         from shared.persistence.firestore.members import FirestoreMembers
 
         return FirestoreMembers(self.db)
+
+    @cached_property
+    def audit(self) -> FirestoreAudit:
+        from shared.persistence.firestore.audit import FirestoreAudit
+
+        return FirestoreAudit(self.db)
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn(unit of work)` in a transaction, then the effects the committed

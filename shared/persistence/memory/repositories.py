@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from shared.persistence.memory.accounts import MemoryKeys, MemoryOrgs
+from shared.persistence.memory.audit import MemoryAudit
 from shared.persistence.memory.callbacks import MemoryPurgeRetries, MemoryReceipts
 from shared.persistence.memory.members import MemoryMembers
 from shared.persistence.memory.runs import MemoryFindings, MemoryRuns, MemorySubmissions
@@ -18,6 +19,7 @@ from shared.persistence.memory.unit_of_work import MemoryBatch, transact
 from shared.persistence.memory.uploads import MemoryUploads
 from shared.persistence.memory.workflows import MemoryResources, MemoryWorkflows
 from shared.persistence.ports import (
+    Audit,
     Findings,
     Keys,
     Members,
@@ -55,6 +57,7 @@ class MemoryRepositories:
         self._uploads = MemoryUploads(self.store)
         self._upload_inputs = MemoryUploadInputs(self.store)
         self._members = MemoryMembers(self.store)
+        self._audit = MemoryAudit(self.store)
 
     @property
     def orgs(self) -> Orgs:
@@ -107,6 +110,10 @@ class MemoryRepositories:
     @property
     def members(self) -> Members:
         return self._members
+
+    @property
+    def audit(self) -> Audit:
+        return self._audit
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` (again on contention), then the committed attempt's effects;
