@@ -46,3 +46,37 @@ variable "validator_subnet_cidr" {
     error_message = "validator_subnet_cidr must be an IPv4 range of /26 or larger: Direct VPC egress reserves addresses 16 at a time."
   }
 }
+
+variable "console_enabled" {
+  description = "Put the console behind Identity-Aware Proxy (iap.tf). Off until a console function named console_service is deployed."
+  type        = bool
+  default     = false
+}
+
+variable "console_service" {
+  description = "The Cloud Run service of the console function, the backend IAP guards."
+  type        = string
+  default     = "console"
+}
+
+variable "console_domain" {
+  description = "The console's host name, for its Google-managed certificate (its DNS A record points at the console_address output)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.console_domain == "" || can(regex("^([a-z0-9-]+\\.)+[a-z]{2,}$", var.console_domain))
+    error_message = "console_domain must be a host name such as console.example.com."
+  }
+}
+
+variable "console_members" {
+  description = "Who IAP lets through to the console: \"domain:example.com\", \"group:assay@example.com\" or \"user:ada@example.com\". Passing IAP is not membership: a person sees only the orgs they are a member of."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.console_members : can(regex("^(domain|group|user):[^\\s:]+$", m))])
+    error_message = "console_members are domain:, group: or user: entries (never allUsers or allAuthenticatedUsers)."
+  }
+}
