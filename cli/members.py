@@ -1,6 +1,7 @@
 """`assay admin members`: an org's people, each a Google identity with a role (decision
-record 0068). Like keys, managed here with database access; a change made here is
-recorded as made by "cli".
+record 0068). Like keys, managed here with database access; the audit log records
+each change as made by the operator (`operator:<login>`), and so does a member's
+`added_by`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 org_option = click.option("--org", required=True, help="The organization's id.")
 email_option = click.option("--email", required=True, help="The person's Google identity.")
-ADDED_BY = "cli"
 
 
 def _role(raw: str) -> Role:
@@ -70,7 +70,7 @@ def add(org: str, email: str, role_name: str, as_json: bool) -> None:
 
     role = _role(role_name)
     try:
-        member = add_member(_repos(), org, email, role, ADDED_BY)
+        member = add_member(_repos(), org, email, role)
     except AssayError as exc:
         fail(as_json, exc.detail, 2)
     said = f"{member.email} is a member of {org} with role {member.role.value}"

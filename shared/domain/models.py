@@ -544,5 +544,6 @@ class Member(Model):
     email: Annotated[str, AfterValidator(normal_email)]
     role: Role
     added_at: datetime
-    # Who added the member: "key:<id>", "member:<email>" or "cli".
+    # Who added the member, as the audit log names them: "key:<id>", "member:<id>" or
+    # "operator:<name>" (the command line).
     added_by: str

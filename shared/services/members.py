@@ -6,15 +6,19 @@ admin member is refused (409) while anyone else remains a member, so the people 
 org are never left with nobody to manage them. The check reads the members, then
 writes; two concurrent removals of the last two admins can both pass it (an operator's
 rare act; record 0068 says why this is accepted).
+
+Each change is recorded in the audit log (record 0069) as made by `by`: an operator at
+the command line unless the caller says otherwise.
 """
 
 from __future__ import annotations
 
-from shared.domain.enums import Role
+from shared.domain.enums import AuditAction, Role
 from shared.domain.models import Member, normal_email
 from shared.persistence.ports import Repositories
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
+from shared.services import audit
 
 
 def _org(repos: Repositories, org_id: str) -> None:
@@ -47,19 +51,34 @@ def _keeps_an_admin(repos: Repositories, member: Member, leaves: bool) -> None:
     )
 
 
+def _recorded(
+    repos: Repositories,
+    member: Member,
+    action: AuditAction,
+    by: audit.Actor,
+    route: str,
+    details: dict[str, str],
+) -> None:
+    target = f"member:{member.email}"
+    audit.record(repos, member.org_id, by, action, target, route, details)
+
+
 def add_member(
     repos: Repositories,
     org_id: str,
     email: str,
     role: Role,
-    added_by: str,
     now: Clock = utcnow,
+    *,
+    by: audit.Actor | None = None,
+    route: str = "cli: assay admin members add",
 ) -> Member:
-    """The new member; AlreadyExists (409) when the person already is one, whatever
-    their role (a role is changed with `change_role`)."""
+    """The new member, added by `by` (its `added_by`); AlreadyExists (409) when the
+    person already is one, whatever their role (a role is changed with `change_role`)."""
     _org(repos, org_id)
+    actor = by or audit.Actor.operator()
     member = Member(
-        org_id=org_id, email=_email(email), role=role, added_at=now(), added_by=added_by
+        org_id=org_id, email=_email(email), role=role, added_at=now(), added_by=actor.name
     )
     if not repos.members.add(member):
         current = repos.members.get(org_id, member.email)
@@ -67,6 +86,7 @@ def add_member(
         raise AlreadyExists(
             f"{member.email!r} already is a member of organization {org_id!r}{held}"
         )
+    _recorded(repos, member, AuditAction.MEMBER_ADDED, actor, route, {"role": role.value})
     return member
 
 
@@ -76,7 +96,14 @@ def list_members(repos: Repositories, org_id: str) -> list[Member]:
     return repos.members.all(org_id)
 
 
-def remove_member(repos: Repositories, org_id: str, email: str) -> bool:
+def remove_member(
+    repos: Repositories,
+    org_id: str,
+    email: str,
+    *,
+    by: audit.Actor | None = None,
+    route: str = "cli: assay admin members remove",
+) -> bool:
     """False when the person was not a member; Conflict for the last admin while
     others remain."""
     _org(repos, org_id)
@@ -84,12 +111,25 @@ def remove_member(repos: Repositories, org_id: str, email: str) -> bool:
     if member is None:
         return False
     _keeps_an_admin(repos, member, leaves=True)
-    return repos.members.remove(org_id, member.email)
+    if not repos.members.remove(org_id, member.email):
+        return False  # a concurrent removal won, and records it
+    actor = by or audit.Actor.operator()
+    details = {"role": member.role.value}
+    _recorded(repos, member, AuditAction.MEMBER_REMOVED, actor, route, details)
+    return True
 
 
-def change_role(repos: Repositories, org_id: str, email: str, role: Role) -> Member:
+def change_role(
+    repos: Repositories,
+    org_id: str,
+    email: str,
+    role: Role,
+    *,
+    by: audit.Actor | None = None,
+    route: str = "cli: assay admin members set-role",
+) -> Member:
     """The member with `role`; NotFound for a non-member, Conflict for demoting the
-    last admin member."""
+    last admin member. Giving a member the role it has changes (and records) nothing."""
     _org(repos, org_id)
     member = repos.members.get(org_id, _email(email))
     if member is None:
@@ -98,4 +138,14 @@ def change_role(repos: Repositories, org_id: str, email: str, role: Role) -> Mem
         return member
     if role is not Role.ADMIN:
         _keeps_an_admin(repos, member, leaves=False)
-    return repos.members.set_role(org_id, member.email, role)
+    changed = repos.members.set_role(org_id, member.email, role)
+    details = {"role": role.value, "previous_role": member.role.value}
+    _recorded(
+        repos,
+        changed,
+        AuditAction.MEMBER_ROLE_CHANGED,
+        by or audit.Actor.operator(),
+        route,
+        details,
+    )
+    return changed

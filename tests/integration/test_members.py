@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from cli.main import main
 from shared.domain.enums import Role
 from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
-from shared.services import members
+from shared.services import audit, members
 from tests.factories import make_org
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -28,10 +28,19 @@ def _roles(repos: Any, org: str) -> dict[str, Role]:
     return {m.email: m.role for m in members.list_members(repos, org)}
 
 
+def _logged(repos: Any, org: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """The org's member changes in the audit log, by target, then action."""
+    page = repos.audit.page(org, limit=100)
+    changes = [e for e in page.items if e.action.value.startswith("member.")]
+    assert all(e.route.startswith("cli: assay admin members ") for e in changes)
+    found = [(e.target, e.action.value, e.actor, e.details) for e in changes]
+    return sorted(found, key=lambda f: (f[0], f[1]))
+
+
 def test_a_member_is_added_normalised_listed_and_removed(repos: Any) -> None:
     org, _ = make_org(repos)
     added = members.add_member(
-        repos, org, "  Ada@Example.COM ", Role.AUTHOR, "key:k1", now=lambda: T0
+        repos, org, "  Ada@Example.COM ", Role.AUTHOR, lambda: T0, by=audit.Actor.key("k1")
     )
     assert (added.email, added.role, added.added_by, added.added_at) == (
         "ada@example.com",
@@ -39,7 +48,7 @@ def test_a_member_is_added_normalised_listed_and_removed(repos: Any) -> None:
         "key:k1",
         T0,
     )
-    members.add_member(repos, org, "bob@example.com", Role.VIEWER, "cli")
+    members.add_member(repos, org, "bob@example.com", Role.VIEWER)
     assert [m.email for m in members.list_members(repos, org)] == [
         "ada@example.com",
         "bob@example.com",
@@ -48,27 +57,34 @@ def test_a_member_is_added_normalised_listed_and_removed(repos: Any) -> None:
     assert members.remove_member(repos, org, "ADA@example.com") is True
     assert members.remove_member(repos, org, "ada@example.com") is False
     assert _roles(repos, org) == {"bob@example.com": Role.VIEWER}
+    assert [(target, action, actor) for target, action, actor, _ in _logged(repos, org)] == [
+        ("member:ada@example.com", "member.added", "key:k1"),
+        ("member:ada@example.com", "member.removed", audit.Actor.operator().name),
+        ("member:bob@example.com", "member.added", audit.Actor.operator().name),
+    ]
 
 
 def test_a_second_add_of_a_person_is_refused_and_changes_nothing(repos: Any) -> None:
     org, _ = make_org(repos)
-    members.add_member(repos, org, "ada@example.com", Role.VIEWER, "cli")
+    members.add_member(repos, org, "ada@example.com", Role.VIEWER)
     with pytest.raises(AlreadyExists, match="with role 'viewer'"):
-        members.add_member(repos, org, "Ada@example.com", Role.ADMIN, "cli")
+        members.add_member(repos, org, "Ada@example.com", Role.ADMIN)
     assert _roles(repos, org) == {"ada@example.com": Role.VIEWER}
+    members.change_role(repos, org, "ada@example.com", Role.VIEWER)  # as it is
+    assert [action for _, action, _, _ in _logged(repos, org)] == ["member.added"]
 
 
 @pytest.mark.parametrize("email", ["ada", "ada@", "@example.com", "a b@example.com", ""])
 def test_an_address_that_is_not_an_email_is_refused(repos: Any, email: str) -> None:
     org, _ = make_org(repos)
     with pytest.raises(Unprocessable, match="not an email address"):
-        members.add_member(repos, org, email, Role.VIEWER, "cli")
+        members.add_member(repos, org, email, Role.VIEWER)
     assert members.list_members(repos, org) == []
 
 
 def test_an_unknown_org_is_not_found_for_every_operation(repos: Any) -> None:
     calls = [
-        lambda: members.add_member(repos, "nope", "ada@example.com", Role.ADMIN, "cli"),
+        lambda: members.add_member(repos, "nope", "ada@example.com", Role.ADMIN),
         lambda: members.list_members(repos, "nope"),
         lambda: members.remove_member(repos, "nope", "ada@example.com"),
         lambda: members.change_role(repos, "nope", "ada@example.com", Role.ADMIN),
@@ -82,7 +98,7 @@ def test_an_unknown_org_is_not_found_for_every_operation(repos: Any) -> None:
 def test_another_orgs_member_is_not_one_here(repos: Any) -> None:
     org, _ = make_org(repos)
     other, _ = make_org(repos, "other")
-    members.add_member(repos, other, "ada@example.com", Role.ADMIN, "cli")
+    members.add_member(repos, other, "ada@example.com", Role.ADMIN)
     assert members.list_members(repos, org) == []
     assert members.remove_member(repos, org, "ada@example.com") is False
     with pytest.raises(NotFound, match="not a member"):
@@ -92,14 +108,15 @@ def test_another_orgs_member_is_not_one_here(repos: Any) -> None:
 
 def test_the_last_admin_member_stays_while_others_remain(repos: Any) -> None:
     org, _ = make_org(repos)
-    members.add_member(repos, org, "ada@example.com", Role.ADMIN, "cli")
-    members.add_member(repos, org, "bob@example.com", Role.AUTHOR, "cli")
+    members.add_member(repos, org, "ada@example.com", Role.ADMIN)
+    members.add_member(repos, org, "bob@example.com", Role.AUTHOR)
     with pytest.raises(Conflict, match="last admin member") as refused:
         members.remove_member(repos, org, "ada@example.com")
     assert refused.value.status == 409
     with pytest.raises(Conflict, match="make another member an admin first"):
         members.change_role(repos, org, "ada@example.com", Role.AUTHOR)
     assert _roles(repos, org)["ada@example.com"] is Role.ADMIN
+    assert {action for _, action, _, _ in _logged(repos, org)} == {"member.added"}
 
     members.change_role(repos, org, "bob@example.com", Role.ADMIN)
     assert members.change_role(repos, org, "ada@example.com", Role.VIEWER).role is Role.VIEWER
@@ -112,8 +129,8 @@ def test_the_last_admin_member_stays_while_others_remain(repos: Any) -> None:
 
 def test_members_without_an_admin_may_come_and_go(repos: Any) -> None:
     org, _ = make_org(repos)
-    members.add_member(repos, org, "ada@example.com", Role.VIEWER, "cli")
-    members.add_member(repos, org, "bob@example.com", Role.SUBMITTER, "cli")
+    members.add_member(repos, org, "ada@example.com", Role.VIEWER)
+    members.add_member(repos, org, "bob@example.com", Role.SUBMITTER)
     assert members.change_role(repos, org, "ada@example.com", Role.AUTHOR).role is Role.AUTHOR
     assert members.remove_member(repos, org, "ada@example.com") is True
     assert _roles(repos, org) == {"bob@example.com": Role.SUBMITTER}
@@ -128,7 +145,7 @@ def test_the_cli_adds_lists_changes_and_removes_members(repos: Any) -> None:
         "email": "ada@example.com",
         "role": "admin",
         "added_at": None,
-        "added_by": "cli",
+        "added_by": audit.Actor.operator().name,
     }
     viewer = _cli("add", "--org", org, "--email", "bob@example.com")
     assert viewer.exit_code == 0 and "role viewer" in viewer.output
@@ -146,6 +163,18 @@ def test_the_cli_adds_lists_changes_and_removes_members(repos: Any) -> None:
     gone = json.loads(_cli("remove", "--org", org, "--email", "BOB@example.com", "--json").output)
     assert gone == {"org_id": org, "email": "bob@example.com", "removed": True}
     assert _roles(repos, org) == {"ada@example.com": Role.ADMIN}
+    operator = audit.Actor.operator().name
+    assert _logged(repos, org) == [
+        ("member:ada@example.com", "member.added", operator, {"role": "admin"}),
+        ("member:bob@example.com", "member.added", operator, {"role": "viewer"}),
+        ("member:bob@example.com", "member.removed", operator, {"role": "author"}),
+        (
+            "member:bob@example.com",
+            "member.role_changed",
+            operator,
+            {"role": "author", "previous_role": "viewer"},
+        ),
+    ]
 
 
 def test_the_cli_says_why_it_refuses(repos: Any) -> None:
