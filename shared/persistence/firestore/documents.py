@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -185,7 +186,11 @@ class Collections:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name, value in list(vars(cls).items()):
-            if callable(value) and not name.startswith("_"):
+            if name.startswith("_"):
+                continue
+            if isinstance(value, staticmethod):
+                setattr(cls, name, staticmethod(refusing_unstorable(value.__func__)))
+            elif inspect.isfunction(value):
                 setattr(cls, name, refusing_unstorable(value))
 
     def owned(self, collection: str, cls: type[M], org_id: str, doc_id: str, what: str) -> M:
