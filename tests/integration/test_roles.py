@@ -147,6 +147,7 @@ EXAMPLES: dict[str, tuple[Callable[[Scene], Any], int, Role]] = {
         Role.AUTHOR,
     ),
     "list_runs": (lambda s: s.call("GET", f"/v1/orgs/{s.org}/runs"), 200, Role.VIEWER),
+    "list_audit": (lambda s: s.call("GET", f"/v1/orgs/{s.org}/audit"), 200, Role.ADMIN),
     "get_run": (lambda s: s.call("GET", _run(s)), 200, Role.VIEWER),
     "list_findings": (lambda s: s.call("GET", f"{_run(s)}/findings"), 200, Role.VIEWER),
     "cancel_run": (lambda s: s.call("POST", f"{_run(s)}/cancel"), 200, Role.SUBMITTER),
