@@ -39,7 +39,7 @@ from shared.api.views import (
     workflow_view,
 )
 from shared.domain.enums import AuditAction, Role, RunStatus
-from shared.domain.models import ApiKey, ValidationRun, WorkflowResource, WorkflowVersion
+from shared.domain.models import ApiKey, ValidationRun
 from shared.domain.roles import require
 from shared.platform.config import get_settings
 from shared.platform.errors import BadRequest, NotFound, Unauthorized
@@ -49,7 +49,6 @@ from shared.services.submissions import submit
 
 if TYPE_CHECKING:
     from shared.catalog.validators import ValidatorSpec
-    from shared.persistence.ports import Repositories
 
 Handler = Callable[[Request, ApiKey, dict[str, str]], Response]
 ROUTES: dict[str, Handler] = {}
@@ -151,11 +150,14 @@ def _version_arg(request: Request) -> int | None:
 def create_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     body = parse_model(workflows.WorkflowCreate, parse_json(request))
     book = _book(key, body.slug)
-    repos = wiring.repositories()
     workflow, version = workflows.create_workflow(
-        repos, key.org_id, body, book=book, as_role=key.role
+        wiring.repositories(),
+        key.org_id,
+        body,
+        book=book,
+        as_role=key.role,
+        by=_by(key, "create_workflow"),
     )
-    audit.workflow_saved(repos, *_by(key, "create_workflow"), workflow, version)
     location = f"/v1/orgs/{key.org_id}/workflows/{workflow.slug}"
     return json_response(workflow_view(workflow, version), 201, {"Location": location})
 
@@ -168,16 +170,15 @@ def update_workflow(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
     if isinstance(data, dict):
         data.pop("slug", None)
     body = parse_model(workflows.WorkflowSpec, data)
-    repos = wiring.repositories()
     workflow, version = workflows.update_workflow(
-        repos,
+        wiring.repositories(),
         key.org_id,
         args["slug"],
         body,
         book=_book(key, args["slug"]),
         as_role=key.role,
+        by=_by(key, "update_workflow"),
     )
-    audit.workflow_saved(repos, *_by(key, "update_workflow"), workflow, version)
     return json_response(workflow_view(workflow, version))
 
 
@@ -191,9 +192,8 @@ def upload_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
     latest version uses saves a new version pinned to the new content."""
     incoming = read_upload(request, resources.MAX_RESOURCE_BYTES)
     name = request.form.get("name") or incoming.filename or ""
-    repos = wiring.repositories()
     resource, version = resources.upload_and_repin(
-        repos,
+        wiring.repositories(),
         wiring.blob_store(),
         get_settings(),
         key.org_id,
@@ -201,26 +201,11 @@ def upload_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Resp
         name,
         incoming.data,
         incoming.content_type,
+        by=_by(key, "upload_resource"),
     )
-    _resource_uploaded(repos, key, resource, version)
     body = {**resource_view(resource), "new_version": version.version if version else None}
     location = f"/v1/orgs/{key.org_id}/workflows/{args['slug']}/resources/{resource.name}"
     return json_response(body, 201, {"Location": location})
-
-
-def _resource_uploaded(
-    repos: Repositories, key: ApiKey, resource: WorkflowResource, version: WorkflowVersion | None
-) -> None:
-    """The upload, and the version it saved when the latest used the resource."""
-    actor, route = _by(key, "upload_resource")
-    target = f"resource:{resource.workflow_slug}/{resource.name}"
-    details: dict[str, Any] = {"size_bytes": resource.size_bytes}
-    if version is not None:
-        details["new_version"] = version.version
-        audit.version_recorded(repos, actor, route, version, details={"resource": resource.name})
-    once = (resource.workflow_slug, resource.name, resource.sha256, resource.created_at)
-    action = AuditAction.RESOURCE_UPLOADED
-    audit.record(repos, key.org_id, actor, action, target, route, details, once_per=once)
 
 
 @route("list_resources", Role.VIEWER)
@@ -232,11 +217,8 @@ def list_resources(request: Request, key: ApiKey, args: dict[str, str]) -> Respo
 
 @route("delete_resource", Role.AUTHOR)
 def delete_resource(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
-    repos = wiring.repositories()
-    resources.remove(repos, key.org_id, args["slug"], args["name"])
-    target = f"resource:{args['slug']}/{args['name']}"
-    actor, where = _by(key, "delete_resource")
-    audit.record(repos, key.org_id, actor, AuditAction.RESOURCE_DELETED, target, where)
+    by = _by(key, "delete_resource")
+    resources.remove(wiring.repositories(), key.org_id, args["slug"], args["name"], by)
     return Response(status=204)
 
 
@@ -309,13 +291,10 @@ class RerunRequest(BaseModel):
 @route("cancel_run", Role.SUBMITTER)
 def cancel_run(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     repos = wiring.repositories()
+    by = _by(key, "cancel_run")
     run = runs.cancel_run(
-        repos, wiring.task_queue(), get_settings(), key.org_id, args["run"], caller=key
+        repos, wiring.task_queue(), get_settings(), key.org_id, args["run"], caller=key, by=by
     )
-    actor, where = _by(key, "cancel_run")
-    action, target = AuditAction.RUN_CANCELLED, f"run:{run.id}"
-    # A second cancel of the run changes nothing, and is the first one's entry.
-    audit.record(repos, key.org_id, actor, action, target, where, once_per=(run.id,))
     return json_response(_run_view(queries.with_submission(repos, run)))
 
 
@@ -333,11 +312,8 @@ def rerun(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
             args["submission"],
             body.user or f"api-key:{key.id}",
             caller=key,
+            by=_by(key, "rerun"),
         )
-    actor, where = _by(key, "rerun")
-    details = {"submission_id": submission.id}
-    action, target = AuditAction.RUN_RERUN, f"run:{run.id}"
-    audit.record(repos, key.org_id, actor, action, target, where, details, once_per=(run.id,))
     payload = {"run": run_view(run, submission), "submission": submission_view(submission)}
     return json_response(payload, 202, {"Location": f"/v1/orgs/{key.org_id}/runs/{run.id}"})
 
@@ -482,9 +458,9 @@ def _templates() -> dict[str, str]:
     return named
 
 
-def _by(key: ApiKey, endpoint: str) -> tuple[audit.Actor, str]:
+def _by(key: ApiKey, endpoint: str) -> audit.By:
     """Who is changing something, and through which route, for the audit log."""
-    return audit.Actor.key(key.id), _templates()[endpoint]
+    return audit.By(audit.Actor.key(key.id), _templates()[endpoint])
 
 
 @cache

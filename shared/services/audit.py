@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.enums import ActorKind, AuditAction, Role
-from shared.domain.models import AuditEntry, Workflow, WorkflowVersion
+from shared.domain.models import (
+    AuditEntry,
+    ValidationRun,
+    Workflow,
+    WorkflowResource,
+    WorkflowVersion,
+)
 from shared.persistence.ports import Page, Repositories
 from shared.platform.clock import utcnow
 from shared.platform.errors import NotFound
@@ -42,6 +48,15 @@ class Actor:
     def operator(cls, name: str | None = None) -> Actor:
         """Someone at the command line, with database access: the local user's name."""
         return cls(ActorKind.OPERATOR, f"operator:{name or _login()}")
+
+
+@dataclass(frozen=True)
+class By:
+    """Who asks for a change and through which route: what the log records of it. A
+    service that changes something takes one and records the change once it succeeded."""
+
+    actor: Actor
+    route: str
 
 
 def _login() -> str:
@@ -157,3 +172,29 @@ def entries(
 ) -> Page[AuditEntry]:
     """The org's log, newest first, a page at a time."""
     return repos.audit.page(org_id, action=action, limit=limit, page_token=page_token)
+
+
+def resource_uploaded(
+    repos: Repositories, by: By, resource: WorkflowResource, version: WorkflowVersion | None
+) -> None:
+    """The upload, and the version it saved when the latest used the resource."""
+    target = f"resource:{resource.workflow_slug}/{resource.name}"
+    details: dict[str, Any] = {"size_bytes": resource.size_bytes}
+    if version is not None:
+        details["new_version"] = version.version
+        version_recorded(repos, by.actor, by.route, version, details={"resource": resource.name})
+    once = (resource.workflow_slug, resource.name, resource.sha256, resource.created_at)
+    action = AuditAction.RESOURCE_UPLOADED
+    record(repos, resource.org_id, by.actor, action, target, by.route, details, once_per=once)
+
+
+def run_changed(
+    repos: Repositories,
+    by: By,
+    action: AuditAction,
+    run: ValidationRun,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """A run cancelled or re-run, once per run: a second cancel changes nothing."""
+    target = f"run:{run.id}"
+    record(repos, run.org_id, by.actor, action, target, by.route, details, once_per=(run.id,))

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from shared.adapters.storage import BlobExists, BlobStore
 from shared.adapters.storage.layout import Layout
+from shared.domain.enums import AuditAction
 from shared.domain.models import ResourcePin, WorkflowResource, WorkflowVersion
 from shared.persistence.ports import Repositories
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.errors import NotFound, PayloadTooLarge, Unprocessable
+from shared.services import audit
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MAX_RESOURCE_BYTES = 10 * 1024 * 1024
@@ -88,6 +90,7 @@ def upload_and_repin(
     data: bytes,
     content_type: str,
     now: Clock = utcnow,
+    by: audit.By | None = None,
 ) -> tuple[WorkflowResource, WorkflowVersion | None]:
     """Uploads resource `name`, then saves a new version of the workflow pinned to its new
     content when the latest version uses it (the new version, else None)."""
@@ -96,10 +99,18 @@ def upload_and_repin(
 
     resource = upload(repos, store, settings, org_id, slug, name, data, content_type, now)
     book = ResourceBook(repos, store, org_id, slug)
-    return resource, repin(repos, org_id, slug, name, book, now)
+    version = repin(repos, org_id, slug, name, book, now)
+    if by is not None:
+        audit.resource_uploaded(repos, by, resource, version)
+    return resource, version
 
 
-def remove(repos: Repositories, org_id: str, slug: str, name: str) -> None:
+def remove(
+    repos: Repositories, org_id: str, slug: str, name: str, by: audit.By | None = None
+) -> None:
     repos.workflows.get(org_id, slug)
     if re.fullmatch(NAME, name) is None or not repos.resources.delete(org_id, slug, name):
         raise NotFound(f"workflow {slug!r} has no resource {name[:64]!r}")
+    if by is not None:
+        target, action = f"resource:{slug}/{name}", AuditAction.RESOURCE_DELETED
+        audit.record(repos, org_id, by.actor, action, target, by.route)

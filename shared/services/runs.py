@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from shared.adapters.tasks import TaskQueue
-from shared.domain.enums import ErrorCategory, RunStatus
+from shared.domain.enums import AuditAction, ErrorCategory, RunStatus
 from shared.domain.models import ApiKey, Submission, ValidationRun
 from shared.domain.roles import ACTS_FOR_OTHERS
 from shared.persistence.ports import Repositories, UnitOfWork
@@ -15,6 +15,7 @@ from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.errors import Conflict, Forbidden, NotFound
 from shared.platform.ids import new_id
+from shared.services import audit
 from shared.services.dispatch import enqueue_launch
 from shared.services.finalize import Ended, FollowUp, end_run
 from shared.services.submissions import build_run
@@ -31,6 +32,7 @@ def cancel_run(
     now: Clock = utcnow,
     *,
     caller: ApiKey | None = None,
+    by: audit.By | None = None,
 ) -> ValidationRun:
     """PENDING or RUNNING → CANCELED, later steps SKIPPED, and its execution's cancel
     queued for the launch function. Cancelling a cancelled run again changes nothing; any
@@ -66,6 +68,8 @@ def cancel_run(
     run, ended = decided
     if ended is not None:
         log.info("run cancelled", extra={"run_id": run.id})
+    if by is not None:  # a second cancel is the first one's entry (once per run)
+        audit.run_changed(repos, by, AuditAction.RUN_CANCELLED, run)
     return run
 
 
@@ -79,6 +83,7 @@ def rerun(
     now: Clock = utcnow,
     *,
     caller: ApiKey | None = None,
+    by: audit.By | None = None,
 ) -> tuple[ValidationRun, Submission]:
     """A new run of the same content on the submission's pinned workflow version. The
     run holds the content against purge until it ends (the purge defers while a run of
@@ -111,6 +116,9 @@ def rerun(
     created: tuple[ValidationRun, Submission] = repos.transact(create)
     enqueue_launch(queue, settings, created[0].id, 0, 1)
     log.info("run again", extra={"run_id": created[0].id, "submission_id": submission_id})
+    if by is not None:
+        details = {"submission_id": submission_id}
+        audit.run_changed(repos, by, AuditAction.RUN_RERUN, created[0], details)
     return created
 
 

@@ -29,6 +29,7 @@ from shared.domain.roles import LENGTHENS_RETENTION, require
 from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
+from shared.services import audit
 from shared.services.resources import ResourceBook
 
 # A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
@@ -294,9 +295,11 @@ def create_workflow(
     book: ResourceBook | None = None,
     *,
     as_role: Role = Role.ADMIN,
+    by: audit.By | None = None,
 ) -> tuple[Workflow, WorkflowVersion]:
     """`as_role`: the caller's; Assay's own callers (the CLI, tests) act as admins. A new
-    workflow's retention counts as longer against the default (Retention())."""
+    workflow's retention counts as longer against the default (Retention()). `by`: whom
+    the audit log names (None: nothing is recorded)."""
     check_retention(body.retention, Retention(), as_role)
     created = now()
     workflow = Workflow(
@@ -318,6 +321,8 @@ def create_workflow(
         batch.commit()
     except AlreadyExists:
         raise exists from None
+    if by is not None:
+        audit.workflow_saved(repos, by.actor, by.route, workflow, version)
     return workflow, version
 
 
@@ -365,6 +370,7 @@ def update_workflow(
     book: ResourceBook | None = None,
     *,
     as_role: Role = Role.ADMIN,
+    by: audit.By | None = None,
 ) -> tuple[Workflow, WorkflowVersion]:
     """A new version from `body`. `as_role`: the caller's (see create_workflow); its
     retention is compared with the latest version's."""
@@ -375,6 +381,8 @@ def update_workflow(
 
     saved = _save_next(repos, org_id, slug, make)
     assert saved is not None  # make() always makes one
+    if by is not None:
+        audit.workflow_saved(repos, by.actor, by.route, *saved)
     return saved
 
 
