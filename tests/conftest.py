@@ -78,7 +78,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
 
     # Certificates are cached by URL for a process's life; a test's token stand-in may
     # get the port (so the URL) of an earlier test's, with other keys.
-    monkeypatch.setattr(id_tokens, "_CACHE", id_tokens._CertCache())
+    monkeypatch.setattr(id_tokens, "_CACHE", id_tokens.new_cache())
     wiring.reset()
     yield values
     wiring.reset()

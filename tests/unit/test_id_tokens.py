@@ -108,7 +108,7 @@ def test_unknown_key_ids_refresh_the_certificates_at_most_once_a_minute(serve, m
     """Made-up key ids cannot be used to hammer the certificates endpoint."""
     from google.auth import crypt, jwt
 
-    from shared.api.auth import id_tokens
+    from shared.api.auth import id_tokens, key_cache
 
     server = MetadataServer([EMAIL], EMAIL, "p")
     fetches = []
@@ -119,9 +119,9 @@ def test_unknown_key_ids_refresh_the_certificates_at_most_once_a_minute(serve, m
         return server(environ, start_response)
 
     certs = f"{serve(counting).url}/oauth2/v1/certs"
-    monkeypatch.setattr(id_tokens, "_CACHE", id_tokens._CertCache())
+    monkeypatch.setattr(id_tokens, "_CACHE", id_tokens.new_cache())
     clock = [1000.0]
-    monkeypatch.setattr(id_tokens.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(key_cache.time, "monotonic", lambda: clock[0])
     assert verify(server.minter.mint(EMAIL, AUDIENCE), certs).email == EMAIL
     assert len(fetches) == 1
 

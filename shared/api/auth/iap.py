@@ -12,21 +12,18 @@ function without passing the proxy could set them.
 from __future__ import annotations
 
 import base64
-import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
 from pydantic import BaseModel, ConfigDict
 
-from shared.api.auth.id_tokens import CERTS_MIN_REFRESH_SECONDS, CERTS_TTL_SECONDS
+from shared.api.auth.key_cache import KeyCache
 from shared.platform.config import get_settings
-from shared.platform.errors import Transient, Unauthorized
+from shared.platform.errors import Unauthorized
 
 ASSERTION_HEADER = "x-goog-iap-jwt-assertion"
 IAP_ISSUER = "https://cloud.google.com/iap"
@@ -76,36 +73,7 @@ def _parse(document: Any) -> dict[str, str]:
     return pems
 
 
-class _KeyCache:
-    """IAP's public keys by URL, as PEM by key id: refreshed after a TTL or when an
-    assertion names an unknown key (at most once a minute), as id_tokens' certificates."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._keys: dict[str, tuple[float, dict[str, str]]] = {}
-        self._session: requests.Session | None = None
-
-    def get(self, url: str, *, refresh: bool = False) -> dict[str, str]:
-        with self._lock:
-            cached = self._keys.get(url)
-            if cached:
-                age = time.monotonic() - cached[0]
-                fresh_enough = CERTS_MIN_REFRESH_SECONDS if refresh else CERTS_TTL_SECONDS
-                if age < fresh_enough:
-                    return cached[1]
-            if self._session is None:
-                self._session = requests.Session()
-            try:
-                response = self._session.get(url, timeout=5)
-                response.raise_for_status()
-                keys = _parse(response.json())
-            except (requests.RequestException, ValueError) as exc:
-                raise Transient(f"could not fetch IAP's public keys: {exc}") from exc
-            self._keys[url] = (time.monotonic(), keys)
-            return keys
-
-
-_CACHE = _KeyCache()
+_CACHE = KeyCache(_parse, "IAP's public keys")
 
 
 def _key_id(token: str) -> str:

@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
 
-from shared.platform.errors import Forbidden, Transient, Unauthorized
+from shared.api.auth.key_cache import KeyCache
+from shared.platform.errors import Forbidden, Unauthorized
 
 GOOGLE_ISSUERS = frozenset({"https://accounts.google.com", "accounts.google.com"})
 CLOCK_SKEW_SECONDS = 10
-CERTS_TTL_SECONDS = 300
-# A token naming an unknown key refetches the certificates at most this often, so a
-# stream of made-up key ids cannot turn into a stream of requests to Google.
-CERTS_MIN_REFRESH_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -36,36 +30,11 @@ class Caller:
     claims: Mapping[str, Any]
 
 
-class _CertCache:
-    """Certificates by URL, refreshed after a TTL or when a token names an unknown key
-    (at most once a minute)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._certs: dict[str, tuple[float, dict[str, str]]] = {}
-        self._session: requests.Session | None = None
-
-    def get(self, url: str, *, refresh: bool = False) -> dict[str, str]:
-        with self._lock:
-            cached = self._certs.get(url)
-            if cached:
-                age = time.monotonic() - cached[0]
-                fresh_enough = CERTS_MIN_REFRESH_SECONDS if refresh else CERTS_TTL_SECONDS
-                if age < fresh_enough:
-                    return cached[1]
-            if self._session is None:
-                self._session = requests.Session()
-            try:
-                response = self._session.get(url, timeout=5)
-                response.raise_for_status()
-                certs = dict(response.json())
-            except (requests.RequestException, ValueError) as exc:
-                raise Transient(f"could not fetch token signing certificates: {exc}") from exc
-            self._certs[url] = (time.monotonic(), certs)
-            return certs
+def new_cache() -> KeyCache:
+    return KeyCache(dict, "token signing certificates")
 
 
-_CACHE = _CertCache()
+_CACHE = new_cache()
 
 
 def _key_id(token: str) -> str | None:
