@@ -434,13 +434,15 @@ def get_upload(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
 @route("list_audit", Role.ADMIN)
 def list_audit(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     raw = request.args.get("action") or None
-    if raw is not None and raw not in AuditAction._value2member_map_:
+    try:
+        action = AuditAction(raw) if raw else None
+    except ValueError:
         allowed = ", ".join(AuditAction)
-        raise BadRequest(f"action must be one of {allowed}, not {raw[:64]!r}")
+        raise BadRequest(f"action must be one of {allowed}, not {(raw or '')[:64]!r}") from None
     page = audit.entries(
         wiring.repositories(),
         key.org_id,
-        action=AuditAction(raw) if raw else None,
+        action=action,
         limit=_limit(request, 50, 200),
         page_token=request.args.get("page_token") or None,
     )
