@@ -70,6 +70,11 @@ def api(request: Request) -> Response:
 
 
 @functions_framework.http
+def console(request: Request) -> Response:
+    return cast(Response, load_handler("console")(request))
+
+
+@functions_framework.http
 def launch(request: Request) -> Response:
     return cast(Response, load_handler("launch")(request))
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.adapters.storage.layout import UploadsLayout
+from shared.domain.enums import RunResult, RunStatus
 from shared.domain.models import (
     Finding,
     Submission,
@@ -41,6 +42,18 @@ class RunFilter:
     workflow: str | None = None
     limit: int = 50
     page_token: str | None = None
+    # A result is read through the status that gives it; FAIL and ERROR share FAILED, so
+    # a page filtered by either holds at most `limit` runs, and may hold fewer.
+    result: str | None = None
+
+
+_STATUS_OF_RESULT = {
+    RunResult.PASS: RunStatus.SUCCEEDED,
+    RunResult.FAIL: RunStatus.FAILED,
+    RunResult.ERROR: RunStatus.FAILED,
+    RunResult.CANCELED: RunStatus.CANCELED,
+    RunResult.TIMED_OUT: RunStatus.TIMED_OUT,
+}
 
 
 def run(repos: Repositories, org_id: str, run_id: str) -> RunRow:
@@ -55,16 +68,22 @@ def with_submission(repos: Repositories, found: ValidationRun) -> RunRow:
 
 def runs(repos: Repositories, org_id: str, where: RunFilter) -> Page[RunRow]:
     """A page of the org's runs, newest first, and their submissions read in one call."""
+    status = where.status
+    if where.result is not None:
+        status = _STATUS_OF_RESULT.get(RunResult(where.result))
+        if status is None or (where.status is not None and where.status != status):
+            return Page([], None)  # no run has both, or none ever has this result
     page = repos.runs.page(
         org_id,
-        status=where.status,
+        status=status,
         workflow=where.workflow,
         limit=where.limit,
         page_token=where.page_token,
     )
-    wanted = list(dict.fromkeys(r.submission_id for r in page.items if r.submission_id))
+    found = [r for r in page.items if where.result is None or r.result == where.result]
+    wanted = list(dict.fromkeys(r.submission_id for r in found if r.submission_id))
     submissions = repos.submissions.by_id(wanted)
-    rows = [RunRow(r, submissions.get(r.submission_id or "")) for r in page.items]
+    rows = [RunRow(r, submissions.get(r.submission_id or "")) for r in found]
     return Page(rows, page.next_page_token)
 
 

@@ -90,3 +90,6 @@ def sign_job_urls(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     }.items():
         monkeypatch.setenv(key, value)
     wiring.reset()
+
+
+from tests.integration.console_harness import console  # noqa: E402, F401  (a fixture)

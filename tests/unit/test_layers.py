@@ -21,6 +21,18 @@ MAY_IMPORT: dict[str, set[str]] = {
     "persistence": {"platform", "contract", "domain"},
     "services": {"platform", "contract", "domain", "catalog", "adapters", "persistence"},
     "api": {"platform", "contract", "domain", "catalog", "adapters", "persistence", "services"},
+    # The console composes pages as a handler composes routes: it may use the wiring.
+    "console": {
+        "platform",
+        "contract",
+        "domain",
+        "catalog",
+        "adapters",
+        "persistence",
+        "services",
+        "api",
+        "wiring",
+    },
 }
 IN_A_VALIDATOR_IMAGE = ("shared.contract", "shared.platform", "shared.adapters.storage")
 # `shared` itself (its __init__) is in every image too.

@@ -1,0 +1,1 @@
+"""One module per area of the console; `app.URLS` names each page as `module.function`."""
