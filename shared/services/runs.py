@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 
 from shared.adapters.tasks import TaskQueue
+from shared.domain.callers import Caller
 from shared.domain.enums import AuditAction, ErrorCategory, RunStatus
-from shared.domain.models import ApiKey, Submission, ValidationRun
+from shared.domain.models import Submission, ValidationRun
 from shared.domain.roles import ACTS_FOR_OTHERS
 from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform.clock import Clock, utcnow
@@ -31,7 +32,7 @@ def cancel_run(
     run_id: str,
     now: Clock = utcnow,
     *,
-    caller: ApiKey | None = None,
+    caller: Caller | None = None,
     by: audit.By | None = None,
 ) -> ValidationRun:
     """PENDING or RUNNING → CANCELED, later steps SKIPPED, and its execution's cancel
@@ -82,7 +83,7 @@ def rerun(
     user: str | None,
     now: Clock = utcnow,
     *,
-    caller: ApiKey | None = None,
+    caller: Caller | None = None,
     by: audit.By | None = None,
 ) -> tuple[ValidationRun, Submission]:
     """A new run of the same content on the submission's pinned workflow version. The
@@ -122,7 +123,7 @@ def rerun(
     return created
 
 
-def _own(caller: ApiKey, submission: Submission | None, action: str) -> None:
+def _own(caller: Caller, submission: Submission | None, action: str) -> None:
     """Forbidden unless `caller` submitted `submission` or may act for others. Called once
     the object is known to be the caller's org's: tenancy decides before the role."""
     if submission is not None and submission.api_key_id == caller.id:

@@ -23,11 +23,11 @@ from typing import Any
 from shared.adapters.storage import BlobStore
 from shared.adapters.storage.layout import Layout, safe_filename
 from shared.adapters.tasks import TaskQueue
+from shared.domain.callers import Caller
 from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import Execution, RetentionPolicy, StepStatus
 from shared.domain.files import detect_file_type, media_type
 from shared.domain.models import (
-    ApiKey,
     IdempotencyRecord,
     StepRun,
     Submission,
@@ -274,7 +274,7 @@ def submit(
     queue: TaskQueue,
     settings: Settings,
     *,
-    key: ApiKey,
+    key: Caller,
     slug: str,
     incoming: IncomingFile,
     idempotency_key: str | None = None,
@@ -314,7 +314,7 @@ class _Request:
     store: BlobStore
     queue: TaskQueue
     settings: Settings
-    key: ApiKey
+    key: Caller
     slug: str
     incoming: IncomingFile
     accepted: Accepted

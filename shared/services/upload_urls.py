@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.signing import signed_put_url
 from shared.adapters.storage.layout import UploadsLayout, safe_filename
-from shared.domain.models import ApiKey
+from shared.domain.callers import Caller
 from shared.persistence.ports import Repositories, UploadGrant
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
@@ -55,7 +55,7 @@ class UploadUrl:
     method: str = "PUT"
 
 
-def _metadata(body: UploadUrlRequest, key: ApiKey) -> dict[str, str]:
+def _metadata(body: UploadUrlRequest, key: Caller) -> dict[str, str]:
     for name, value in body.metadata.items():
         if not name.isascii() or not name.replace("-", "").isalnum() or name.lower() in OURS:
             raise Unprocessable(
@@ -77,7 +77,7 @@ def grant_upload(
     repos: Repositories,
     settings: Settings,
     signer: Signing,
-    key: ApiKey,
+    key: Caller,
     slug: str,
     body: UploadUrlRequest,
     now: Clock = utcnow,
@@ -120,7 +120,7 @@ def _plain_filename(filename: str) -> str:
 def _admit(
     repos: Repositories,
     settings: Settings,
-    key: ApiKey,
+    key: Caller,
     slug: str,
     body: UploadUrlRequest,
     filename: str,
@@ -142,7 +142,7 @@ def _admit(
     check_queue(repos, settings, key.org_id)
 
 
-def _signed_headers(body: UploadUrlRequest, key: ApiKey) -> dict[str, str]:
+def _signed_headers(body: UploadUrlRequest, key: Caller) -> dict[str, str]:
     """What the client must send unchanged: the URL's signature covers each."""
     return {
         "Content-Type": body.content_type,

@@ -43,7 +43,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.adapters.storage import BlobExists, BlobNotFound, BlobStore
 from shared.adapters.storage.layout import Layout, UploadName, UploadsLayout
 from shared.adapters.tasks import TaskQueue
-from shared.domain.enums import UploadStatus
+from shared.domain.callers import member_email
+from shared.domain.enums import Role, UploadStatus
 from shared.domain.models import Submission, UploadEvent, ValidationRun
 from shared.domain.retention import retain_until
 from shared.persistence.ports import Repositories, UploadGrant, WriteBatch
@@ -362,11 +363,17 @@ def _grant_refusal(
     repos: Repositories, upload: _Upload, grant: UploadGrant, now: Clock
 ) -> str | None:
     """Why the object of a signed-URL grant may not become a run: the URL was used
-    already, or the key that asked for it may no longer submit."""
+    already, or the key (or member) that asked for it may no longer submit."""
     assert upload.upload_id is not None
     earlier = repos.uploads.find_granted(upload.org_id, upload.upload_id)
     if earlier is not None and earlier.generation != upload.obj.generation:
         return _used(upload.upload_id)
+    email = member_email(grant.api_key_id)
+    if email is not None:
+        member = repos.members.get(grant.org_id, email)
+        if member is None or not member.role.allows(Role.SUBMITTER):
+            return f"{email!r}, who asked for this upload, may no longer submit in this org"
+        return None
     key = repos.keys.get(grant.api_key_id)
     if key is None or key.org_id != grant.org_id:
         return "the API key that asked for this upload no longer exists"
