@@ -11,11 +11,14 @@ locals {
 
   # Cloud Tasks, Cloud Scheduler and Eventarc in the same project count as internal
   # traffic, so their targets are internal-only. The API is public, and the callback is
-  # called by validator jobs, which have no VPC egress: those two stay reachable.
+  # called by validator jobs, which have no VPC egress: those two stay reachable. The
+  # console is reached through IAP's load balancer (iap.tf), never at its run.app URL.
   function_ingress = {
     for name, f in local.functions : name => (
-      f.trigger == "https-public" || contains(try(f.invokers, []), "validator")
-      ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+      f.trigger == "https-iap" ? "ALLOW_INTERNAL_AND_GCLB" : (
+        f.trigger == "https-public" || contains(try(f.invokers, []), "validator")
+        ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+      )
     )
   }
 
@@ -24,9 +27,10 @@ locals {
   # every instance. Gen2 allows concurrency above 1 only with at least one vCPU. The
   # functions-framework serves a request per gunicorn thread: THREADS matches it. The
   # others stay at one request per instance: their work is CPU- or I/O-bound batches
-  # that scale out better than they share.
-  function_concurrency = { api = 80 }
-  function_cpu         = { api = "1" }
+  # that scale out better than they share. The console shares too: a page and its
+  # static files arrive together, and each is a few Firestore reads and a template.
+  function_concurrency = { api = 80, console = 20 }
+  function_cpu         = { api = "1", console = "1" }
   function_threads = {
     for name, n in local.function_concurrency : name => { THREADS = tostring(n) }
   }
@@ -38,10 +42,19 @@ locals {
       for name, j in local.jobs : "${j.validator}=${google_service_account.job[name].email}"
     ])
   })
+
+  # The console takes IAP's assertions for its own backend service alone (decision
+  # record 0070): the audience names the service's generated id. The load balancer
+  # reaches the function by its service name (iap.tf), not through this resource, so
+  # the function can depend on the backend service without a cycle. Off, no audience:
+  # nobody is let in.
+  function_iap_env = {
+    for name, _ in local.iap_functions : name => { ASSAY_IAP_AUDIENCE = local.console_iap_audience }
+  }
 }
 
 resource "google_cloudfunctions2_function" "http" {
-  # checkov:skip=CKV_GCP_124: ingress is per unit (local.function_ingress): internal-only except the public API and the callback that validator jobs reach over the internet
+  # checkov:skip=CKV_GCP_124: ingress is per unit (local.function_ingress): internal-only except the public API, the callback that validator jobs reach over the internet, and the console behind IAP's load balancer
   for_each = local.http_functions
 
   name     = each.key
@@ -70,7 +83,9 @@ resource "google_cloudfunctions2_function" "http" {
     ingress_settings                 = local.function_ingress[each.key]
     all_traffic_on_latest_revision   = true
     environment_variables = merge(
-      local.function_env_with_identities, lookup(local.function_threads, each.key, {})
+      local.function_env_with_identities,
+      lookup(local.function_threads, each.key, {}),
+      lookup(local.function_iap_env, each.key, {}),
     )
   }
 

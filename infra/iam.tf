@@ -35,6 +35,21 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
   member = "serviceAccount:${each.value.email}"
 }
 
+# The console (units.json's https-iap function) is invoked by IAP's service agent alone,
+# for a person who has passed IAP (iap.tf); the console verifies IAP's assertion in
+# code as well. While the console is off nobody may invoke it. IAP creates its agent
+# when it is first enabled on a backend (docs/deploy.md), hence the dependency.
+resource "google_cloud_run_v2_service_iam_member" "iap" {
+  for_each = { for name, f in local.iap_functions : name => f if local.console_enabled }
+
+  location = var.region
+  name     = google_cloudfunctions2_function.http[each.key].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${local.iap_service_agent}"
+
+  depends_on = [google_compute_backend_service.console]
+}
+
 # --- Running validator jobs -----------------------------------------------------------
 
 # What `launch` and `retry` do to a validator job: run it with per-execution overrides,

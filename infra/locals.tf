@@ -9,12 +9,22 @@ locals {
   event_functions = {
     for name, f in local.functions : name => f if f.trigger == "storage-finalized"
   }
+  # Called by the identities units.json names (private), by anyone (public), or only
+  # through Identity-Aware Proxy (https-iap: the console, iap.tf).
   private_functions = {
-    for name, f in local.functions : name => f if f.trigger != "https-public"
+    for name, f in local.functions : name => f if contains(["https-private", "storage-finalized"], f.trigger)
   }
   jobs      = { for j in local.units.jobs : j.name => j }
   schedules = { for s in local.units.schedules : s.name => s }
   queues    = { for q in local.units.queues : q.name => q }
+
+  iap_functions = {
+    for name, f in local.functions : name => f if f.trigger == "https-iap"
+  }
+  # The console: the one function behind IAP, the backend of iap.tf's load balancer.
+  console_function = one(keys(local.iap_functions))
+  # On once the console has a host name (console_domain), unless console_enabled says no.
+  console_enabled = coalesce(var.console_enabled, var.console_domain != "")
 
   # Cloud Run's deterministic URLs (https://NAME-PROJECT_NUMBER.REGION.run.app) let each
   # function know every other one's address, and its own, before any of them exists.
@@ -22,6 +32,13 @@ locals {
     for name, f in local.functions :
     name => "https://${name}-${data.google_project.this.number}.${var.region}.run.app"
   }
+
+  # What each function's setting (ASSAY_<SETTING>) holds: its URL, but for the console
+  # the address people open, IAP's load balancer (its run.app URL lets nobody in).
+  setting_urls = merge(
+    local.function_urls,
+    { for name, _ in local.iap_functions : name => "https://${var.console_domain}" if local.console_enabled },
+  )
 
   bucket_names = {
     for role, _ in local.units.buckets : role => "${var.project_id}-assay-${role}"
@@ -54,7 +71,7 @@ locals {
       ASSAY_JOB_URL_SIGNER        = google_service_account.identity["worker"].email
       LOG_EXECUTION_ID            = "true"
     },
-    { for name, f in local.functions : "ASSAY_${upper(f.setting)}" => local.function_urls[name] },
+    { for name, f in local.functions : "ASSAY_${upper(f.setting)}" => local.setting_urls[name] },
     {
       for name, f in local.private_functions :
       "ASSAY_${upper(replace(f.setting, "_url", "_invokers"))}" => join(",", local.invoker_emails[name])

@@ -48,15 +48,9 @@ variable "validator_subnet_cidr" {
 }
 
 variable "console_enabled" {
-  description = "Put the console behind Identity-Aware Proxy (iap.tf). Off until a console function named console_service is deployed."
+  description = "Put the console behind Identity-Aware Proxy (iap.tf). Unset (null), it is on exactly when console_domain is set; false keeps it off."
   type        = bool
-  default     = false
-}
-
-variable "console_service" {
-  description = "The Cloud Run service of the console function, the backend IAP guards."
-  type        = string
-  default     = "console"
+  default     = null
 }
 
 variable "console_domain" {

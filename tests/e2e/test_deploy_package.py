@@ -137,6 +137,10 @@ def test_each_entry_point_answers_from_the_staged_folder(staged, unit):
         if unit.trigger == "https-public":
             answer = requests.get(url + "/healthz", timeout=10)
             assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+        elif unit.trigger == "https-iap":
+            # Behind IAP: its health answers, a page without IAP's assertion does not.
+            assert requests.get(url + "/healthz", timeout=10).status_code == 200
+            assert requests.get(url + "/", timeout=10).status_code == 401
         elif unit.trigger == "https-private":
             answer = requests.post(url + "/", json={}, timeout=10)
             assert answer.status_code == 401

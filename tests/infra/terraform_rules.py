@@ -20,6 +20,15 @@ import hcl2
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+PRIVATE_TRIGGERS = ("https-private", "storage-finalized")
+IAP_TRIGGER = "https-iap"
+IAP_AGENT = "service-${data.google_project.this.number}@gcp-sa-iap.iam.gserviceaccount.com"
+# Who may grant run.invoker: the public API's grant, units.json's invokers, IAP's agent.
+INVOKER_GRANTS = {
+    ("google_cloud_run_v2_service_iam_member", "invoker"),
+    ("google_cloud_run_v2_service_iam_member", "public"),
+    ("google_cloud_run_v2_service_iam_member", "iap"),
+}
 PRIMITIVE_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
 
 
@@ -153,9 +162,10 @@ def check_entry_points(infra: Infra, main_py: Path = ROOT / "functions" / "main.
 
 
 def expected_invokers(units: dict[str, Any]) -> dict[str, set[str]]:
-    """Who calls each private function, from what units.json says triggers it."""
+    """Who calls each private function, from what units.json says triggers it (a public
+    function is called by anyone, an https-iap one by IAP's service agent alone)."""
     callers: dict[str, set[str]] = {
-        f["name"]: set() for f in units["functions"] if f["trigger"] != "https-public"
+        f["name"]: set() for f in units["functions"] if f["trigger"] in PRIVATE_TRIGGERS
     }
     for schedule in units["schedules"]:
         callers.setdefault(schedule["function"], set()).add("scheduler")
@@ -226,6 +236,8 @@ def check_ingress(infra: Infra) -> list[str]:
     rule = str(infra.locals.get("function_ingress", ""))
     if not all(p in rule for p in ('"https-public"', '"validator"', '"ALLOW_INTERNAL_ONLY"')):
         problems.append("function_ingress does not keep Tasks/Scheduler/Eventarc targets internal")
+    if not re.search(r'f\.trigger == "https-iap" \? "ALLOW_INTERNAL_AND_GCLB"', rule):
+        problems.append("function_ingress lets the console be reached other than through IAP")
     for name, body in infra.resources.get("google_cloudfunctions2_function", {}).items():
         setting = _one(body.get("service_config")).get("ingress_settings")
         if setting != "${local.function_ingress[each.key]}":
@@ -238,7 +250,9 @@ def check_invokers(infra: Infra) -> list[str]:
     identities = set(infra.units["identities"])
     expected = expected_invokers(infra.units)
     for name, f in infra.functions.items():
-        if f["trigger"] == "https-public":
+        if f["trigger"] == IAP_TRIGGER and f.get("invokers"):
+            problems.append(f"{name} is behind IAP, yet names invokers {f['invokers']}")
+        if f["trigger"] not in PRIVATE_TRIGGERS:
             continue
         declared = set(f.get("invokers", []))
         unknown = declared - identities - {"validator"}
@@ -258,15 +272,50 @@ def check_invokers(infra: Infra) -> list[str]:
     if invoker.get("member") != "serviceAccount:${each.value.email}":
         problems.append("a private function's invoker is not exactly its service account")
     for rtype, name, body in infra.all_resources():
-        if body.get("role") == "roles/run.invoker" and (rtype, name) not in {
-            ("google_cloud_run_v2_service_iam_member", "invoker"),
-            ("google_cloud_run_v2_service_iam_member", "public"),
-        }:
+        if body.get("role") == "roles/run.invoker" and (rtype, name) not in INVOKER_GRANTS:
             problems.append(f"{rtype}.{name} grants run.invoker outside units.json")
         if rtype == "google_project_iam_member" and str(body.get("role", "")).startswith(
             "roles/run."
         ):
             problems.append(f"{rtype}.{name} grants a Cloud Run role on the whole project")
+    return problems
+
+
+def check_console(infra: Infra) -> list[str]:
+    """The console (units.json's one https-iap function) is IAP's load balancer's backend,
+    invoked by IAP's service agent alone, and takes assertions for that backend only."""
+    problems = []
+    behind = [n for n, f in infra.functions.items() if f["trigger"] == IAP_TRIGGER]
+    if len(behind) > 1:
+        problems.append(f"units.json puts {behind} behind IAP; the load balancer has one backend")
+    selected = str(infra.locals.get("iap_functions", ""))
+    if 'if f.trigger == "https-iap"' not in selected or "local.functions" not in selected:
+        problems.append("iap_functions is not units.json's https-iap functions")
+    if "local.iap_functions" not in str(infra.locals.get("console_function", "")):
+        problems.append("the console function is not units.json's https-iap function")
+    neg = infra.resource("google_compute_region_network_endpoint_group", "console")
+    if _one(neg.get("cloud_run")).get("service") != "${local.console_function}":
+        problems.append("IAP's load balancer does not serve the console function")
+    backend = infra.resource("google_compute_backend_service", "console")
+    if _one(backend.get("iap")).get("enabled") is not True:
+        problems.append("the console's backend service does not have IAP on")
+    grant = infra.resource("google_cloud_run_v2_service_iam_member", "iap")
+    if grant.get("member") != "serviceAccount:${local.iap_service_agent}":
+        problems.append("the console's invoker is not exactly IAP's service agent")
+    if infra.locals.get("iap_service_agent") != IAP_AGENT:
+        problems.append(f"iap_service_agent is not {IAP_AGENT}")
+    if "local.iap_functions" not in str(grant.get("for_each")):
+        problems.append("IAP's agent may invoke more than the console")
+    audience = str(infra.locals.get("console_iap_audience", ""))
+    if "google_compute_backend_service.console[0].generated_id" not in audience:
+        problems.append("the console's audience is not its backend service's")
+    env = str(infra.locals.get("function_iap_env", ""))
+    if "local.iap_functions" not in env or "ASSAY_IAP_AUDIENCE" not in env:
+        problems.append("the console is not given ASSAY_IAP_AUDIENCE")
+    http = infra.resource("google_cloudfunctions2_function", "http")
+    variables = str(_one(http.get("service_config")).get("environment_variables"))
+    if "lookup(local.function_iap_env, each.key, {})" not in variables:
+        problems.append("the functions do not take function_iap_env")
     return problems
 
 

@@ -81,3 +81,15 @@ def test_bash_variables_are_escaped_from_cloud_builds_substitutions() -> None:
         for name in re.findall(r"(?<!\$)\$\{?([A-Za-z_]\w*)", _script(step)):
             # Cloud Build's own are PROJECT_ID, COMMIT_SHA, ... and _USER_DEFINED ones.
             assert name.upper() == name, f"step {step['id']}: ${name} would be a substitution"
+
+
+def test_the_console_is_configured_by_substitutions_that_default_to_off() -> None:
+    pipeline = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    given = _terraform_vars(STEPS[_index("deploy")])
+    assert given["console_domain"] == "${_CONSOLE_DOMAIN}"
+    assert given["console_members"] == "${_CONSOLE_MEMBERS}"
+    # No domain: iap.tf creates nothing (local.console_enabled), the console is inert.
+    assert pipeline["substitutions"]["_CONSOLE_DOMAIN"] == ""
+    assert pipeline["substitutions"]["_CONSOLE_MEMBERS"] == "[]"
+    locals_tf = (ROOT / "infra" / "locals.tf").read_text()
+    assert 'coalesce(var.console_enabled, var.console_domain != "")' in locals_tf

@@ -33,6 +33,7 @@ def run_all(infra: rules.Infra) -> list[str]:
         *rules.check_storage_grants(infra),
         *rules.check_validator_network(infra),
         *rules.check_signing(infra),
+        *rules.check_console(infra),
     ]
 
 
@@ -57,6 +58,7 @@ def test_invokers_follow_from_what_triggers_each_function() -> None:
         "retry": {"scheduler"},
         "on-upload": {"eventarc"},
     }
+    assert "console" not in expected, "the console is invoked by IAP's agent, not an identity"
 
 
 def _edit_text(file: str, old: str, new: str) -> Callable[[Path], None]:
@@ -258,6 +260,58 @@ FAULTS: dict[str, tuple[Callable[[Path], None], str]] = {
     "no private zone for googleapis.com": (
         _edit_text("network.tf", 'googleapis = "googleapis.com."', 'googleapis = "example.com."'),
         "googleapis.com. has no private zone on the validators' network",
+    ),
+    # --- the console behind IAP (decision record 0070) ---
+    "a console open to all traffic": (
+        _edit_text("functions.tf", '"ALLOW_INTERNAL_AND_GCLB"', '"ALLOW_ALL"'),
+        "function_ingress lets the console be reached other than through IAP",
+    ),
+    "a console invoked by someone besides IAP": (
+        _edit_units(lambda u: _function(u, "console").update(invokers=["tasks"])),
+        "console is behind IAP, yet names invokers ['tasks']",
+    ),
+    "a console invoked by the public": (
+        _edit_text(
+            "iam.tf",
+            'member   = "serviceAccount:${local.iap_service_agent}"',
+            'member = "allUsers"',
+        ),
+        "google_cloud_run_v2_service_iam_member.iap grants to the public",
+    ),
+    "IAP's agent granted on every function": (
+        _edit_text(
+            "iam.tf",
+            "local.iap_functions : name => f if local.console_enabled }",
+            "local.http_functions : name => f if local.console_enabled }",
+        ),
+        "IAP's agent may invoke more than the console",
+    ),
+    "an invoker grant outside units.json": (
+        _append(
+            "iam.tf",
+            'resource "google_cloud_run_v2_service_iam_member" "console_api" {\n'
+            '  name   = "console"\n'
+            '  role   = "roles/run.invoker"\n'
+            '  member = "serviceAccount:${google_service_account.identity["api"].email}"\n'
+            "}\n",
+        ),
+        "google_cloud_run_v2_service_iam_member.console_api grants run.invoker outside",
+    ),
+    "a second function behind IAP": (
+        _edit_units(lambda u: _function(u, "retry").update(trigger="https-iap", invokers=[])),
+        "the load balancer has one backend",
+    ),
+    "a load balancer in front of another service": (
+        _edit_text("iap.tf", "service = local.console_function", 'service = "api"'),
+        "IAP's load balancer does not serve the console function",
+    ),
+    "a backend without IAP": (
+        _edit_text("iap.tf", "iap {\n    enabled = true", "iap {\n    enabled = false"),
+        "the console's backend service does not have IAP on",
+    ),
+    "a console that takes another audience": (
+        _edit_text("functions.tf", "ASSAY_IAP_AUDIENCE = local.console_iap_audience", "X = 1"),
+        "the console is not given ASSAY_IAP_AUDIENCE",
     ),
     # --- URL signing ---
     "Token Creator for signing": (
