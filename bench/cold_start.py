@@ -19,6 +19,7 @@ FUNCTIONS = {
     "callback": ("callback", "google.cloud.firestore"),
     "purge": ("purge", "google.cloud.firestore"),
     "on_upload": ("upload", "google.cloud.firestore"),
+    "console": ("console", "google.cloud.firestore"),
     "launch": ("launch", "google.cloud.run_v2"),
     "retry": ("retry", "google.cloud.run_v2"),
 }

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Request
-from werkzeug.wrappers import Response
 from werkzeug.exceptions import NotFound as FileNotFound
 from werkzeug.utils import send_from_directory
+from werkzeug.wrappers import Response
 
 PREFIX = "/assets/"
 # Not /static/: the functions framework's Flask app keeps that path for a folder of its own.

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.enums import Role
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 @cache
 def environment() -> Environment:
-    # Compiled on first use: the function's cold start does not pay for pages it never shows.
+    # Loaded on the first page (not for /healthz or a script), templates compiled on first use.
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,

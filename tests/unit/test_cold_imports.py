@@ -20,6 +20,7 @@ HANDLERS = {
     "purge": "purge",
     "retry": "retry",
     "on_upload": "upload",
+    "console": "console",
 }
 # Loaded on first use by every function (python-docs-samples' lazy global clients).
 CLIENTS = (
