@@ -12,15 +12,18 @@ TOOLS := .tools
 PARALLEL ?= -n 3 --dist loadfile
 TOOL_STAMPS := $(patsubst tools/%.txt,$(TOOLS)/%/.installed-stamp,$(wildcard tools/*.txt))
 
-.PHONY: install tools examples stage openapi demo up bench test test-fast lint typecheck unit integration e2e clean
+.PHONY: install tools examples stage openapi demo up bench test test-fast lint typecheck unit integration e2e screenshots clean
 
 # What the product needs from the machine itself: bubblewrap, the sandbox every engine
 # runs in (validators/sandbox.py); setpriv comes with util-linux. The tests compile a
-# native FMU with the C compiler.
+# native FMU with the C compiler. The console's browser tests (tests/browser) drive
+# Debian's Chromium through its chromedriver: no browser download at test time.
 SYSTEM_STAMP := $(VENV)/.system-stamp
 $(SYSTEM_STAMP):
 	command -v bwrap >/dev/null && command -v cc >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq bubblewrap gcc)
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 	mkdir -p $(VENV) && touch $@
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml $(SYSTEM_STAMP)
@@ -29,7 +32,14 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml $
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
-install: $(STAMP)
+# axe-core, which the browser tests inject into each console page, pinned by
+# tests/browser/package-lock.json.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) $(AXE)
 
 $(TOOLS)/%/.installed-stamp: tools/%.txt
 	rm -rf $(TOOLS)/$*
@@ -110,5 +120,9 @@ SERVICE_TESTS := $(addprefix tests/integration/test_,$(addsuffix .py,flows storm
 test-fast: lint typecheck tools examples
 	$(BIN)/pytest -q -rfE -n 2 --repositories=memory tests/unit tests/contract $(SERVICE_TESTS)
 
+# docs/console/*.png, the console's pages as the browser tests see them (docs/console.md).
+screenshots: install
+	ASSAY_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/browser
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .local build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .local build .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules
