@@ -58,6 +58,11 @@ class By:
     actor: Actor
     route: str
 
+    @classmethod
+    def operator(cls, route: str) -> By:
+        """Someone at the command line (the local user), through `route`."""
+        return cls(Actor.operator(), route)
+
 
 def _login() -> str:
     try:

@@ -7,8 +7,8 @@ org are never left with nobody to manage them. The check reads the members, then
 writes; two concurrent removals of the last two admins can both pass it (an operator's
 rare act; record 0068 says why this is accepted).
 
-Each change is recorded in the audit log (record 0069) as made by `by`: an operator at
-the command line unless the caller says otherwise.
+Each change is recorded in the audit log (record 0069) as made by `by` (who, and through
+which route): an operator at the command line unless the caller says otherwise.
 """
 
 from __future__ import annotations
@@ -18,12 +18,7 @@ from shared.domain.models import Member, normal_email
 from shared.persistence.ports import Repositories
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
-from shared.services import audit
-
-
-def _org(repos: Repositories, org_id: str) -> None:
-    if repos.orgs.get(org_id) is None:
-        raise NotFound(f"organization {org_id!r} does not exist")
+from shared.services import audit, orgs
 
 
 def _email(raw: str) -> str:
@@ -55,12 +50,11 @@ def _recorded(
     repos: Repositories,
     member: Member,
     action: AuditAction,
-    by: audit.Actor,
-    route: str,
+    by: audit.By,
     details: dict[str, str],
 ) -> None:
     target = f"member:{member.email}"
-    audit.record(repos, member.org_id, by, action, target, route, details)
+    audit.record(repos, member.org_id, by.actor, action, target, by.route, details)
 
 
 def add_member(
@@ -70,15 +64,14 @@ def add_member(
     role: Role,
     now: Clock = utcnow,
     *,
-    by: audit.Actor | None = None,
-    route: str = "cli: assay admin members add",
+    by: audit.By | None = None,
 ) -> Member:
     """The new member, added by `by` (its `added_by`); AlreadyExists (409) when the
     person already is one, whatever their role (a role is changed with `change_role`)."""
-    _org(repos, org_id)
-    actor = by or audit.Actor.operator()
+    orgs.require(repos, org_id)
+    by = by or audit.By.operator("cli: assay admin members add")
     member = Member(
-        org_id=org_id, email=_email(email), role=role, added_at=now(), added_by=actor.name
+        org_id=org_id, email=_email(email), role=role, added_at=now(), added_by=by.actor.name
     )
     if not repos.members.add(member):
         current = repos.members.get(org_id, member.email)
@@ -86,13 +79,13 @@ def add_member(
         raise AlreadyExists(
             f"{member.email!r} already is a member of organization {org_id!r}{held}"
         )
-    _recorded(repos, member, AuditAction.MEMBER_ADDED, actor, route, {"role": role.value})
+    _recorded(repos, member, AuditAction.MEMBER_ADDED, by, {"role": role.value})
     return member
 
 
 def list_members(repos: Repositories, org_id: str) -> list[Member]:
     """By email."""
-    _org(repos, org_id)
+    orgs.require(repos, org_id)
     return repos.members.all(org_id)
 
 
@@ -101,21 +94,20 @@ def remove_member(
     org_id: str,
     email: str,
     *,
-    by: audit.Actor | None = None,
-    route: str = "cli: assay admin members remove",
+    by: audit.By | None = None,
 ) -> bool:
     """False when the person was not a member; Conflict for the last admin while
     others remain."""
-    _org(repos, org_id)
+    orgs.require(repos, org_id)
     member = repos.members.get(org_id, _email(email))
     if member is None:
         return False
     _keeps_an_admin(repos, member, leaves=True)
     if not repos.members.remove(org_id, member.email):
         return False  # a concurrent removal won, and records it
-    actor = by or audit.Actor.operator()
+    by = by or audit.By.operator("cli: assay admin members remove")
     details = {"role": member.role.value}
-    _recorded(repos, member, AuditAction.MEMBER_REMOVED, actor, route, details)
+    _recorded(repos, member, AuditAction.MEMBER_REMOVED, by, details)
     return True
 
 
@@ -125,12 +117,11 @@ def change_role(
     email: str,
     role: Role,
     *,
-    by: audit.Actor | None = None,
-    route: str = "cli: assay admin members set-role",
+    by: audit.By | None = None,
 ) -> Member:
     """The member with `role`; NotFound for a non-member, Conflict for demoting the
     last admin member. Giving a member the role it has changes (and records) nothing."""
-    _org(repos, org_id)
+    orgs.require(repos, org_id)
     member = repos.members.get(org_id, _email(email))
     if member is None:
         raise _not_a_member(org_id, _email(email))
@@ -140,12 +131,6 @@ def change_role(
         _keeps_an_admin(repos, member, leaves=False)
     changed = repos.members.set_role(org_id, member.email, role)
     details = {"role": role.value, "previous_role": member.role.value}
-    _recorded(
-        repos,
-        changed,
-        AuditAction.MEMBER_ROLE_CHANGED,
-        by or audit.Actor.operator(),
-        route,
-        details,
-    )
+    by = by or audit.By.operator("cli: assay admin members set-role")
+    _recorded(repos, changed, AuditAction.MEMBER_ROLE_CHANGED, by, details)
     return changed

@@ -19,8 +19,8 @@ from shared.adapters.bucket_iam import POLICY_VERSION, BucketIam, Conflict
 from shared.domain.enums import AuditAction
 from shared.persistence.ports import Repositories, Uploader
 from shared.platform.clock import Clock, utcnow
-from shared.platform.errors import NotFound, Unprocessable
-from shared.services import audit
+from shared.platform.errors import Unprocessable
+from shared.services import audit, orgs
 
 ROLE = "roles/storage.objectCreator"
 ATTEMPTS = 5
@@ -91,11 +91,6 @@ def revoke_in_policy(iam: BucketIam, bucket: str, org_id: str, member: str) -> N
     _apply(iam, change)
 
 
-def _org(repos: Repositories, org_id: str) -> None:
-    if repos.orgs.get(org_id) is None:
-        raise NotFound(f"organization {org_id!r} does not exist")
-
-
 def add_uploader(
     repos: Repositories,
     iam: BucketIam,
@@ -104,19 +99,18 @@ def add_uploader(
     member: str,
     now: Clock = utcnow,
     *,
-    by: audit.Actor | None = None,
-    route: str = "cli: assay admin uploaders add",
+    by: audit.By | None = None,
 ) -> Uploader:
     """Records the uploader and puts it in the policy; adding one again repairs the
     policy (a run that stopped between the two), and is no change to the audit log."""
-    _org(repos, org_id)
+    orgs.require(repos, org_id)
     uploader = Uploader(org_id=org_id, member=check_member(member), created_at=now())
     added = repos.uploads.add_uploader(uploader)
     grant_in_policy(iam, bucket, org_id, member)
     if added:
-        actor = by or audit.Actor.operator()
+        by = by or audit.By.operator("cli: assay admin uploaders add")
         action, target = AuditAction.UPLOADER_ADDED, f"uploader:{member}"
-        audit.record(repos, org_id, actor, action, target, route, at=uploader.created_at)
+        audit.record(repos, org_id, by.actor, action, target, by.route, at=uploader.created_at)
     return uploader
 
 
@@ -127,21 +121,20 @@ def remove_uploader(
     org_id: str,
     member: str,
     *,
-    by: audit.Actor | None = None,
-    route: str = "cli: assay admin uploaders remove",
+    by: audit.By | None = None,
 ) -> bool:
     """Takes the uploader out of the policy first (its writes stop), then the record.
     False when it was not an uploader of the org."""
-    _org(repos, org_id)
+    orgs.require(repos, org_id)
     revoke_in_policy(iam, bucket, org_id, check_member(member))
     removed = repos.uploads.remove_uploader(org_id, member)
     if removed:
-        actor = by or audit.Actor.operator()
+        by = by or audit.By.operator("cli: assay admin uploaders remove")
         action, target = AuditAction.UPLOADER_REMOVED, f"uploader:{member}"
-        audit.record(repos, org_id, actor, action, target, route)
+        audit.record(repos, org_id, by.actor, action, target, by.route)
     return removed
 
 
 def list_uploaders(repos: Repositories, org_id: str) -> list[Uploader]:
-    _org(repos, org_id)
+    orgs.require(repos, org_id)
     return repos.uploads.uploaders(org_id)

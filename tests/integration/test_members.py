@@ -39,9 +39,8 @@ def _logged(repos: Any, org: str) -> list[tuple[str, str, str, dict[str, Any]]]:
 
 def test_a_member_is_added_normalised_listed_and_removed(repos: Any) -> None:
     org, _ = make_org(repos)
-    added = members.add_member(
-        repos, org, "  Ada@Example.COM ", Role.AUTHOR, lambda: T0, by=audit.Actor.key("k1")
-    )
+    by = audit.By(audit.Actor.key("k1"), "cli: assay admin members add")
+    added = members.add_member(repos, org, "  Ada@Example.COM ", Role.AUTHOR, lambda: T0, by=by)
     assert (added.email, added.role, added.added_by, added.added_at) == (
         "ada@example.com",
         Role.AUTHOR,

@@ -14,7 +14,7 @@ from shared.persistence.ports import Repositories
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import NotFound, Unauthorized
 from shared.platform.ids import is_new_id, new_id
-from shared.services import audit
+from shared.services import audit, orgs
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,13 @@ def issue_key(
     expires_at: datetime | None = None,
     role: Role = Role.ADMIN,
     now: Clock = utcnow,
-    by: audit.Actor | None = None,
-    route: str = "cli: assay admin create-key",
+    by: audit.By | None = None,
 ) -> tuple[ApiKey, str]:
     """Creates a key with `role` (admin, as every key was before roles) and returns it
     with the plaintext, which is never stored. The audit log records who (an operator
     at the command line unless `by` says otherwise)."""
-    if repos.orgs.get(org_id) is None:
-        raise NotFound(f"organization {org_id!r} does not exist")
+    orgs.require(repos, org_id)
+    by = by or audit.By.operator("cli: assay admin create-key")
     key_id = new_id()
     secret = secrets.token_urlsafe(32)
     record = ApiKey(
@@ -58,10 +57,10 @@ def issue_key(
     audit.record(
         repos,
         org_id,
-        by or audit.Actor.operator(),
+        by.actor,
         AuditAction.KEY_CREATED,
         f"key:{key_id}",
-        route,
+        by.route,
         {"role": role.value},
         record.created_at,
         once_per=(key_id,),
@@ -103,8 +102,7 @@ def _touch(repos: Repositories, record: ApiKey, at: datetime) -> None:
 
 
 def list_keys(repos: Repositories, org_id: str) -> list[ApiKey]:
-    if repos.orgs.get(org_id) is None:
-        raise NotFound(f"organization {org_id!r} does not exist")
+    orgs.require(repos, org_id)
     return repos.keys.all(org_id)
 
 
@@ -114,16 +112,16 @@ def revoke_key(
     key_id: str,
     now: Clock = utcnow,
     *,
-    by: audit.Actor | None = None,
-    route: str = "cli: assay admin revoke-key",
+    by: audit.By | None = None,
 ) -> ApiKey:
     """Revokes the key; the audit log records the first revocation (a repeat is the
     same entry)."""
     if not is_new_id(key_id):
         raise NotFound(f"API key {key_id!r} not found")
     key = repos.keys.revoke(org_id, key_id, now())
-    actor = by or audit.Actor.operator()
-    target = f"key:{key_id}"
-    action = AuditAction.KEY_REVOKED
-    audit.record(repos, org_id, actor, action, target, route, at=key.revoked_at, once_per=(key_id,))
+    by = by or audit.By.operator("cli: assay admin revoke-key")
+    target, action = f"key:{key_id}", AuditAction.KEY_REVOKED
+    audit.record(
+        repos, org_id, by.actor, action, target, by.route, at=key.revoked_at, once_per=(key_id,)
+    )
     return key
