@@ -86,3 +86,26 @@ def test_signing_in_as_nobody_is_refused(browser: ConsoleDriver) -> None:
     # The IAP stand-in answers 401 with a page that says how to sign in.
     assert "/_dev/sign-in" in browser.page_source
     assert_accessible(browser, "the stand-in's sign-in prompt")
+
+
+def test_the_page_runs_its_own_script_and_refuses_an_inline_one(
+    browser: ConsoleDriver, console_repos: Any
+) -> None:
+    _org(console_repos, "SignInScriptOrg00006", "Scripts", {"grace@example.com": Role.VIEWER})
+    sign_in(browser, "grace@example.com")
+
+    # /assets/console.js ran: it hands scripts the page's CSRF token.
+    token = browser.execute_script("return window.assay && window.assay.csrf()")
+    assert isinstance(token, str) and len(token) >= 32
+    assert console_errors(browser) == []
+
+    # A script the page did not ship (as an injection would add) is refused by the CSP.
+    ran = browser.execute_script(
+        "const s = document.createElement('script');"
+        "s.textContent = 'window.injected = true';"
+        "document.body.appendChild(s);"
+        "return window.injected === true;"
+    )
+    assert ran is False
+    refused = console_errors(browser)
+    assert any("Content Security Policy" in message for message in refused), refused
