@@ -1,6 +1,8 @@
 """`make demo`: start the local stack, create an org, a key and a json-schema workflow,
 submit a valid and an invalid example for each validator (JSON, XML, FMU, EnergyPlus) with the
-`assay` CLI, show each result, stop."""
+`assay` CLI, show each result, make demo@example.com the org's admin and end by printing
+the console's URL and how to sign in there. In a terminal the stack then stays up for the
+console until Ctrl-C (ASSAY_DEMO_KEEP=1 or 0 says so elsewhere); otherwise it stops."""
 
 from __future__ import annotations
 
@@ -63,6 +65,38 @@ DEMOS = (
     ("box.workflow.json", "box", ("box.idf", "box-broken.idf")),
 )
 EXPECTED = {samples[0]: 0 for _, _, samples in DEMOS} | {samples[1]: 1 for _, _, samples in DEMOS}
+# Who the printed sign-in link signs in: the demo org's admin.
+DEMO_PERSON = "demo@example.com"
+
+
+def stack_settings(state: Path) -> dict[str, str]:
+    lines = (state / "stack.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def keep_running() -> bool:
+    """Whether to leave the stack up for the console: asked for, or run in a terminal."""
+    asked = os.environ.get("ASSAY_DEMO_KEEP", "")
+    if asked in ("0", "1"):
+        return asked == "1"
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def show_console(state: Path, org: str, stack: subprocess.Popen[str]) -> None:
+    """Makes DEMO_PERSON the org's admin and prints where the console is and how to sign
+    in (the identity stand-in's page, as IAP's sign-in in the cloud)."""
+    assay(state, "admin", "members", "add", "--org", org, "--email", DEMO_PERSON, "--role", "admin")
+    console = stack_settings(state)["ASSAY_CONSOLE_URL"]
+    print(f"\nThe console: {console}")
+    print(f"Sign in as the demo org's admin: {console}/_dev/sign-in?email={DEMO_PERSON}")
+    if not keep_running():
+        print("(The stack stops now; ASSAY_DEMO_KEEP=1 make demo keeps it up for the console.)")
+        return
+    print("The local stack stays up for the console; Ctrl-C stops it.", flush=True)
+    try:
+        stack.wait()
+    except KeyboardInterrupt:
+        print()
 
 
 def main() -> int:
@@ -99,6 +133,7 @@ def main() -> int:
             print(f"the demo did not give {EXPECTED}", file=sys.stderr)
             return 1
         print("Demo complete: each valid file passed, each invalid one failed with findings.")
+        show_console(state, org, stack)
         return 0
     finally:
         print("Stopping the local stack…", flush=True)

@@ -2,10 +2,12 @@
 
 Starts the Firestore emulator, the metadata server, the job runner (Cloud Run Jobs),
 the dispatcher (Cloud Tasks), the scheduler (Cloud Scheduler), the upload notifier
-(Eventarc's storage trigger) and each function of infra/units.json as its own
-functions-framework process; writes `.local/stack.env`; prints `ready` once everything
-answers; stops everything it started on Ctrl-C or SIGTERM. Ports come from the
-environment (`ASSAY_<NAME>_PORT`) or are free ones.
+(Eventarc's storage trigger), the identity stand-in (Identity-Aware Proxy, in front of
+the console: ASSAY_CONSOLE_URL, sign in at `$ASSAY_CONSOLE_URL/_dev/sign-in?email=EMAIL`)
+and each function of infra/units.json as its own functions-framework process; writes
+`.local/stack.env`; prints `ready` once everything answers; stops everything it started
+on Ctrl-C or SIGTERM. Ports come from the environment (`ASSAY_<NAME>_PORT`) or are free
+ones.
 
 `ASSAY_JOB_IMAGES="JOB=PYTHON:FOLDER …"` runs those jobs from an image's folder.
 Storage is `file://` under `.local/` by default. `ASSAY_STACK_STORAGE=gcs` starts
@@ -26,14 +28,14 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from devstack import firestore_emulator, units
+from devstack import firestore_emulator, identity, units
 from devstack.net import free_port, wait_http
 from devstack.processes import spawn
 from devstack.storage_emulator import StorageEmulator
 from shared.adapters.storage.layout import UploadsLayout
 
 ROOT = Path(__file__).resolve().parents[1]
-STAND_INS = ("metadata", "jobs", "dispatcher", "scheduler", "gate")
+STAND_INS = ("metadata", "jobs", "dispatcher", "scheduler", "gate", "identity")
 CONTENT_BUCKET, UPLOADS_BUCKET = "assay-content", "assay-uploads"
 
 
@@ -66,6 +68,21 @@ class Plan:
             for email in (self.jobs.values() if who == "validator" else [self.accounts[who]])
         ]
         return ",".join(found)
+
+
+def _console_env(plan: Plan) -> dict[str, str]:
+    """People open the console through the identity stand-in, as through IAP's load
+    balancer in the cloud: its setting (ASSAY_CONSOLE_URL) is the stand-in's URL, and
+    the console takes the stand-in's assertions (its audience, its keys)."""
+    console, proxy = units.load().console(), plan.url("identity")
+    return {
+        console.url_variable: proxy,
+        # The function itself, which only the stand-in calls (IAP's load balancer's
+        # backend); straight to it, a request carries no assertion and is refused.
+        "ASSAY_CONSOLE_FUNCTION_URL": plan.url(console.name),
+        "ASSAY_IAP_AUDIENCE": identity.LOCAL_AUDIENCE,
+        "ASSAY_IAP_CERTS_URL": proxy + identity.JWK_PATH,
+    }
 
 
 class Stack:
@@ -132,6 +149,7 @@ class Stack:
             plan.env[unit.url_variable] = plan.url(unit.name)
             if unit.invokers:
                 plan.env[unit.invokers_variable] = plan.emails(unit.invokers)
+        plan.env.update(_console_env(plan))
         for key in ("ASSAY_MAX_UPLOAD_BYTES",):
             if key in os.environ:
                 plan.env[key] = os.environ[key]
@@ -164,6 +182,7 @@ class Stack:
         self._start_gate(plan, env)
         self._start_scheduler(plan, env)
         self._start_upload_notifiers(plan, env)
+        self._start_identity(plan, env)
 
     def _start_metadata(self, plan: Plan, env: dict[str, str]) -> None:
         self._module(
@@ -241,6 +260,16 @@ class Stack:
                     *("--metadata-url", plan.url("metadata")),
                     *("--account", ",".join(plan.accounts[i] for i in unit.invokers)),
                 )
+
+    def _start_identity(self, plan: Plan, env: dict[str, str]) -> None:
+        self._module(
+            "identity",
+            "devstack.identity",
+            env,
+            *("--port", str(plan.ports["identity"])),
+            *("--target", plan.env["ASSAY_CONSOLE_FUNCTION_URL"]),
+            *("--audience", plan.env["ASSAY_IAP_AUDIENCE"]),
+        )
 
     def _start_functions(self, plan: Plan, env: dict[str, str]) -> None:
         framework = str(Path(sys.executable).parent / "functions-framework")
@@ -322,7 +351,8 @@ def main() -> int:
     try:
         env = stack.start()
         print(
-            f"Assay is up: API {env['ASSAY_API_URL']} (storage {env['ASSAY_STORAGE_URI']}, "
+            f"Assay is up: API {env['ASSAY_API_URL']}, console {env['ASSAY_CONSOLE_URL']} "
+            f"(storage {env['ASSAY_STORAGE_URI']}, "
             f"uploads {env['ASSAY_UPLOADS_URI']}; settings in {state / 'stack.env'}, "
             f"logs in {stack.logs})",
             flush=True,

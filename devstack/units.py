@@ -11,6 +11,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITS_FILE = ROOT / "infra" / "units.json"
+# A function reached only through Identity-Aware Proxy (the console): locally, through
+# the identity stand-in (devstack/identity.py).
+IAP_TRIGGER = "https-iap"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class FunctionUnit:
         return f"ASSAY_{self.setting.upper()}"
 
     @property
+    def behind_iap(self) -> bool:
+        return self.trigger == IAP_TRIGGER
+
+    @property
     def invokers_variable(self) -> str:
         """The variable listing who may call it (ASSAY_LAUNCH_INVOKERS)."""
         return f"ASSAY_{self.setting.removesuffix('_url').upper()}_INVOKERS"
@@ -43,6 +50,11 @@ class Units:
 
     def function(self, name: str) -> FunctionUnit:
         return next(f for f in self.functions if f.name == name)
+
+    def console(self) -> FunctionUnit:
+        """The one function behind IAP (Terraform's load balancer has one backend)."""
+        (unit,) = (f for f in self.functions if f.behind_iap)
+        return unit
 
 
 @lru_cache(maxsize=1)
