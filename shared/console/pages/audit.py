@@ -28,8 +28,12 @@ def _action(raw: str | None) -> AuditAction | None:
 
 
 def _details(details: dict[str, Any]) -> str:
-    """The entry's facts as one line of text: `name=value`, values as JSON."""
-    return ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted(details.items()))
+    """The entry's facts as one line of text: `name=value`, other than text as JSON."""
+    return ", ".join(f"{k}={_value(v)}" for k, v in sorted(details.items()))
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def _next(ctx: Context, action: AuditAction | None, token: str | None) -> str | None:
