@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import math
 import re
 import zipfile
 from typing import Any
@@ -364,3 +365,22 @@ def test_the_submission_is_described_never_shown(site: ConsoleHarness) -> None:
     page = _page(site, f"/orgs/{site.org}/runs/{run.id}")
     assert "people.json" in page and "STORE_7_DAYS" in page and "kept (not shown here)" in page
     assert SECRET not in page
+
+
+def test_a_long_result_is_charted_from_its_start_in_at_most_a_thousand_points() -> None:
+    from shared.console.pages import run as page
+    from shared.domain.models import StepRun
+
+    rows = "".join(f"{t},{t % 7},nan\n" for t in range(5000))
+    data = f"time,a,b\n{rows}".encode()
+    step = StepRun(order=0, key="s", name="Sim", validator="fmu")
+    chart = page.series_chart(step, data[:30000], cut=True)
+    assert chart is not None and "the file's start" in chart.title
+    drawn = chart.data
+    assert len(drawn["x"]) <= page.CHART_POINTS and drawn["x"][0] == 0.0
+    assert all(v is None for v in drawn["series"][1]["values"])  # NaN is no figure
+    read = data[:30000].decode()
+    whole = read[: read.rfind("\n") + 1].count("\n") - 1  # the rows wholly read
+    stride = math.ceil(whole / page.CHART_POINTS)
+    assert whole - stride <= drawn["x"][-1] <= whole - 1
+    assert chart.rows[1] == ["b", "", "", "", ""]
