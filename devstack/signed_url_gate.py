@@ -128,6 +128,22 @@ def _exists(root: str, name: str) -> bool:
     return True
 
 
+def _preflight(request: Request, origin: str) -> Response:
+    """A browser's CORS preflight for a PUT from an allowed page, answered as Cloud
+    Storage answers it for a bucket whose CORS configuration lists the origin."""
+    asked = request.headers.get("Access-Control-Request-Headers", "")
+    return Response(
+        status=200,
+        headers={
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": "PUT",
+            "Access-Control-Allow-Headers": asked,
+            "Access-Control-Max-Age": "3600",
+            "Vary": "Origin",
+        },
+    )
+
+
 class SignedUrlGate:
     def __init__(
         self,
@@ -135,12 +151,15 @@ class SignedUrlGate:
         certs_url: str,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         id_certs_url: str | None = None,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         """`buckets`: bucket name -> its store's root URI; `certs_url`: where a signer's
         certificates are published, `{email}` standing for the account; `id_certs_url`:
         the certificates of the ID tokens a direct writer presents (none: no direct
-        writes)."""
+        writes); `cors_origins`: the pages allowed to PUT from a browser (the console),
+        as the uploads bucket's CORS configuration allows them in the cloud."""
         self.buckets = buckets
+        self.cors_origins = frozenset(cors_origins)
         self.certs_url = certs_url
         self.now = now
         self.id_certs_url = id_certs_url
@@ -148,11 +167,18 @@ class SignedUrlGate:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
+        origin = request.headers.get("Origin")
+        allowed = origin if origin in self.cors_origins else None
+        if request.method == "OPTIONS" and allowed is not None:
+            return _preflight(request, allowed)(environ, start_response)
         try:
             response = self.respond(request)
         except Refused as refused:
             request.close()
             response = refused.response()
+        if allowed is not None:
+            response.headers["Access-Control-Allow-Origin"] = allowed
+            response.headers["Vary"] = "Origin"
         return response(environ, start_response)
 
     def respond(self, request: Request) -> Response:
@@ -364,9 +390,12 @@ def main() -> None:
     parser.add_argument("--bucket", action="append", default=[], help="NAME=ROOT_URI")
     parser.add_argument("--certs-url", required=True, help="with {email} for the account")
     parser.add_argument("--id-certs-url", default=None, help="direct writers' ID token certs")
+    parser.add_argument("--cors-origin", action="append", default=[], help="a page that may PUT")
     args = parser.parse_args()
     buckets = dict(spec.split("=", 1) for spec in args.bucket)
-    serve(SignedUrlGate(buckets, args.certs_url, id_certs_url=args.id_certs_url), args.port)
+    origins, direct = tuple(args.cors_origin), args.id_certs_url
+    gate = SignedUrlGate(buckets, args.certs_url, id_certs_url=direct, cors_origins=origins)
+    serve(gate, args.port)
 
 
 if __name__ == "__main__":

@@ -234,6 +234,8 @@ class Stack:
             *("--bucket", f"{UploadsLayout(content).bucket}={content}"),
             *("--certs-url", metadata + "/service_accounts/v1/metadata/x509/{email}"),
             *("--id-certs-url", metadata + "/oauth2/v1/certs"),
+            # The console's pages PUT large files by signed URL from the browser.
+            *("--cors-origin", plan.url("identity")),
         )
 
     def _start_scheduler(self, plan: Plan, env: dict[str, str]) -> None:

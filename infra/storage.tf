@@ -64,6 +64,26 @@ resource "google_storage_bucket" "unit" {
     }
   }
 
+  # The console's pages PUT large files to the uploads bucket by signed URL from the
+  # browser: only from the console's own origin, only PUT (the URL's signature still
+  # decides what may be written).
+  dynamic "cors" {
+    for_each = each.key == "uploads" && local.console_enabled ? ["https://${var.console_domain}"] : []
+    content {
+      origin = [cors.value]
+      method = ["PUT"]
+      # The headers a grant signs (shared/services/upload_urls.py) for a console upload.
+      response_header = [
+        "Content-Type",
+        "x-goog-content-length-range",
+        "x-goog-if-generation-match",
+        "x-goog-meta-api-key-id",
+        "x-goog-meta-user",
+      ]
+      max_age_seconds = 3600
+    }
+  }
+
   labels = {
     role = each.key
   }
