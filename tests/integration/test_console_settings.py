@@ -253,3 +253,29 @@ def test_an_admin_who_demotes_themselves_is_sent_to_the_runs(console: ConsoleHar
     )
     assert answer.status_code == 303
     assert answer.headers["Location"] == f"/orgs/{console.org}/runs"
+
+
+class _RefusingIam:
+    """Cloud Storage refusing the console's identity the bucket's policy (the local
+    stand-in lets anyone change it, so only a stand-in of the refusal shows this)."""
+
+    def get(self) -> Any:
+        from google.api_core.exceptions import Forbidden
+
+        raise Forbidden("storage.buckets.getIamPolicy denied")
+
+    def set(self, policy: Any) -> None:
+        raise AssertionError("no policy was read, so none is written")
+
+
+def test_a_bucket_policy_the_console_may_not_change_is_explained(
+    console: ConsoleHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.console.pages import settings as page
+
+    monkeypatch.setattr(page, "_iam", lambda: (_RefusingIam(), "uploads"))
+    for path in ("/uploaders", "/uploaders/remove"):
+        answer = console.post(settings(console) + path, data={"member": PIPELINE})
+        assert answer.status_code == 501
+        assert "use `assay admin uploaders`" in html.unescape(answer.get_data(as_text=True))
+    assert logged(console, AuditAction.UPLOADER_ADDED) == []

@@ -12,6 +12,8 @@ the page answering the POST shows it, once, and nothing stores or sends it again
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -201,12 +203,28 @@ def revoke_key(ctx: Context) -> Response:
     return _back(ctx, "key-revoked", key_id)
 
 
+@contextmanager
+def _policy_allowed() -> Iterator[None]:
+    """Cloud Storage's refusal to let the console change the bucket's policy, said as
+    what to do instead (record 0077: the console's identity may not be allowed to)."""
+    from google.api_core.exceptions import Forbidden
+
+    try:
+        yield
+    except Forbidden:
+        raise NotConfigured(
+            "the console may not change the uploads bucket's IAM policy here; "
+            "use `assay admin uploaders`"
+        ) from None
+
+
 @page(Role.ADMIN)
 def add_uploader(ctx: Context) -> Response:
     try:
         member = _field(ctx, "member")
         iam, bucket = _iam()
-        uploaders.add_uploader(ctx.repos, iam, bucket, ctx.org_id, member, by=ctx.by())
+        with _policy_allowed():
+            uploaders.add_uploader(ctx.repos, iam, bucket, ctx.org_id, member, by=ctx.by())
     except _REFUSALS as exc:
         return _refused(ctx, exc)
     return _back(ctx, "uploader-added", member)
@@ -217,7 +235,10 @@ def remove_uploader(ctx: Context) -> Response:
     try:
         member = _field(ctx, "member")
         iam, bucket = _iam()
-        removed = uploaders.remove_uploader(ctx.repos, iam, bucket, ctx.org_id, member, by=ctx.by())
+        with _policy_allowed():
+            removed = uploaders.remove_uploader(
+                ctx.repos, iam, bucket, ctx.org_id, member, by=ctx.by()
+            )
     except _REFUSALS as exc:
         return _refused(ctx, exc)
     return _back(ctx, "uploader-removed" if removed else "uploader-absent", member)
