@@ -29,10 +29,12 @@ from shared.domain.models import Member
 from shared.persistence.ports import Repositories
 from shared.platform import logs
 from shared.platform.config import get_settings
-from shared.platform.errors import AssayError, NotFound
+from shared.platform.errors import AssayError, NotFound, PayloadTooLarge
 from shared.services import audit
 
 log = logging.getLogger(__name__)
+# What a form carries besides its file: the CSRF token, a workflow, the multipart framing.
+FORM_OVERHEAD = 64 * 1024
 
 URLS = Map(
     [
@@ -177,6 +179,7 @@ def _serve(request: Request, token: str) -> Response:
     person: Person | None = None
     try:
         person = people.signed_in(request)
+        _bounded(request)
         security.check_csrf(request)
         rule, args = URLS.bind_to_environ(request.environ).match(return_rule=True)
         return _call(request, person, token, rule, {k: str(v) for k, v in args.items()})
@@ -188,6 +191,25 @@ def _serve(request: Request, token: str) -> Response:
         return _error(request, refused, person)
     except AssayError as exc:
         return _error(request, exc, person)
+
+
+class _LengthRequired(AssayError):
+    status = 411
+    title = "Length required"
+
+
+def _bounded(request: Request) -> None:
+    """A form is read (for its CSRF field) before any page looks at it, so its size is
+    checked first: a form must say its length (browsers do), and stay within the
+    largest file the console takes. A script's request carries its token in a header
+    and is read by its page, within that page's own limit."""
+    if request.method in security.SAFE_METHODS or request.headers.get(security.CSRF_HEADER):
+        return
+    length, most = request.content_length, get_settings().max_upload_bytes + FORM_OVERHEAD
+    if length is None:
+        raise _LengthRequired("a form must be sent with its Content-Length")
+    if length > most:
+        raise PayloadTooLarge(f"the request is {length} bytes; at most {most} are accepted")
 
 
 class _NotAllowed(AssayError):

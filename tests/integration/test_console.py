@@ -3,6 +3,10 @@ way into an org, roles, CSRF on every change, and the headers that keep pages sa
 
 from __future__ import annotations
 
+import io
+
+import pytest
+
 from shared.domain.enums import Role
 from shared.services import members
 from tests.factories import make_org
@@ -82,3 +86,36 @@ def test_static_files_are_served_and_nothing_outside_them(console: ConsoleHarnes
 
 def test_health_needs_no_sign_in(console: ConsoleHarness) -> None:
     assert console.client.get("/healthz").status_code == 200
+
+
+def test_a_form_too_large_or_of_no_length_is_refused_before_it_is_parsed(
+    console: ConsoleHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared import wiring
+
+    monkeypatch.setenv("ASSAY_MAX_UPLOAD_BYTES", "1000")
+    wiring.reset()
+
+    console.client.set_cookie("assay_csrf", "t" * 43)
+    # No Content-Length: a chunked body, which the frame must bound all the same.
+    headers = {
+        **console.headers(ADMIN),
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Transfer-Encoding": "chunked",
+    }
+    body = io.BytesIO(b"x" * 200_000)
+    # As gunicorn (Cloud Run's server) says of a chunked body it has de-chunked.
+    answer = console.client.post(
+        f"/orgs/{console.org}/submit",
+        headers=headers,
+        input_stream=body,
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert answer.status_code == 411
+    assert "Content-Length" in answer.get_data(as_text=True)
+    declared = {**headers, "Content-Length": "200000"}
+    del declared["Transfer-Encoding"]
+    body = io.BytesIO(b"x" * 200_000)
+    answer = console.client.post(f"/orgs/{console.org}/submit", headers=declared, input_stream=body)
+    assert answer.status_code == 413
+    assert "at most" in answer.get_data(as_text=True)
