@@ -206,8 +206,9 @@ def _bounded(request: Request) -> None:
     if request.method in security.SAFE_METHODS or request.headers.get(security.CSRF_HEADER):
         return
     length, most = request.content_length, get_settings().max_upload_bytes + FORM_OVERHEAD
-    if length is None:
+    if length is None and "Transfer-Encoding" in request.headers:
         raise _LengthRequired("a form must be sent with its Content-Length")
+    length = length or 0  # neither header: no body at all (RFC 9112, 6.3)
     if length > most:
         raise PayloadTooLarge(f"the request is {length} bytes; at most {most} are accepted")
 
