@@ -10,6 +10,8 @@ _KEEP = {
     RetentionPolicy.STORE_1_DAY: timedelta(days=1),
     RetentionPolicy.STORE_7_DAYS: timedelta(days=7),
     RetentionPolicy.STORE_30_DAYS: timedelta(days=30),
+    RetentionPolicy.STORE_90_DAYS: timedelta(days=90),
+    RetentionPolicy.STORE_1_YEAR: timedelta(days=365),
 }
 
 

@@ -271,6 +271,8 @@ KEEPING = (
     RetentionPolicy.STORE_1_DAY,
     RetentionPolicy.STORE_7_DAYS,
     RetentionPolicy.STORE_30_DAYS,
+    RetentionPolicy.STORE_90_DAYS,
+    RetentionPolicy.STORE_1_YEAR,
     RetentionPolicy.STORE_PERMANENTLY,
 )
 
