@@ -16,7 +16,7 @@ from shared import wiring
 from shared.adapters.storage.layout import Layout
 from shared.adapters.storage.local import path_of
 from shared.api.auth.api_keys import issue_key
-from shared.domain.enums import Execution
+from shared.domain.enums import Execution, RetentionPolicy
 from shared.platform.config import get_settings
 from shared.services import workflows
 from shared.services.launches import _copy_into_bundle
@@ -27,7 +27,7 @@ from tests.integration.test_auto_handover import HANGS, STUCK
 from tests.integration.test_auto_handover import budget as budget
 from tests.integration.test_retention import finish
 
-POLICIES = ["DO_NOT_STORE", "STORE_1_DAY", "STORE_7_DAYS", "STORE_30_DAYS", "STORE_PERMANENTLY"]
+POLICIES = [p.value for p in RetentionPolicy]
 
 
 @pytest.fixture
