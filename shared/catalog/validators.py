@@ -132,20 +132,23 @@ def _json_schema_engine(config: dict[str, Any]) -> str:
 def _check_xml_schema(config: dict[str, Any]) -> list[str]:
     from shared.contract.xml_schemas import SCHEMA_TYPES, XmlRefused, compile_schema
 
-    unknown = set(config) - {"schema_type", "schema"}
+    unknown = set(config) - {"schema_type", "schema", "phase"}
     if unknown:
         raise ConfigError(
-            f"unknown config keys {sorted(unknown)}; allowed: 'schema_type', 'schema'"
+            f"unknown config keys {sorted(unknown)}; allowed: 'schema_type', 'schema', 'phase'"
         )
     schema_type, schema = config.get("schema_type"), config.get("schema")
+    phase = config.get("phase")
     if schema_type not in SCHEMA_TYPES:
         raise ConfigError(
             f"config.schema_type must be one of {list(SCHEMA_TYPES)}, not {schema_type!r}"
         )
     if not isinstance(schema, str):
         raise ConfigError("config.schema is required: the schema's text")
+    if phase is not None and (schema_type != "schematron" or not isinstance(phase, str)):
+        raise ConfigError("config.phase is a schematron schema's phase: an id, #ALL or #DEFAULT")
     try:
-        compile_schema(schema_type, schema)
+        compile_schema(schema_type, schema, phase)
     except XmlRefused as exc:
         raise ConfigError(f"config.schema: {exc.message}") from None
     return []
@@ -302,6 +305,15 @@ CATALOG: dict[str, ValidatorSpec] = {
                 "schema_resource": {
                     "type": "string",
                     "description": "The name of a workflow resource holding the schema",
+                },
+                "phase": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "description": (
+                        "Schematron only: the phase to run (a phase id, #ALL or #DEFAULT; "
+                        "default #DEFAULT, the schema's defaultPhase or else every pattern)"
+                    ),
                 },
             },
             "required": ["schema_type"],

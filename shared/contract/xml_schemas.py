@@ -9,15 +9,22 @@ carries it alone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import mmap
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 SCHEMA_TYPES = ("xsd", "relaxng", "dtd", "schematron")
 MAX_SCHEMA_BYTES = 128 * 1024
 CHUNK = 1024 * 1024
+SCH = "{http://purl.oclc.org/dsdl/schematron}"
+ALL_PHASES, DEFAULT_PHASE = "#ALL", "#DEFAULT"
+# XSLT 1's one way to read another document from an XPath expression.
+_DOCUMENT_CALL = re.compile(r"\bdocument\s*\(")
 
 
 class XmlRefused(ValueError):
@@ -101,12 +108,15 @@ class _InMemory:
         yield io.BytesIO(self.data)
 
 
-def compile_schema(schema_type: str, text: str) -> Any:
-    """A validator object for `text` (it has .validate(tree) and .error_log)."""
-    from lxml import etree, isoschematron
+def compile_schema(schema_type: str, text: str, phase: str | None = None) -> Any:
+    """A validator object for `text` (it has .validate(tree) and .error_log); `phase`
+    selects a Schematron's active phase (a phase id, #ALL or #DEFAULT)."""
+    from lxml import etree
 
     if schema_type not in SCHEMA_TYPES:
         raise XmlRefused(f"schema_type must be one of {list(SCHEMA_TYPES)}, not {schema_type!r}")
+    if phase is not None and schema_type != "schematron":
+        raise XmlRefused(f"phase applies to schematron schemas only, not {schema_type}")
     if not text.strip():
         raise XmlRefused("schema is empty")
     if len(text.encode()) > MAX_SCHEMA_BYTES:
@@ -121,10 +131,106 @@ def compile_schema(schema_type: str, text: str) -> Any:
             return etree.XMLSchema(root)
         if schema_type == "relaxng":
             return etree.RelaxNG(root)
-        return isoschematron.Schematron(root, store_report=True)
+        return _schematron(root, phase)
     except XmlRefused:
         raise
     except (etree.XMLSchemaParseError, etree.RelaxNGParseError, etree.DTDParseError) as exc:
         raise XmlRefused(f"the {schema_type} schema does not compile: {exc}") from None
-    except (etree.SchematronParseError, etree.XSLTParseError, etree.XMLSyntaxError) as exc:
+    except (
+        etree.SchematronParseError,
+        etree.XSLTParseError,
+        etree.XSLTApplyError,
+        etree.XMLSyntaxError,
+    ) as exc:
         raise XmlRefused(f"the {schema_type} schema does not compile: {exc}") from None
+
+
+def _schematron(root: Any, phase: str | None) -> Any:
+    _refuse_reading(root)
+    _inherit_flags(root)
+    return _sealed_schematron()(root, active_phase(root, phase))
+
+
+@functools.cache
+def _sealed_schematron() -> type:
+    """lxml's Schematron with every XSLT step it runs (include, expand, compile and the
+    validation itself) denied the file system and the network. lxml's own steps read
+    what `<include href>` names, and a parser's resolver does not reach them."""
+    from lxml import etree, isoschematron
+
+    deny = etree.XSLTAccessControl.DENY_ALL
+    folder = Path(isoschematron.__file__).parent / "resources" / "xsl"
+
+    def sealed(*parts: str) -> Any:
+        return etree.XSLT(etree.parse(str(folder.joinpath(*parts))), access_control=deny)
+
+    class Sealed(isoschematron.Schematron):  # type: ignore[misc]  # lxml has no type stubs
+        _extract_xsd = sealed("XSD2Schtrn.xsl")
+        _extract_rng = sealed("RNG2Schtrn.xsl")
+        _include = sealed("iso-schematron-xslt1", "iso_dsdl_include.xsl")
+        _expand = sealed("iso-schematron-xslt1", "iso_abstract_expand.xsl")
+        _compile = sealed("iso-schematron-xslt1", "iso_svrl_for_xslt1.xsl")
+
+        def __init__(self, root: Any, phase: str) -> None:
+            super().__init__(root, store_report=True, store_xslt=True, phase=phase)
+            # lxml builds the validating stylesheet without access control: rebuilt with it.
+            self._validator = etree.XSLT(self.validator_xslt, access_control=deny)
+
+        def validate(self, tree: Any) -> bool:
+            try:
+                return bool(super().validate(tree))
+            except etree.XSLTApplyError as exc:
+                raise XmlRefused(f"the schematron schema failed on the file: {exc}") from None
+
+    return Sealed
+
+
+def _refuse_reading(root: Any) -> None:
+    """A schema that reads another document (XPath's document(), an include) is refused
+    when it is compiled, with a clear reason; the sealed steps would fail on it anyway."""
+    from lxml import etree
+
+    for element in root.iter(etree.Element):
+        if element.tag in (f"{SCH}include", "{http://www.w3.org/2001/XInclude}include") or (
+            element.get("href") is not None and element.tag.startswith(SCH)
+        ):
+            raise XmlRefused(
+                f"the schema includes another document (its line {element.sourceline}); "
+                "nothing is fetched: put the rules in the schema itself"
+            )
+        if any(_DOCUMENT_CALL.search(value) for value in element.attrib.values()):
+            # The schema's line goes in the message: a finding's line is the file's.
+            raise XmlRefused(
+                f"the schema calls document() (its line {element.sourceline}); "
+                "a schema may not read other documents"
+            )
+
+
+def _inherit_flags(root: Any) -> None:
+    """An assert or report without @flag takes its rule's: the SVRL names a failed
+    assertion's own flag only (its rule's @role it gives, on svrl:fired-rule)."""
+    for rule in root.iter(f"{SCH}rule"):
+        flag = rule.get("flag")
+        if flag is None:
+            continue
+        for check in rule.iterchildren(f"{SCH}assert", f"{SCH}report"):
+            if check.get("flag") is None:
+                check.set("flag", flag)
+
+
+def active_phase(root: Any, phase: str | None) -> str:
+    """The phase to run: `phase` as the config names it; #DEFAULT (or no phase) is the
+    schema's @defaultPhase, else #ALL. A phase the schema does not declare would run no
+    pattern at all (lxml's skeleton only says so on stderr), so it is refused."""
+    wanted, origin = phase or DEFAULT_PHASE, "phase"
+    if wanted == DEFAULT_PHASE:
+        wanted, origin = root.get("defaultPhase") or ALL_PHASES, "the schema's defaultPhase"
+    if wanted == ALL_PHASES:
+        return wanted
+    declared = [found.get("id") for found in root.iter(f"{SCH}phase")]
+    if wanted not in declared:
+        raise XmlRefused(
+            f"{origin} {wanted[:100]!r} is not a phase of the schema; "
+            f"its phases: {declared[:20]}, or {ALL_PHASES!r} or {DEFAULT_PHASE!r}"
+        )
+    return wanted

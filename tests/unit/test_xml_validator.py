@@ -67,9 +67,10 @@ def test_schematron_failed_asserts_name_the_element() -> None:
     (finding,) = check({"schema_type": "schematron", "schema": SCHEMATRON}, BAD)
     assert (
         finding.code == "schematron.assert"
-        and finding.message == "quantity must be a positive number"
+        and finding.message == "quantity must be a positive number (rule 'qty')"
     )
     assert finding.path == "/order/item" and finding.line == 3
+    assert finding.severity == "ERROR"
 
 
 def test_redacted_findings_do_not_quote_the_file() -> None:
@@ -145,6 +146,8 @@ def test_schemas_that_reach_out_or_do_not_compile_are_refused_at_save(listener: 
         ({"schema_type": "dtd", "schema": '<!ENTITY x "y">'}, "declares entities"),
         ({"schema_type": "xsd"}, "schema is required"),
         ({"schema_type": "xsd", "schema": XSD, "extra": 1}, "unknown config keys"),
+        ({"schema_type": "xsd", "schema": XSD, "phase": "#ALL"}, "schematron schema's phase"),
+        ({"schema_type": "schematron", "schema": SCHEMATRON, "phase": "p"}, "not a phase"),
     ]:
         with pytest.raises(ConfigError, match=words):
             spec.check_config(config)

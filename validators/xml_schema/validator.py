@@ -1,5 +1,8 @@
 """Checks an XML file against the step's schema; every violation is a finding with its
-line, column and an XPath to the element.
+line, column and an XPath to the element. A Schematron finding's severity is its rule's
+(@role, then @flag: error/fatal, warning/warn, info/information), else ERROR for a failed
+assert and WARNING for a fired report; it names the rule's id; config `phase` selects the
+patterns that run.
 
 Parsing is hardened (shared/contract/xml_schemas.py): a file that declares entities, the way a
 billion-laughs or XXE file does, is one ERROR finding and is never expanded. Under
@@ -81,33 +84,82 @@ def _schema_findings(
     return findings
 
 
+# A rule's @role or @flag, lower-cased, as a severity; other words leave it to the next.
+SEVERITY_WORDS = {
+    "error": Severity.ERROR,
+    "fatal": Severity.ERROR,
+    "warning": Severity.WARNING,
+    "warn": Severity.WARNING,
+    "info": Severity.INFO,
+    "information": Severity.INFO,
+}
+MAX_RULE_ID = 100
+
+
+def severity_of(failed: Any, rule: Any) -> Severity:
+    """The assertion's @role, else its rule's @role, else its @flag (or its rule's),
+    the first a severity word; else an assert ERROR and a report WARNING."""
+    rule_role = rule.get("role") if rule is not None else None
+    for word in (failed.get("role"), rule_role, failed.get("flag")):
+        severity = SEVERITY_WORDS.get((word or "").strip().lower())
+        if severity is not None:
+            return severity
+    return Severity.ERROR if failed.tag == f"{SVRL}failed-assert" else Severity.WARNING
+
+
+def _svrl_results(report: Any) -> list[tuple[Any, Any]]:
+    """Each failed assert and fired report with the svrl:fired-rule before it (its rule)."""
+    results, rule = [], None
+    for node in report.iter(
+        f"{SVRL}fired-rule", f"{SVRL}failed-assert", f"{SVRL}successful-report"
+    ):
+        if node.tag == f"{SVRL}fired-rule":
+            rule = node
+        else:
+            results.append((node, rule))
+    return results
+
+
+def _schematron_finding(failed: Any, rule: Any, tree: Any, redact: bool) -> OutputFinding:
+    location = failed.get("location")
+    rule_id = failed.get("id") or (rule.get("id") if rule is not None else None)
+    label = rule_id or failed.get("test") or "assertion"
+    text = " ".join((failed.findtext(f"{SVRL}text") or "").split())
+    if redact:
+        message = f"schematron rule {label!r} failed"
+    elif text and rule_id:
+        message = f"{_cut(text)} (rule {rule_id[:MAX_RULE_ID]!r})"
+    else:
+        message = _cut(text or label)
+    kind = "assert" if failed.tag == f"{SVRL}failed-assert" else "report"
+    return OutputFinding(
+        severity=severity_of(failed, rule),
+        code=f"schematron.{kind}",
+        message=message,
+        path=_positional(tree, location) if redact else location,
+        line=_line_of(tree, location),
+    )
+
+
 def _schematron_findings(validator: Any, tree: Any, redact: bool) -> list[OutputFinding]:
-    findings = []
-    report = validator.validation_report
-    for failed in report.iter(f"{SVRL}failed-assert", f"{SVRL}successful-report"):
-        location = failed.get("location")
-        rule = failed.get("id") or failed.get("test") or "assertion"
-        text = " ".join((failed.findtext(f"{SVRL}text") or "").split())
-        severity = Severity.ERROR if failed.tag.endswith("failed-assert") else Severity.WARNING
-        findings.append(
-            OutputFinding(
-                severity=severity,
-                code="schematron." + ("assert" if severity is Severity.ERROR else "report"),
-                message=f"schematron rule {rule!r} failed" if redact else _cut(text or rule),
-                path=_positional(tree, location) if redact else location,
-                line=_line_of(tree, location),
-            )
-        )
-    return findings
+    return [
+        _schematron_finding(failed, rule, tree, redact)
+        for failed, rule in _svrl_results(validator.validation_report)
+    ]
 
 
 def check(
     config: dict[str, Any], data: bytes | Payload, *, redact: bool = False
 ) -> list[OutputFinding]:
     schema_type = str(config.get("schema_type", ""))
+    phase = config.get("phase")
     try:
-        validator = compile_schema(schema_type, str(config.get("schema", "")))
+        validator = compile_schema(
+            schema_type, str(config.get("schema", "")), None if phase is None else str(phase)
+        )
         tree = parse(data)
+        # The resolver refuses what a stylesheet would read while it runs (XmlRefused).
+        valid = validator.validate(tree)
     except XmlRefused as refused:
         return [
             OutputFinding(
@@ -118,9 +170,8 @@ def check(
                 column=refused.column,
             )
         ]
-    valid = validator.validate(tree)
     if schema_type == "schematron":
-        # Successful reports are findings (WARNING) even when every assertion holds.
+        # Fired reports are findings even when every assertion holds.
         return _schematron_findings(validator, tree, redact)
     return [] if valid else _schema_findings(schema_type, validator, tree, redact)
 
