@@ -54,7 +54,10 @@ MESSAGES: dict[str, str] = {
     "duplicate_key": "a key appears twice in one object",
     "unresolvable_ref": "the schema's $ref does not resolve",
     # xml-schema
-    "xml.refused": "the file is not well-formed XML, or declares entities",
+    "xml.refused": (
+        "the file is not well-formed XML or declares entities, or the schema cannot be "
+        "applied (an unknown phase, a refused read)"
+    ),
     "schematron.assert": "a schematron assertion failed",
     "schematron.report": "a schematron report fired",
     # energyplus
