@@ -24,6 +24,7 @@ from shared.api.auth.iap import Person
 from shared.api.http import problem
 from shared.console import assets, people, security
 from shared.console.render import render
+from shared.domain.callers import MemberCaller
 from shared.domain.enums import Role
 from shared.domain.models import Member
 from shared.persistence.ports import Repositories
@@ -107,6 +108,13 @@ class Context:
     @property
     def role(self) -> Role | None:
         return self.member.role if self.member else None
+
+    @property
+    def caller(self) -> MemberCaller:
+        """The member, as the services take whoever acts (a key or a member)."""
+        if self.member is None:
+            raise NotFound("this page belongs to no organization")
+        return MemberCaller(self.member.org_id, self.person.email, self.member.role)
 
     @cached_property
     def orgs(self) -> list[str]:

@@ -123,12 +123,17 @@ def rerun(
     return created
 
 
+def acts_on(caller: Caller, submission: Submission | None) -> bool:
+    """Whether `caller` may cancel or re-run what `submission` started: its own
+    submissions, or anyone's from ACTS_FOR_OTHERS up."""
+    own = submission is not None and submission.api_key_id == caller.id
+    return own or caller.role.allows(ACTS_FOR_OTHERS)
+
+
 def _own(caller: Caller, submission: Submission | None, action: str) -> None:
     """Forbidden unless `caller` submitted `submission` or may act for others. Called once
     the object is known to be the caller's org's: tenancy decides before the role."""
-    if submission is not None and submission.api_key_id == caller.id:
-        return
-    if not caller.role.allows(ACTS_FOR_OTHERS):
+    if not acts_on(caller, submission):
         raise Forbidden(
             f"{action}: it was not submitted with this API key, and acting on another "
             f"key's submissions needs role {ACTS_FOR_OTHERS.value!r} or above; this key's "

@@ -60,8 +60,8 @@ class Unread:
         return self.finding.message
 
 
-def read_capped(store: BlobStore, uri: str, cap: int = MAX_OUTPUT_BYTES) -> bytes | None:
-    """The object's bytes, or None when it holds more than `cap`; reads at most cap + 1."""
+def read_head(store: BlobStore, uri: str, cap: int) -> tuple[bytes, bool]:
+    """At most `cap` bytes of the object, and whether it holds more; reads at most cap + 1."""
     parts: list[bytes] = []
     size = 0
     with store.open_read(uri) as reader:
@@ -71,9 +71,14 @@ def read_capped(store: BlobStore, uri: str, cap: int = MAX_OUTPUT_BYTES) -> byte
                 break
             parts.append(part)
             size += len(part)
-    if size > cap:
-        return None
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
+    return (data[:cap], True) if size > cap else (data, False)
+
+
+def read_capped(store: BlobStore, uri: str, cap: int = MAX_OUTPUT_BYTES) -> bytes | None:
+    """The object's bytes, or None when it holds more than `cap`; reads at most cap + 1."""
+    data, more = read_head(store, uri, cap)
+    return None if more else data
 
 
 def too_large(cap: int = MAX_OUTPUT_BYTES) -> Unread:

@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,13 +29,12 @@ from shared.adapters.storage.layout import Layout
 from shared.console.app import Context, page
 from shared.contract.validator_jobs import JOBS
 from shared.domain.assertions import Assertion, evaluate
-from shared.domain.callers import MemberCaller
 from shared.domain.enums import RetentionPolicy, Role, Severity, StepStatus
 from shared.domain.models import StepRun, Submission, ValidationRun
-from shared.domain.roles import ACTS_FOR_OTHERS
 from shared.platform.config import get_settings
 from shared.platform.errors import BadRequest, NotFound
 from shared.services import queries, runs
+from shared.services.step_outputs import read_head
 
 PAGE_SIZE = 100
 # A chart reads at most this much of a CSV and draws at most this many points a series:
@@ -60,11 +60,17 @@ NOTICES = {
 }
 
 
+class Outcome(StrEnum):
+    HELD = "held"
+    FAILED = "failed"
+    ERROR = "error"
+    NOT_EVALUATED = "not evaluated"  # the step's check did not finish
+
+
 @dataclass(frozen=True)
 class AssertionOutcome:
     assertion: Assertion
-    # "held", "failed", "error" or "not evaluated" (the step's check did not finish)
-    outcome: str
+    outcome: Outcome
     detail: str = ""
 
 
@@ -104,17 +110,17 @@ def _assertions(run: ValidationRun, step: StepRun) -> list[AssertionOutcome]:
     if not declared:
         return []
     if step.timings.check_started_at is None:
-        return [AssertionOutcome(a, "not evaluated") for a in declared]
+        return [AssertionOutcome(a, Outcome.NOT_EVALUATED) for a in declared]
     found = {f["path"]: f for f in evaluate(declared, step.metrics)}
     outcomes = []
     for index, assertion in enumerate(declared):
         finding = found.get(f"assertions[{index}]")
         if finding is None:
-            outcomes.append(AssertionOutcome(assertion, "held"))
+            outcomes.append(AssertionOutcome(assertion, Outcome.HELD))
         elif finding["code"] == "assertion.failed":
-            outcomes.append(AssertionOutcome(assertion, "failed", finding["message"]))
+            outcomes.append(AssertionOutcome(assertion, Outcome.FAILED, finding["message"]))
         else:
-            outcomes.append(AssertionOutcome(assertion, "error", finding["message"]))
+            outcomes.append(AssertionOutcome(assertion, Outcome.ERROR, finding["message"]))
     return outcomes
 
 
@@ -153,21 +159,6 @@ def _steps(run: ValidationRun, store: BlobStore) -> list[StepView]:
         stored = [n for n in _offered(run, step) if _present(store, _artifact_uri(run, step, n))]
         views.append(StepView(step, sorted(step.metrics.items()), _assertions(run, step), stored))
     return views
-
-
-def _read_head(store: BlobStore, uri: str, cap: int) -> tuple[bytes, bool]:
-    """At most `cap` bytes of the object, and whether it holds more."""
-    parts: list[bytes] = []
-    size = 0
-    with store.open_read(uri) as reader:
-        while size <= cap:
-            part = reader.read(min(CHUNK, cap + 1 - size))
-            if not part:
-                break
-            parts.append(part)
-            size += len(part)
-    data = b"".join(parts)
-    return data[:cap], size > cap
 
 
 def _number(text: str) -> float | None:
@@ -263,25 +254,17 @@ def _charts(run: ValidationRun, steps: list[StepView], store: BlobStore) -> list
             charts += [c for c in [end_use_chart(step)] if c is not None]
         if FMU_RESULT in view.artifacts and step.validator == "fmu":
             try:
-                data, cut = _read_head(store, _artifact_uri(run, step, FMU_RESULT), CHART_BYTES)
+                data, cut = read_head(store, _artifact_uri(run, step, FMU_RESULT), CHART_BYTES)
             except BlobNotFound:
                 continue
             charts += [c for c in [series_chart(step, data, cut)] if c is not None]
     return charts
 
 
-def _caller(ctx: Context) -> MemberCaller:
-    return MemberCaller(ctx.org_id, ctx.person.email, ctx.role or Role.VIEWER)
-
-
 def _may_act(ctx: Context, submission: Submission | None) -> bool:
-    """Whether the role lets this member cancel or re-run: a submitter their own
-    submissions' runs, an author or admin anyone's (as runs.cancel_run decides)."""
-    if not ctx.allows(Role.SUBMITTER):
-        return False
-    if ctx.allows(ACTS_FOR_OTHERS):
-        return True
-    return submission is not None and submission.api_key_id == _caller(ctx).id
+    """Whether the role lets this member cancel or re-run this run: the rule
+    runs.cancel_run and runs.rerun apply."""
+    return ctx.allows(Role.SUBMITTER) and runs.acts_on(ctx.caller, submission)
 
 
 def _content_kept(submission: Submission | None) -> bool:
@@ -370,7 +353,8 @@ def status_of(run: ValidationRun) -> dict[str, Any]:
 
 @page(Role.VIEWER)
 def status(ctx: Context) -> Response:
-    body = status_of(_run(ctx).run)
+    # Polled every 2 s while the run lives: the run alone, not its submission.
+    body = status_of(ctx.repos.runs.get(ctx.org_id, ctx.args["run"]))
     return Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
 
 
@@ -427,7 +411,7 @@ def cancel(ctx: Context) -> Response:
         get_settings(),
         ctx.org_id,
         run_id,
-        caller=_caller(ctx),
+        caller=ctx.caller,
         by=ctx.by(),
     )
     return ctx.redirect(f"/orgs/{ctx.org_id}/runs/{run_id}?done=cancelled")
@@ -438,7 +422,7 @@ def rerun(ctx: Context) -> Response:
     row = _run(ctx)
     if row.submission is None:
         raise NotFound(f"run {row.run.id!r} has no submission left to run again")
-    settings, caller = get_settings(), _caller(ctx)
+    settings, caller = get_settings(), ctx.caller
     with wiring.admission().submission(ctx.repos, settings, ctx.org_id):  # 429 at the limit
         run, _ = runs.rerun(
             ctx.repos,

@@ -17,7 +17,6 @@ from shared.adapters.storage.layout import safe_filename
 from shared.api.http import json_response, parse_json, parse_model
 from shared.api.intake import read_upload
 from shared.console.app import Context, page
-from shared.domain.callers import MemberCaller
 from shared.domain.enums import Role, UploadStatus
 from shared.platform.config import get_settings
 from shared.platform.errors import AssayError, BadRequest
@@ -36,11 +35,6 @@ class GrantAsk(BaseModel):
     filename: str = Field(min_length=1, max_length=400)
     content_type: str = Field(default="", max_length=200)
     size_bytes: int = Field(ge=1)
-
-
-def _caller(ctx: Context) -> MemberCaller:
-    assert ctx.member is not None  # an org page: the frame found the membership
-    return MemberCaller(ctx.org_id, ctx.person.email, ctx.member.role)
 
 
 def _form(ctx: Context, status: int = 200, error: AssayError | None = None) -> Response:
@@ -81,7 +75,7 @@ def send(ctx: Context) -> Response:
             wiring.blob_store(),
             wiring.task_queue(),
             settings,
-            key=_caller(ctx),
+            key=ctx.caller,
             slug=slug,
             incoming=incoming,
             admitted=lambda: wiring.admission().submission(repos, settings, ctx.org_id),
@@ -103,7 +97,7 @@ def grant(ctx: Context) -> Response:
         size_bytes=ask.size_bytes,
     )
     granted = upload_urls.grant_upload(
-        ctx.repos, get_settings(), wiring.upload_signer(), _caller(ctx), ask.workflow, body
+        ctx.repos, get_settings(), wiring.upload_signer(), ctx.caller, ask.workflow, body
     )
     status = f"/orgs/{ctx.org_id}/uploads/{granted.upload_id}.json"
     view = {
