@@ -20,18 +20,14 @@ org_option = click.option("--org", required=True, help="The organization's id.")
 
 def _context(as_json: bool) -> tuple[Any, Any, str]:
     from shared import wiring
-    from shared.adapters.bucket_iam import StorageBucketIam
-    from shared.adapters.storage.layout import UploadsLayout
-    from shared.platform.config import get_settings
 
-    settings = get_settings()
-    if not settings.uploads_uri.startswith("gs://") and not settings.storage_iam_endpoint:
+    policy = wiring.uploads_bucket_iam()
+    if policy is None:
         fail(
             as_json,
             "ASSAY_UPLOADS_URI is not a gs:// bucket (nor is ASSAY_STORAGE_IAM_ENDPOINT set)",
         )
-    bucket = UploadsLayout(settings.uploads_uri).bucket
-    iam = StorageBucketIam(bucket, settings.storage_iam_endpoint)
+    iam, bucket = policy
     return wiring.repositories(), iam, bucket
 
 

@@ -13,6 +13,7 @@ from shared.platform.config import get_settings
 from shared.platform.once import once
 
 if TYPE_CHECKING:
+    from shared.adapters.bucket_iam import BucketIam
     from shared.adapters.jobs import JobRunner
     from shared.adapters.signing import IamSigner
     from shared.adapters.storage import BlobStore
@@ -74,6 +75,20 @@ def job_runner() -> JobRunner:
     from shared.adapters.jobs import get_job_runner
 
     return get_job_runner(get_settings())
+
+
+def uploads_bucket_iam() -> tuple[BucketIam, str] | None:
+    """The uploads bucket's IAM policy and the bucket's name, where a policy can be
+    changed: Cloud Storage, or the local stand-in (ASSAY_STORAGE_IAM_ENDPOINT); None for
+    a folder, which has no policy."""
+    from shared.adapters.bucket_iam import StorageBucketIam
+    from shared.adapters.storage.layout import UploadsLayout
+
+    settings = get_settings()
+    if not settings.uploads_uri.startswith("gs://") and not settings.storage_iam_endpoint:
+        return None
+    bucket = UploadsLayout(settings.uploads_uri).bucket
+    return StorageBucketIam(bucket, settings.storage_iam_endpoint), bucket
 
 
 @once

@@ -19,13 +19,13 @@ from urllib.parse import urlencode
 
 from flask import Response
 
+from shared import wiring
 from shared.adapters.bucket_iam import BucketIam
 from shared.api.auth import api_keys
 from shared.console.app import Context, page
 from shared.domain.enums import Role
 from shared.domain.roles import parse_role
 from shared.platform.clock import utcnow
-from shared.platform.config import get_settings
 from shared.platform.errors import (
     AssayError,
     BadRequest,
@@ -79,21 +79,15 @@ def _back(ctx: Context, done: str, subject: str) -> Response:
 
 
 def _iam() -> tuple[BucketIam, str]:
-    """The uploads bucket's IAM policy, where it can be changed: Cloud Storage, or the
-    local stand-in; NotConfigured elsewhere (a folder has no policy)."""
-    from shared.adapters.bucket_iam import StorageBucketIam
-    from shared.adapters.storage.layout import UploadsLayout
-
-    settings = get_settings()
-    if not settings.uploads_uri.startswith("gs://") and not settings.storage_iam_endpoint:
+    """The uploads bucket's IAM policy; NotConfigured where there is none (a folder)."""
+    policy = wiring.uploads_bucket_iam()
+    if policy is None:
         raise NotConfigured("direct uploads need the uploads bucket on Cloud Storage")
-    bucket = UploadsLayout(settings.uploads_uri).bucket
-    return StorageBucketIam(bucket, settings.storage_iam_endpoint), bucket
+    return policy
 
 
 def _uploads_configured() -> bool:
-    settings = get_settings()
-    return settings.uploads_uri.startswith("gs://") or bool(settings.storage_iam_endpoint)
+    return wiring.uploads_bucket_iam() is not None
 
 
 def _show(ctx: Context, status: int = 200, **extra: object) -> Response:
