@@ -131,3 +131,20 @@ def test_own_deadline_leaves_time_to_report_before_cloud_run_stops_the_task() ->
     assert own_deadline(600) == 570
     assert own_deadline(3600) == 3570
     assert own_deadline(1) == 1.0
+
+
+def test_the_jobs_own_deadline_counts_from_its_process_start_not_its_imports() -> None:
+    """A job whose interpreter was slow to reach the runtime (a loaded machine) has
+    less time left, as Cloud Run's clock started when the process did."""
+    import subprocess
+    import sys
+
+    script = (
+        "import time; time.sleep(1.0)\n"
+        "from validators import runtime\n"
+        "print(time.monotonic() - runtime._PROCESS_STARTED)\n"
+    )
+    spent = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert 1.0 <= float(spent.stdout) < 10.0
