@@ -97,6 +97,9 @@ class OutputFinding(Envelope):
     path: str | None = None
     line: int | None = None
     column: int | None = None
+    # What in the user's rules produced it: a Schematron rule's id, a SHACL source
+    # shape, an assertion's index. None for the validator's own checks.
+    rule: str | None = None
 
 
 class OutputArtifact(Envelope):
@@ -124,6 +127,10 @@ class FindingCounts(Envelope):
         return self.error + self.warning + self.info
 
 
+FactScalar = bool | int | float | str | None
+FactValue = FactScalar | dict[str, FactScalar]
+
+
 class OutputEnvelope(Envelope):
     schema_version: Literal["assay.output/1"] = OUTPUT_SCHEMA_VERSION
     run_id: str
@@ -135,6 +142,10 @@ class OutputEnvelope(Envelope):
     findings: list[OutputFinding] = Field(default_factory=list)
     # None: the validator knows the metric but the input has none (a model with no gas).
     metrics: dict[str, int | float | str | None] = Field(default_factory=dict)
+    # What the validator read of the input before checking it (an EnergyPlus model's
+    # zone count, its objects by type): assertions see them as `model.*`. Values are
+    # JSON scalars or one level of {name: scalar}.
+    facts: dict[str, FactValue] = Field(default_factory=dict)
     artifacts: list[OutputArtifact] = Field(default_factory=list)
     timing: Timing
     validator: ValidatorRef
