@@ -18,9 +18,12 @@ class ConfigError(ValueError):
 class ResourceField:
     """A step config key that names a workflow resource."""
 
+    # A key, or a dotted path into the config (`reference.resource`); its value is one
+    # resource's name or a list of names.
     field: str
     # The config key that receives the resource's text for check_config at save (None:
-    # the validator does not check the content at save).
+    # the validator does not check the content at save). Only for a top-level key
+    # naming one resource.
     text_into: str | None = None
     # Names that need no upload: files the validator's image ships. A resource of the
     # same name wins over them.

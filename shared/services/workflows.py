@@ -84,10 +84,7 @@ def _pin_resources(
     none. A name the validator's image ships (a bundled weather file) needs no upload."""
     pins: dict[str, ResourcePin] = {}
     resolved: dict[str, Any] | None = None
-    for ref in spec.resource_fields:
-        name = step.config.get(ref.field)
-        if not isinstance(name, str):
-            continue
+    for ref, name in _named_resources(step.config, spec.resource_fields):
         pin = _find_pin(book, name, ref, label)
         if pin is None:
             continue
@@ -102,6 +99,21 @@ def _pin_resources(
             resolved = {k: v for k, v in (resolved or step.config).items() if k != ref.field}
             resolved[ref.text_into] = text
     return pins, resolved
+
+
+def _named_resources(
+    config: dict[str, Any], fields: tuple[ResourceField, ...]
+) -> list[tuple[ResourceField, str]]:
+    """Each resource name the config gives, with its field: a field is a key or a dotted
+    path into the config (`reference.resource`), its value one name or a list of them."""
+    named: list[tuple[ResourceField, str]] = []
+    for ref in fields:
+        value: Any = config
+        for part in ref.field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        values = value if isinstance(value, list) else [value]
+        named += [(ref, name) for name in values if isinstance(name, str)]
+    return named
 
 
 def _find_pin(
