@@ -36,6 +36,7 @@ from shared.adapters.storage import BlobExists, signed
 from shared.contract.envelopes import (
     MAX_STORED_FINDINGS,
     CallbackBody,
+    FactValue,
     FindingCounts,
     InputEnvelope,
     InputFile,
@@ -60,6 +61,8 @@ class ValidationResult:
     findings: list[OutputFinding] = field(default_factory=list)
     metrics: dict[str, int | float | str | None] = field(default_factory=dict)
     artifacts: list[OutputArtifact] = field(default_factory=list)
+    # What the validator read of the input before checking it (output.json's `facts`).
+    facts: dict[str, FactValue] = field(default_factory=dict)
 
 
 Validate = Callable[[InputEnvelope, list[tuple[InputFile, Payload]]], ValidationResult]
@@ -406,6 +409,7 @@ def _output(
         findings=listed,
         unlisted_findings=unlisted,
         metrics=result.metrics,
+        facts=result.facts,
         artifacts=result.artifacts,
         timing=timing,
         validator=validator,
