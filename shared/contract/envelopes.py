@@ -25,6 +25,8 @@ MAX_ARTIFACTS: Final = 100
 MAX_METRICS: Final = 200
 MAX_METRIC_NAME_CHARS: Final = 128
 MAX_METRIC_TEXT_CHARS: Final = 256
+# A step's facts, as JSON, live in the same document.
+MAX_FACTS_BYTES: Final = 16 * 1024
 # A finding's text fields are cut to this when stored; an artifact's name or uri may not
 # be longer (a stored document holds 1 MiB at most).
 MAX_TEXT_CHARS: Final = 4_096

@@ -6,6 +6,12 @@ callback on the metrics the validator reported, so a false one is a finding
 the run did not produce is a finding too, never a crash. A metric may be null (the
 validator knows it, the input has none: a model without gas): comparing it is an
 `assertion.error` that says so, and `metrics.x == null || metrics.x < 5.0` allows it.
+
+Besides `metrics`, an assertion sees `model`, the facts the validator read of the input
+before checking it (`model.zone_count > 0`), and `steps`, the run's earlier steps by key
+(`steps.baseline.metrics.site_eui_kwh_m2`, `steps.baseline.result == "PASSED"`,
+`steps.baseline.model.zone_count`; a key with a dash also answers with underscores, or
+as `steps["base-line"]`). Naming a step that is not an earlier one is a 422 at save.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from shared.domain.enums import Severity
 
 MAX_ASSERTIONS = 50
 _NAMED_METRIC = re.compile(r"\bmetrics\.([A-Za-z_][A-Za-z0-9_]*)")
+_NAMED_STEP = re.compile(
+    r"\bsteps\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(?:\"([^\"]*)\"|'([^']*)')\s*\])"
+)
 
 
 class Assertion(BaseModel):
@@ -43,15 +52,42 @@ def compile_expr(expr: str) -> Any:
         raise InvalidAssertion(f"does not compile: {' '.join(str(exc).split())[:300]}") from None
 
 
-def evaluate(assertions: list[Assertion], metrics: dict[str, Any]) -> list[dict[str, Any]]:
+def step_aliases(keys: list[str]) -> dict[str, str]:
+    """The names an assertion may give each step: its key, and the key with dashes as
+    underscores when no other key is already that."""
+    names = {key: key for key in keys}
+    for key in keys:
+        names.setdefault(key.replace("-", "_"), key)
+    return names
+
+
+def named_steps(expr: str) -> list[str]:
+    """The step names an expression reads through `steps`, in order."""
+    return [next(g for g in m.groups() if g is not None) for m in _NAMED_STEP.finditer(expr)]
+
+
+class StepView(BaseModel):
+    """What an assertion sees of an earlier step."""
+
+    key: str
+    result: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    model: dict[str, Any] = Field(default_factory=dict)
+
+
+def evaluate(
+    assertions: list[Assertion],
+    metrics: dict[str, Any],
+    facts: dict[str, Any] | None = None,
+    earlier: list[StepView] | None = None,
+) -> list[dict[str, Any]]:
     """The findings (as output.json findings) of the assertions that do not hold."""
     if not assertions:
         return []
-    from celpy.adapter import json_to_cel
     from celpy.celtypes import BoolType
     from celpy.evaluation import CELEvalError
 
-    activation = {"metrics": json_to_cel(metrics)}
+    activation = _activation(metrics, facts or {}, earlier or [])
     findings = []
     for index, assertion in enumerate(assertions):
         where = f"assertions[{index}]"
@@ -71,6 +107,20 @@ def evaluate(assertions: list[Assertion], metrics: dict[str, Any]) -> list[dict[
                 _finding(assertion.severity, "assertion.failed", where, assertion.message)
             )
     return findings
+
+
+def _activation(
+    metrics: dict[str, Any], facts: dict[str, Any], earlier: list[StepView]
+) -> dict[str, Any]:
+    from celpy.adapter import json_to_cel
+
+    by_key = {step.key: step.model_dump(exclude={"key"}) for step in earlier}
+    steps = {name: by_key[key] for name, key in step_aliases(list(by_key)).items()}
+    return {
+        "metrics": json_to_cel(metrics),
+        "model": json_to_cel(facts),
+        "steps": json_to_cel(steps),
+    }
 
 
 def _reason(exc: Any, assertion: Assertion, metrics: dict[str, Any]) -> str:

@@ -277,6 +277,9 @@ class StepRun(Model):
     summary: Summary = Field(default_factory=Summary)
     # What the validator measured (named with their unit), as its output reported them.
     metrics: dict[str, Any] = Field(default_factory=dict)
+    # What the validator read of the input before checking it (an EnergyPlus model's
+    # zones, its objects by type): assertions see them as `model.*`.
+    facts: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     timings: StepTimings = Field(default_factory=StepTimings)
 
@@ -389,6 +392,9 @@ class Finding(Model):
     path: str | None = None
     line: int | None = None
     column: int | None = None
+    # The user's rule that produced it (a Schematron rule's id, a SHACL shape, a metric
+    # compared with its reference); None for the validator's own checks.
+    rule: str | None = None
     created_at: datetime
 
 

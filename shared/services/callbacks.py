@@ -28,7 +28,7 @@ from shared.contract.envelopes import (
     OutputFinding,
     OutputStatus,
 )
-from shared.domain.assertions import evaluate
+from shared.domain.assertions import StepView, evaluate
 from shared.domain.deadlines import launch_overdue
 from shared.domain.enums import (
     CloudRunJobStatus,
@@ -195,10 +195,11 @@ def _fail(step: StepRun, error: str, job_status: CloudRunJobStatus, ending: Endi
 
 
 def _record_check(step: StepRun, output: OutputEnvelope) -> None:
-    """What the validator reports of its own run: its timing, metrics and version."""
+    """What the validator reports of its own run: its timing, metrics, facts and version."""
     step.timings.check_started_at = output.timing.started_at
     step.timings.check_ended_at = output.timing.ended_at
     step.metrics = dict(output.metrics)
+    step.facts = dict(output.facts)
     step.validator_version = output.validator.version
 
 
@@ -349,7 +350,7 @@ def _artifact_ids(run: ValidationRun, step: StepRun, output: OutputEnvelope | Un
 def _stored_text(finding: OutputFinding) -> dict[str, Any]:
     """A finding's fields, its text cut to MAX_TEXT_CHARS: a document holds 1 MiB."""
     fields = finding.model_dump()
-    for name in ("code", "message", "path"):
+    for name in ("code", "message", "path", "rule"):
         text = fields[name]
         if text is not None and len(text) > MAX_TEXT_CHARS:
             fields[name] = text[: MAX_TEXT_CHARS - 1] + "…"
@@ -464,7 +465,11 @@ def with_assertions(output: Received, run: ValidationRun, step: StepRun) -> Rece
     if not isinstance(output, OutputEnvelope):
         return output
     output = within_caps(output)
-    failed = evaluate(run.config[step.order].assertions, output.metrics)
+    earlier = [
+        StepView(key=s.key, result=s.status.value, metrics=s.metrics, model=s.facts)
+        for s in run.steps[: step.order]
+    ]
+    failed = evaluate(run.config[step.order].assertions, output.metrics, output.facts, earlier)
     if not failed:
         return output
     extra = [OutputFinding.model_validate(f) for f in failed]

@@ -23,6 +23,7 @@ from pydantic_core import from_json
 from shared.adapters.storage import BlobStore
 from shared.contract.envelopes import (
     MAX_ARTIFACTS,
+    MAX_FACTS_BYTES,
     MAX_METRIC_NAME_CHARS,
     MAX_METRIC_TEXT_CHARS,
     MAX_METRICS,
@@ -45,6 +46,7 @@ class OutputCap(StrEnum):
     METRICS = "output.cap.metrics"
     METRIC_NAME = "output.cap.metric_name"
     METRIC_TEXT = "output.cap.metric_text"
+    FACTS = "output.cap.facts"
     # An INFO note, not a failure: the findings beyond their cap are counted exactly.
     FINDINGS = "output.cap.findings"
 
@@ -178,7 +180,20 @@ def within_caps(output: OutputEnvelope) -> OutputEnvelope:
 def _breach(output: OutputEnvelope) -> tuple[OutputCap, str] | None:
     """The first cap the output passes (other than the findings'), and how."""
     artifacts = _artifacts_breach(output)
-    return artifacts if artifacts is not None else _metrics_breach(output.metrics)
+    if artifacts is not None:
+        return artifacts
+    metrics = _metrics_breach(output.metrics)
+    return metrics if metrics is not None else _facts_breach(output)
+
+
+def _facts_breach(output: OutputEnvelope) -> tuple[OutputCap, str] | None:
+    size = len(output.model_dump_json(include={"facts"}))
+    if size > MAX_FACTS_BYTES:
+        return OutputCap.FACTS, (
+            f"output.json's facts are {size:,} bytes of JSON; a step keeps at most "
+            f"{MAX_FACTS_BYTES:,}"
+        )
+    return None
 
 
 def _artifacts_breach(output: OutputEnvelope) -> tuple[OutputCap, str] | None:
@@ -233,6 +248,7 @@ def _refused(output: OutputEnvelope, cap: OutputCap, detail: str) -> OutputEnvel
             "error": error,
             "artifacts": [] if cap is OutputCap.ARTIFACTS else output.artifacts,
             "metrics": output.metrics if cap is OutputCap.ARTIFACTS else {},
+            "facts": {} if cap is OutputCap.FACTS else output.facts,
             "findings": [*output.findings, finding],
         }
     )

@@ -16,7 +16,14 @@ from shared.catalog.validators import (
     ValidatorSpec,
     get_validator,
 )
-from shared.domain.assertions import MAX_ASSERTIONS, Assertion, InvalidAssertion, compile_expr
+from shared.domain.assertions import (
+    MAX_ASSERTIONS,
+    Assertion,
+    InvalidAssertion,
+    compile_expr,
+    named_steps,
+    step_aliases,
+)
 from shared.domain.enums import Execution, RetentionPolicy, Role
 from shared.domain.models import (
     ResourcePin,
@@ -152,8 +159,8 @@ def _steps(
         pins, resolved = _pin_resources(step, validator, label, book)
         warnings += _checked_config(step, validator, resolved, label)
         _check_limits(step, label)
-        _check_assertions(step, label)
         key = _unique_key(step, index, steps, label)
+        _check_assertions(step, label, [s.key for s in steps])
         steps.append(_workflow_step(step, key, validator, pins, resolved))
         types = set(validator.file_types)
         accepted = types if accepted is None else accepted & types
@@ -193,12 +200,21 @@ def _check_limits(step: StepIn, label: str) -> None:
         )
 
 
-def _check_assertions(step: StepIn, label: str) -> None:
+def _check_assertions(step: StepIn, label: str, earlier: list[str]) -> None:
+    """Each assertion compiles and reads only steps before this one."""
+    names = step_aliases(earlier)
     for number, assertion in enumerate(step.assertions):
         try:
             compile_expr(assertion.expr)
         except InvalidAssertion as exc:
             raise Unprocessable(f"{label}.assertions[{number}]: {exc}") from None
+        unknown = next((n for n in named_steps(assertion.expr) if n not in names), None)
+        if unknown is not None:
+            known = f"the earlier steps are {sorted(names)}" if names else "it is the first step"
+            raise Unprocessable(
+                f"{label}.assertions[{number}]: steps.{unknown} is not an earlier step of "
+                f"this workflow ({known}); an assertion reads only steps that ran before it"
+            )
 
 
 def _unique_key(step: StepIn, index: int, earlier: list[WorkflowStep], label: str) -> str:

@@ -21,6 +21,7 @@ from shared import wiring
 from shared.adapters.storage.local import LocalBlobStore
 from shared.contract.envelopes import (
     MAX_ARTIFACTS,
+    MAX_FACTS_BYTES,
     MAX_METRIC_NAME_CHARS,
     MAX_METRIC_TEXT_CHARS,
     MAX_METRICS,
@@ -306,6 +307,27 @@ def test_metrics_over_their_caps_fail_the_step(
     [finding] = stored_findings(repos, org, run.id)
     assert (finding.severity, finding.code) == (Severity.ERROR, cap.value)
     assert says in finding.message and says in stored.steps[0].error
+
+
+def test_facts_over_their_cap_fail_the_step_and_are_not_kept(flow: Any) -> None:
+    repos, org, run, body = started(flow)
+    counts = {f"Type{i:05d}": i for i in range(MAX_FACTS_BYTES // 8)}
+    replace_output(body, facts={"zone_count": 3, "object_counts": counts})
+    callback(body)
+    stored = repos.runs.get(org, run.id)
+    assert (stored.result, stored.error_category) == ("ERROR", ErrorCategory.VALIDATOR_ERROR)
+    assert stored.steps[0].facts == {}
+    [finding] = stored_findings(repos, org, run.id)
+    assert (finding.severity, finding.code) == (Severity.ERROR, OutputCap.FACTS.value)
+    assert f"at most {MAX_FACTS_BYTES:,}" in finding.message
+
+
+def test_facts_within_their_cap_are_kept_with_the_step(flow: Any) -> None:
+    repos, org, run, body = started(flow)
+    facts = {"zone_count": 3, "has_hvac": False, "object_counts": {"Zone": 3, "Material": 12}}
+    replace_output(body, facts=facts)
+    callback(body)
+    assert repos.runs.get(org, run.id).steps[0].facts == facts
 
 
 @pytest.mark.firestore
