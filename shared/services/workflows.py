@@ -37,6 +37,7 @@ from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
 from shared.services import audit
+from shared.services.references import pin_reference_run
 from shared.services.resources import ResourceBook
 
 # A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
@@ -158,6 +159,9 @@ def _steps(
         validator = _validator_of(step, label)
         pins, resolved = _pin_resources(step, validator, label, book)
         warnings += _checked_config(step, validator, resolved, label)
+        step = step.model_copy(
+            update={"config": pin_reference_run(step.config, step.validator, book, label)}
+        )
         _check_limits(step, label)
         key = _unique_key(step, index, steps, label)
         _check_assertions(step, label, [s.key for s in steps])
