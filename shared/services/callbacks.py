@@ -465,15 +465,21 @@ def with_assertions(output: Received, run: ValidationRun, step: StepRun) -> Rece
     if not isinstance(output, OutputEnvelope):
         return output
     output = within_caps(output)
-    earlier = [
-        StepView(key=s.key, result=s.status.value, metrics=s.metrics, model=s.facts)
-        for s in run.steps[: step.order]
-    ]
-    failed = evaluate(run.config[step.order].assertions, output.metrics, output.facts, earlier)
+    failed = evaluate(
+        run.config[step.order].assertions, output.metrics, output.facts, earlier_steps(run, step)
+    )
     if not failed:
         return output
     extra = [OutputFinding.model_validate(f) for f in failed]
     return output.model_copy(update={"findings": [*output.findings, *extra]})
+
+
+def earlier_steps(run: ValidationRun, step: StepRun) -> list[StepView]:
+    """What `step`'s assertions see of the run's steps before it."""
+    return [
+        StepView(key=s.key, result=s.status.value, metrics=s.metrics, model=s.facts)
+        for s in run.steps[: step.order]
+    ]
 
 
 def _check_fence(

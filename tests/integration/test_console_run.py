@@ -94,6 +94,7 @@ def _end(
     metrics: dict[str, Any] | None = None,
     files: dict[str, bytes] | None = None,
     validator: str = "json-schema",
+    facts: dict[str, Any] | None = None,
 ) -> None:
     """The step's job as the callback sees it: output.json and the files it stored."""
     repos = wiring.repositories()
@@ -112,6 +113,7 @@ def _end(
         status=OutputStatus.FAILED_VALIDATION if findings else OutputStatus.SUCCESS,
         findings=list(findings),
         metrics=metrics or {},
+        facts=facts or {},
         artifacts=[
             OutputArtifact(name=n, uri=folder + n, size_bytes=len(d))
             for n, d in (files or {}).items()
@@ -196,6 +198,25 @@ def test_metrics_are_shown_with_each_assertions_outcome(site: ConsoleHarness) ->
     outcomes = re.findall(r'class="outcome outcome-[a-z-]+">([a-z ]+)</td><td>([^<]*)</td>', rows)
     assert [o for o, _ in outcomes] == ["held", "failed", "error"]
     assert outcomes[1][1] == "EUI too high" and "unmet_hours" in outcomes[2][1]
+
+
+def test_model_facts_are_shown_and_assertions_on_them_evaluated(site: ConsoleHarness) -> None:
+    step = {
+        "name": "Schema",
+        "validator": "json-schema",
+        "config": {"schema": {"type": "object"}},
+        "assertions": [{"expr": "model.zone_count > 5", "message": "too few zones"}],
+    }
+    run = _start(site, step)
+    rule = OutputFinding(severity=Severity.ERROR, code="c", message="m0", rule="rule-<7>")
+    _end(run, [rule], facts={"zone_count": 3, "object_counts": {"Zone": 3, "Material": 2}})
+    page = _page(site, f"/orgs/{site.org}/runs/{run.id}")
+    facts = page.split('<table class="facts">', 1)[1].split("</table>", 1)[0]
+    assert "<td><code>zone_count</code></td><td>3</td>" in facts
+    assert "<code>Material</code> 2, <code>Zone</code> 3" in facts
+    rows = page.split('<table class="assertions">', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'class="outcome outcome-[a-z-]+">([a-z ]+)</td>', rows) == ["failed"]
+    assert "rule <code>rule-&lt;7&gt;</code>" in page
 
 
 def test_a_running_step_has_its_assertions_not_yet_evaluated(site: ConsoleHarness) -> None:

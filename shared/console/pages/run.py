@@ -34,6 +34,7 @@ from shared.domain.models import StepRun, Submission, ValidationRun
 from shared.platform.config import get_settings
 from shared.platform.errors import BadRequest, NotFound
 from shared.services import queries, runs
+from shared.services.callbacks import earlier_steps
 from shared.services.step_outputs import read_head
 
 PAGE_SIZE = 100
@@ -80,6 +81,7 @@ class StepView:
     metrics: list[tuple[str, Any]]
     assertions: list[AssertionOutcome]
     artifacts: list[str] = field(default_factory=list)
+    facts: list[tuple[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,8 @@ def _assertions(run: ValidationRun, step: StepRun) -> list[AssertionOutcome]:
         return []
     if step.timings.check_started_at is None:
         return [AssertionOutcome(a, Outcome.NOT_EVALUATED) for a in declared]
-    found = {f["path"]: f for f in evaluate(declared, step.metrics)}
+    seen = evaluate(declared, step.metrics, step.facts, earlier_steps(run, step))
+    found = {f["path"]: f for f in seen}
     outcomes = []
     for index, assertion in enumerate(declared):
         finding = found.get(f"assertions[{index}]")
@@ -157,7 +160,15 @@ def _steps(run: ValidationRun, store: BlobStore) -> list[StepView]:
     views = []
     for step in run.steps:
         stored = [n for n in _offered(run, step) if _present(store, _artifact_uri(run, step, n))]
-        views.append(StepView(step, sorted(step.metrics.items()), _assertions(run, step), stored))
+        views.append(
+            StepView(
+                step,
+                sorted(step.metrics.items()),
+                _assertions(run, step),
+                stored,
+                sorted(step.facts.items()),
+            )
+        )
     return views
 
 
