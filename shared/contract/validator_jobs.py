@@ -29,7 +29,7 @@ JOBS: dict[str, ValidatorJob] = {
             "1.0.0",
             ("eplusout.err", "eplusout.sql", "eplustbl.htm", "eplusout.csv"),
         ),
-        ValidatorJob("fmu", "1.0.0", ("result.csv",)),
+        ValidatorJob("fmu", "1.0.0", ("result.csv", "reference_comparison.csv")),
         ValidatorJob("xml-schema", "1.0.0"),
     )
 }

@@ -27,9 +27,19 @@ from shared.contract.envelopes import InputEnvelope, InputFile, OutputArtifact, 
 from shared.contract.severity import Severity
 from shared.contract.validator_jobs import validator_job
 from shared.contract.xml_schemas import XmlRefused, parse
+from validators.fmu.comparison import compare
+from validators.fmu.reference import (
+    TIME,
+    Reference,
+    ReferenceProblem,
+    Tolerance,
+    chosen,
+    parse_reference,
+    unusable,
+)
 from validators.payload import Payload
 from validators.redaction import FMU_METRIC_SUFFIXES
-from validators.runtime import ValidationResult, own_deadline, store_artifact
+from validators.runtime import ValidationResult, own_deadline, read_resource, store_artifact
 from validators.sandbox import Limits, MiB, SandboxViolation
 from validators.sandboxed_python import run_python
 
@@ -44,8 +54,9 @@ RESULT_FILE = "result.csv"
 STATUS_FILE = "status.json"
 MAX_RESULT_BYTES = 256 * MiB
 SANDBOX_MEMORY_BYTES = 2048 * MiB
-# The one artifact the job stores (the simulation's result), as the launch signs it.
-(RESULT_CSV,) = validator_job("fmu").artifacts
+# The artifacts the job stores (the simulation's result, its comparison with the step's
+# reference), as the launch signs them.
+RESULT_CSV, COMPARISON_CSV = validator_job("fmu").artifacts
 
 
 def _finding(
@@ -293,9 +304,50 @@ def check(
         return problems + failures, result
 
 
+def _reference(envelope: InputEnvelope) -> tuple[Reference | None, list[OutputFinding]]:
+    """The step's reference read from the run's bundle, or why it cannot be used (the
+    save checked it; a finding here is a defence, never a crash)."""
+    config = envelope.config.get("reference")
+    if not isinstance(config, dict):
+        return None, []
+    name = str(config.get("resource"))
+    data = read_resource(envelope, name)
+    if data is None:
+        said = f"the reference {name!r} is not among the step's resources"
+        return None, [_finding("reference.invalid", said, path="/reference/resource")]
+    try:
+        return parse_reference(data), []
+    except ReferenceProblem as problem:
+        said = f"the reference {name!r}: {problem}"
+        return None, [_finding("reference.invalid", said, path="/reference/resource")]
+
+
+def _compared(envelope: InputEnvelope, reference: Reference, result: Any) -> ValidationResult:
+    """The result against the reference: findings, the variables' errors as metrics and
+    the comparison as a CSV artifact."""
+    config = envelope.config["reference"]
+    recorded = [n for n in result.dtype.names if n != TIME]
+    findings = [
+        _finding("reference.unknown_variable", why, path=path)
+        for path, why in unusable(config, reference, recorded)
+    ]
+    variables = chosen(config, reference, recorded)
+    if not variables:
+        return ValidationResult(findings=findings)
+    compared = compare(result, reference, variables, Tolerance.of(config))
+    artifacts = []
+    if compared.table is not None:
+        artifacts.append(store_artifact(envelope, COMPARISON_CSV, compared.table, "text/csv"))
+    return ValidationResult(
+        findings=findings + compared.findings,
+        metrics=dict(compared.metrics),
+        artifacts=artifacts,
+    )
+
+
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
     until = time.monotonic() + own_deadline(envelope.timeout_seconds)
-    findings: list[OutputFinding] = []
+    reference, findings = _reference(envelope)
     metrics: dict[str, int | float | str | None] = {}
     artifacts: list[OutputArtifact] = []
     for _, payload in files:
@@ -304,4 +356,9 @@ def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) ->
         if result is not None:
             metrics.update(_metrics(result, envelope.config.get("outputs") or []))
             artifacts.append(_csv_artifact(envelope, result))
+        if result is not None and reference is not None:
+            compared = _compared(envelope, reference, result)
+            findings += compared.findings
+            metrics.update(compared.metrics)
+            artifacts += compared.artifacts
     return ValidationResult(findings=findings, metrics=metrics, artifacts=artifacts)
