@@ -27,7 +27,13 @@ JOBS: dict[str, ValidatorJob] = {
         ValidatorJob(
             "energyplus",
             "1.0.0",
-            ("eplusout.err", "eplusout.sql", "eplustbl.htm", "eplusout.csv"),
+            (
+                "eplusout.err",
+                "eplusout.sql",
+                "eplustbl.htm",
+                "eplusout.csv",
+                "reference_comparison.csv",
+            ),
         ),
         ValidatorJob("fmu", "1.0.0", ("result.csv", "reference_comparison.csv")),
         ValidatorJob("xml-schema", "1.0.0"),
