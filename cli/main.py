@@ -294,6 +294,29 @@ def apply_workflow(file: Path, org: str, as_json: bool) -> None:
     emit(as_json, body, f"workflow {body['slug']} is at version {body['version']}")
 
 
+@workflows.command("upload-resource")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--org", required=True)
+@click.option("--workflow", "slug", required=True)
+@click.option("--name", default=None, help="The resource's name (default: FILE's name).")
+@json_option
+def upload_resource(file: Path, org: str, slug: str, name: str | None, as_json: bool) -> None:
+    """Upload FILE as a resource of the workflow (a weather file, a schema, a reference);
+    a new version is saved when the latest one uses a resource of that name."""
+    api = Api(as_json)
+    named = name or file.name
+    with file.open("rb") as data:
+        body = api.call(
+            "POST",
+            f"/v1/orgs/{org}/workflows/{slug}/resources",
+            files={"file": (named, data)},
+            data={"name": named},
+        ).json()
+    version = body.get("new_version")
+    text = f"resource {named} uploaded to workflow {slug}"
+    emit(as_json, body, text + (f"; now at version {version}" if version else ""))
+
+
 def _findings_table(findings: list[dict[str, Any]]) -> Table:
     table = Table(show_lines=False)
     for column in ("step", "severity", "code", "path", "line:col", "message"):

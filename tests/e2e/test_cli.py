@@ -274,3 +274,42 @@ def test_a_file_over_the_api_limit_goes_by_signed_url_and_passes(cli, account, t
         "crowd.json",
         big.stat().st_size,
     )
+
+
+def test_a_resource_uploaded_from_the_cli_is_pinned_and_repinned(cli, account, tmp_path):
+    org, key = account
+    spec = json.loads((EXAMPLES / "orders.workflow.json").read_text())
+    spec["slug"] = "orders-by-resource"
+    first = tmp_path / "orders.json"
+    first.write_text(json.dumps(spec))
+    assert cli("workflows", "apply", str(first), "--org", org, key=key).returncode == 0
+
+    schema = tmp_path / "order.xsd"
+    schema.write_text(spec["steps"][0]["config"].pop("schema"))
+    uploaded = cli(
+        *("workflows", "upload-resource", str(schema)),
+        *("--org", org, "--workflow", "orders-by-resource", "--json"),
+        key=key,
+    )
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert one_json_object(uploaded.stdout)["new_version"] is None  # no version uses it yet
+    spec["steps"][0]["config"]["schema_resource"] = "order.xsd"
+    first.write_text(json.dumps(spec))
+    assert "version 2" in cli("workflows", "apply", str(first), "--org", org, key=key).stdout
+
+    schema.write_text(schema.read_text() + "<!-- a comment -->\n")
+    again = cli(
+        *("workflows", "upload-resource", str(schema), "--name", "order.xsd"),
+        *("--org", org, "--workflow", "orders-by-resource"),
+        key=key,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "resource order.xsd uploaded to workflow orders-by-resource; now at version 3" in (
+        again.stdout
+    )
+    missing = cli(
+        *("workflows", "upload-resource", str(schema)),
+        *("--org", org, "--workflow", "no-such-workflow"),
+        key=key,
+    )
+    assert missing.returncode == 2 and "404" in missing.stderr + missing.stdout
