@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def own_run() -> Any:
     return result
 
 
-def _csv(rows: list[tuple[float, ...]], header: tuple[str, ...] = ("time", "level")) -> bytes:
+def _csv(rows: Sequence[Sequence[float]], header: tuple[str, ...] = ("time", "level")) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
     writer.writerow(header)
@@ -244,7 +245,7 @@ def test_the_reference_is_checked_at_save() -> None:
     good = '"time","level"\n0,0\n1,2\n1,2\n2,4\n'  # a time may repeat (an event)
     assert _saved(good) == _saved(None) == []
     assert _saved(good, variables=["level"], rel_tol=0, abs_tol=0.5) == []
-    for text, reference, words in [
+    cases: list[tuple[str | None, dict[str, Any], str]] = [
         (None, {"variables": ["pressure"]}, r"variables\[0\]: 'pressure' is not among"),
         (None, {"rel_tol": -1}, "reference/rel_tol"),
         (None, {"variables": []}, "reference/variables"),
@@ -253,7 +254,8 @@ def test_the_reference_is_checked_at_save() -> None:
         ('"time","pressure"\n0,0\n', {}, r"config\.reference: none of the reference's"),
         ('"time","level"\n0,0\n3,6\n', {}, "1 reference times lie outside start_time 0"),
         ('"time","level"\n0,0\n', {"variables": ["level", "level"]}, "non-unique"),
-    ]:
+    ]
+    for text, reference, words in cases:
         with pytest.raises(ConfigError, match=words):
             _saved(text, **reference)
     outputs = {**CONFIG, "outputs": ["level", "pressure"]}
