@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,17 @@ def test_an_event_is_compared_on_each_side() -> None:
     left = np.array([False, True, False, False, False])
     # Between samples the line runs from the lower one's last value to the upper one's first.
     assert interpolated(times, values, at, left).tolist() == [0.5, 1.0, 5.0, 5.5, 5.0]
+
+
+def test_the_example_reference_saves_and_the_example_tank_passes_it(tmp_path: Path) -> None:
+    body = json.loads((ROOT / "examples" / "tank-reference.workflow.json").read_text())
+    config = body["steps"][0]["config"]
+    reference = (ROOT / "examples" / NAME).read_bytes()
+    assert get_validator("fmu").check(config, {**config, REFERENCE_TEXT: reference.decode()}) == []
+    assert {k: v for k, v in config.items() if k not in ("reference", "start_time")} == CONFIG
+    settings = {k: v for k, v in config["reference"].items() if k != "resource"}
+    result, out = _run(tmp_path, reference, **settings)
+    assert _errors(result) == []
+    assert result.metrics["level_max_rel_error"] <= 0.001  # type: ignore[operator]
+    # 21 reference times, 16 of them between the simulation's 0.5 s steps.
+    assert len((out / "reference_comparison.csv").read_text().splitlines()) == 22
