@@ -293,7 +293,7 @@ def test_a_harmless_epjson_has_nothing_forbidden() -> None:
 def test_a_refused_model_is_never_given_to_the_engine() -> None:
     model = Payload(data=BOX + b"PythonPlugin:Instance,Spy,No,spy,Spy;\nNoSuchObject,1;\n")
     # The engine's own parse of these bytes reports the unknown object...
-    parsed = _parse_idf(model, 60)
+    parsed, _ = _parse_idf(model, 60)
     assert any('"NoSuchObject" is not a valid Object Type' in f.message for f in parsed)
     # ...and check_model, which refuses the plugin first, never got that far.
     (refused,) = check_model(model, "idf")

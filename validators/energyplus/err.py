@@ -3,7 +3,9 @@ WARNING; continuation lines (`**   ~~~   **`) are folded into their message; a r
 message is one finding with its count. The input processor's own messages carry where
 they point: `Line: 4 Index: 12` (the IDF's line and column) or
 `<root>[Zone][Room][x_origin]` (a JSON Pointer into the model); other messages name
-the object they are about when they quote one (`Zone="Room"`)."""
+the object they are about when they quote one (`Zone="Room"`). The engine's own count of
+warnings and severe errors (its last line) gives the metrics `warnings` and
+`severe_errors`."""
 
 from __future__ import annotations
 
@@ -19,6 +21,11 @@ _MORE = re.compile(r"^\s*\*\*\s*~~~\s*\*\*\s?(.*)$")
 _NAMED = re.compile(r'(?:=|named |Name=)"([^"]+)"')
 _AT_LINE = re.compile(r"^Line: (\d+) Index: (\d+)")
 _AT_POINTER = re.compile(r"^<root>((?:\[[^\]]*\])+)")
+# The engine's last line: "EnergyPlus Completed Successfully-- 1 Warning; 0 Severe Errors;"
+# or "EnergyPlus Terminated--Fatal Error Detected. 0 Warning; 2 Severe Errors;".
+_SUMMARY = re.compile(
+    r"EnergyPlus (?:Completed Successfully|Terminated)--.*?(\d+) Warning;\s*(\d+) Severe Error"
+)
 
 
 def finding(
@@ -70,3 +77,18 @@ def parse_err(text: str) -> list[OutputFinding]:
             )
         )
     return findings
+
+
+def counts(text: str) -> dict[str, int]:
+    """`warnings` and `severe_errors` as the engine counted them (its summary line, which
+    counts a recurring message each time); where it wrote none (it was stopped), the
+    messages of the file, each as often as it appears."""
+    summary = _SUMMARY.findall(text)
+    if summary:
+        warnings, severe = summary[-1]
+        return {"warnings": int(warnings), "severe_errors": int(severe)}
+    levels = [level for level, _ in _messages(text)]
+    return {
+        "warnings": levels.count("Warning"),
+        "severe_errors": levels.count("Severe"),
+    }

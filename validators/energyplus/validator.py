@@ -1,12 +1,14 @@
-"""EnergyPlus: check the model, simulate it, and report what the engine says.
+"""EnergyPlus: check the model, read its facts, simulate it, and report what the engine says.
 
 The model is checked first (validators/energyplus/model_check.py); a model with errors
-is not simulated. Then the engine runs with the step's weather file (`weather`: a
+is not simulated. Its facts (facts.py) are read from it as epJSON; `preflight_only`
+stops there. Then the engine runs with the step's weather file (`weather`: a
 workflow resource of that name, else a file the engine bundles) or design days only,
 with `timestep_per_hour`, under the step's deadline; every message of `eplusout.err` is
 a finding (err.py); the tabular reports in `eplusout.sql` give the metrics (tables.py);
 `eplusout.err`, `eplusout.sql`, the HTML tables and `eplusout.csv` (when produced) are
-artifacts in the run's bundle.
+artifacts in the run's bundle. A step with `reference.metrics` compares its metrics with
+them (reference.py): a finding per metric off its tolerance, and a comparison CSV.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ from typing import Any
 from shared.contract.envelopes import InputEnvelope, InputFile, OutputArtifact, OutputFinding
 from shared.contract.severity import Severity
 from shared.contract.validator_jobs import validator_job
-from validators.energyplus.engine import bundled_weather, inside, run_engine
-from validators.energyplus.err import finding, parse_err
-from validators.energyplus.model_check import check_model
-from validators.energyplus.tables import metrics
+from validators.energyplus.engine import bundled_weather, engine, inside, run_engine
+from validators.energyplus.err import counts, finding, parse_err
+from validators.energyplus.facts import model_facts
+from validators.energyplus.model_check import inspect_model
+from validators.energyplus.reference import CSV_NAME, compare
+from validators.energyplus.tables import ERR_METRICS, metrics
 from validators.payload import Payload
 from validators.runtime import ValidationResult, own_deadline, read_resource, store_artifact
 
-ARTIFACTS = validator_job("energyplus").artifacts
+# The engine's reports kept from its run (the job's other artifact is our comparison CSV:
+# a file of that name the engine left would not be taken).
+ARTIFACTS = tuple(n for n in validator_job("energyplus").artifacts if n != CSV_NAME)
 # Kept for writing output.json and calling back once the engine has stopped.
 MARGIN_SECONDS = 2.0
 
@@ -112,28 +118,46 @@ def _simulated(
         _place_model(payload, model, kind, envelope.config.get("timestep_per_hour"))
         weather = weather_file(envelope, folder)
         out = simulate(model, envelope.config, weather, until - time.monotonic())
+        figures: dict[str, float | None] = metrics(out / "eplusout.sql")
         err = out / "eplusout.err"
-        findings = (
-            parse_err(err.read_text(errors="replace"))
-            if err.exists()
-            else [
-                finding(Severity.ERROR, "energyplus.no_output", "EnergyPlus wrote no eplusout.err")
-            ]
-        )
-        return findings, metrics(out / "eplusout.sql"), _artifacts(envelope, out)
+        if err.exists():
+            text = err.read_text(errors="replace")
+            figures.update(counts(text))
+            findings = parse_err(text)
+        else:
+            figures.update(dict.fromkeys(ERR_METRICS))
+            no_output = "EnergyPlus wrote no eplusout.err"
+            findings = [finding(Severity.ERROR, "energyplus.no_output", no_output)]
+        return findings, figures, _artifacts(envelope, out)
+
+
+def _compared(envelope: InputEnvelope, result: ValidationResult) -> None:
+    """The step's metrics against `reference.metrics`. The CSV holds numbers and the
+    metric names of the step's config only, so it is kept under DO_NOT_STORE too."""
+    outcome = compare(envelope.config, result.metrics)
+    if outcome is None:
+        return
+    result.findings += outcome.findings
+    result.metrics.update(outcome.metrics)
+    result.artifacts.append(store_artifact(envelope, CSV_NAME, outcome.csv, "text/csv"))
 
 
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
     until = time.monotonic() + own_deadline(envelope.timeout_seconds) - MARGIN_SECONDS
     result = ValidationResult()
+    preflight = bool(envelope.config.get("preflight_only"))
     for item, payload in files:
         kind = "epjson" if item.name.lower().endswith(".epjson") else "idf"
-        problems = check_model(payload, kind, until - time.monotonic())
+        problems, model = inspect_model(payload, kind, until - time.monotonic())
         result.findings += problems
-        if any(p.severity is Severity.ERROR for p in problems):
+        if model is not None:
+            result.facts.update(model_facts(model, engine()[1]))
+        if preflight or any(p.severity is Severity.ERROR for p in problems):
             continue
         findings, figures, artifacts = _simulated(envelope, payload, kind, until)
         result.findings += findings
         result.metrics.update(figures)
         result.artifacts += artifacts
+    if not preflight:
+        _compared(envelope, result)
     return result
