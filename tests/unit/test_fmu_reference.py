@@ -23,7 +23,7 @@ from shared.catalog.validators import ConfigError, get_validator
 from shared.contract.envelopes import InputFile
 from tests.factories import input_envelope
 from validators.fmu.comparison import interpolated
-from validators.fmu.reference import MAX_REFERENCE_ROWS
+from validators.fmu.reference import MAX_REFERENCE_CELLS, MAX_REFERENCE_ROWS
 from validators.fmu.validator import check, validate
 from validators.payload import Payload
 from validators.runtime import ValidationResult
@@ -196,6 +196,12 @@ MALFORMED = [
         b'"time","level"\n' + b"".join(b"0,0\n" for _ in range(MAX_REFERENCE_ROWS + 1)),
         f"more than {MAX_REFERENCE_ROWS:,} rows",
     ),
+    (
+        ",".join(["time", *(f"v{i}" for i in range(999))]).encode()
+        + b"\n"
+        + b"".join(b"0" + b",0" * 999 + b"\n" for _ in range(1_001)),
+        f"or {MAX_REFERENCE_CELLS:,} cells",
+    ),
 ]
 
 
@@ -213,6 +219,7 @@ MALFORMED = [
         "empty",
         "not-utf8",
         "too-many-rows",
+        "too-many-cells",
     ],
 )
 def test_a_malformed_reference_is_a_finding_not_a_crash(

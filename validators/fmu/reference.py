@@ -21,6 +21,8 @@ from typing import Any, Final
 TIME: Final = "time"
 MAX_REFERENCE_ROWS: Final = 100_000
 MAX_REFERENCE_COLUMNS: Final = 1_000
+# Rows times columns: what bounds the comparison CSV and the time to write it.
+MAX_REFERENCE_CELLS: Final = 1_000_000
 # The Cross-Check rules' relative tolerance; no absolute one by default: any default
 # would assume a unit (1e-6 is loose for a flow in m3/s), and a loose default passes
 # silently where a strict one fails loudly (decision record 0083).
@@ -68,8 +70,11 @@ def parse_reference(data: bytes | str) -> Reference:
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue  # a blank line (often the last)
-        if len(rows) == MAX_REFERENCE_ROWS:
-            raise ReferenceProblem(f"the reference has more than {MAX_REFERENCE_ROWS:,} rows")
+        if len(rows) == min(MAX_REFERENCE_ROWS, MAX_REFERENCE_CELLS // len(header)):
+            raise ReferenceProblem(
+                f"the reference has more than {MAX_REFERENCE_ROWS:,} rows or "
+                f"{MAX_REFERENCE_CELLS:,} cells"
+            )
         rows.append(_numbers(row, header, reader.line_num))
     if not rows:
         raise ReferenceProblem("the reference has a header but no rows")
