@@ -4,13 +4,13 @@ refused up front, not discovered in a job)."""
 
 from __future__ import annotations
 
-from shared.catalog import energyplus, fmu, json_schema, xml_schema
+from shared.catalog import energyplus, fmu, json_schema, shacl, xml_schema
 from shared.catalog.spec import ConfigError, ResourceField, ValidatorSpec
 
 __all__ = ["CATALOG", "ConfigError", "ResourceField", "ValidatorSpec", "get_validator"]
 
 CATALOG: dict[str, ValidatorSpec] = {
-    module.SPEC.name: module.SPEC for module in (json_schema, energyplus, fmu, xml_schema)
+    module.SPEC.name: module.SPEC for module in (json_schema, energyplus, fmu, xml_schema, shacl)
 }
 
 

@@ -37,6 +37,7 @@ JOBS: dict[str, ValidatorJob] = {
         ),
         ValidatorJob("fmu", "1.0.0", ("result.csv", "reference_comparison.csv")),
         ValidatorJob("xml-schema", "1.0.0"),
+        ValidatorJob("shacl", "1.0.0"),
     )
 }
 

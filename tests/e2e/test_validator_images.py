@@ -46,6 +46,11 @@ SAMPLES = {
         "examples/valid-order.xml",
         "examples/invalid-order.xml",
     ),
+    "validator-shacl": (
+        "examples/brick.workflow.json",
+        "examples/brick-model.ttl",
+        "examples/brick-model-invalid.ttl",
+    ),
 }
 # What is Assay's own but no job's business.
 NOT_IN_AN_IMAGE = (
