@@ -146,3 +146,16 @@ def test_a_workflow_with_a_reference_is_saved_and_run(api: Any, tmp_path: Path) 
         "level: at time 1.5 the simulation gives 3 where the reference gives 3.06"
         in (mismatch["message"])
     )
+
+
+def test_a_reference_replaced_by_a_malformed_one_is_refused(api: Any) -> None:
+    """Replacing a resource the latest version uses saves a version pinned to it, checked
+    as any save is."""
+    assert api.post(f"/v1/orgs/{api.org}/workflows", json=_workflow(None)).status_code == 201
+    assert _upload(api, REFERENCE, "tank-reference.csv").status_code == 201
+    assert _saved(api, {"resource": "tank-reference.csv"}).status_code == 200
+    replaced = _upload(api, b'"time","level"\n0,0\n2,4\n1,2\n', "tank-reference.csv")
+    assert replaced.status_code == 422, replaced.get_json()
+    assert "row 3: time 1 comes before the previous row's 2" in replaced.get_json()["detail"]
+    latest = api.get(f"/v1/orgs/{api.org}/workflows/{SLUG}").get_json()
+    assert latest["version"] == 2  # the version that pins the good reference stays latest
