@@ -125,6 +125,10 @@ def test_an_hvac_template_counts_as_hvac_and_run_periods_count_their_days() -> N
     assert (facts["has_hvac"], facts["conditioned_zone_count"]) == (True, 1)
     assert facts["run_period_days"] == 62 + 29 + 365
     assert facts["object_counts"] == {"HVACTemplate:Zone:PTAC": 1, "RunPeriod": 3, "Version": 1}
+    assert facts["version"] == "25.2"
+    # A version that is not a number is no fact: the text would quote the file.
+    model["Version"] = {"Version 1": {"version_identifier": "25.2 (Acme tower, tenant B)"}}
+    assert model_facts(model, "25.2.0")["version"] is None
 
 
 def test_preflight_only_gives_the_facts_in_seconds_without_simulating(tmp_path: Path) -> None:

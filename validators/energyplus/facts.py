@@ -10,6 +10,7 @@ one of ours. They describe the model as submitted: a step's `timestep_per_hour` 
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 from shared.contract.envelopes import FactValue
@@ -57,6 +58,7 @@ SIZING_PERIODS = (
     "SizingPeriod:WeatherFileDays",
     "SizingPeriod:WeatherFileConditionType",
 )
+_VERSION = re.compile(r"\d{1,4}(?:\.\d{1,4}){0,3}")
 # The engine's default when a model has no Timestep object.
 DEFAULT_TIMESTEPS = 6
 # A run period without years is read in a year that is not a leap year, as the engine does.
@@ -93,8 +95,10 @@ def _first(objects: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def _version(objects: dict[str, Any]) -> str | None:
-    declared = _first(objects, "Version").get("version_identifier")
-    return None if declared is None else str(declared)
+    """The model's Version when it is a version number: any other text would quote the
+    file into a fact (an epJSON's identifier is a free string)."""
+    declared = str(_first(objects, "Version").get("version_identifier"))
+    return declared if _VERSION.fullmatch(declared) else None
 
 
 def _timesteps(objects: dict[str, Any]) -> int:
