@@ -129,6 +129,21 @@ def test_a_value_is_quoted_and_an_iri_shape_is_named_by_its_iri() -> None:
     assert finding.message.endswith('(value: "AHU-1")')
 
 
+def test_a_complex_path_reads_as_sparql_and_a_custom_severity_is_a_violation() -> None:
+    shapes = (
+        PREFIXES
+        + """bldg:FedTwice a sh:NodeShape ; sh:targetClass brick:VAV ;
+        sh:property [ sh:path [ sh:inversePath brick:feeds ] ; sh:minCount 2 ] ;
+        sh:property [ sh:path ( brick:hasPoint ref:hasExternalReference ) ; sh:maxCount 0 ;
+                      sh:severity bldg:Blocker ] ."""
+    )
+    found = {(f.code, f.path) for f in _run(MODEL, {"shapes": shapes}).findings}
+    assert found == {
+        ("shacl.violation", "bldg:VAV1 ^brick:feeds"),
+        ("shacl.violation", "bldg:VAV1 brick:hasPoint/ref:hasExternalReference"),
+    }
+
+
 def test_under_do_not_store_a_finding_quotes_nothing_of_the_data() -> None:
     secret = INVALID.replace(b"bldg:VAV2", b"bldg:Secret_Room_42")
     result = _run(secret, redact=True)
