@@ -78,8 +78,12 @@ def test_the_facts_of_the_other_examples(name: str, expected: dict[str, Any] | N
 
 def test_an_idf_and_its_epjson_have_the_same_facts() -> None:
     _, model = inspect_model(Payload(data=(EXAMPLES / "box-gas.idf").read_bytes()), "idf")
+    assert model is not None
     epjson = json.dumps(model).encode()
     assert _facts(epjson, "epjson") == _facts((EXAMPLES / "box-gas.idf").read_bytes())
+    # A key that is no object type (the schema lets it by) is not counted.
+    extra = json.dumps({**model, "Tenant: Acme": {"x": {}}}).encode()
+    assert "Tenant: Acme" not in _facts(extra, "epjson")["object_counts"]
 
 
 def test_what_the_model_does_not_say_is_the_engines_default() -> None:

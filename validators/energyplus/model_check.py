@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,18 @@ def _check_epjson(data: bytes, wanted: str) -> tuple[list[OutputFinding], Model 
         problem = finding(Severity.ERROR, "energyplus.epjson", f"the epJSON is not JSON: {exc}")
         return [problem], None
     findings = _schema_findings(model) + _epjson_version(model, wanted)
-    return findings, model if isinstance(model, dict) and not findings else None
+    if findings or not isinstance(model, dict):
+        return findings, None
+    # The schema allows other top-level keys (the engine ignores them with a warning):
+    # they are no object type, and counting them would quote the file into the facts.
+    known = _schema()["properties"]
+    return findings, {kind: body for kind, body in model.items() if kind in known}
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((payload() / "Energy+.schema.epJSON").read_text())
+    return schema
 
 
 def _schema_findings(model: Any) -> list[OutputFinding]:
@@ -115,8 +127,7 @@ def _schema_findings(model: Any) -> list[OutputFinding]:
     defer_rfc3987()
     import jsonschema
 
-    schema = json.loads((payload() / "Energy+.schema.epJSON").read_text())
-    validator = jsonschema.Draft4Validator(schema)
+    validator = jsonschema.Draft4Validator(_schema())
     errors = sorted(validator.iter_errors(model), key=lambda e: list(map(str, e.absolute_path)))
     findings = [
         finding(
