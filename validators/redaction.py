@@ -77,6 +77,11 @@ MESSAGES: dict[str, str] = {
     "fmu.platform": "the FMU has no binary for linux64",
     "fmu.unknown_variable": "the step's config names a variable the FMU does not have",
     "fmu.simulation_failed": "the simulation failed",
+    # references (fmu)
+    "reference.mismatch": "a value differs from the reference by more than the tolerance",
+    "reference.invalid": "the step's reference cannot be used",
+    "reference.unknown_variable": "the reference or the result lacks a variable the step compares",
+    "reference.out_of_range": "reference times lie outside the simulated time",
     # the runtime, around any engine
     "runtime.timed_out": "the check did not finish within the step's timeout",
     "runtime.memory": "the check needed more memory than it is given",
@@ -325,6 +330,8 @@ ENERGYPLUS_METRICS: Final = (  # validators/energyplus/tables.py's METRICS (a te
 )
 # An FMU step's metrics: `<output>_<suffix>` for each output its config names.
 FMU_METRIC_SUFFIXES: Final = ("final", "min", "max")
+# ... and, with a reference, `<variable>_<suffix>` for each it compares (all are outputs).
+FMU_REFERENCE_SUFFIXES: Final = ("max_abs_error", "max_rel_error")
 
 
 def declared_metrics(validator: str, config: Mapping[str, Any]) -> frozenset[str]:
@@ -335,7 +342,8 @@ def declared_metrics(validator: str, config: Mapping[str, Any]) -> frozenset[str
     if validator == "fmu":
         outputs = config.get("outputs")
         named = [o for o in outputs if isinstance(o, str)] if isinstance(outputs, list) else []
-        return frozenset(f"{o}_{suffix}" for o in named for suffix in FMU_METRIC_SUFFIXES)
+        suffixes = FMU_METRIC_SUFFIXES + (FMU_REFERENCE_SUFFIXES if config.get("reference") else ())
+        return frozenset(f"{o}_{suffix}" for o in named for suffix in suffixes)
     return frozenset()
 
 

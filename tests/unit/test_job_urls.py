@@ -43,6 +43,13 @@ def test_only_the_simulators_store_artifacts():
     assert {name: job.artifacts for name, job in JOBS.items()} == {
         "json-schema": (),
         "xml-schema": (),
-        "fmu": ("result.csv",),
-        "energyplus": ("eplusout.err", "eplusout.sql", "eplustbl.htm", "eplusout.csv"),
+        "shacl": (),
+        "fmu": ("result.csv", "reference_comparison.csv"),
+        "energyplus": (
+            "eplusout.err",
+            "eplusout.sql",
+            "eplustbl.htm",
+            "eplusout.csv",
+            "reference_comparison.csv",
+        ),
     }
