@@ -153,10 +153,17 @@ def test_references_within_and_outside_their_tolerance(tmp_path: Path) -> None:
     assert rows[3]["value"] == "" and rows[0]["abs_tol"] == "5.0"
 
 
-def test_a_preflight_step_compares_nothing(tmp_path: Path) -> None:
+def test_a_preflight_step_or_a_refused_model_compares_nothing(tmp_path: Path) -> None:
     reference = {"metrics": {"heating_kwh": {"value": 1.0}}}
     result = _run(tmp_path, GAS, {**WEATHER, "preflight_only": True, "reference": reference})
     assert result.findings == [] and result.metrics == {} and result.artifacts == []
+    refused = _run(
+        tmp_path,
+        GAS.replace(b"Version,25.2;", b"Version,9.6;"),
+        {**WEATHER, "reference": reference},
+    )
+    assert [f.code for f in refused.findings] == ["energyplus.version"]
+    assert refused.metrics == {} and refused.artifacts == []
 
 
 def test_the_tolerance_rule_at_its_edge() -> None:

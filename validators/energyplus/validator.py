@@ -158,6 +158,7 @@ def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) ->
         result.findings += findings
         result.metrics.update(figures)
         result.artifacts += artifacts
-    if not preflight:
+    # Only what simulated is compared: a refused model's findings already say why.
+    if result.metrics:
         _compared(envelope, result)
     return result
