@@ -5,31 +5,59 @@ from __future__ import annotations
 from typing import Any
 
 from shared.catalog.spec import ConfigError, ResourceField, ValidatorSpec
+from shared.contract.xml_schemas import BUILTIN_SCHEMAS
+
+XSLT2_WARNING = (
+    "config.schema: an xslt2/xslt3 Schematron runs on SaxonC as a job only, never on the "
+    "fast path: give the workflow execution 'job' (with 'auto' a small file's run fails)"
+)
+
+
+def _schema_of(config: dict[str, Any]) -> tuple[str, int | None]:
+    """The schema's text and its size limit (None: the default). A `schema_resource`
+    still in the config at save names a built-in schema: a workflow resource's text is
+    already in `schema`."""
+    from shared.contract.xml_schemas import MAX_BUILTIN_BYTES, builtin_schema
+
+    schema, name = config.get("schema"), config.get("schema_resource")
+    if isinstance(schema, str):
+        return schema, None
+    text = builtin_schema(name) if isinstance(name, str) else None
+    if text is None:
+        raise ConfigError("config.schema is required: the schema's text")
+    return text, MAX_BUILTIN_BYTES
 
 
 def _check_xml_schema(config: dict[str, Any]) -> list[str]:
-    from shared.contract.xml_schemas import SCHEMA_TYPES, XmlRefused, compile_schema
+    from shared.contract.xml_schemas import (
+        SCHEMA_TYPES,
+        SaxonSchematron,
+        XmlRefused,
+        compile_schema,
+    )
 
-    unknown = set(config) - {"schema_type", "schema", "phase"}
+    unknown = set(config) - {"schema_type", "schema", "schema_resource", "phase"}
     if unknown:
         raise ConfigError(
-            f"unknown config keys {sorted(unknown)}; allowed: 'schema_type', 'schema', 'phase'"
+            f"unknown config keys {sorted(unknown)}; allowed: 'schema_type', 'schema', "
+            "'schema_resource', 'phase'"
         )
-    schema_type, schema = config.get("schema_type"), config.get("schema")
-    phase = config.get("phase")
+    schema_type, phase = config.get("schema_type"), config.get("phase")
     if schema_type not in SCHEMA_TYPES:
         raise ConfigError(
             f"config.schema_type must be one of {list(SCHEMA_TYPES)}, not {schema_type!r}"
         )
-    if not isinstance(schema, str):
-        raise ConfigError("config.schema is required: the schema's text")
+    schema, limit = _schema_of(config)
     if phase is not None and (schema_type != "schematron" or not isinstance(phase, str)):
         raise ConfigError("config.phase is a schematron schema's phase: an id, #ALL or #DEFAULT")
     try:
-        compile_schema(schema_type, schema, phase)
+        if limit is None:
+            compiled = compile_schema(schema_type, schema, phase)
+        else:
+            compiled = compile_schema(schema_type, schema, phase, limit)
     except XmlRefused as exc:
         raise ConfigError(f"config.schema: {exc.message}") from None
-    return []
+    return [XSLT2_WARNING] if isinstance(compiled, SaxonSchematron) else []
 
 
 SPEC = ValidatorSpec(
@@ -38,7 +66,9 @@ SPEC = ValidatorSpec(
     check_config=_check_xml_schema,
     inline_module="validators.xml_schema.validator",
     inline_preload=("lxml.etree", "lxml.isoschematron"),
-    resource_fields=(ResourceField("schema_resource", text_into="schema"),),
+    resource_fields=(
+        ResourceField("schema_resource", text_into="schema", builtin=BUILTIN_SCHEMAS),
+    ),
     config_schema={
         "type": "object",
         "properties": {
@@ -46,7 +76,12 @@ SPEC = ValidatorSpec(
             "schema": {"type": "string", "description": "The schema's text"},
             "schema_resource": {
                 "type": "string",
-                "description": "The name of a workflow resource holding the schema",
+                "description": (
+                    "The name of a workflow resource holding the schema, or of a "
+                    "built-in one (the BuildingSync use cases, "
+                    "'buildingsync/<use case>/<name>.sch': "
+                    f"{', '.join(BUILTIN_SCHEMAS)})"
+                ),
             },
             "phase": {
                 "type": "string",

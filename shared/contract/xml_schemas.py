@@ -4,12 +4,19 @@ billion-laughs or XXE file is refused, not expanded). The catalog compiles a ste
 schema with it when the workflow is saved and the job compiles the same schema with it,
 so the two cannot disagree; it imports nothing else of Assay, so the validator image
 carries it alone.
+
+Schematron runs on lxml's XSLT 1 skeleton, or, for `queryBinding="xslt2"`/`"xslt3"`,
+through SchXslt2 on SaxonC-HE (decision record 0080), sealed the same way: nothing is
+read or written outside the schema and the file. The transpiler and the built-in
+schemas (BUILTIN_SCHEMAS) are files of validators/xml_schema/, read by path: the api
+function and the validator's image both carry that folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import io
 import mmap
 import re
@@ -22,9 +29,35 @@ SCHEMA_TYPES = ("xsd", "relaxng", "dtd", "schematron")
 MAX_SCHEMA_BYTES = 128 * 1024
 CHUNK = 1024 * 1024
 SCH = "{http://purl.oclc.org/dsdl/schematron}"
+SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 ALL_PHASES, DEFAULT_PHASE = "#ALL", "#DEFAULT"
 # XSLT 1's one way to read another document from an XPath expression.
 _DOCUMENT_CALL = re.compile(r"\bdocument\s*\(")
+XSLT2_BINDINGS = ("xslt2", "xslt3")
+XSL = "{http://www.w3.org/1999/XSL/Transform}"
+_BUNDLE = Path(__file__).resolve().parents[2] / "validators" / "xml_schema"
+TRANSPILER = _BUNDLE / "schxslt2" / "transpile.xsl"
+BUILTIN_FOLDER = _BUNDLE / "builtin"
+# The schemas the validator ships, by their path below BUILTIN_FOLDER: a step names one in
+# `schema_resource` with no upload (validators/xml_schema/builtin/*/PROVENANCE).
+BUILTIN_SCHEMAS = tuple(
+    f"buildingsync/{name}.sch"
+    for name in (
+        "ASHRAE_211/L000_Audit-1.0.0",
+        "ASHRAE_211/L100_Audit-1.0.0",
+        "ASHRAE_211/L200_Audit-1.0.0",
+        "BETTER/BETTER-1.0.0",
+        "BSyncr/BSyncr_Input-1.0.0",
+        "BuildingEQ/BuildingEQ-1.0.0",
+        "BuildingSync-Gem/L000_Pre-Simulation-1.0.0",
+        "BuildingSync-Gem/L100_Pre-Simulation-1.0.0",
+        "Emission/Emission-1.0.0",
+        "SEED/BRICR_SEED-1.0.0",
+        "SEED/SEED-1.0.0",
+    )
+)
+# A built-in schema is ours, not an author's: ASHRAE 211 level 2 is 300 kB.
+MAX_BUILTIN_BYTES = 1024 * 1024
 
 
 class XmlRefused(ValueError):
@@ -108,9 +141,22 @@ class _InMemory:
         yield io.BytesIO(self.data)
 
 
-def compile_schema(schema_type: str, text: str, phase: str | None = None) -> Any:
+def builtin_schema(name: str) -> str | None:
+    """The text of the built-in schema `name`; None when no built-in has that name."""
+    if name not in BUILTIN_SCHEMAS:
+        return None
+    try:
+        return (BUILTIN_FOLDER / name).read_text(encoding="utf-8")
+    except OSError:  # a deployment without the package's data files
+        raise XmlRefused(f"the built-in schema {name!r} is not installed here") from None
+
+
+def compile_schema(
+    schema_type: str, text: str, phase: str | None = None, limit: int = MAX_SCHEMA_BYTES
+) -> Any:
     """A validator object for `text` (it has .validate(tree) and .error_log); `phase`
-    selects a Schematron's active phase (a phase id, #ALL or #DEFAULT)."""
+    selects a Schematron's active phase (a phase id, #ALL or #DEFAULT); `limit` is the
+    schema's size in bytes at most (MAX_BUILTIN_BYTES for a built-in)."""
     from lxml import etree
 
     if schema_type not in SCHEMA_TYPES:
@@ -119,8 +165,8 @@ def compile_schema(schema_type: str, text: str, phase: str | None = None) -> Any
         raise XmlRefused(f"phase applies to schematron schemas only, not {schema_type}")
     if not text.strip():
         raise XmlRefused("schema is empty")
-    if len(text.encode()) > MAX_SCHEMA_BYTES:
-        raise XmlRefused(f"schema is over {MAX_SCHEMA_BYTES} bytes")
+    if len(text.encode()) > limit:
+        raise XmlRefused(f"schema is over {limit} bytes")
     try:
         if schema_type == "dtd":
             if "<!ENTITY" in text:
@@ -148,7 +194,15 @@ def compile_schema(schema_type: str, text: str, phase: str | None = None) -> Any
 def _schematron(root: Any, phase: str | None) -> Any:
     _refuse_reading(root)
     _inherit_flags(root)
+    if query_binding(root) in XSLT2_BINDINGS:
+        _refuse_xslt2_escapes(root)
+        return SaxonSchematron(root, active_phase(root, phase))
     return _sealed_schematron()(root, active_phase(root, phase))
+
+
+def query_binding(root: Any) -> str:
+    """The schema's query language, lower-cased; ISO Schematron's default is XSLT 1."""
+    return str(root.get("queryBinding") or "xslt").strip().lower()
 
 
 @functools.cache
@@ -234,3 +288,160 @@ def active_phase(root: Any, phase: str | None) -> str:
             f"its phases: {declared[:20]}, or {ALL_PHASES!r} or {DEFAULT_PHASE!r}"
         )
     return wanted
+
+
+# XPath 2/3 functions that read what is not the schema or the file (other documents,
+# text files, directories, the environment), or reach any function by its name; the
+# name followed by a call or a function reference (`doc#1`), prefixed or not.
+_XSLT2_READING = re.compile(
+    r"(?<![\w.$-])(doc|document|doc-available|unparsed-text|unparsed-text-lines"
+    r"|unparsed-text-available|collection|uri-collection|json-doc|environment-variable"
+    r"|available-environment-variables|function-lookup|transform|load-xquery-module)"
+    r"\s*[(#]"
+)
+# XSLT instructions that read or write other documents, or run an expression built at
+# run time (which no check of the schema's text can see).
+_XSL_REFUSED = frozenset(
+    f"{XSL}{name}"
+    for name in (
+        "include",
+        "import",
+        "import-schema",
+        "use-package",
+        "result-document",
+        "source-document",
+        "evaluate",
+    )
+)
+SAXON_NAMESPACE = "http://saxon.sf.net/"
+
+
+def _refuse_xslt2_escapes(root: Any) -> None:
+    """What an XSLT 2/3 schema may do beyond an XSLT 1 one, refused with a reason: the
+    sealed processor (`allowedProtocols` empty) is the backstop for reads; these also
+    cover the environment, writes and expressions run at compile time."""
+    from lxml import etree
+
+    texts_evaluated = any(
+        etree.QName(name).localname == "expand-text"
+        for element in root.iter(etree.Element)
+        for name in element.attrib
+    )
+    for element in root.iter(etree.Element):
+        where = f"(its line {element.sourceline})"
+        if element.tag in _XSL_REFUSED:
+            name = etree.QName(element).localname
+            raise XmlRefused(f"the schema uses xsl:{name} {where}; it may not read or write files")
+        if SAXON_NAMESPACE in element.nsmap.values():
+            raise XmlRefused(f"the schema uses Saxon's extensions {where}; they are not allowed")
+        _refuse_attributes(element, where)
+        if texts_evaluated and _XSLT2_READING.search(element.text or ""):
+            raise XmlRefused(f"the schema's text reads other documents {where}; it may not")
+
+
+def _refuse_attributes(element: Any, where: str) -> None:
+    from lxml import etree
+
+    for name, value in element.attrib.items():
+        local = etree.QName(name).localname
+        found = _XSLT2_READING.search(value)
+        if found:
+            raise XmlRefused(
+                f"the schema calls {found.group(1)}() {where}; a schema may not read "
+                "other documents or the environment"
+            )
+        if SAXON_NAMESPACE in value:
+            raise XmlRefused(f"the schema uses Saxon's extensions {where}; they are not allowed")
+        if local == "use-when" or (
+            element.tag.startswith(XSL) and (local == "static" or local.startswith("_"))
+        ):
+            # Evaluated while the schema compiles, at save, in the api's own process.
+            raise XmlRefused(f"the schema has a compile-time expression ({local}) {where}")
+        if local == "documents":
+            raise XmlRefused(f"the schema validates other documents (@documents) {where}")
+
+
+def _saxon_module() -> Any:
+    # Imported by name: saxonche ships no type information.
+    return importlib.import_module("saxonche")
+
+
+@functools.cache
+def _saxon() -> tuple[Any, Any]:
+    """This process's SaxonC-HE processor and SchXslt2 compiled on it. Created on first
+    use, never at import: the fast path's fork server must not fork a live isolate.
+    `allowedProtocols` empty: nothing it runs may open a URI (doc(), document(),
+    unparsed-text(), collection(), includes, a DTD or an external entity)."""
+    processor = _saxon_module().PySaxonProcessor(license=False)
+    processor.set_configuration_property("http://saxon.sf.net/feature/allowedProtocols", "")
+    processor.set_cwd("/")  # the base of a stylesheet given as text: not our folder's name
+    compiler = processor.new_xslt30_processor()
+    transpiler = compiler.compile_stylesheet(stylesheet_text=TRANSPILER.read_text("utf-8"))
+    return processor, transpiler
+
+
+def _said(exc: Exception, executable: Any = None) -> str:
+    """Why Saxon stopped, on one line, cut: the stylesheet's own xsl:message when it
+    said one (SchXslt2 names the dynamic error there), else Saxon's error."""
+    messages = executable.get_xsl_messages() if executable is not None else None
+    text = " ".join(str(messages or exc).split())
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _run(executable: Any, processor: Any, text: str) -> str:
+    """`executable` applied to the XML `text`; a result document it would write is kept
+    in memory (and dropped), never written; its xsl:messages are kept for _said."""
+    executable.set_capture_result_documents(True)
+    executable.set_save_xsl_message(True)
+    return str(executable.transform_to_string(xdm_node=processor.parse_xml(xml_text=text)))
+
+
+class SaxonSchematron:
+    """An XSLT 2/3 Schematron: SchXslt2 turns it into an XSLT 3 stylesheet for `phase`,
+    Saxon compiles it; `.validate(tree)` leaves the SVRL in `.validation_report`, as
+    lxml's Schematron does."""
+
+    def __init__(self, root: Any, phase: str) -> None:
+        from lxml import etree
+
+        self.processor, transpiler = _saxon()
+        error = _saxon_module().PySaxonApiError
+        run = transpiler.clone()
+        run.set_parameter(
+            "{http://dmaus.name/ns/2023/schxslt}phase", self.processor.make_string_value(phase)
+        )
+        try:
+            stylesheet = _run(run, self.processor, etree.tostring(root, encoding="unicode"))
+            compiler = self.processor.new_xslt30_processor()
+            self.executable = compiler.compile_stylesheet(stylesheet_text=stylesheet)
+        except error as exc:
+            said = _said(exc, run)
+            raise XmlRefused(f"the schematron schema does not compile: {said}") from None
+        self.validation_report: Any = None
+
+    def validate(self, tree: Any) -> bool:
+        """Whether no assertion failed; the file is given to Saxon as lxml parsed it
+        (its DOCTYPE dropped: nothing of it is loaded)."""
+        from lxml import etree
+
+        try:
+            report = _run(self.executable, self.processor, _serialized(tree))
+        except _saxon_module().PySaxonApiError as exc:
+            said = _said(exc, self.executable)
+            raise XmlRefused(f"the schematron schema failed on the file: {said}") from None
+        self.validation_report = etree.fromstring(report.encode(), safe_parser())
+        # Every svrl:active-pattern comes first here, not before its rules as lxml's:
+        # a fired rule names its pattern (`pattern`, empty for one without an id).
+        for rule in self.validation_report.iter(f"{SVRL}fired-rule"):
+            rule.set("pattern", rule.get("pattern") or "")
+        return self.validation_report.find(f"{SVRL}failed-assert") is None
+
+
+def _serialized(tree: Any) -> str:
+    """The document's root element with the comments and processing instructions beside
+    it, as text: what the rules see, without the DOCTYPE."""
+    from lxml import etree
+
+    root = tree.getroot()
+    nodes = [*reversed(list(root.itersiblings(preceding=True))), root, *root.itersiblings()]
+    return "\n".join(etree.tostring(node, encoding="unicode", with_tail=False) for node in nodes)
