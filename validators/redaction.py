@@ -33,6 +33,8 @@ from functools import cache
 from typing import Any, Final
 
 from shared.contract.envelopes import (
+    FactScalar,
+    FactValue,
     OutputArtifact,
     OutputEnvelope,
     OutputFinding,
@@ -293,8 +295,16 @@ def finding(
     if line is not None:
         where.append(f"line {line}" + (f", column {column}" if column else ""))
     said = message(code) + (f" ({'; '.join(where)})" if where else "")
+    # A rule is kept when the author wrote it (a schema's rule id, a shape, a variable).
+    rule = found.rule if found.rule is not None and found.rule in vocabulary else None
     return OutputFinding(
-        severity=found.severity, code=code, message=said, path=path, line=line, column=column
+        severity=found.severity,
+        code=code,
+        message=said,
+        path=path,
+        line=line,
+        column=column,
+        rule=rule,
     )
 
 
@@ -327,6 +337,25 @@ ENERGYPLUS_METRICS: Final = (  # validators/energyplus/tables.py's METRICS (a te
     "unmet_heating_hours",
     "unmet_cooling_hours",
     "peak_electric_demand_w",
+    "site_energy_kwh",
+    "heating_electricity_kwh",
+    "heating_natural_gas_kwh",
+    "heating_propane_kwh",
+    "heating_fuel_oil_kwh",
+    "heating_district_heating_kwh",
+    "heating_district_cooling_kwh",
+    "heating_other_fuel_kwh",
+    "cooling_electricity_kwh",
+    "cooling_natural_gas_kwh",
+    "cooling_propane_kwh",
+    "cooling_fuel_oil_kwh",
+    "cooling_district_heating_kwh",
+    "cooling_district_cooling_kwh",
+    "cooling_other_fuel_kwh",
+    "water_m3",
+    "unmet_occupied_hours",
+    "warnings",
+    "severe_errors",
 )
 # An FMU step's metrics: `<output>_<suffix>` for each output its config names.
 FMU_METRIC_SUFFIXES: Final = ("final", "min", "max")
@@ -334,11 +363,72 @@ FMU_METRIC_SUFFIXES: Final = ("final", "min", "max")
 FMU_REFERENCE_SUFFIXES: Final = ("max_abs_error", "max_rel_error")
 
 
+_VERSION = re.compile(r"\d{1,4}(\.\d{1,4}){0,3}")
+
+
+def _fact(value: Any) -> FactScalar:
+    """A fact's value when it cannot carry the file's text: a finite number, a truth
+    value, or a version number; else null (withheld)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return value
+    if isinstance(value, str) and _VERSION.fullmatch(value):
+        return value
+    return None
+
+
+# validators/energyplus/facts.py's model_facts (a test holds them).
+ENERGYPLUS_FACTS: Final = (
+    "version",
+    "energyplus_version",
+    "zone_count",
+    "surface_count",
+    "fenestration_count",
+    "shading_surface_count",
+    "has_hvac",
+    "conditioned_zone_count",
+    "timesteps_per_hour",
+    "run_period_count",
+    "run_period_days",
+    "sizing_period_count",
+    "object_counts",
+)
+DECLARED_FACTS: Final = {"energyplus": frozenset(ENERGYPLUS_FACTS)}
+
+
+def facts(
+    values: Mapping[str, Any], validator: str, vocabulary: frozenset[str]
+) -> dict[str, FactValue]:
+    """The facts a validator read, under the names it declares, each map key kept only
+    when it is a word of the step's config or the engine's vocabulary (an EnergyPlus
+    object type), each value only when it is a number, a truth value or a version."""
+    declared = DECLARED_FACTS.get(validator, frozenset())
+    kept: dict[str, FactValue] = {}
+    for name, value in values.items():
+        if name not in declared:
+            continue
+        if isinstance(value, Mapping):
+            kept[name] = {k: _fact(v) for k, v in value.items() if k in vocabulary}
+        else:
+            kept[name] = _fact(value)
+    return kept
+
+
+def _compared(config: Mapping[str, Any]) -> frozenset[str]:
+    """An EnergyPlus step's errors against its reference: two metrics per metric its
+    config compares (names the author wrote, or the pinned reference run's)."""
+    reference = config.get("reference")
+    compared = reference.get("metrics") if isinstance(reference, Mapping) else None
+    names = [n for n in compared if isinstance(n, str)] if isinstance(compared, Mapping) else []
+    return frozenset(f"{n}_ref_{kind}_error" for n in names for kind in ("abs", "rel"))
+
+
 def declared_metrics(validator: str, config: Mapping[str, Any]) -> frozenset[str]:
     if validator in ("json-schema", "xml-schema"):
         return frozenset([FILES_METRIC])
     if validator == "energyplus":
-        return frozenset(ENERGYPLUS_METRICS)
+        return frozenset(ENERGYPLUS_METRICS) | _compared(config)
     if validator == "fmu":
         outputs = config.get("outputs")
         named = [o for o in outputs if isinstance(o, str)] if isinstance(outputs, list) else []
@@ -426,6 +516,7 @@ def output(found: OutputEnvelope, scope: Scope) -> OutputEnvelope:
     """A step's output under DO_NOT_STORE, every field the file could reach rebuilt from
     what the parent vouches for. Rebuilding a rebuilt output changes nothing."""
     rebuilt = findings(found.findings, scope.validator, scope.config, scope.lines, scope.bound)
+    known = vocabulary(scope.validator, scope.config) if found.facts else frozenset()
     said = None
     if found.error is not None:
         timed_out = found.status is OutputStatus.TIMED_OUT
@@ -434,6 +525,7 @@ def output(found: OutputEnvelope, scope: Scope) -> OutputEnvelope:
         update={
             "findings": rebuilt,
             "metrics": metrics(found.metrics, declared_metrics(scope.validator, scope.config)),
+            "facts": facts(found.facts, scope.validator, known),
             "artifacts": artifacts(found.artifacts, scope.validator, scope.folder),
             "error": said,
             "validator": ValidatorRef(

@@ -351,3 +351,40 @@ def test_the_fast_engines_failure_is_logged_by_its_type(
     assert [f.code for f in found] == ["schema.type"]
     assert "ValueError" in caplog.text and SECRET not in caplog.text
     assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_facts_keep_declared_names_engine_words_and_numbers_only() -> None:
+    found = {
+        "zone_count": 3,
+        "version": SECRET,
+        "energyplus_version": "25.2.0",
+        "has_hvac": True,
+        "run_period_days": float("nan"),
+        "object_counts": {"Zone": 3, SECRET: 1, "Material": "many"},
+        SECRET.lower(): 1,
+    }
+    kept = redaction.facts(found, "energyplus", frozenset({"Zone", "Material"}))
+    assert kept == {
+        "zone_count": 3,
+        "version": None,
+        "energyplus_version": "25.2.0",
+        "has_hvac": True,
+        "run_period_days": None,
+        "object_counts": {"Zone": 3, "Material": None},
+    }
+    assert redaction.facts({"zone_count": 1}, "shacl", frozenset()) == {}
+
+
+def test_a_finding_keeps_its_rule_only_when_the_author_wrote_it() -> None:
+    known = redaction.words({"schema": "<sch:rule id='zone-rule'/>"})
+    said = [
+        OutputFinding(severity=Severity.ERROR, code="xml.schematron", message=SECRET, rule=r)
+        for r in ("zone-rule", SECRET)
+    ]
+    assert [redaction.finding(f, known).rule for f in said] == ["zone-rule", None]
+
+
+def test_the_declared_facts_are_the_ones_the_energyplus_validator_reads() -> None:
+    from validators.energyplus.facts import model_facts
+
+    assert tuple(model_facts({}, "25.2.0")) == redaction.ENERGYPLUS_FACTS
