@@ -14,6 +14,7 @@ import pytest
 from shared.catalog.validators import ConfigError, get_validator
 from shared.contract.envelopes import InputEnvelope, InputFile, OutputFinding, ValidatorRef
 from validators.payload import Payload
+from validators.sandbox import available
 from validators.xml_schema.validator import check, inline, needs_saxon
 
 ORDER = b"""<order id="1">
@@ -391,3 +392,22 @@ def test_the_save_warns_that_an_xslt2_schema_runs_as_a_job() -> None:
         spec.check_config({"schema_type": "schematron", "schema": schema.replace("xslt2", "xslt1")})
         == []
     )
+
+
+@pytest.mark.skipif(not available(), reason="bubblewrap cannot run here")
+def test_the_job_runs_saxon_in_its_sandbox_with_the_address_space_it_needs() -> None:
+    from validators.sandboxed_python import EngineFailed
+    from validators.xml_schema.validator import ENGINE, validate
+
+    schema = _schema('id="items"', f'<assert id="qty" role="warning" {FAILS}>q</assert>', "xslt3")
+    envelope = _envelope({"schema_type": "schematron", "schema": schema})
+    (finding,) = validate(envelope, [(ITEM, Payload(data=ORDER))]).findings
+    assert (finding.severity, finding.rule, finding.path, finding.line) == (
+        "WARNING",
+        "qty",
+        "/order[1]/item[1]",
+        2,
+    )
+    # The sandbox other engines get (1 GiB of address space) could not start it.
+    with pytest.raises(EngineFailed, match=r"exit code"):
+        ENGINE.validate(envelope, [(ITEM, Payload(data=ORDER))])
