@@ -242,8 +242,8 @@ def resolved_config(envelope: InputEnvelope) -> dict[str, Any]:
     (the copy in the run's bundle, checked against the checksum the version pinned): read
     by this process, which can reach storage, never by the engine."""
     name = envelope.config.get("schema_resource")
-    if not isinstance(name, str):
-        return envelope.config
+    if not isinstance(name, str) or "schema" in envelope.config:
+        return envelope.config  # no resource, or already read
     data = read_resource(envelope, name)
     if data is None and name in BUILTIN_SCHEMAS:
         return envelope.config  # the engine reads it from this package
@@ -286,7 +286,7 @@ def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) ->
     when the schema is XSLT 2/3."""
     config = resolved_config(envelope)
     if not needs_saxon(config):
-        return ENGINE.validate(envelope, files)
+        return ENGINE.validate(envelope.model_copy(update={"config": config}), files)
     return _saxon_in_sandbox(envelope, config, files)
 
 
