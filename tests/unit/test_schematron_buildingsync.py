@@ -91,7 +91,7 @@ def test_the_example_workflow_checks_at_save_with_no_resource() -> None:
     spec = WorkflowSpec.model_validate({k: v for k, v in body.items() if k != "slug"})
     steps, allowed, warnings = _steps(spec)
     assert [s.resources for s in steps] == [{}, {}]
-    assert (allowed, warnings) == (["xml"], [])
+    assert "xml" in allowed and warnings == []
     phases = [step["config"]["phase"] for step in body["steps"]]
     assert phases == ["facility_description", "historical_energy_use"]
 
