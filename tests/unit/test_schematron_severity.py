@@ -90,6 +90,12 @@ def test_a_finding_names_its_rule_its_xpath_and_line() -> None:
     assert ruled.message == "quantity is 0 (rule 'items')"
     anonymous = _one(_schema("", f"<assert {FAILS}>quantity is 0</assert>"))
     assert anonymous.message == "quantity is 0"
+    # `rule`: the assertion's id, else its rule's, else its pattern's.
+    assert (own.rule, ruled.rule, anonymous.rule) == ("qty", "items", None)
+    patterned = _one(
+        _schema("", f"<assert {FAILS}>q</assert>").replace("<pattern>", '<pattern id="p">')
+    )
+    assert (patterned.rule, patterned.message) == ("p", "q")
 
 
 def test_redacted_findings_keep_severity_and_never_quote_the_file() -> None:
