@@ -361,6 +361,23 @@ def _refuse_attributes(element: Any, where: str) -> None:
             raise XmlRefused(f"the schema validates other documents (@documents) {where}")
 
 
+# queryBinding="xslt2"/"xslt3" in a schema's text: which engine, and so which sandbox,
+# a config needs before it is compiled (a wrong guess fails as a refused schema would).
+_XSLT2_BINDING = re.compile(r"""queryBinding\s*=\s*["']\s*xslt[23]\s*["']""", re.IGNORECASE)
+
+
+def needs_saxon(config: dict[str, Any]) -> bool:
+    """Whether the config's schema (its text, or the built-in it names) is a Schematron
+    for XSLT 2 or 3: one that runs on Saxon, as a job only."""
+    if config.get("schema_type") != "schematron":
+        return False
+    text = config.get("schema")
+    if not isinstance(text, str):
+        name = config.get("schema_resource")
+        text = builtin_schema(name) if isinstance(name, str) else None
+    return bool(text and _XSLT2_BINDING.search(text))
+
+
 def _saxon_module() -> Any:
     # Imported by name: saxonche ships no type information.
     return importlib.import_module("saxonche")

@@ -28,6 +28,7 @@ from shared.contract.xml_schemas import (
     XmlRefused,
     builtin_schema,
     compile_schema,
+    needs_saxon,
     parse,
 )
 from validators.payload import Payload
@@ -265,20 +266,6 @@ in_sandbox = ENGINE.in_sandbox
 # native image), and stops the process if it cannot: its sandbox bounds the address
 # space above that. What it uses is bounded by its heap's share of the job's memory.
 SAXON_ADDRESS_SPACE = 40 * 1024**3
-# queryBinding="xslt2"/"xslt3" in a schema's text: which sandbox the engine needs (the
-# compiled schema decides the engine; a wrong guess fails as a refused schema would).
-_XSLT2_BINDING = re.compile(r"""queryBinding\s*=\s*["']\s*xslt[23]\s*["']""", re.IGNORECASE)
-
-
-def needs_saxon(config: dict[str, Any]) -> bool:
-    """Whether the config's schema is a Schematron for XSLT 2 or 3."""
-    if config.get("schema_type") != "schematron":
-        return False
-    text = config.get("schema")
-    if not isinstance(text, str):
-        name = config.get("schema_resource")
-        text = builtin_schema(name) if isinstance(name, str) else None
-    return bool(text and _XSLT2_BINDING.search(text))
 
 
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
