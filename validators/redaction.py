@@ -79,7 +79,16 @@ MESSAGES: dict[str, str] = {
     "fmu.platform": "the FMU has no binary for linux64",
     "fmu.unknown_variable": "the step's config names a variable the FMU does not have",
     "fmu.simulation_failed": "the simulation failed",
-    # references (fmu)
+    # shacl (pySHACL): a result names the data's nodes and values, so only its class
+    "shacl.violation": "a SHACL shape's constraint is violated",
+    "shacl.warning": "a SHACL shape's constraint gives a warning",
+    "shacl.info": "a SHACL shape's constraint gives a note",
+    "shacl.format": "the file is in no RDF syntax the validator reads",
+    "shacl.malformed": "the file is not valid RDF in its syntax",
+    "shacl.refused": "the file or the shapes ask for something the validator refuses",
+    "shacl.shapes": "the shapes could not be applied to the file",
+    "shacl.ontology": "an ontology resource cannot be read",
+    # references (fmu, energyplus)
     "reference.mismatch": "a value differs from the reference by more than the tolerance",
     "reference.invalid": "the step's reference cannot be used",
     "reference.unknown_variable": "the reference or the result lacks a variable the step compares",
@@ -357,6 +366,7 @@ ENERGYPLUS_METRICS: Final = (  # validators/energyplus/tables.py's METRICS (a te
     "warnings",
     "severe_errors",
 )
+SHACL_METRICS: Final = frozenset({FILES_METRIC, "violations", "warnings", "infos", "conforms"})
 # An FMU step's metrics: `<output>_<suffix>` for each output its config names.
 FMU_METRIC_SUFFIXES: Final = ("final", "min", "max")
 # ... and, with a reference, `<variable>_<suffix>` for each it compares (all are outputs).
@@ -427,6 +437,8 @@ def _compared(config: Mapping[str, Any]) -> frozenset[str]:
 def declared_metrics(validator: str, config: Mapping[str, Any]) -> frozenset[str]:
     if validator in ("json-schema", "xml-schema"):
         return frozenset([FILES_METRIC])
+    if validator == "shacl":
+        return SHACL_METRICS
     if validator == "energyplus":
         return frozenset(ENERGYPLUS_METRICS) | _compared(config)
     if validator == "fmu":

@@ -97,14 +97,8 @@ def _check_shacl(config: dict[str, Any]) -> list[str]:
 
 SPEC = ValidatorSpec(
     name="shacl",
-    # Until shared/domain/files.py names the RDF syntaxes, a Turtle or N-Triples file is
-    # the type of its content type, a JSON-LD one "json", an RDF/XML one "xml", and one
-    # sent as text/plain or octet-stream "text" or "binary": the validator reads the
-    # syntax from the content type and extension, and refuses what it cannot read.
-    file_types=frozenset(
-        {"text/turtle", "application/x-turtle", "application/n-triples"}
-        | {"json", "xml", "text", "binary"}
-    ),
+    # shared/domain/files.py: by content type, else extension.
+    file_types=frozenset({"turtle", "ntriples", "jsonld", "rdfxml"}),
     check_config=_check_shacl,
     inline_module="validators.shacl.validator",
     inline_preload=(

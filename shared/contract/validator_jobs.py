@@ -26,7 +26,8 @@ JOBS: dict[str, ValidatorJob] = {
         ValidatorJob("json-schema", "1.0.0"),
         ValidatorJob(
             "energyplus",
-            "1.0.0",
+            # 1.1: heating and cooling over every fuel, model facts, references.
+            "1.1.0",
             (
                 "eplusout.err",
                 "eplusout.sql",
@@ -35,7 +36,8 @@ JOBS: dict[str, ValidatorJob] = {
                 "reference_comparison.csv",
             ),
         ),
-        ValidatorJob("fmu", "1.0.0", ("result.csv", "reference_comparison.csv")),
+        # 1.1: references with tolerances.
+        ValidatorJob("fmu", "1.1.0", ("result.csv", "reference_comparison.csv")),
         ValidatorJob("xml-schema", "1.0.0"),
         ValidatorJob("shacl", "1.0.0"),
     )

@@ -12,6 +12,12 @@ _BY_EXTENSION = {
     ".fmu": "fmu",
     ".csv": "csv",
     ".txt": "text",
+    # RDF, by syntax: the shacl validator reads each.
+    ".ttl": "turtle",
+    ".nt": "ntriples",
+    ".jsonld": "jsonld",
+    ".rdf": "rdfxml",
+    ".owl": "rdfxml",
 }
 
 _BY_CONTENT_TYPE = {
@@ -21,6 +27,13 @@ _BY_CONTENT_TYPE = {
     "text/xml": "xml",
     "text/csv": "csv",
     "text/plain": "text",
+    "text/turtle": "turtle",
+    "application/x-turtle": "turtle",
+    "application/n-triples": "ntriples",
+    # Before the +json and +xml fallbacks: JSON-LD is JSON, RDF/XML is XML, and the
+    # json-schema and xml-schema validators take them as such.
+    "application/ld+json": "jsonld",
+    "application/rdf+xml": "rdfxml",
 }
 
 _GENERIC = {"", "application/octet-stream", "binary/octet-stream"}

@@ -106,9 +106,10 @@ def test_assertions_that_hold_leave_the_run_passing(api: Any) -> None:
 
 def test_the_catalog_lists_each_validator_with_the_schema_that_guards_its_config(api: Any) -> None:
     items = api.get("/v1/validators").get_json()["items"]
-    assert [v["name"] for v in items] == ["energyplus", "fmu", "json-schema", "xml-schema"]
-    xml = items[3]
-    assert xml["file_types"] == ["xml"] and xml["config_schema"]["required"] == ["schema_type"]
+    assert [v["name"] for v in items] == ["energyplus", "fmu", "json-schema", "shacl", "xml-schema"]
+    xml = items[4]
+    assert xml["file_types"] == ["rdfxml", "xml"]
+    assert xml["config_schema"]["required"] == ["schema_type"]
     body = workflow_body()
     body["steps"][0] = {"name": "X", "validator": "xml-schema", "config": {"schema_type": "xsd"}}
     refused = api.post(f"/v1/orgs/{api.org}/workflows", json=body)

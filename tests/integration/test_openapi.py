@@ -52,7 +52,7 @@ def test_the_contract_is_json_serializable_and_3_1() -> None:
     doc = json.loads(rendered(ROLES))
     assert doc["openapi"] == "3.1.0" and doc["security"] == [{"apiKey": []}]
     step = doc["components"]["schemas"]["StepIn"]["properties"]
-    assert step["validator"]["enum"] == ["energyplus", "fmu", "json-schema", "xml-schema"]
+    assert step["validator"]["enum"] == ["energyplus", "fmu", "json-schema", "shacl", "xml-schema"]
     assert step["timeout_seconds"]["maximum"] == 3600
 
 

@@ -47,6 +47,15 @@ def test_file_names_cannot_escape():
         ("model.idf", "text/plain; charset=utf-8", "idf"),
         ("notes.log", "text/plain", "text"),
         (None, "text/plain", "text"),
+        ("building.ttl", "application/octet-stream", "turtle"),
+        ("building.ttl", "text/plain", "turtle"),
+        (None, "text/turtle; charset=utf-8", "turtle"),
+        ("points.nt", "", "ntriples"),
+        (None, "application/ld+json", "jsonld"),
+        ("model.jsonld", "application/json", "json"),
+        (None, "application/rdf+xml", "rdfxml"),
+        ("brick.owl", "", "rdfxml"),
+        (None, "application/vnd.other+xml", "xml"),
     ],
 )
 def test_file_type_detection(name, content_type, kind):

@@ -1,3 +1,3 @@
 """The fmu validator: checks an FMU (FMI 2.0 or 3.0) and simulates it with fmpy."""
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
