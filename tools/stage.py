@@ -4,7 +4,7 @@ Cloud Functions builds a function from a folder with `main.py` at its root, a
 `requirements.txt`, and every module main.py imports. This writes that folder:
 `functions/main.py` and `functions/handlers/` at its root, the product package `shared/`
 beside them, the validator runtime and the validators the fast path runs inside the api
-function (the catalog's `inline_module`s: their Python files, not their Dockerfiles),
+function (the catalog's `inline_module`s: their packages, not their Dockerfiles),
 and a requirements.txt pinning every package the runtime needs — the pins of
 requirements.txt and all they pull in on Python 3.12, at the versions this project's
 virtualenv resolved (constraints.txt). Nothing else goes in: no devstack, tests, CLI or
@@ -25,6 +25,7 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME_PYTHON = "3.12"  # the python312 runtime
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
+JOB_ONLY = ("__pycache__", "*.pyc", "__main__.py", "Dockerfile", "requirements.txt")
 
 
 def _canonical(name: str) -> str:
@@ -83,10 +84,13 @@ def _stage_inline_validators(out: Path) -> None:
         if spec.inline_module is None:
             continue
         package = spec.inline_module.split(".")[1]
-        (out / "validators" / package).mkdir()
-        for source in (ROOT / "validators" / package).glob("*.py"):
-            if source.name != "__main__.py":  # the job's entry point; the api has its own
-                shutil.copy2(source, out / "validators" / package / source.name)
+        # The whole package (a Schematron compiler's stylesheets, built-in schemas), but
+        # not what only its job image uses: its entry point, Dockerfile and pins.
+        shutil.copytree(
+            ROOT / "validators" / package,
+            out / "validators" / package,
+            ignore=shutil.ignore_patterns(*JOB_ONLY),
+        )
 
 
 def main() -> None:

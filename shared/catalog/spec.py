@@ -50,10 +50,17 @@ class ValidatorSpec:
     inline_preload: tuple[str, ...] = ()
     # Which engine checks files for a config, when the validator has more than one.
     engine_for: Callable[[dict[str, Any]], str] | None = None
+    # Engines of an inline validator that still run only as a job (Saxon reserves more
+    # memory than the fast path gives a check).
+    job_engines: frozenset[str] = frozenset()
 
     @property
     def runs_inline(self) -> bool:
         return self.inline_module is not None
+
+    def inline_for(self, engine: str | None) -> bool:
+        """Whether a step on `engine` (as saving chose it) may run inside the api."""
+        return self.runs_inline and engine not in self.job_engines
 
     def check(self, config: dict[str, Any], resolved: dict[str, Any] | None = None) -> list[str]:
         """`config` against config_schema, then the validator's own checks on `resolved`

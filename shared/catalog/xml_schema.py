@@ -7,10 +7,15 @@ from typing import Any
 from shared.catalog.spec import ConfigError, ResourceField, ValidatorSpec
 from shared.contract.xml_schemas import BUILTIN_SCHEMAS
 
-XSLT2_WARNING = (
-    "config.schema: an xslt2/xslt3 Schematron runs on SaxonC as a job only, never on the "
-    "fast path: give the workflow execution 'job' (with 'auto' a small file's run fails)"
-)
+SAXON, LXML = "saxon", "lxml"
+
+
+def _xml_engine(config: dict[str, Any]) -> str:
+    """Saxon for an xslt2/xslt3 Schematron (a job only: the fast path sends such a step
+    to its job), lxml for everything else."""
+    from shared.contract.xml_schemas import needs_saxon
+
+    return SAXON if needs_saxon(config) else LXML
 
 
 def _schema_of(config: dict[str, Any]) -> tuple[str, int | None]:
@@ -31,7 +36,6 @@ def _schema_of(config: dict[str, Any]) -> tuple[str, int | None]:
 def _check_xml_schema(config: dict[str, Any]) -> list[str]:
     from shared.contract.xml_schemas import (
         SCHEMA_TYPES,
-        SaxonSchematron,
         XmlRefused,
         compile_schema,
     )
@@ -52,12 +56,12 @@ def _check_xml_schema(config: dict[str, Any]) -> list[str]:
         raise ConfigError("config.phase is a schematron schema's phase: an id, #ALL or #DEFAULT")
     try:
         if limit is None:
-            compiled = compile_schema(schema_type, schema, phase)
+            compile_schema(schema_type, schema, phase)
         else:
-            compiled = compile_schema(schema_type, schema, phase, limit)
+            compile_schema(schema_type, schema, phase, limit)
     except XmlRefused as exc:
         raise ConfigError(f"config.schema: {exc.message}") from None
-    return [XSLT2_WARNING] if isinstance(compiled, SaxonSchematron) else []
+    return []
 
 
 SPEC = ValidatorSpec(
@@ -66,6 +70,8 @@ SPEC = ValidatorSpec(
     check_config=_check_xml_schema,
     inline_module="validators.xml_schema.validator",
     inline_preload=("lxml.etree", "lxml.isoschematron"),
+    engine_for=_xml_engine,
+    job_engines=frozenset({SAXON}),
     resource_fields=(
         ResourceField("schema_resource", text_into="schema", builtin=BUILTIN_SCHEMAS),
     ),

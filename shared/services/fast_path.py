@@ -74,7 +74,7 @@ def plan(version: WorkflowVersion, size: int, settings: Settings) -> Execution:
 
     if version.execution is Execution.JOB or not available():
         return Execution.JOB
-    light = all(get_validator(s.validator).runs_inline for s in version.steps)
+    light = all(get_validator(s.validator).inline_for(s.engine) for s in version.steps)
     if version.execution is Execution.INLINE and light:
         return Execution.INLINE
     return Execution.INLINE if light and size <= settings.fast_path_max_bytes else Execution.JOB

@@ -266,10 +266,11 @@ def _allowed_file_types(spec: WorkflowSpec, accepted: set[str] | None) -> list[s
 
 
 def _check_execution(spec: WorkflowSpec, steps: list[WorkflowStep]) -> None:
-    heavy = [s.validator for s in steps if not get_validator(s.validator).runs_inline]
+    heavy = [s for s in steps if not get_validator(s.validator).inline_for(s.engine)]
     if spec.execution is Execution.INLINE and heavy:
+        named = sorted({f"{s.validator} ({s.engine})" if s.engine else s.validator for s in heavy})
         raise Unprocessable(
-            f"execution 'inline': {sorted(set(heavy))} run only as jobs; "
+            f"execution 'inline': {named} run only as jobs; "
             f"inline validators are {sorted(n for n, v in CATALOG.items() if v.runs_inline)}"
         )
 

@@ -1,7 +1,8 @@
 """Schematron through the real API (functions-framework test client, Firestore
 emulator): the BuildingSync example workflow is saved with no upload (its Schematron is
 built in), runs on the fast path and stores each phase's findings; an xslt2 schema is
-saved with a warning that it runs as a job; a hostile xslt2 schema is a 422."""
+saved on Saxon, which a small file's run on `auto` takes as a job and `inline` refuses;
+a hostile xslt2 schema is a 422."""
 
 from __future__ import annotations
 
@@ -46,14 +47,14 @@ def test_the_buildingsync_example_runs_with_its_built_in_schematron(api: Any) ->
     }
 
 
-def test_an_xslt2_schema_saves_with_a_warning_and_a_hostile_one_is_refused(api: Any) -> None:
+def test_an_xslt2_schema_runs_as_a_job_and_a_hostile_one_is_refused(api: Any) -> None:
     schema = f"""<schema {NS} queryBinding="xslt2"><pattern><rule context="*">
       <assert test="matches(name(), '^[a-z]+$')">lower-case names</assert></rule></pattern>
     </schema>"""
     body = {
         "name": "Names",
         "slug": "names",
-        "execution": "job",
+        "execution": "inline",
         "steps": [
             {
                 "name": "Names",
@@ -62,9 +63,17 @@ def test_an_xslt2_schema_saves_with_a_warning_and_a_hostile_one_is_refused(api: 
             }
         ],
     }
+    inline = api.post(f"/v1/orgs/{api.org}/workflows", json=body)
+    assert inline.status_code == 422
+    assert "['xml-schema (saxon)'] run only as jobs" in inline.get_json()["detail"]
+
+    body["execution"] = "auto"
     created = api.post(f"/v1/orgs/{api.org}/workflows", json=body)
     assert created.status_code == 201, created.get_json()
-    assert "runs on SaxonC as a job only" in json.dumps(created.get_json())
+    assert created.get_json()["steps"][0]["engine"] == "saxon"
+    small = _submit(api, b"<a/>", slug="names")
+    assert [s["execution"] for s in small["steps"]] == ["job"]
+    assert [t.url.rsplit("/", 1)[-1] for t in api.tasks()] == ["launch"]
 
     hostile = schema.replace("name(), '^[a-z]+$')", "unparsed-text('/etc/hostname'), 'x')")
     body["steps"][0]["config"]["schema"] = hostile
