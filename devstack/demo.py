@@ -1,8 +1,10 @@
-"""`make demo`: start the local stack, create an org, a key and a json-schema workflow,
-submit a valid and an invalid example for each validator (JSON, XML, FMU, EnergyPlus) with the
-`assay` CLI, show each result, make demo@example.com the org's admin and end by printing
-the console's URL and how to sign in there. In a terminal the stack then stays up for the
-console until Ctrl-C (ASSAY_DEMO_KEEP=1 or 0 says so elsewhere); otherwise it stops."""
+"""`make demo`: start the local stack, create an org, a key and the example workflows,
+submit a valid and an invalid example for each (JSON Schema, XML Schema, a BuildingSync
+use case's Schematron, SHACL on a Brick model, an FMU, the same FMU against a reference
+CSV, EnergyPlus) with the `assay` CLI, show each result, make demo@example.com the org's
+admin and end by printing the console's URL and how to sign in there. In a terminal the
+stack then stays up for the console until Ctrl-C (ASSAY_DEMO_KEEP=1 or 0 says so
+elsewhere); otherwise it stops."""
 
 from __future__ import annotations
 
@@ -57,16 +59,54 @@ def assay(state: Path, *args: str, check: bool = True) -> tuple[int, str]:
     return done.returncode, done.stdout
 
 
-# Each example workflow with a file that passes (exit 0) and one that fails (exit 1).
-DEMOS = (
-    ("people.workflow.json", "people", ("valid-person.json", "invalid-person.json")),
-    ("orders.workflow.json", "orders", ("valid-order.xml", "invalid-order.xml")),
-    ("tank.workflow.json", "tank", ("Tank.fmu", "TankFailing.fmu")),
-    ("box.workflow.json", "box", ("box.idf", "box-broken.idf")),
+# Each example workflow with a file that passes (exit 0) and one that fails (exit 1), and
+# the workflow resources it names.
+DEMOS: tuple[tuple[str, str, tuple[str, str], tuple[str, ...]], ...] = (
+    ("people.workflow.json", "people", ("valid-person.json", "invalid-person.json"), ()),
+    ("orders.workflow.json", "orders", ("valid-order.xml", "invalid-order.xml"), ()),
+    (
+        # An ASHRAE 211 Level 100 audit, against the built-in BuildingSync Schematron.
+        "buildingsync.workflow.json",
+        "buildingsync",
+        ("buildingsync-l100-audit.xml", "buildingsync-l100-audit-incomplete.xml"),
+        (),
+    ),
+    # A Brick model checked with SHACL shapes.
+    ("brick.workflow.json", "brick", ("brick-model.ttl", "brick-model-invalid.ttl"), ()),
+    ("tank.workflow.json", "tank", ("Tank.fmu", "TankFailing.fmu"), ()),
+    # The FMU's results compared with a reference CSV within tolerances.
+    (
+        "tank-reference.workflow.json",
+        "tank-reference",
+        ("Tank.fmu", "TankFailing.fmu"),
+        ("tank-reference.csv",),
+    ),
+    ("box.workflow.json", "box", ("box.idf", "box-broken.idf"), ()),
 )
-EXPECTED = {samples[0]: 0 for _, _, samples in DEMOS} | {samples[1]: 1 for _, _, samples in DEMOS}
+EXPECTED = {f"{slug}/{good}": 0 for _, slug, (good, _), _ in DEMOS} | {
+    f"{slug}/{bad}": 1 for _, slug, (_, bad), _ in DEMOS
+}
 # Who the printed sign-in link signs in: the demo org's admin.
 DEMO_PERSON = "demo@example.com"
+
+
+def apply_with_resources(
+    state: Path, org: str, workflow: Path, slug: str, resources: tuple[str, ...]
+) -> None:
+    """Applies the example workflow. A resource is uploaded to a workflow that exists, so
+    one that names resources is first saved without the configs that name them."""
+    if resources:
+        spec = json.loads(workflow.read_text())
+        for step in spec["steps"]:
+            step["config"].pop("reference", None)
+            step["assertions"] = []
+        first = state / f"{slug}.first.json"
+        first.write_text(json.dumps(spec))
+        print(assay(state, "workflows", "apply", str(first), "--org", org)[1].strip())
+        for name in resources:
+            upload = ("workflows", "upload-resource", str(EXAMPLES / name))
+            print(assay(state, *upload, "--org", org, "--workflow", slug)[1].strip())
+    print(assay(state, "workflows", "apply", str(workflow), "--org", org)[1].strip())
 
 
 def stack_settings(state: Path) -> dict[str, str]:
@@ -114,9 +154,8 @@ def main() -> int:
         os.environ["ASSAY_API_KEY"] = json.loads(out)["key"]
         print(f"Created organization {org} and an API key.")
         results = {}
-        for workflow, slug, samples in DEMOS:
-            _, out = assay(state, "workflows", "apply", str(EXAMPLES / workflow), "--org", org)
-            print(out.strip())
+        for workflow, slug, samples, resources in DEMOS:
+            apply_with_resources(state, org, EXAMPLES / workflow, slug, resources)
             for example in samples:
                 print(f"\n$ assay submit examples/{example} --org {org} --workflow {slug} --wait")
                 code, out = assay(
@@ -127,7 +166,7 @@ def main() -> int:
                     check=False,
                 )
                 print(out.rstrip())
-                results[example] = code
+                results[f"{slug}/{example}"] = code
         print(f"\nexit codes: {results}")
         if results != EXPECTED:
             print(f"the demo did not give {EXPECTED}", file=sys.stderr)

@@ -149,7 +149,15 @@ def test_make_demo_runs_the_quickstart(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "'valid-person.json': 0, 'invalid-person.json': 1" in done.stdout
+    assert "'people/valid-person.json': 0, 'people/invalid-person.json': 1" in done.stdout
+    # A Schematron use case, a SHACL model and a reference comparison among them.
+    for shown in (
+        "'buildingsync/buildingsync-l100-audit-incomplete.xml': 1",
+        "'brick/brick-model-invalid.ttl': 1",
+        "'tank-reference/Tank.fmu': 0",
+        "resource tank-reference.csv uploaded to workflow tank-reference",
+    ):
+        assert shown in done.stdout
     assert "Demo complete" in done.stdout
 
 

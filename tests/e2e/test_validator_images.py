@@ -88,6 +88,8 @@ def _build(job: dict, root: Path) -> tuple[Path, Path]:
 def images(tmp_path_factory):
     """Every validator image, built side by side (each install mostly waits on disk)."""
     jobs = units.load().jobs
+    # Made once before the threads: their first calls would each make a base folder.
+    tmp_path_factory.getbasetemp()
     with ThreadPoolExecutor(len(jobs)) as pool:
         built = pool.map(lambda j: _build(j, tmp_path_factory.mktemp(j["name"])), jobs)
         return {j["name"]: layout for j, layout in zip(jobs, built, strict=True)}
@@ -127,14 +129,13 @@ def cli(state, *args, key=None):
     return subprocess.run([CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
-def test_the_image_runs_a_job_end_to_end(image, image_stack, tmp_path):
-    job, workdir, _ = image
-    stack, state = image_stack, image_stack.state
-    workflow, good, bad = SAMPLES[job]
+def _pass_and_fail(stack, body, samples, tmp_path):
+    """Applies workflow `body` as a job workflow in a new org and runs each (name, bytes)
+    sample: the results, and the image folders its jobs ran from."""
+    state = stack.state
     org = json.loads(cli(state, "admin", "create-org", "Images", "--json").stdout)["id"]
     key = json.loads(cli(state, "admin", "create-key", "--org", org, "--json").stdout)
     # The job path, whatever the example says: this test is about the image.
-    body = json.loads((ROOT / workflow).read_text())
     (tmp_path / "job.workflow.json").write_text(json.dumps({**body, "execution": "job"}))
     applied = cli(
         state,
@@ -149,20 +150,60 @@ def test_the_image_runs_a_job_end_to_end(image, image_stack, tmp_path):
     slug = json.loads(applied.stdout)["slug"]
     headers = {"Authorization": f"Bearer {key['key']}"}
     results = []
-    for sample in (good, bad):
+    for name, data in samples:
         answer = requests.post(
             f"{stack.api}/v1/orgs/{org}/workflows/{slug}/runs",
-            data=(ROOT / sample).read_bytes(),
+            data=data,
             headers={
                 **headers,
-                "X-Filename": Path(sample).name,
-                "Content-Type": mimetypes.guess_type(sample)[0] or "application/octet-stream",
+                "X-Filename": name,
+                "Content-Type": mimetypes.guess_type(name)[0] or "application/octet-stream",
             },
             timeout=30,
         )
         assert answer.status_code == 202, answer.text
         run = wait_for(stack, org, headers, answer.json()["run"]["id"])
         results.append(run["result"])
-    assert results == ["PASS", "FAIL"]
     ran_from = {e["folder"] for e in stack.executions() if f"/runs/{org}/" in e["input_uri"]}
+    return results, ran_from
+
+
+def test_the_image_runs_a_job_end_to_end(image, image_stack, tmp_path):
+    job, workdir, _ = image
+    workflow, good, bad = SAMPLES[job]
+    body = json.loads((ROOT / workflow).read_text())
+    samples = [(Path(s).name, (ROOT / s).read_bytes()) for s in (good, bad)]
+    results, ran_from = _pass_and_fail(image_stack, body, samples, tmp_path)
+    assert results == ["PASS", "FAIL"]
+    assert ran_from == {str(workdir)}
+
+
+XSLT2 = """<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">
+  <pattern><rule context="*" id="lower">
+    <assert test="matches(local-name(), '^[a-z]+$')">names are lower case</assert>
+  </rule></pattern>
+</schema>"""
+
+
+@pytest.mark.parametrize("case", ["buildingsync", "xslt2"])
+def test_the_xml_image_runs_built_in_and_xslt2_schematrons(case, images, image_stack, tmp_path):
+    """The image carries the built-in BuildingSync schemas and SchXslt2, and Saxon runs
+    in its job's sandbox."""
+    workdir, _ = images["validator-xml-schema"]
+    if case == "buildingsync":
+        body = json.loads((ROOT / "examples/buildingsync.workflow.json").read_text())
+        samples = [
+            (name, (ROOT / "examples" / name).read_bytes())
+            for name in ("buildingsync-l100-audit.xml", "buildingsync-l100-audit-incomplete.xml")
+        ]
+    else:
+        config = {"schema_type": "schematron", "schema": XSLT2}
+        body = {
+            "name": "Names",
+            "slug": "names",
+            "steps": [{"name": "Names", "validator": "xml-schema", "config": config}],
+        }
+        samples = [("good.xml", b"<a><b/></a>"), ("bad.xml", b"<a><Bad/></a>")]
+    results, ran_from = _pass_and_fail(image_stack, body, samples, tmp_path)
+    assert results == ["PASS", "FAIL"]
     assert ran_from == {str(workdir)}
