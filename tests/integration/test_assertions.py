@@ -7,18 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import wiring
-from shared.adapters.storage.layout import Layout
-from shared.contract.envelopes import (
-    CallbackBody,
-    OutputEnvelope,
-    OutputStatus,
-    Timing,
-    ValidatorRef,
-)
-from shared.platform.config import get_settings
 from tests.factories import workflow_body
-from tests.integration.test_flows import NOW, callback, claimed
+from tests.integration.test_cross_step_assertions import report
 
 
 def _workflow(api: Any, assertions: list[dict[str, Any]]) -> Any:
@@ -33,28 +23,10 @@ def _run_with_metrics(api: Any, metrics: dict[str, Any]) -> Any:
         data=b'{"name": "Ada"}',
         headers={"Content-Type": "application/json"},
     )
-    repos = wiring.repositories()
-    run = repos.runs.get(api.org, answer.get_json()["run"]["id"])
-    step = claimed(repos, run)
-    uri = Layout(get_settings().storage_uri).output_envelope(run.org_id, run.id, 0, step.attempt)
-    output = OutputEnvelope(
-        run_id=run.id,
-        org_id=run.org_id,
-        step_order=0,
-        attempt=step.attempt,
-        callback_id=step.callback_id,
-        status=OutputStatus.SUCCESS,
-        findings=[],
-        metrics=metrics,
-        timing=Timing(started_at=NOW, ended_at=NOW, duration_ms=1),
-        validator=ValidatorRef(name="json-schema", version="1"),
-    )
-    wiring.blob_store().write_bytes(uri, output.model_dump_json().encode())
-    callback(
-        CallbackBody(run_id=run.id, callback_id=step.callback_id, status="success", result_uri=uri)
-    )
-    stored = api.get(f"/v1/orgs/{api.org}/runs/{run.id}").get_json()
-    findings = api.get(f"/v1/orgs/{api.org}/runs/{run.id}/findings").get_json()["items"]
+    run_id = answer.get_json()["run"]["id"]
+    report(run_id, 0, metrics, {})
+    stored = api.get(f"/v1/orgs/{api.org}/runs/{run_id}").get_json()
+    findings = api.get(f"/v1/orgs/{api.org}/runs/{run_id}/findings").get_json()["items"]
     return stored, findings
 
 

@@ -31,7 +31,7 @@ def _save(api: Any, *assertions: list[dict[str, Any]], slug: str = "people") -> 
     return api.post(f"/v1/orgs/{api.org}/workflows", json=body)
 
 
-def _report(run_id: str, order: int, metrics: dict[str, Any], facts: dict[str, Any]) -> None:
+def report(run_id: str, order: int, metrics: dict[str, Any], facts: dict[str, Any]) -> None:
     """The step `order` reports `metrics` and `facts`, as its job would."""
     repos = wiring.repositories()
     run = repos.runs.find(run_id)
@@ -66,8 +66,8 @@ def _two_step_run(api: Any, base: dict[str, Any], second: dict[str, Any]) -> tup
     )
     assert answer.status_code == 202, answer.get_json()
     run_id = answer.get_json()["run"]["id"]
-    _report(run_id, 0, base, {"zone_count": 2, "object_counts": {"Zone": 2}})
-    _report(run_id, 1, second, {"zone_count": 7, "has_hvac": True})
+    report(run_id, 0, base, {"zone_count": 2, "object_counts": {"Zone": 2}})
+    report(run_id, 1, second, {"zone_count": 7, "has_hvac": True})
     run = api.get(f"/v1/orgs/{api.org}/runs/{run_id}").get_json()
     findings = api.get(f"/v1/orgs/{api.org}/runs/{run_id}/findings").get_json()["items"]
     return run, findings
@@ -117,7 +117,7 @@ def test_a_model_fact_the_validator_did_not_read_is_a_finding_not_a_crash(api: A
         headers={"Content-Type": "application/json"},
     )
     run_id = answer.get_json()["run"]["id"]
-    _report(run_id, 0, {}, {"zone_count": 1})
+    report(run_id, 0, {}, {"zone_count": 1})
     findings = api.get(f"/v1/orgs/{api.org}/runs/{run_id}/findings").get_json()["items"]
     assert [f["code"] for f in findings] == ["assertion.error"]
     assert "window_count" in findings[0]["message"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from shared import wiring
 from tests.factories import make_org
-from tests.integration.test_cross_step_assertions import _report
+from tests.integration.test_cross_step_assertions import report
 
 ROOT = Path(__file__).resolve().parents[2]
 BOX = (ROOT / "examples" / "box.idf").read_bytes()
@@ -37,7 +37,7 @@ def _base_run(api: Any, finish: bool = True, org: str = "", key: str = "") -> st
     assert answer.status_code == 202, answer.get_json()
     run_id: str = answer.get_json()["run"]["id"]
     if finish:
-        _report(run_id, 0, {"site_eui_kwh_m2": 120.5, "heating_kwh": 300, "label": "x"}, {})
+        report(run_id, 0, {"site_eui_kwh_m2": 120.5, "heating_kwh": 300, "label": "x"}, {})
     return run_id
 
 
