@@ -383,15 +383,15 @@ def test_the_fast_path_refuses_an_xslt2_schema_clearly() -> None:
     assert resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY  # this process's
 
 
-def test_the_save_warns_that_an_xslt2_schema_runs_as_a_job() -> None:
+def test_saving_puts_an_xslt2_schema_on_saxon_which_runs_only_as_a_job() -> None:
     spec = get_validator("xml-schema")
     schema = _schema("", f"<assert {FAILS}>q</assert>")
-    (warning,) = spec.check_config({"schema_type": "schematron", "schema": schema})
-    assert "job only" in warning
-    assert (
-        spec.check_config({"schema_type": "schematron", "schema": schema.replace("xslt2", "xslt1")})
-        == []
-    )
+    xslt2 = {"schema_type": "schematron", "schema": schema}
+    xslt1 = {"schema_type": "schematron", "schema": schema.replace("xslt2", "xslt1")}
+    assert spec.check_config(xslt2) == [] and spec.check_config(xslt1) == []
+    assert spec.engine_for is not None
+    assert (spec.engine_for(xslt2), spec.engine_for(xslt1)) == ("saxon", "lxml")
+    assert not spec.inline_for("saxon") and spec.inline_for("lxml") and spec.inline_for(None)
 
 
 @pytest.mark.skipif(not available(), reason="bubblewrap cannot run here")
