@@ -63,7 +63,7 @@ def _json_schema_engine(config: dict[str, Any]) -> str:
 
 SPEC = ValidatorSpec(
     name="json-schema",
-    file_types=frozenset({"json", "jsonld"}),
+    file_types=frozenset({"json"}),
     check_config=_check_json_schema,
     inline_module="validators.json_schema.validator",
     inline_preload=("jsonschema", "referencing.jsonschema", "jsonschema_rs", "orjson"),

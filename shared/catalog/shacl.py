@@ -97,8 +97,9 @@ def _check_shacl(config: dict[str, Any]) -> list[str]:
 
 SPEC = ValidatorSpec(
     name="shacl",
-    # shared/domain/files.py: by content type, else extension.
-    file_types=frozenset({"turtle", "ntriples", "jsonld", "rdfxml"}),
+    # shared/domain/files.py: Turtle and N-Triples by their own types, JSON-LD as JSON and
+    # RDF/XML as XML (the validator reads the syntax and refuses a file in none).
+    file_types=frozenset({"turtle", "ntriples", "json", "xml"}),
     check_config=_check_shacl,
     inline_module="validators.shacl.validator",
     inline_preload=(

@@ -66,7 +66,7 @@ def _check_xml_schema(config: dict[str, Any]) -> list[str]:
 
 SPEC = ValidatorSpec(
     name="xml-schema",
-    file_types=frozenset({"xml", "rdfxml"}),
+    file_types=frozenset({"xml"}),
     check_config=_check_xml_schema,
     inline_module="validators.xml_schema.validator",
     inline_preload=("lxml.etree", "lxml.isoschematron"),

@@ -12,12 +12,13 @@ _BY_EXTENSION = {
     ".fmu": "fmu",
     ".csv": "csv",
     ".txt": "text",
-    # RDF, by syntax: the shacl validator reads each.
+    # RDF: Turtle and N-Triples are types of their own; JSON-LD is JSON and RDF/XML is
+    # XML (the shacl validator reads each syntax, the others take them as JSON or XML).
     ".ttl": "turtle",
     ".nt": "ntriples",
-    ".jsonld": "jsonld",
-    ".rdf": "rdfxml",
-    ".owl": "rdfxml",
+    ".jsonld": "json",
+    ".rdf": "xml",
+    ".owl": "xml",
 }
 
 _BY_CONTENT_TYPE = {
@@ -30,10 +31,6 @@ _BY_CONTENT_TYPE = {
     "text/turtle": "turtle",
     "application/x-turtle": "turtle",
     "application/n-triples": "ntriples",
-    # Before the +json and +xml fallbacks: JSON-LD is JSON, RDF/XML is XML, and the
-    # json-schema and xml-schema validators take them as such.
-    "application/ld+json": "jsonld",
-    "application/rdf+xml": "rdfxml",
 }
 
 _GENERIC = {"", "application/octet-stream", "binary/octet-stream"}

@@ -80,7 +80,7 @@ def test_the_catalog_lists_each_validator_with_the_schema_that_guards_its_config
     items = api.get("/v1/validators").get_json()["items"]
     assert [v["name"] for v in items] == ["energyplus", "fmu", "json-schema", "shacl", "xml-schema"]
     xml = items[4]
-    assert xml["file_types"] == ["rdfxml", "xml"]
+    assert xml["file_types"] == ["xml"]
     assert xml["config_schema"]["required"] == ["schema_type"]
     body = workflow_body()
     body["steps"][0] = {"name": "X", "validator": "xml-schema", "config": {"schema_type": "xsd"}}

@@ -144,8 +144,8 @@ def test_outputs_are_created_once_through_their_url(world: Any) -> None:
     assert answer.status_code == 403 and "x-goog-if-generation-match" in answer.text
     stored = Path(mine.output_uri.removeprefix("file://")).read_bytes()
     assert json.loads(stored) == {"status": "success"}
-    # Only the artifacts its validator declares get a URL (fmu: result.csv).
-    assert sorted(mine.artifact_urls) == ["result.csv"]
+    # Only the artifacts its validator declares get a URL (fmu: its result and comparison).
+    assert sorted(mine.artifact_urls) == ["reference_comparison.csv", "result.csv"]
 
 
 def test_an_expired_url_is_refused(world: Any) -> None:

@@ -61,7 +61,7 @@ def _put(api: Any, config: dict[str, Any]) -> Any:
 def test_the_brick_example_runs_inline_and_passes_or_fails(api: Any) -> None:
     created = _create(api, execution="auto")
     assert created.status_code == 201, created.get_json()
-    assert created.get_json()["allowed_file_types"] == ["jsonld", "ntriples", "rdfxml", "turtle"]
+    assert created.get_json()["allowed_file_types"] == ["json", "ntriples", "turtle", "xml"]
 
     passed = _submit(api, MODEL)
     assert (passed["result"], passed["steps"][0]["execution"]) == ("PASS", "inline")
@@ -94,7 +94,7 @@ def test_a_json_ld_file_is_read_and_a_csv_refused_at_intake(api: Any) -> None:
         headers={"Content-Type": "text/plain", "X-Filename": "m.txt"},
     )
     assert refused.status_code == 415
-    assert "accepts ['jsonld', 'ntriples', 'rdfxml', 'turtle']" in refused.get_json()["detail"]
+    assert "accepts ['json', 'ntriples', 'turtle', 'xml']" in refused.get_json()["detail"]
 
 
 def test_shapes_and_an_ontology_from_resources_with_rdfs_inference(api: Any) -> None:

@@ -94,13 +94,17 @@ def test_the_runtime_kills_a_check_stuck_on_a_catastrophic_regex() -> None:
     assert time.monotonic() - started < 5
     # The forked check is gone: no process of ours that was not there before.
     leftover = {
-        p
-        for p in set(os.listdir("/proc")) - before
-        if p.isdigit()
-        and os.path.exists(f"/proc/{p}/stat")
-        and Path(f"/proc/{p}/stat").read_text().split()[3] == str(os.getpid())
+        p for p in set(os.listdir("/proc")) - before if p.isdigit() and _parent(p) == os.getpid()
     }
     assert leftover == set()
+
+
+def _parent(pid: str) -> int | None:
+    """The parent of process `pid`; None when it has gone (it may go while we look)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def test_the_runtime_returns_a_quick_checks_result_and_reports_a_crash() -> None:
