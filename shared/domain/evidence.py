@@ -1,0 +1,94 @@
+"""A finished run's evidence manifest: what a third party needs to check that this file
+passed that workflow version on that engine at that time, with hashes and never content.
+
+Built once when the run ends (shared/services/finalize.py) and kept for as long as the
+run record, through every purge. Its canonical form is RFC 8785 (JSON Canonicalization
+Scheme) over the manifest's JSON: keys sorted, no whitespace, numbers and strings in one
+spelling, so `sha256(canonical(manifest))` is the same for anyone who parses and
+re-serializes it. A credential signs that digest (shared/services/credentials.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.domain.enums import RunResult, RunStatus, StepStatus
+
+MANIFEST_SCHEMA_VERSION: Final = "assay.evidence/1"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputEvidence(_Frozen):
+    """The submitted file, by its hash (its content is never in the manifest)."""
+
+    sha256: str
+    size_bytes: int
+    content_type: str
+
+
+class WorkflowEvidence(_Frozen):
+    id: str
+    slug: str
+    version: int
+    # sha256 of the canonical form of the steps the run ran (its config snapshot).
+    config_sha256: str
+
+
+class EngineEvidence(_Frozen):
+    """What checked the file inside the validator (jsonschema-rs, lxml, Saxon, EnergyPlus,
+    fmpy, pySHACL) and its version."""
+
+    name: str
+    version: str
+
+
+class StepEvidence(_Frozen):
+    order: int
+    key: str
+    validator: str
+    validator_version: str | None
+    # The job's container image as Cloud Run ran it (a digest); on the local stack the
+    # job runner's digest of the job's folder; None for a step run inline or never run.
+    image: str | None
+    engine: EngineEvidence | None
+    # sha256 of the output.json the step's result was read from (None: inline or none).
+    output_sha256: str | None
+    # sha256 of the canonical form of the step's findings as stored.
+    findings_sha256: str | None
+    status: StepStatus
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class Manifest(_Frozen):
+    schema_version: Literal["assay.evidence/1"] = MANIFEST_SCHEMA_VERSION
+    run_id: str
+    org_id: str
+    input: InputEvidence | None
+    workflow: WorkflowEvidence
+    steps: list[StepEvidence]
+    status: RunStatus
+    result: RunResult
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 bytes of `value` (a model is taken as its JSON)."""
+    import rfc8785
+
+    data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    return rfc8785.dumps(data)
+
+
+def digest(value: Any) -> str:
+    """Hex sha256 of the canonical form of `value`."""
+    return hashlib.sha256(canonical(value)).hexdigest()
