@@ -144,6 +144,9 @@ class Stack:
             # `assay admin uploaders` edits the uploads bucket's IAM policy at the gate,
             # which enforces it on direct writes (the storage emulator has no IAM).
             "ASSAY_STORAGE_IAM_ENDPOINT": plan.url("gate"),
+            # Webhooks may call http and loopback URLs here (a receiver on 127.0.0.1);
+            # a deployment refuses to start with this set (decision record 0087).
+            "ASSAY_WEBHOOKS_ALLOW_LOOPBACK": "true",
         }
         for unit in functions:
             plan.env[unit.url_variable] = plan.url(unit.name)

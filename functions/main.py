@@ -94,6 +94,11 @@ def retry(request: Request) -> Response:
     return cast(Response, load_handler("retry")(request))
 
 
+@functions_framework.http
+def webhooks(request: Request) -> Response:
+    return cast(Response, load_handler("webhooks")(request))
+
+
 @functions_framework.cloud_event
 def on_upload(event: CloudEvent) -> None:
     load_handler("upload")(event)

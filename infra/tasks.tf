@@ -16,6 +16,9 @@ resource "google_cloud_tasks_queue" "queue" {
     min_backoff   = "${each.value.min_backoff_seconds}s"
     max_backoff   = "${each.value.max_backoff_seconds}s"
     max_doublings = 8
+    # A webhook delivery is tried for a day after its first attempt, then dropped
+    # (decision record 0087); the function also refuses a try past a day from the event.
+    max_retry_duration = try("${each.value.max_retry_duration_seconds}s", null)
   }
 
   stackdriver_logging_config {

@@ -116,6 +116,21 @@ URLS = Map(
         Route("/v1/orgs/<org>/uploads/<upload>", endpoint="get_granted_upload", methods=["GET"]),
         Route("/v1/orgs/<org>/uploads/<slug>/<filename>", endpoint="get_upload", methods=["GET"]),
         Route("/v1/orgs/<org>/audit", endpoint="list_audit", methods=["GET"]),
+        Route("/v1/orgs/<org>/webhooks", endpoint="list_webhooks", methods=["GET"]),
+        Route("/v1/orgs/<org>/webhooks", endpoint="create_webhook", methods=["POST"]),
+        Route(
+            "/v1/orgs/<org>/webhooks/<webhook>", endpoint="delete_webhook", methods=["DELETE"]
+        ),
+        Route(
+            "/v1/orgs/<org>/webhooks/<webhook>/rotate",
+            endpoint="rotate_webhook",
+            methods=["POST"],
+        ),
+        Route(
+            "/v1/orgs/<org>/webhooks/<webhook>/deliveries",
+            endpoint="list_webhook_deliveries",
+            methods=["GET"],
+        ),
     ],
     strict_slashes=False,
     # The one redirect that builds a URL from a rule; no route has defaults to redirect to.
@@ -450,6 +465,60 @@ def list_audit(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     return json_response({"items": items, "next_page_token": page.next_page_token})
 
 
+# Webhooks (decision record 0087): an org's admins' alone, as they send every run's
+# results out of Assay and their secrets sign in the org's name.
+@route("create_webhook", Role.ADMIN)
+def create_webhook(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.api.webhook_views import WebhookRequest, webhook_view
+    from shared.services import webhooks
+
+    body = parse_model(WebhookRequest, parse_json(request))
+    by = _by(key, "create_webhook")
+    hook, secret = webhooks.create(
+        wiring.repositories(), get_settings(), key.org_id, body.url, body.events, by
+    )
+    return json_response(webhook_view(hook, secret), 201, {"Cache-Control": "no-store"})
+
+
+@route("list_webhooks", Role.ADMIN)
+def list_webhooks(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.api.webhook_views import webhook_view
+    from shared.services import webhooks
+
+    hooks = webhooks.listed(wiring.repositories(), key.org_id)
+    return json_response({"items": [webhook_view(h) for h in hooks]})
+
+
+@route("delete_webhook", Role.ADMIN)
+def delete_webhook(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.services import webhooks
+
+    by = _by(key, "delete_webhook")
+    webhooks.delete(wiring.repositories(), key.org_id, args["webhook"], by)
+    return Response(status=204)
+
+
+@route("rotate_webhook", Role.ADMIN)
+def rotate_webhook(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.api.webhook_views import webhook_view
+    from shared.services import webhooks
+
+    by = _by(key, "rotate_webhook")
+    hook, secret = webhooks.rotate(wiring.repositories(), key.org_id, args["webhook"], by)
+    return json_response(webhook_view(hook, secret), headers={"Cache-Control": "no-store"})
+
+
+@route("list_webhook_deliveries", Role.ADMIN)
+def list_webhook_deliveries(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.api.webhook_views import attempt_view
+    from shared.services import webhooks
+
+    found = webhooks.attempts(
+        wiring.repositories(), key.org_id, args["webhook"], _limit(request, 50, 200)
+    )
+    return json_response({"items": [attempt_view(a) for a in found]})
+
+
 @cache
 def _templates() -> dict[str, str]:
     """Each endpoint's method and path template, as the audit log names a route."""
@@ -541,6 +610,7 @@ def _count_anonymous(request: Request) -> None:
 _PATH_SHAPES: dict[str, tuple[Callable[[str], bool], str]] = {
     "run": (is_new_id, "run"),
     "submission": (is_new_id, "submission"),
+    "webhook": (is_new_id, "webhook"),
     "slug": (lambda v: re.fullmatch(workflows.SLUG, v) is not None, "workflow"),
 }
 

@@ -36,6 +36,12 @@ from shared.api.responses import (
     WorkflowList,
     WorkflowView,
 )
+from shared.api.webhook_views import (
+    DeliveryList,
+    WebhookCreated,
+    WebhookList,
+    WebhookRequest,
+)
 from shared.domain.enums import AuditAction, Role, RunStatus, Severity
 from shared.domain.models import UploadEvent
 from shared.domain.roles import ACTS_FOR_OTHERS, LENGTHENS_RETENTION
@@ -107,6 +113,7 @@ PATH_PARAMS = {
     "submission": _path_param("submission", ID_PATTERN, "A submission id."),
     "name": _path_param("name", RESOURCE_NAME, "The resource's name."),
     "upload": _path_param("upload", ID_PATTERN, "The grant's upload_id."),
+    "webhook": _path_param("webhook", ID_PATTERN, "A webhook's id."),
     "filename": _path_param("filename", None, None),
 }
 
@@ -224,6 +231,7 @@ class Operation:
 WORKFLOWS, WORKFLOW_ITEM = "/v1/orgs/{org}/workflows", "/v1/orgs/{org}/workflows/{slug}"
 RESOURCES, RUNS = WORKFLOW_ITEM + "/resources", "/v1/orgs/{org}/runs"
 UPLOADED = "ACCEPTED with its run, or REJECTED with why"
+WEBHOOKS = "/v1/orgs/{org}/webhooks"
 # One entry per operation: method, path, operationId, summary, success answers, body; then
 # what differs from the usual. Kept unformatted so that each reads as one row.
 # fmt: off
@@ -330,6 +338,35 @@ OPERATIONS = (
         "get", "/v1/orgs/{org}/audit", "listAudit",
         "Your organization's audit log, newest first: who changed what, when, and how",
         (("200", AuditPage, "A page of entries"),), params=(ACTION, _limit(200), PAGE_TOKEN),
+    ),
+    Operation(
+        "post", WEBHOOKS, "createWebhook",
+        "Register a URL for signed event deliveries; the answer holds its secret, once",
+        (("201", WebhookCreated, "Registered"),), WebhookRequest,
+        description=(
+            "422 for a URL that is not https or resolves to a loopback, private, "
+            "link-local, CGNAT, multicast or metadata address (checked again at each "
+            "delivery). How a receiver checks `Assay-Signature`: README, Webhooks."
+        ),
+    ),
+    Operation(
+        "get", WEBHOOKS, "listWebhooks", "Your organization's webhooks (never their secrets)",
+        (("200", WebhookList, "The webhooks"),),
+    ),
+    Operation(
+        "delete", WEBHOOKS + "/{webhook}", "deleteWebhook",
+        "Delete a webhook: nothing more is sent to it", (("204", None, "Deleted"),),
+    ),
+    Operation(
+        "post", WEBHOOKS + "/{webhook}/rotate", "rotateWebhook",
+        "A new secret, shown once; the previous one also signs for 24 hours",
+        (("200", WebhookCreated, "Rotated"),), body_required=False,
+    ),
+    Operation(
+        "get", WEBHOOKS + "/{webhook}/deliveries", "listWebhookDeliveries",
+        "The webhook's latest delivery attempts, newest first",
+        (("200", DeliveryList, "Attempts: time, event, status or error, an excerpt"),),
+        params=(_limit(200),),
     ),
 )
 # fmt: on

@@ -47,6 +47,7 @@ LOCAL_ONLY = (
     "storage_iam_endpoint",
     "iam_local_secret",
     "signed_url_endpoint",
+    "webhooks_allow_loopback",
 )
 
 
@@ -105,6 +106,14 @@ class Settings(BaseModel):
     purge_url: str = "http://127.0.0.1:8083"
     retry_url: str = "http://127.0.0.1:8084"
     upload_url: str = "http://127.0.0.1:8085"
+    # Webhook deliveries (decision record 0087): the function Cloud Tasks calls (unset:
+    # no events are sent), its queue (retries for a day), and, on the local stack only,
+    # leave to call http and loopback URLs (a receiver on 127.0.0.1); a deployment
+    # refuses to start with it.
+    webhooks_url: str = ""
+    webhooks_queue: str = "webhooks"
+    webhooks_invokers: tuple[str, ...] = ()
+    webhooks_allow_loopback: bool = False
 
     # Where Google's ID-token signing certificates are served (v1: PEM by key id).
     certs_url: str = GOOGLE_CERTS_URL
@@ -198,6 +207,7 @@ class Settings(BaseModel):
         "purge_invokers",
         "retry_invokers",
         "upload_invokers",
+        "webhooks_invokers",
         mode="before",
     )
     @classmethod

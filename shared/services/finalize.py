@@ -22,6 +22,7 @@ from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
 from shared.persistence.ports import UnitOfWork
 from shared.platform.config import Settings
+from shared.services import webhooks
 from shared.services.dispatch import enqueue_cancel
 from shared.services.purge import queue_purge, schedule_purge
 
@@ -101,6 +102,7 @@ def after_commit(
     if ended is None:
         return
     queue_purge(queue, settings, ended.run)
+    webhooks.run_ended(settings, ended.run)
     if not ended.cancel_execution:
         return
     try:

@@ -13,9 +13,10 @@ from typing import Any
 import hcl2
 import pytest
 
-from shared.domain import models
+from shared.domain import models, webhooks
 from shared.persistence import ports
 from shared.persistence.firestore import documents as collections
+from shared.persistence.firestore import webhooks as webhook_documents
 from tests.infra.terraform_rules import ROOT, _unquote
 
 INFRA = ROOT / "infra"
@@ -28,6 +29,8 @@ BOOKKEEPING = {
     collections.IDEMPOTENCY_KEYS: ("expires_at", models.IdempotencyRecord),
     collections.UPLOAD_GRANTS: ("expire_at", None),  # written as a plain document
     collections.UPLOAD_URL_GRANTS: ("expire_at", ports.UploadGrant),
+    # A webhook's delivery attempts: why deliveries failed lately (record 0087).
+    webhook_documents.DELIVERIES: ("expire_at", webhooks.DeliveryAttempt),
 }
 # What must outlive any TTL: the user's records and their retention (the purge's), the
 # purge's marks on them (its audit), and work still to do.
@@ -46,6 +49,7 @@ KEPT = {
     collections.UPLOADERS,  # who may upload: configuration, not a trace of a delivery
     collections.AUDIT_LOG,  # who changed what: it outlives purges (record 0069)
     collections.MEMBERS,  # who belongs to an org: configuration, like uploaders
+    webhook_documents.WEBHOOKS,  # an org's webhooks: configuration (record 0087)
 }
 
 

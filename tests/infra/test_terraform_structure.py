@@ -57,6 +57,7 @@ def test_invokers_follow_from_what_triggers_each_function() -> None:
         "purge": {"scheduler", "tasks"},
         "retry": {"scheduler"},
         "on-upload": {"eventarc"},
+        "webhooks": {"tasks"},
     }
     assert "console" not in expected, "the console is invoked by IAP's agent, not an identity"
 
