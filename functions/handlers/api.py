@@ -88,6 +88,12 @@ URLS = Map(
         Route("/v1/orgs/<org>/workflows", endpoint="create_workflow", methods=["POST"]),
         Route("/v1/orgs/<org>/workflows/<slug>", endpoint="get_workflow", methods=["GET"]),
         Route("/v1/orgs/<org>/workflows/<slug>", endpoint="update_workflow", methods=["PUT"]),
+        Route("/v1/orgs/<org>/workflows/<slug>/badge", endpoint="enable_badge", methods=["PUT"]),
+        Route(
+            "/v1/orgs/<org>/workflows/<slug>/badge", endpoint="disable_badge", methods=["DELETE"]
+        ),
+        # Public: `{token}.svg` (the whole segment, so the rule has one variable).
+        Route("/badges/<badge>", endpoint="badge", methods=["GET"]),
         Route("/v1/orgs/<org>/workflows/<slug>/runs", endpoint="submit", methods=["POST"]),
         Route(
             "/v1/orgs/<org>/workflows/<slug>/resources",
@@ -402,6 +408,40 @@ def list_findings(request: Request, key: ApiKey, args: dict[str, str]) -> Respon
     )
 
 
+@route("enable_badge", Role.AUTHOR)
+def enable_badge(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.api.badges import enabled_view
+    from shared.services import badges
+
+    by = _by(key, "enable_badge")
+    badge, created = badges.enable(wiring.repositories(), key.org_id, args["slug"], by)
+    view = enabled_view(request, badges.path_of(badge), created)
+    return json_response(view, 201 if created else 200, {"Cache-Control": "no-store"})
+
+
+@route("disable_badge", Role.AUTHOR)
+def disable_badge(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.services import badges
+
+    badges.disable(wiring.repositories(), key.org_id, args["slug"], _by(key, "disable_badge"))
+    return Response(status=204)
+
+
+def _badge(request: Request, segment: str) -> Response:
+    """A workflow's status badge, for anyone holding its URL. Only a miss is charged to
+    the address (a guess costs a read; a CDN fetching real badges is never limited)."""
+    from shared.api.badges import badge_response, token_of
+    from shared.services import badges
+
+    wiring.anonymous_limiter().check(_address(request))
+    try:
+        shown = badges.shown(wiring.repositories(), token_of(segment) or "")
+    except NotFound:
+        _count_anonymous(request)
+        raise
+    return badge_response(request, shown)
+
+
 @route("get_submission", Role.VIEWER)
 def get_submission(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     submission = queries.submission(wiring.repositories(), key.org_id, args["submission"])
@@ -563,6 +603,8 @@ def handle(request: Request) -> Response:
     if endpoint == "openapi":
         _count_anonymous(request)
         return Response(_contract(), mimetype="application/json")
+    if endpoint == "badge":
+        return _badge(request, str(args["badge"]))
     key = _authenticate(request)
     wiring.rate_limiter().take(key.id)
     if "org" in args and key.org_id != args["org"]:

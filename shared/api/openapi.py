@@ -20,6 +20,7 @@ from pydantic.json_schema import JsonSchemaMode as Mode
 
 from shared.api.responses import (
     AuditPage,
+    BadgeView,
     Envelope,
     FindingPage,
     Health,
@@ -260,6 +261,24 @@ OPERATIONS = (
         description=LONGER_RETENTION.format(than="the latest version's"),
     ),
     Operation(
+        "put", WORKFLOW_ITEM + "/badge", "enableBadge",
+        "Turn the workflow's public status badge on: its unguessable SVG URL",
+        (
+            ("201", BadgeView, "Turned on, at a new URL"),
+            ("200", BadgeView, "Already on; its URL is unchanged"),
+        ),
+        description=(
+            "Anyone holding the URL sees the workflow's name and its latest result, and "
+            "nothing else about the organization. Turned off and on again, a badge gets a "
+            "new URL (README, Status badges)."
+        ),
+    ),
+    Operation(
+        "delete", WORKFLOW_ITEM + "/badge", "disableBadge",
+        "Turn the workflow's status badge off: its URL answers 404 from now on",
+        (("204", None, "Off (also when it was off)"),),
+    ),
+    Operation(
         "post", WORKFLOW_ITEM + "/runs", "submit", "Submit a file: a Submission and its Run",
         (
             ("202", Submitted, "Accepted; Location names the run"),
@@ -413,6 +432,35 @@ def _operation(op: Operation) -> Json:
     return operation
 
 
+BADGE_PARAM: Json = {
+    "name": "badge",
+    "in": "path",
+    "required": True,
+    "description": "`{token}.svg`, as the URL the badge was turned on with holds it.",
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{43}\.svg$"},
+}
+
+
+def _badge_path(too_many: Json) -> Json:
+    """A status badge: public to whoever holds its URL (README, Status badges)."""
+    svg = {"image/svg+xml": {"schema": {"type": "string"}}}
+    shown = "The workflow's name and latest result; cacheable for 60 s, with an ETag"
+    return {
+        "get": {
+            "operationId": "badge",
+            "summary": "A workflow's status badge (SVG); no key needed, only its URL",
+            "security": [],
+            "parameters": [BADGE_PARAM],
+            "responses": {
+                "200": {"description": shown, "content": svg},
+                "304": {"description": "Not modified since the ETag of If-None-Match"},
+                "404": _problem("No such badge: never made, or turned off"),
+                "429": too_many,
+            },
+        }
+    }
+
+
 def _public() -> Json:
     """The two routes that need no key: they answer no problems but the address limit."""
     too_many = {
@@ -431,6 +479,7 @@ def _public() -> Json:
                 "responses": {"200": _json(Health, "Up")},
             }
         },
+        "/badges/{badge}": _badge_path(too_many),
         "/v1/openapi.json": {
             "get": {
                 "operationId": "openapi",

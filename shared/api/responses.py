@@ -183,6 +183,14 @@ class Health(TypedDict):
     status: Literal["ok"]
 
 
+class BadgeView(TypedDict):
+    """A workflow's status badge (README, Status badges): its public URL, an SVG that
+    anyone holding it may fetch without a key."""
+
+    url: str
+    created: bool  # False: the badge was already on, and keeps its URL
+
+
 class Problem(TypedDict):
     """RFC 9457 problem details; `detail` says what to change."""
 

@@ -151,6 +151,8 @@ class AuditAction(StrEnum):
     MEMBER_ADDED = "member.added"
     MEMBER_REMOVED = "member.removed"
     MEMBER_ROLE_CHANGED = "member.role_changed"
+    BADGE_ENABLED = "badge.enabled"
+    BADGE_DISABLED = "badge.disabled"
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_DELETED = "webhook.deleted"
     WEBHOOK_ROTATED = "webhook.rotated"

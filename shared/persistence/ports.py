@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from shared.domain.enums import AuditAction, ReceiptClaim, ReceiptState, Role, RunStatus
+from shared.domain.badges import Badge
+from shared.domain.enums import (
+    AuditAction,
+    ReceiptClaim,
+    ReceiptState,
+    Role,
+    RunResult,
+    RunStatus,
+)
 from shared.domain.models import (
     ApiKey,
     Artifact,
@@ -256,6 +264,11 @@ class Runs(Protocol):
     def in_flight(self, org_id: str, most: int) -> int:
         """The org's PENDING or RUNNING runs, counted up to `most`."""
 
+    def latest_result(self, org_id: str, workflow_slug: str) -> RunResult | None:
+        """The result of the workflow's run that ended last among those that ended
+        with one (SUCCEEDED, FAILED, TIMED_OUT: a cancelled run says nothing of the
+        files); None when none has. One indexed read of one run's few fields."""
+
 
 class Findings(Protocol):
     def write(self, run_id: str, findings: Iterable[Finding]) -> int:
@@ -397,6 +410,23 @@ class Members(Protocol):
         """The member with its new role; NotFound when the person is not a member."""
 
 
+class Badges(Protocol):
+    """Workflows' public status badges, keyed by their tokens (README, "Status
+    badges"): a workflow has at most one."""
+
+    def find(self, token: str) -> Badge | None:
+        """One read by key; None for a token that names no badge (or never did)."""
+
+    def of_workflow(self, org_id: str, slug: str) -> Badge | None: ...
+    def enable(self, badge: Badge) -> tuple[Badge, bool]:
+        """Makes `badge` the workflow's unless it has one already: the badge that
+        stands, and whether it is `badge` (two concurrent calls make one)."""
+
+    def disable(self, org_id: str, slug: str) -> Badge | None:
+        """Deletes the workflow's badge, its token then naming nothing; the badge
+        deleted, or None when there was none."""
+
+
 class Repositories(Protocol):
     """Every repository, and the units of work that span them."""
 
@@ -428,6 +458,8 @@ class Repositories(Protocol):
     def members(self) -> Members: ...
     @property
     def audit(self) -> Audit: ...
+    @property
+    def badges(self) -> Badges: ...
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` in a transaction (again on contention), then the effects the

@@ -181,6 +181,7 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "keys.all": lambda: r.keys.all(org),
         "resources.all": lambda: r.resources.all(org, "people"),
         "runs.in_flight": lambda: r.runs.in_flight(org, 5),
+        "runs.latest_result": lambda: r.runs.latest_result(org, "people"),
         "uploads.uploaders": lambda: r.uploads.uploaders(org),
         "members.all": lambda: r.members.all(org),
         "members.orgs_of": lambda: r.members.orgs_of("ada@example.com"),

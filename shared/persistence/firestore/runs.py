@@ -10,12 +10,15 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.domain.enums import RunStatus
+from shared.domain.enums import ErrorCategory, RunResult, RunStatus
 from shared.domain.models import Submission, ValidationRun
+from shared.domain.state import derive_result
 from shared.persistence.firestore.documents import IN_LIMIT, RUNS, Collections, from_snapshot
 from shared.persistence.ports import Page
 
 IN_FLIGHT = [RunStatus.PENDING.value, RunStatus.RUNNING.value]
+# The ends that say something of the files (a cancel does not).
+WITH_RESULT = [RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.TIMED_OUT.value]
 
 
 class FirestoreRuns(Collections):
@@ -98,3 +101,22 @@ class FirestoreRuns(Collections):
         )
         result = query.count().get()
         return int(result[0][0].value)
+
+    def latest_result(self, org_id: str, workflow_slug: str) -> RunResult | None:
+        """The newest ended run's result: one document's three fields (a status
+        badge's read, public and frequent, so it reads no steps or config)."""
+        query = (
+            self.db.collection(RUNS)
+            .where(filter=FieldFilter("org_id", "==", org_id))
+            .where(filter=FieldFilter("workflow_slug", "==", workflow_slug))
+            .where(filter=FieldFilter("status", "in", WITH_RESULT))
+            .order_by("ended_at", direction=firestore.Query.DESCENDING)
+            .select(["status", "error_category", "ended_at"])
+            .limit(1)
+        )
+        for snap in query.stream():
+            category = snap.get("error_category")
+            return derive_result(
+                RunStatus(snap.get("status")), category and ErrorCategory(category)
+            )
+        return None

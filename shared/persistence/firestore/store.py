@@ -14,6 +14,7 @@ from shared.persistence.ports import UnitOfWork
 
 if TYPE_CHECKING:
     from shared.persistence.firestore.audit import FirestoreAudit
+    from shared.persistence.firestore.badges import FirestoreBadges
     from shared.persistence.firestore.findings import FirestoreFindings
     from shared.persistence.firestore.members import FirestoreMembers
     from shared.persistence.firestore.orgs import FirestoreKeys, FirestoreOrgs
@@ -120,6 +121,12 @@ class FirestoreRepositories:
         from shared.persistence.firestore.audit import FirestoreAudit
 
         return FirestoreAudit(self.db)
+
+    @cached_property
+    def badges(self) -> FirestoreBadges:
+        from shared.persistence.firestore.badges import FirestoreBadges
+
+        return FirestoreBadges(self.db)
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn(unit of work)` in a transaction, then the effects the committed

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from shared.persistence.memory.accounts import MemoryKeys, MemoryOrgs
 from shared.persistence.memory.audit import MemoryAudit
+from shared.persistence.memory.badges import MemoryBadges
 from shared.persistence.memory.callbacks import MemoryPurgeRetries, MemoryReceipts
 from shared.persistence.memory.members import MemoryMembers
 from shared.persistence.memory.runs import MemoryFindings, MemoryRuns, MemorySubmissions
@@ -20,6 +21,7 @@ from shared.persistence.memory.uploads import MemoryUploads
 from shared.persistence.memory.workflows import MemoryResources, MemoryWorkflows
 from shared.persistence.ports import (
     Audit,
+    Badges,
     Findings,
     Keys,
     Members,
@@ -58,6 +60,7 @@ class MemoryRepositories:
         self._upload_inputs = MemoryUploadInputs(self.store)
         self._members = MemoryMembers(self.store)
         self._audit = MemoryAudit(self.store)
+        self._badges = MemoryBadges(self.store)
 
     @property
     def orgs(self) -> Orgs:
@@ -114,6 +117,10 @@ class MemoryRepositories:
     @property
     def audit(self) -> Audit:
         return self._audit
+
+    @property
+    def badges(self) -> Badges:
+        return self._badges
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` (again on contention), then the committed attempt's effects;

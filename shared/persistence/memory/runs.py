@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from shared.domain.enums import RunStatus
+from shared.domain.enums import RunResult, RunStatus
 from shared.domain.models import Artifact, Finding, IdempotencyRecord, Submission, ValidationRun
 from shared.persistence.memory import reads
 from shared.persistence.memory.pages import page_of, token_doc
@@ -23,6 +23,7 @@ from shared.persistence.memory.store import (
 from shared.persistence.ports import Page
 
 IN_FLIGHT = (RunStatus.PENDING, RunStatus.RUNNING)
+WITH_RESULT = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT)
 
 
 class MemorySubmissions:
@@ -109,6 +110,19 @@ class MemoryRuns:
         runs = self._store.models(RUNS, ValidationRun)
         count = sum(1 for r, _ in runs if r.org_id == org_id and r.status in IN_FLIGHT)
         return min(count, most)
+
+    def latest_result(self, org_id: str, workflow_slug: str) -> RunResult | None:
+        ended = [
+            r
+            for r, _ in self._store.models(RUNS, ValidationRun)
+            if r.org_id == org_id
+            and r.workflow_slug == workflow_slug
+            and r.status in WITH_RESULT
+            and r.ended_at is not None
+        ]
+        # Firestore's order: the newest end first, ties by document name descending.
+        newest = max(ended, key=lambda r: (r.ended_at, r.id), default=None)
+        return None if newest is None else newest.result
 
 
 def _by_step(finding: Finding) -> tuple[int, int, str]:
