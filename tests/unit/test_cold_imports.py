@@ -21,6 +21,7 @@ HANDLERS = {
     "retry": "retry",
     "on_upload": "upload",
     "console": "console",
+    "webhooks": "webhooks",
 }
 # Loaded on first use by every function (python-docs-samples' lazy global clients).
 CLIENTS = (
