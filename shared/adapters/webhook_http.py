@@ -26,7 +26,9 @@ METADATA_ADDRESSES = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
-TIMEOUT_SECONDS = 10.0
+# A receiver answers within 10 s or the try fails (README, Webhooks): the delivery
+# function's own timeout is 60 s, and a slow receiver holds only its own task.
+CONNECT_SECONDS, TOTAL_SECONDS = 5.0, 10.0
 MAX_ANSWER_BYTES = 64 * 1024
 
 
@@ -127,7 +129,7 @@ def post(target: Target, body: bytes, headers: dict[str, str]) -> Answer:
 
 def _post(urllib3: Any, target: Target, body: bytes, headers: dict[str, str]) -> Answer:
 
-    timeout = urllib3.Timeout(connect=TIMEOUT_SECONDS, read=TIMEOUT_SECONDS)
+    timeout = urllib3.Timeout(total=TOTAL_SECONDS, connect=CONNECT_SECONDS)
     pool: Any
     if target.scheme == "https":
         import certifi

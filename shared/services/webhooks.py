@@ -155,6 +155,8 @@ def _queue(settings: Settings) -> TaskQueue:
     """The webhooks queue's client, one per settings object (a client is costly)."""
     kept = _QUEUES.get(id(settings))
     if kept is None or kept[0] is not settings:
+        if len(_QUEUES) > 8:  # settings are rebuilt only by tests; keep a few
+            _QUEUES.clear()
         queue_settings = settings.model_copy(update={"tasks_queue": settings.webhooks_queue})
         kept = _QUEUES[id(settings)] = (settings, get_queue(queue_settings))
     return kept[1]
