@@ -614,6 +614,45 @@ def cancel_run(run_id: str, org: str, as_json: bool) -> None:
     emit(as_json, {"run": run}, f"run {run['id']}: {run['status']}")
 
 
+@runs.command("evidence")
+@click.argument("run_id")
+@click.option("--org", required=True)
+@json_option
+def run_evidence(run_id: str, org: str, as_json: bool) -> None:
+    """Print a finished run's evidence manifest: its hashes, never content. --json prints
+    the manifest as the API serves it; its digest is sha256 of its RFC 8785 form."""
+    from shared.domain.evidence import digest
+
+    manifest = Api(as_json).call("GET", f"/v1/orgs/{org}/runs/{run_id}/evidence").json()
+    if as_json:
+        click.echo(json.dumps(manifest))
+        return
+    _show_evidence(manifest, digest(manifest))
+
+
+def _show_evidence(manifest: dict[str, Any], sha256: str) -> None:
+    """Plain lines, never wrapped: a digest is copied whole."""
+    given = manifest["input"] or {}
+    flow = manifest["workflow"]
+    lines = [
+        f"run {manifest['run_id']}: {manifest['status']} {manifest['result']}",
+        f"manifest sha256  {sha256}",
+        f"input sha256     {given.get('sha256', 'not recorded')}",
+        f"workflow         {flow['slug']} v{flow['version']} (config {flow['config_sha256']})",
+    ]
+    for step in manifest["steps"]:
+        engine = step["engine"] or {}
+        lines += [
+            f"step {step['order']} {step['key']}: {step['status']}",
+            f"  validator      {step['validator']} {step['validator_version'] or ''}".rstrip(),
+            f"  image          {step['image'] or '-'}",
+            f"  engine         {engine.get('name', '-')} {engine.get('version', '')}".rstrip(),
+            f"  output sha256  {step['output_sha256'] or '-'}",
+            f"  findings sha256 {step['findings_sha256'] or '-'}",
+        ]
+    click.echo("\n".join(lines))
+
+
 @main.group()
 def submissions() -> None:
     """Submitted files."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -65,6 +66,7 @@ class LocalExecution:
     input_uri: str = ""
     folder: str = ""
     overrides: list[dict[str, str]] = field(default_factory=list)
+    image: str = ""
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     completed: datetime | None = None
     cancelled: bool = False
@@ -114,8 +116,8 @@ class LocalExecution:
             "failedCount": 1 if code not in (None, 0) and not self.cancelled else 0,
             "cancelledCount": 1 if self.cancelled else 0,
             "conditions": self.conditions(code),
-            # Cloud Run's execution template carries the run's env overrides.
-            "template": {"containers": [{"env": self.overrides}]},
+            # Cloud Run's execution template carries the image and the env overrides.
+            "template": {"containers": [{"image": self.image, "env": self.overrides}]},
         }
 
 
@@ -145,6 +147,25 @@ class Image:
         if not (job and python and folder):
             raise ValueError(f"--image takes JOB=PYTHON:FOLDER, not {spec!r}")
         return job, cls(python, Path(folder))
+
+
+def folder_digest(folder: Path) -> str:
+    """The sha256 of a job folder's files, what stands in for an image's digest: over
+    one line per file, by its path from `folder` (POSIX, sorted), `path NUL sha256-of-
+    its-bytes LF`; compiled caches (`__pycache__`) left out, as a build leaves them."""
+    lines = hashlib.sha256()
+    files = (p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in sorted(files, key=lambda p: p.relative_to(folder).as_posix()):
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines.update(f"{path.relative_to(folder).as_posix()}\0{content}\n".encode())
+    return lines.hexdigest()
+
+
+def _file_digest(module: Path) -> str:
+    """`folder_digest` of a folder holding only the module's file."""
+    path = module.with_suffix(".py")
+    content = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(f"{path.name}\0{content}\n".encode()).hexdigest()
 
 
 def task_timeout(job: str, override: str | None) -> float:
@@ -208,6 +229,19 @@ class JobRunner:
         self.identities = identities or {}
         self.executions: dict[str, LocalExecution] = {}
         self.lock = threading.Lock()
+        self._images: dict[str, str] = {}
+
+    def image_of(self, job: str, module: str) -> str:
+        """What Cloud Run would report as the job's image: `local/<job>@sha256:<digest of
+        the job's folder>` (its module's package: the code its Dockerfile adds to the
+        shared base), computed once per job."""
+        with self.lock:
+            if job not in self._images:
+                code = self.images.get(job, Image()).folder.joinpath(*module.split("."))
+                # A job that is one module (a test's) is that file's folder of one.
+                digest = folder_digest(code) if code.is_dir() else _file_digest(code)
+                self._images[job] = f"local/{job}@sha256:{digest}"
+            return self._images[job]
 
     def module_for(self, job: str) -> str | None:
         if not job.startswith(self.job_prefix):
@@ -280,6 +314,7 @@ class JobRunner:
             input_uri=env.get("INPUT_URI", ""),
             folder=str(image.folder),
             overrides=overridden,
+            image=self.image_of(job, module),
         )
         self._track(execution, timeout)
         operation = {

@@ -506,6 +506,21 @@ def version(said: str) -> str:
     return said if _VERSION.fullmatch(said) else "withheld"
 
 
+# The engines a validator may name (output.json's `engine`), and a release's version.
+ENGINES = frozenset(
+    {"jsonschema-rs", "jsonschema", "lxml", "saxonche", "pyshacl", "fmpy", "energyplus"}
+)
+_RELEASE = re.compile(r"\d{1,6}(?:\.\d{1,6}){0,3}(?:(?:a|b|rc|\.post|\.dev)\d{1,6})?")
+
+
+def engine(said: ValidatorRef | None) -> ValidatorRef | None:
+    """The engine a validator names, kept only when it is one of ENGINES at a version
+    with a release's shape: anything else could carry what the file made it say."""
+    if said is None or said.name not in ENGINES or not _RELEASE.fullmatch(said.version):
+        return None
+    return said
+
+
 def error(code: str | None) -> str:
     """A step's error, as the sentence of its class."""
     return message(safe_code(code or "runtime.error"))
@@ -543,5 +558,6 @@ def output(found: OutputEnvelope, scope: Scope) -> OutputEnvelope:
             "validator": ValidatorRef(
                 name=scope.validator, version=version(found.validator.version)
             ),
+            "engine": engine(found.engine),
         }
     )

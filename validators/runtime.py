@@ -15,6 +15,7 @@ job still writes a `timed_out` output and calls back before Cloud Run's task tim
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import multiprocessing
@@ -63,6 +64,8 @@ class ValidationResult:
     artifacts: list[OutputArtifact] = field(default_factory=list)
     # What the validator read of the input before checking it (output.json's `facts`).
     facts: dict[str, FactValue] = field(default_factory=dict)
+    # The engine the check ran on, where only the check knows it (else `engine_of`).
+    engine: ValidatorRef | None = None
 
 
 Validate = Callable[[InputEnvelope, list[tuple[InputFile, Payload]]], ValidationResult]
@@ -389,6 +392,20 @@ def _redacted(
     return redaction.output(output, scope)
 
 
+def engine_of(validator: str, config: dict[str, Any]) -> ValidatorRef | None:
+    """The engine (name and version) a validator's package says a step with `config`
+    runs on (its `engine_used(config)`); None when it names none. Never fails the step: the
+    engine is evidence, not the check."""
+    try:
+        package = importlib.import_module("validators." + validator.replace("-", "_"))
+        describe = getattr(package, "engine_used", None)
+        found = describe(config) if describe is not None else None
+    except Exception:  # logged: the output goes without an engine
+        log.warning("could not tell the engine of %s", validator, exc_info=True)
+        return None
+    return found if isinstance(found, ValidatorRef) else None
+
+
 def _output(
     envelope: InputEnvelope,
     validator: ValidatorRef,
@@ -414,6 +431,7 @@ def _output(
         timing=timing,
         validator=validator,
         error=error,
+        engine=result.engine or engine_of(validator.name, envelope.config),
     )
     return _redacted(envelope, output, files) if envelope.redact_values else output
 

@@ -113,6 +113,7 @@ URLS = Map(
         Route("/v1/orgs/<org>/runs", endpoint="list_runs", methods=["GET"]),
         Route("/v1/orgs/<org>/runs/<run>", endpoint="get_run", methods=["GET"]),
         Route("/v1/orgs/<org>/runs/<run>/findings", endpoint="list_findings", methods=["GET"]),
+        Route("/v1/orgs/<org>/runs/<run>/evidence", endpoint="get_run_evidence", methods=["GET"]),
         Route("/v1/orgs/<org>/runs/<run>/cancel", endpoint="cancel_run", methods=["POST"]),
         Route("/v1/orgs/<org>/submissions/<submission>/runs", endpoint="rerun", methods=["POST"]),
         Route(
@@ -440,6 +441,14 @@ def _badge(request: Request, segment: str) -> Response:
         _count_anonymous(request)
         raise
     return badge_response(request, shown)
+
+
+@route("get_run_evidence", Role.VIEWER)
+def get_run_evidence(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.services import evidence
+
+    found = evidence.manifest(wiring.repositories(), key.org_id, args["run"])
+    return json_response(found.model_dump(mode="json"))
 
 
 @route("get_submission", Role.VIEWER)

@@ -22,6 +22,9 @@ class Execution:
     status: CloudRunJobStatus
     # What Cloud Run says went wrong (the failed condition's message), if anything.
     error: str | None = None
+    # The container image Cloud Run reports for the execution (its template's first
+    # container): the run's evidence. None when it reports none.
+    image: str | None = None
 
 
 class JobRunner(Protocol):
@@ -50,6 +53,12 @@ def execution_status(execution: Any) -> CloudRunJobStatus:
     if execution.running_count:
         return CloudRunJobStatus.RUNNING
     return CloudRunJobStatus.PENDING
+
+
+def execution_image(execution: Any) -> str | None:
+    """The image of the execution's container, as Cloud Run reports it."""
+    containers = execution.template.containers
+    return (str(containers[0].image) or None) if containers else None
 
 
 def execution_error(execution: Any) -> str | None:
@@ -121,7 +130,11 @@ class CloudRunJobs:
             execution = operation.metadata
         except (exceptions.GoogleAPICallError, exceptions.RetryError, OSError) as exc:
             raise _classify(exc, f"could not start job {job}") from exc
-        return Execution(name=execution.name, status=execution_status(execution))
+        return Execution(
+            name=execution.name,
+            status=execution_status(execution),
+            image=execution_image(execution),
+        )
 
     def get(self, execution_name: str) -> Execution:
         from google.api_core import exceptions
@@ -134,6 +147,7 @@ class CloudRunJobs:
             name=execution.name,
             status=execution_status(execution),
             error=execution_error(execution),
+            image=execution_image(execution),
         )
 
     def find(self, job: str, input_uri: str) -> list[Execution]:
@@ -144,7 +158,7 @@ class CloudRunJobs:
         except (exceptions.GoogleAPICallError, exceptions.RetryError, OSError) as exc:
             raise _classify(exc, f"could not list executions of {job}") from exc
         return [
-            Execution(name=e.name, status=execution_status(e))
+            Execution(name=e.name, status=execution_status(e), image=execution_image(e))
             for e in listed
             if any(
                 v.name in ("INPUT_URI", "INPUT_OBJECT") and v.value == input_uri

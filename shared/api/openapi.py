@@ -44,6 +44,7 @@ from shared.api.webhook_views import (
     WebhookRequest,
 )
 from shared.domain.enums import AuditAction, Role, RunStatus, Severity
+from shared.domain.evidence import Manifest
 from shared.domain.models import UploadEvent
 from shared.domain.roles import ACTS_FOR_OTHERS, LENGTHENS_RETENTION
 from shared.platform.ids import ID_PATTERN
@@ -314,6 +315,16 @@ OPERATIONS = (
         "get", RUNS + "/{run}/findings", "listFindings", "A run's findings, by step and order",
         (("200", FindingPage, "A page of findings"),),
         params=(SEVERITY, _limit(1000), PAGE_TOKEN),
+    ),
+    Operation(
+        "get", RUNS + "/{run}/evidence", "getRunEvidence",
+        "A finished run's evidence manifest: hashes of its input, config, outputs, findings",
+        (("200", Manifest, "The manifest, as stored when the run ended"),),
+        description=(
+            "Kept as long as the run's record, through every purge; it holds hashes, never "
+            "content. Its digest is the sha256 of its RFC 8785 canonical form (README, "
+            "Evidence). 409 for a run that has not ended."
+        ),
     ),
     Operation(
         "post", RUNS + "/{run}/cancel", "cancelRun", "Cancel a PENDING or RUNNING run",

@@ -44,6 +44,7 @@ URLS = Map(
         Rule("/orgs/<org>/runs", endpoint="runs.list_runs", methods=["GET"]),
         Rule("/orgs/<org>/runs/<run>", endpoint="run.show", methods=["GET"]),
         Rule("/orgs/<org>/runs/<run>/status.json", endpoint="run.status", methods=["GET"]),
+        Rule("/orgs/<org>/runs/<run>/evidence.json", endpoint="run.evidence_json", methods=["GET"]),
         Rule(
             "/orgs/<org>/runs/<run>/artifacts/<int:step>/<name>",
             endpoint="run.artifact",

@@ -156,6 +156,9 @@ class OutputEnvelope(Envelope):
     # caps its own list, e.g. at MAX_STORED_FINDINGS): exact counts by severity. They
     # count in the step's summary and verdict as listed ones do; none is stored.
     unlisted_findings: FindingCounts | None = None
+    # What checked the file inside the validator (jsonschema-rs, lxml, Saxon, pySHACL,
+    # fmpy, EnergyPlus) and its version: the run's evidence names it. None: not known.
+    engine: ValidatorRef | None = None
 
 
 # The shapes of Assay's ids, checked before an id names a document (a private function's

@@ -92,3 +92,15 @@ def canonical(value: Any) -> bytes:
 def digest(value: Any) -> str:
     """Hex sha256 of the canonical form of `value`."""
     return hashlib.sha256(canonical(value)).hexdigest()
+
+
+# What a finding's canonical form holds: what the validator said and where, as stored
+# (text cut to the stored length); not its id, attempt or time of writing, which are
+# bookkeeping a retried delivery may change.
+FINDING_FIELDS: Final = ("severity", "code", "message", "path", "line", "column", "rule")
+
+
+def findings_sha256(findings: list[dict[str, Any]]) -> str:
+    """The digest of a step's findings as stored: the RFC 8785 form of the JSON array of
+    each finding's FINDING_FIELDS (nulls included), in their stored order (`index`)."""
+    return digest([{name: f.get(name) for name in FINDING_FIELDS} for f in findings])

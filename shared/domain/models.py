@@ -34,6 +34,7 @@ from shared.domain.enums import (
     StepStatus,
     UploadStatus,
 )
+from shared.domain.evidence import EngineEvidence
 from shared.domain.retention import retain_until
 from shared.domain.state import (
     check_run_transition,
@@ -282,6 +283,14 @@ class StepRun(Model):
     facts: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     timings: StepTimings = Field(default_factory=StepTimings)
+    # Evidence (shared/domain/evidence.py), recorded where each is known: the image
+    # Cloud Run reports for the step's execution (the launch), the engine the validator
+    # names, the sha256 of the output.json the callback read, and of the canonical form
+    # of the findings stored (the callback, or the fast path).
+    image: str | None = None
+    engine: EngineEvidence | None = None
+    output_sha256: str | None = None
+    findings_sha256: str | None = None
 
     def move(self, target: StepStatus) -> None:
         check_step_transition(self.status, target)
@@ -319,6 +328,11 @@ class ValidationRun(Model):
     reconcile_at: datetime | None = None
     # INLINE: the api function that took the submission runs its steps (no launch task).
     execution: Execution = Execution.JOB
+    # The submitted file's facts, copied when the run is created, so the evidence built
+    # at its end reads nothing more (None on runs from before evidence).
+    input_sha256: str | None = None
+    input_size_bytes: int | None = None
+    input_content_type: str | None = None
 
     @property
     def stored_nothing(self) -> bool:

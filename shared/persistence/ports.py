@@ -30,6 +30,7 @@ from shared.domain.enums import (
     RunResult,
     RunStatus,
 )
+from shared.domain.evidence import Manifest
 from shared.domain.models import (
     ApiKey,
     Artifact,
@@ -165,6 +166,10 @@ class UnitOfWork(Protocol):
         """Clears the content and its expiry, keeping the rest of the record."""
 
     def mark_run_purged(self, run_id: str, at: datetime) -> None: ...
+    def record_evidence(self, manifest: Manifest) -> None:
+        """Creates the run's evidence manifest; the commit fails with AlreadyExists if
+        the run has one (a run ends once, so the first manifest stands)."""
+
     def after_commit(self, effect: Effect) -> None: ...
 
 
@@ -427,6 +432,14 @@ class Badges(Protocol):
         deleted, or None when there was none."""
 
 
+class Evidence(Protocol):
+    """Finished runs' evidence manifests: written once by the transaction that ends the
+    run (`UnitOfWork.record_evidence`), never changed, never purged (decision 0085)."""
+
+    def find(self, org_id: str, run_id: str) -> Manifest | None:
+        """None for a run without one, and for another org's run."""
+
+
 class Repositories(Protocol):
     """Every repository, and the units of work that span them."""
 
@@ -460,6 +473,8 @@ class Repositories(Protocol):
     def audit(self) -> Audit: ...
     @property
     def badges(self) -> Badges: ...
+    @property
+    def evidence(self) -> Evidence: ...
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` in a transaction (again on contention), then the effects the

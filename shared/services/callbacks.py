@@ -12,6 +12,7 @@ A step's result is taken only from its own validator's job identity (with the at
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from shared.domain.enums import (
     RunStatus,
     StepStatus,
 )
+from shared.domain.evidence import EngineEvidence, findings_sha256
 from shared.domain.models import (
     Artifact,
     CallbackReceipt,
@@ -78,20 +80,29 @@ def _read_output(
     store: BlobStore, body: CallbackBody, run: ValidationRun, step: StepRun
 ) -> Received:
     """The validated output, read within the caps, or why it cannot be used."""
+    return _read_with_digest(store, body, run, step)[0]
+
+
+def _read_with_digest(
+    store: BlobStore, body: CallbackBody, run: ValidationRun, step: StepRun
+) -> tuple[Received, str | None]:
+    """`_read_output`, and the sha256 of the bytes read (the step's evidence; None for
+    an output never read)."""
     try:
         data = read_capped(store, body.result_uri)
     except BlobNotFound:
         raise Unprocessable(f"there is no output at result_uri {body.result_uri!r}") from None
     if data is None:
-        return too_large()
+        return too_large(), None
+    read = hashlib.sha256(data).hexdigest()
     output = parse(data)
     if isinstance(output, str):
-        return output
+        return output, read
     expected = (run.id, run.org_id, step.order, step.attempt, body.callback_id)
     actual = (output.run_id, output.org_id, output.step_order, output.attempt, output.callback_id)
     if actual != expected:
-        return f"output.json names {actual}, expected {expected}"
-    return output
+        return f"output.json names {actual}, expected {expected}", read
+    return output, read
 
 
 def _received(
@@ -100,15 +111,16 @@ def _received(
     store: BlobStore,
     body: CallbackBody,
     taken: tuple[ValidationRun, StepRun],
-) -> Received:
-    """The step's output as it is kept (`_read_output`, `_redacted`)."""
+) -> tuple[Received, str | None]:
+    """The step's output as it is kept (`_read_output`, `_redacted`), and the sha256 of
+    the output.json it was read from."""
     run, step = taken
-    output = _read_output(store, body, run, step)
+    output, read = _read_with_digest(store, body, run, step)
     if run.submission_retention is not RetentionPolicy.DO_NOT_STORE:
-        return output
+        return output, read
     submission = repos.submissions.find(run.submission_id)
     largest = submission.size_bytes if submission is not None else settings.max_object_bytes
-    return _redacted(settings, run, step, output, largest + 1)
+    return _redacted(settings, run, step, output, largest + 1), read
 
 
 def _redacted(
@@ -165,6 +177,7 @@ def apply_output(
         )
         return _fail(step, output, CloudRunJobStatus.FAILED, ending)
     _summarize(run, step, output)
+    step.findings_sha256 = findings_sha256([_stored_text(f) for f in _findings(output)])
     if isinstance(output, Unread):
         ending = Ending(
             RunStatus.FAILED,
@@ -201,6 +214,8 @@ def _record_check(step: StepRun, output: OutputEnvelope) -> None:
     step.metrics = dict(output.metrics)
     step.facts = dict(output.facts)
     step.validator_version = output.validator.version
+    engine = output.engine
+    step.engine = EngineEvidence(name=engine.name, version=engine.version) if engine else None
 
 
 def _stopped(step: StepRun, output: OutputEnvelope) -> Ending | None:
@@ -428,7 +443,8 @@ def _refuse_late(
         # Without an output nothing can have been written from it. What was written is
         # the output as kept (its notes and assertions' findings too).
         with contextlib.suppress(Unprocessable):
-            kept = with_assertions(_received(repos, settings, store, body, (run, step)), run, step)
+            received, _ = _received(repos, settings, store, body, (run, step))
+            kept = with_assertions(received, run, step)
             withdraw_results(repos, run, step, kept)
         repos.receipts.close(body.callback_id, ReceiptState.REFUSED)
     log.info(
@@ -539,13 +555,15 @@ def handle_callback(
             return _replay_receipt(repos, queue, settings, again, caller)
         return _refuse_late(repos, settings, store, body, run, found)
     step = _check_fence(settings, body, run, found)
-    output = with_assertions(_received(repos, settings, store, body, (run, step)), run, step)
+    received, read = _received(repos, settings, store, body, (run, step))
+    output = with_assertions(received, run, step)
     owner = _acquire(repos, settings, body, run, step, now)
     if owner is None:
         return _replay(repos, queue, settings, run.id)
     if not isinstance(output, str):
         write_results(repos, run, step, output, now)
-    return record_step_result(repos, store, queue, settings, body, (run, step, output, owner), now)
+    taken = (run, step, output, owner)
+    return record_step_result(repos, store, queue, settings, body, taken, now, output_sha256=read)
 
 
 def record_step_result(
@@ -556,8 +574,11 @@ def record_step_result(
     body: CallbackBody,
     taken: tuple[ValidationRun, StepRun, Received, str],
     now: Clock = utcnow,
+    *,
+    output_sha256: str | None = None,
 ) -> CallbackOutcome:
-    """The step's result, once: in one transaction, under the receipt this delivery holds."""
+    """The step's result, once: in one transaction, under the receipt this delivery holds.
+    `output_sha256`: of the output.json it was read from (the step's evidence)."""
     run, step, output, owner = taken
 
     def finalize(transaction: UnitOfWork) -> CallbackOutcome:
@@ -574,6 +595,7 @@ def record_step_result(
             return CallbackOutcome(replay=False, run=current, late=True)
         at = now()
         target.timings.called_back_at = receipt.received_at
+        target.output_sha256 = output_sha256
         ending = apply_output(current, target, output, at, settings.launch_grace_seconds)
         transaction.close_receipt(body.callback_id, at)
         commit_output(transaction, current, ending, at, FollowUp(queue, settings))

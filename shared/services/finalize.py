@@ -3,7 +3,8 @@
 Every way a run ends (a callback, a launch that fails for good, a cancel, a timeout,
 the reconcile pass) calls `end_run` inside the transaction that decided it. It sets the
 status, fails the step that was running, skips the steps that never ran, schedules the
-DO_NOT_STORE purge in the same transaction, writes the run, and registers on the
+DO_NOT_STORE purge in the same transaction, writes the run and its evidence manifest
+(shared/services/evidence.py), and registers on the
 transaction what must happen once it has committed: the immediate purge and the cancel
 of an execution still running. Nothing else calls `ValidationRun.finish`.
 """
@@ -22,7 +23,7 @@ from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
 from shared.persistence.ports import UnitOfWork
 from shared.platform.config import Settings
-from shared.services import webhooks
+from shared.services import evidence, webhooks
 from shared.services.dispatch import enqueue_cancel
 from shared.services.purge import queue_purge, schedule_purge
 
@@ -85,6 +86,9 @@ def end_run(
     run.reconcile_at = now + CANCEL_RETRY if cancel else None
     schedule_purge(transaction, run)
     transaction.save(run)
+    # The evidence is created with the end it describes, or not at all; a second end
+    # cannot happen (finish refuses a terminal run), so the first manifest stands.
+    transaction.record_evidence(evidence.build(run))
     ended = Ended(run, cancel)
     transaction.after_commit(
         lambda: after_commit(ended, follow_up.queue, follow_up.settings, follow_up.jobs)

@@ -99,12 +99,14 @@ def _claim(repos: Repositories, settings: Settings, task: LaunchTask, now: Clock
 
 
 def record_execution(run: ValidationRun, step: StepRun, execution: Execution) -> None:
-    """The step's job is running: the reconcile pass looks again once it is overdue."""
+    """The step's job is running: the reconcile pass looks again once it is overdue.
+    The image Cloud Run reports for it is the step's evidence."""
     step.execution_name, step.job_status, step.claim_expires_at = (
         execution.name,
         execution.status,
         None,
     )
+    step.image = execution.image
     begun = step.started_at or run.created_at
     run.reconcile_at = step_overdue(begun, run.config[step.order].timeout_seconds)
 

@@ -174,6 +174,9 @@ def build_run(
         submission_retention=submission.retention_policy,
         output_retention=version.retention.output,
         reconcile_at=launch_overdue(created_at, settings.launch_grace_seconds),
+        input_sha256=submission.checksum_sha256,
+        input_size_bytes=submission.size_bytes,
+        input_content_type=submission.content_type,
     )
 
 

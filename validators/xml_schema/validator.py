@@ -270,11 +270,17 @@ SAXON_ADDRESS_SPACE = 40 * 1024**3
 
 def validate(envelope: InputEnvelope, files: list[tuple[InputFile, Payload]]) -> ValidationResult:
     """The job's parent: the engine in a sandbox, with the address space Saxon needs
-    when the schema is XSLT 2/3."""
+    when the schema is XSLT 2/3. The engine is named from the schema as read (a
+    resource's text decides Saxon, which the envelope's config alone cannot show)."""
+    from validators.xml_schema import engine_used
+
     config = resolved_config(envelope)
     if not needs_saxon(config):
-        return ENGINE.validate(envelope.model_copy(update={"config": config}), files)
-    return _saxon_in_sandbox(envelope, config, files)
+        result = ENGINE.validate(envelope.model_copy(update={"config": config}), files)
+    else:
+        result = _saxon_in_sandbox(envelope, config, files)
+    result.engine = engine_used(config)
+    return result
 
 
 def _saxon_in_sandbox(

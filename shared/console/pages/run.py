@@ -30,10 +30,11 @@ from shared.console.app import Context, page
 from shared.contract.validator_jobs import JOBS
 from shared.domain.assertions import Assertion, evaluate
 from shared.domain.enums import RetentionPolicy, Role, Severity, StepStatus
+from shared.domain.evidence import Manifest, digest
 from shared.domain.models import StepRun, Submission, ValidationRun
 from shared.platform.config import get_settings
 from shared.platform.errors import BadRequest, NotFound
-from shared.services import queries, runs
+from shared.services import evidence, queries, runs
 from shared.services.callbacks import earlier_steps
 from shared.services.step_outputs import read_head
 
@@ -297,6 +298,20 @@ def _findings_url(ctx: Context, severity: str | None, token: str | None) -> str:
     return f"{base}?{urlencode(query)}#findings" if query else f"{base}#findings"
 
 
+def _evidence(ctx: Context, run: ValidationRun) -> tuple[Manifest | None, str | None]:
+    """The run's evidence manifest and its digest; none before the run has ended (or
+    for a run that ended before evidence was recorded)."""
+    found = ctx.repos.evidence.find(ctx.org_id, run.id) if run.terminal else None
+    return found, digest(found) if found is not None else None
+
+
+@page(Role.VIEWER)
+def evidence_json(ctx: Context) -> Response:
+    """The manifest as the API serves it (GET /v1/orgs/{org}/runs/{run}/evidence)."""
+    found = evidence.manifest(ctx.repos, ctx.org_id, ctx.args["run"])
+    return Response(found.model_dump_json(), mimetype="application/json")
+
+
 @page(Role.VIEWER)
 def show(ctx: Context) -> Response:
     row = _run(ctx)
@@ -309,9 +324,12 @@ def show(ctx: Context) -> Response:
     steps = _steps(run, store)
     charts = _charts(run, steps, store)
     may_act = _may_act(ctx, row.submission)
+    manifest, manifest_sha256 = _evidence(ctx, run)
     return ctx.render(
         "run.html",
         run=run,
+        manifest=manifest,
+        manifest_sha256=manifest_sha256,
         submission=row.submission,
         content_kept=_content_kept(row.submission),
         keeps_nothing=_keeps_nothing(run),

@@ -15,6 +15,7 @@ from shared.persistence.ports import UnitOfWork
 if TYPE_CHECKING:
     from shared.persistence.firestore.audit import FirestoreAudit
     from shared.persistence.firestore.badges import FirestoreBadges
+    from shared.persistence.firestore.evidence import FirestoreEvidence
     from shared.persistence.firestore.findings import FirestoreFindings
     from shared.persistence.firestore.members import FirestoreMembers
     from shared.persistence.firestore.orgs import FirestoreKeys, FirestoreOrgs
@@ -127,6 +128,12 @@ class FirestoreRepositories:
         from shared.persistence.firestore.badges import FirestoreBadges
 
         return FirestoreBadges(self.db)
+
+    @cached_property
+    def evidence(self) -> FirestoreEvidence:
+        from shared.persistence.firestore.evidence import FirestoreEvidence
+
+        return FirestoreEvidence(self.db)
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn(unit of work)` in a transaction, then the effects the committed

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from google.cloud import firestore
 
 from shared.domain.enums import ReceiptState
+from shared.domain.evidence import Manifest
 from shared.domain.models import (
     CallbackReceipt,
     IdempotencyRecord,
@@ -127,6 +128,11 @@ class Transaction:
         from shared.persistence.firestore.sweeps import mark_run_purged
 
         mark_run_purged(self._db, self.raw, run_id, at)
+
+    def record_evidence(self, manifest: Manifest) -> None:
+        from shared.persistence.firestore.evidence import record
+
+        record(self._db, self.raw, manifest)
 
     def after_commit(self, effect: Effect) -> None:
         self.effects.append(effect)

@@ -12,6 +12,7 @@ from shared.persistence.memory.accounts import MemoryKeys, MemoryOrgs
 from shared.persistence.memory.audit import MemoryAudit
 from shared.persistence.memory.badges import MemoryBadges
 from shared.persistence.memory.callbacks import MemoryPurgeRetries, MemoryReceipts
+from shared.persistence.memory.evidence import MemoryEvidence
 from shared.persistence.memory.members import MemoryMembers
 from shared.persistence.memory.runs import MemoryFindings, MemoryRuns, MemorySubmissions
 from shared.persistence.memory.store import Store
@@ -22,6 +23,7 @@ from shared.persistence.memory.workflows import MemoryResources, MemoryWorkflows
 from shared.persistence.ports import (
     Audit,
     Badges,
+    Evidence,
     Findings,
     Keys,
     Members,
@@ -61,6 +63,7 @@ class MemoryRepositories:
         self._members = MemoryMembers(self.store)
         self._audit = MemoryAudit(self.store)
         self._badges = MemoryBadges(self.store)
+        self._evidence = MemoryEvidence(self.store)
 
     @property
     def orgs(self) -> Orgs:
@@ -121,6 +124,10 @@ class MemoryRepositories:
     @property
     def badges(self) -> Badges:
         return self._badges
+
+    @property
+    def evidence(self) -> Evidence:
+        return self._evidence
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` (again on contention), then the committed attempt's effects;

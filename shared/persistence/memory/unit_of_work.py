@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from shared.domain.enums import ReceiptState
+from shared.domain.evidence import Manifest
 from shared.domain.models import (
     CallbackReceipt,
     Model,
@@ -25,7 +26,7 @@ from shared.domain.models import (
     Workflow,
     WorkflowVersion,
 )
-from shared.persistence.memory import edits, reads
+from shared.persistence.memory import edits, evidence, reads
 from shared.persistence.memory.store import (
     CALLBACK_RECEIPTS,
     PURGE_RETRIES,
@@ -179,6 +180,9 @@ class MemoryUnitOfWork:
 
     def mark_run_purged(self, run_id: str, at: datetime) -> None:
         self.writes.append(update(RUNS, run_id, edits.run_purged(at)))
+
+    def record_evidence(self, manifest: Manifest) -> None:
+        self.writes.append(evidence.record(manifest))
 
     def after_commit(self, effect: Effect) -> None:
         self.effects.append(effect)
