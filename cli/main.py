@@ -23,6 +23,7 @@ from cli.migrate import migrate
 from cli.output import emit, err, fail, out
 from cli.schedules import schedules
 from cli.uploaders import uploaders
+from cli.verify import verify
 
 EXIT_BY_RESULT = {"PASS": 0, "FAIL": 1, "ERROR": 2, "CANCELED": 2, "TIMED_OUT": 2}
 EXIT_WAIT_TIMED_OUT = 3
@@ -88,6 +89,7 @@ admin.add_command(uploaders)
 admin.add_command(members)
 admin.add_command(migrate)
 admin.add_command(audit)
+main.add_command(verify)
 
 
 def _repos() -> Repositories:

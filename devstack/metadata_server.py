@@ -104,11 +104,20 @@ class MetadataServer:
         signBlob permission; here a job process, which is given no secret, cannot sign
         as the worker to reach another run's objects)."""
         self.minter = TokenMinter()
+        # The key signBlob signs with and the x509 endpoint publishes: the ID tokens'
+        # until `rotate`, which replaces it as Google rotates an account's keys.
+        self.blob_minter = self.minter
         self.accounts = accounts
         self.signers = signers
         # None: a process that does not say which account it runs as has none.
         self.default = default
         self.project = project
+
+    def rotate(self) -> str:
+        """A new signBlob key, and the old one no longer published: what Google does
+        some time after it rotates an account's key. Returns the new key id."""
+        self.blob_minter = TokenMinter()
+        return self.blob_minter.key_id
 
     def _account(self, name: str, default: str | None) -> str | None:
         email = default if name == "default" else name
@@ -183,14 +192,16 @@ class MetadataServer:
                 payload = base64.b64decode(json.loads(request.get_data())["payload"])
             except (ValueError, KeyError, TypeError):
                 return _google_error(400, "INVALID_ARGUMENT", "payload must be base64")
-            signed = base64.b64encode(self.minter.signer.sign(payload)).decode()
-            body = {"keyId": self.minter.key_id, "signedBlob": signed}
+            signed = base64.b64encode(self.blob_minter.signer.sign(payload)).decode()
+            body = {"keyId": self.blob_minter.key_id, "signedBlob": signed}
             return Response(json.dumps(body), mimetype="application/json")
         certs = re.fullmatch(r"/service_accounts/v1/metadata/x509/([^/]+)", path)
         if certs:
             if certs.group(1) not in self.accounts:
                 return _google_error(404, "NOT_FOUND", f"unknown service account {certs.group(1)}")
-            return Response(json.dumps(self.minter.certs()), mimetype="application/json")
+            return Response(json.dumps(self.blob_minter.certs()), mimetype="application/json")
+        if path == "/_local/rotate" and request.method == "POST":
+            return Response(json.dumps({"keyId": self.rotate()}), mimetype="application/json")
         return None
 
     def _may_sign(self, email: str, request: Request) -> bool:

@@ -139,6 +139,9 @@ class Stack:
             "ASSAY_UPLOAD_SIGNER": plan.accounts["api"],
             # Each execution's URLs: signed by the worker as itself, served by the gate.
             "ASSAY_JOB_URL_SIGNER": plan.accounts["worker"],
+            # Run credentials: signed as the signer account through the IAM stand-in.
+            "ASSAY_CREDENTIAL_SIGNER": plan.accounts["signer"],
+            "ASSAY_CREDENTIAL_ISSUER": plan.url("api"),
             "ASSAY_IAM_ENDPOINT": metadata,
             "ASSAY_SIGNED_URL_ENDPOINT": plan.url("gate"),
             # `assay admin uploaders` edits the uploads bucket's IAM policy at the gate,
@@ -195,8 +198,10 @@ class Stack:
             *("--port", str(plan.ports["metadata"]), "--project", plan.project),
             # No --default: every job asks as its own account (the job runner's --identity).
             *("--accounts", ",".join([*plan.accounts.values(), *plan.jobs.values()])),
-            # Only the api and the worker sign, and only they hold the secret.
+            # Only the api and the worker sign, and only they hold the secret; the api
+            # also signs credentials as the signer account.
             *("--signer", plan.accounts["api"], "--signer", plan.accounts["worker"]),
+            *("--signer", plan.accounts["signer"]),
         )
 
     def _start_job_runner(self, plan: Plan, env: dict[str, str]) -> None:

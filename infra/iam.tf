@@ -179,6 +179,23 @@ resource "google_service_account_iam_member" "worker_signs_as_itself" {
   member             = "serviceAccount:${google_service_account.identity["worker"].email}"
 }
 
+# Run credentials (decision record 0086) are signed as a dedicated account, so a key
+# that signs credentials never signs URLs and the reverse: the API signs as it through a
+# role of its own holding signBlob alone (not Token Creator, which would also mint tokens
+# and sign JWTs as it). Nothing runs as the signer and it holds no other role.
+resource "google_project_iam_custom_role" "credential_signer" {
+  role_id     = "assayCredentialSigner"
+  title       = "Assay credential signer"
+  description = "Sign run credentials as the signer account (IAM Credentials signBlob); no tokens, no JWTs, no keys."
+  permissions = ["iam.serviceAccounts.signBlob"]
+}
+
+resource "google_service_account_iam_member" "api_signs_credentials" {
+  service_account_id = google_service_account.identity["signer"].name
+  role               = google_project_iam_custom_role.credential_signer.id
+  member             = "serviceAccount:${google_service_account.identity["api"].email}"
+}
+
 resource "google_storage_bucket_iam_member" "api_creates_uploads" {
   bucket = google_storage_bucket.unit["uploads"].name
   role   = "roles/storage.objectCreator"

@@ -69,7 +69,10 @@ locals {
       ASSAY_JOB_PREFIX            = "validator-"
       ASSAY_UPLOAD_SIGNER         = google_service_account.identity["api"].email
       ASSAY_JOB_URL_SIGNER        = google_service_account.identity["worker"].email
-      LOG_EXECUTION_ID            = "true"
+      # Run credentials: signed as the signer account, naming the API as their issuer.
+      ASSAY_CREDENTIAL_SIGNER = google_service_account.identity["signer"].email
+      ASSAY_CREDENTIAL_ISSUER = local.setting_urls["api"]
+      LOG_EXECUTION_ID        = "true"
     },
     { for name, f in local.functions : "ASSAY_${upper(f.setting)}" => local.setting_urls[name] },
     {

@@ -83,6 +83,7 @@ URLS = Map(
     [
         Route("/healthz", endpoint="health", methods=["GET"]),
         Route("/v1/openapi.json", endpoint="openapi", methods=["GET"]),
+        Route("/.well-known/jwks.json", endpoint="jwks", methods=["GET"]),
         Route("/v1/validators", endpoint="list_validators", methods=["GET"]),
         Route("/v1/orgs/<org>/workflows", endpoint="list_workflows", methods=["GET"]),
         Route("/v1/orgs/<org>/workflows", endpoint="create_workflow", methods=["POST"]),
@@ -114,6 +115,7 @@ URLS = Map(
         Route("/v1/orgs/<org>/runs/<run>", endpoint="get_run", methods=["GET"]),
         Route("/v1/orgs/<org>/runs/<run>/findings", endpoint="list_findings", methods=["GET"]),
         Route("/v1/orgs/<org>/runs/<run>/evidence", endpoint="get_run_evidence", methods=["GET"]),
+        Route("/v1/orgs/<org>/runs/<run>/credential", endpoint="get_credential", methods=["GET"]),
         Route("/v1/orgs/<org>/runs/<run>/cancel", endpoint="cancel_run", methods=["POST"]),
         Route("/v1/orgs/<org>/submissions/<submission>/runs", endpoint="rerun", methods=["POST"]),
         Route(
@@ -451,6 +453,14 @@ def get_run_evidence(request: Request, key: ApiKey, args: dict[str, str]) -> Res
     return json_response(found.model_dump(mode="json"))
 
 
+@route("get_credential", Role.VIEWER)
+def get_credential(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
+    from shared.services import credentials
+
+    issued = credentials.credential(wiring.repositories(), get_settings(), key.org_id, args["run"])
+    return json_response({"credential": issued}, headers={"Cache-Control": "private"})
+
+
 @route("get_submission", Role.VIEWER)
 def get_submission(request: Request, key: ApiKey, args: dict[str, str]) -> Response:
     submission = queries.submission(wiring.repositories(), key.org_id, args["submission"])
@@ -590,6 +600,15 @@ def _contract() -> str:
     return rendered(ROLES)
 
 
+def _jwks() -> Response:
+    """Every key that ever signed a credential (decision record 0086). A new key is
+    added when it first signs, so caches keep the set only minutes."""
+    from shared.services import credentials
+
+    keys = credentials.jwks(wiring.repositories())
+    return json_response(keys, headers={"Cache-Control": "public, max-age=300"})
+
+
 @guarded
 def handle(request: Request) -> Response:
     try:
@@ -612,6 +631,9 @@ def handle(request: Request) -> Response:
     if endpoint == "openapi":
         _count_anonymous(request)
         return Response(_contract(), mimetype="application/json")
+    if endpoint == "jwks":
+        _count_anonymous(request)
+        return _jwks()
     if endpoint == "badge":
         return _badge(request, str(args["badge"]))
     key = _authenticate(request)

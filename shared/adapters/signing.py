@@ -56,6 +56,11 @@ class IamSigner(auth_credentials.Signing):
         )
 
     def sign_bytes(self, message: bytes) -> bytes:
+        return self.sign_blob(message)[0]
+
+    def sign_blob(self, message: bytes) -> tuple[bytes, str]:
+        """The signature and the id of the key IAM signed with (Google rotates an
+        account's keys: a credential names the one that signed it)."""
         from google.api_core import exceptions
 
         try:
@@ -65,14 +70,15 @@ class IamSigner(auth_credentials.Signing):
         except (exceptions.PermissionDenied, exceptions.Forbidden, exceptions.NotFound) as exc:
             raise NotConfigured(
                 f"cannot sign as {self.email}: it needs iam.serviceAccounts.signBlob on that "
-                f"account (the assayUrlSigner role, infra/iam.tf): {exc.message}"
+                f"account (the assayUrlSigner role, or assayCredentialSigner for the "
+                f"credential signer, infra/iam.tf): {exc.message}"
             ) from exc
         except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             # Quota (429), unavailable, deadline: IAM may answer next time.
             raise Transient(
-                f"URLs cannot be signed just now: {exc}", headers={"Retry-After": "5"}
+                f"IAM cannot sign just now: {exc}", headers={"Retry-After": "5"}
             ) from exc
-        return bytes(response.signed_blob)
+        return bytes(response.signed_blob), str(response.key_id)
 
     @property
     def signer_email(self) -> str:

@@ -21,6 +21,7 @@ from pydantic.json_schema import JsonSchemaMode as Mode
 from shared.api.responses import (
     AuditPage,
     BadgeView,
+    CredentialView,
     Envelope,
     FindingPage,
     Health,
@@ -327,6 +328,16 @@ OPERATIONS = (
         ),
     ),
     Operation(
+        "get", RUNS + "/{run}/credential", "getCredential",
+        "A finished run's signed credential (a VC-JWT), issued once and the same after",
+        (("200", CredentialView, "The credential"),),
+        description=(
+            "Signed RS256 by Assay's signer identity; anyone verifies it with the keys at "
+            "/.well-known/jwks.json, the file and nothing else (README, Verifying a "
+            "credential). 409 for a run that has not ended."
+        ),
+    ),
+    Operation(
         "post", RUNS + "/{run}/cancel", "cancelRun", "Cancel a PENDING or RUNNING run",
         (("200", RunView, "The run, CANCELED"),),
         description=OTHERS.format(what="cancels only the runs of its own submissions"),
@@ -472,8 +483,15 @@ def _badge_path(too_many: Json) -> Json:
     }
 
 
+JWKS: Json = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+}
+
+
 def _public() -> Json:
-    """The two routes that need no key: they answer no problems but the address limit."""
+    """The routes that need no key: they answer no problems but the address limit."""
     too_many = {
         **_problem(
             "This address is over its limit on requests without a valid key; retry after "
@@ -491,6 +509,17 @@ def _public() -> Json:
             }
         },
         "/badges/{badge}": _badge_path(too_many),
+        "/.well-known/jwks.json": {
+            "get": {
+                "operationId": "jwks",
+                "summary": "The public keys that verify run credentials (JWK Set); no key needed",
+                "security": [],
+                "responses": {
+                    "200": _json(JWKS, "Every key that ever signed a credential"),
+                    "429": too_many,
+                },
+            }
+        },
         "/v1/openapi.json": {
             "get": {
                 "operationId": "openapi",

@@ -183,6 +183,14 @@ class Health(TypedDict):
     status: Literal["ok"]
 
 
+class CredentialView(TypedDict):
+    """A run's signed credential: a compact JWS whose payload is a W3C Verifiable
+    Credential in its JWT form, verifiable with the keys at /.well-known/jwks.json
+    (README, Verifying a credential; decision record 0086)."""
+
+    credential: str
+
+
 class BadgeView(TypedDict):
     """A workflow's status badge (README, Status badges): its public URL, an SVG that
     anyone holding it may fetch without a key."""

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from shared.domain.badges import Badge
+from shared.domain.credentials import IssuedCredential, SigningKey
 from shared.domain.enums import (
     AuditAction,
     ReceiptClaim,
@@ -440,6 +441,28 @@ class Evidence(Protocol):
         """None for a run without one, and for another org's run."""
 
 
+class Credentials(Protocol):
+    """Runs' signed credentials (decision record 0086): issued once, never changed,
+    never purged."""
+
+    def find(self, org_id: str, run_id: str) -> IssuedCredential | None:
+        """None for a run without one, and for another org's run."""
+
+    def keep(self, credential: IssuedCredential) -> IssuedCredential:
+        """Stores the run's credential unless it has one, and answers the one stored:
+        of two first requests signing at once, one credential stands for both."""
+
+
+class SigningKeys(Protocol):
+    """Every public key that ever signed a credential, kept for ever (decision 0086)."""
+
+    def all(self) -> list[SigningKey]:
+        """Each key, oldest first use first."""
+
+    def keep(self, key: SigningKey) -> None:
+        """Stores a key by its kid; one already stored stays as it was."""
+
+
 class Repositories(Protocol):
     """Every repository, and the units of work that span them."""
 
@@ -475,6 +498,10 @@ class Repositories(Protocol):
     def badges(self) -> Badges: ...
     @property
     def evidence(self) -> Evidence: ...
+    @property
+    def credentials(self) -> Credentials: ...
+    @property
+    def signing_keys(self) -> SigningKeys: ...
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` in a transaction (again on contention), then the effects the

@@ -182,6 +182,12 @@ class Settings(BaseModel):
     # The local IAM stand-in signs only for a caller presenting this (the stack's
     # functions; never a job process): what Google's IAM checks as signBlob permission.
     iam_local_secret: str | None = None
+    # Run credentials (decision record 0086): the dedicated service account that signs
+    # them through IAM's signBlob (the api may act as it, nothing else may), and the
+    # issuer they name, the API's public URL (a verifier fetches its keys under it at
+    # /.well-known/jwks.json). Unset signer: the API issues none (501).
+    credential_signer: str = ""
+    credential_issuer: str = ""
     # The fast path (execution auto): light validators run inside the api function for
     # files up to this size; a run's steps share fast_path_seconds (each step also keeps
     # its own timeout), each in a process the api kills at its deadline and limits to

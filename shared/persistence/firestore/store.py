@@ -15,6 +15,10 @@ from shared.persistence.ports import UnitOfWork
 if TYPE_CHECKING:
     from shared.persistence.firestore.audit import FirestoreAudit
     from shared.persistence.firestore.badges import FirestoreBadges
+    from shared.persistence.firestore.credentials import (
+        FirestoreCredentials,
+        FirestoreSigningKeys,
+    )
     from shared.persistence.firestore.evidence import FirestoreEvidence
     from shared.persistence.firestore.findings import FirestoreFindings
     from shared.persistence.firestore.members import FirestoreMembers
@@ -134,6 +138,18 @@ class FirestoreRepositories:
         from shared.persistence.firestore.evidence import FirestoreEvidence
 
         return FirestoreEvidence(self.db)
+
+    @cached_property
+    def credentials(self) -> FirestoreCredentials:
+        from shared.persistence.firestore.credentials import FirestoreCredentials
+
+        return FirestoreCredentials(self.db)
+
+    @cached_property
+    def signing_keys(self) -> FirestoreSigningKeys:
+        from shared.persistence.firestore.credentials import FirestoreSigningKeys
+
+        return FirestoreSigningKeys(self.db)
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn(unit of work)` in a transaction, then the effects the committed

@@ -12,6 +12,7 @@ from shared.persistence.memory.accounts import MemoryKeys, MemoryOrgs
 from shared.persistence.memory.audit import MemoryAudit
 from shared.persistence.memory.badges import MemoryBadges
 from shared.persistence.memory.callbacks import MemoryPurgeRetries, MemoryReceipts
+from shared.persistence.memory.credentials import MemoryCredentials, MemorySigningKeys
 from shared.persistence.memory.evidence import MemoryEvidence
 from shared.persistence.memory.members import MemoryMembers
 from shared.persistence.memory.runs import MemoryFindings, MemoryRuns, MemorySubmissions
@@ -23,6 +24,7 @@ from shared.persistence.memory.workflows import MemoryResources, MemoryWorkflows
 from shared.persistence.ports import (
     Audit,
     Badges,
+    Credentials,
     Evidence,
     Findings,
     Keys,
@@ -33,6 +35,7 @@ from shared.persistence.ports import (
     Repositories,
     Resources,
     Runs,
+    SigningKeys,
     Submissions,
     Sweeps,
     UnitOfWork,
@@ -64,6 +67,8 @@ class MemoryRepositories:
         self._audit = MemoryAudit(self.store)
         self._badges = MemoryBadges(self.store)
         self._evidence = MemoryEvidence(self.store)
+        self._credentials = MemoryCredentials(self.store)
+        self._signing_keys = MemorySigningKeys(self.store)
 
     @property
     def orgs(self) -> Orgs:
@@ -128,6 +133,14 @@ class MemoryRepositories:
     @property
     def evidence(self) -> Evidence:
         return self._evidence
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._credentials
+
+    @property
+    def signing_keys(self) -> SigningKeys:
+        return self._signing_keys
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` (again on contention), then the committed attempt's effects;
