@@ -70,6 +70,45 @@ class Plan:
         return ",".join(found)
 
 
+def _base_env(plan: Plan) -> dict[str, str]:
+    """The settings every process of the stack gets, besides each function's URL."""
+    validators = units.validator_identities(plan.project)
+    metadata = plan.url("metadata")
+    return {
+        "GOOGLE_CLOUD_PROJECT": plan.project,
+        "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{plan.ports['firestore']}",
+        "ASSAY_TASKS_ENDPOINT": plan.url("dispatcher"),
+        "ASSAY_TASKS_SERVICE_ACCOUNT": plan.accounts["tasks"],
+        "ASSAY_JOBS_ENDPOINT": plan.url("jobs"),
+        "ASSAY_CERTS_URL": f"{metadata}/oauth2/v1/certs",
+        "ASSAY_SCHEDULER_SERVICE_ACCOUNT": plan.accounts["scheduler"],
+        "ASSAY_SCHEDULER_ENDPOINT": plan.url("scheduler"),
+        # Whom the callback takes each validator's results from.
+        "ASSAY_VALIDATOR_IDENTITIES": ",".join(f"{v}={e}" for v, e in validators.items()),
+        # One validator job's identity, for whoever needs one: the json-schema job's.
+        "ASSAY_VALIDATOR_SERVICE_ACCOUNT": validators["json-schema"],
+        "GCE_METADATA_HOST": f"127.0.0.1:{plan.ports['metadata']}",
+        "GCE_METADATA_IP": f"127.0.0.1:{plan.ports['metadata']}",
+        "ASSAY_METADATA_URL": metadata,
+        "ASSAY_DISPATCHER_URL": plan.url("dispatcher"),
+        # Signed upload URLs: signed through the IAM stand-in, PUT to the gate.
+        "ASSAY_UPLOAD_SIGNER": plan.accounts["api"],
+        # Each execution's URLs: signed by the worker as itself, served by the gate.
+        "ASSAY_JOB_URL_SIGNER": plan.accounts["worker"],
+        # Run credentials: signed as the signer account through the IAM stand-in.
+        "ASSAY_CREDENTIAL_SIGNER": plan.accounts["signer"],
+        "ASSAY_CREDENTIAL_ISSUER": plan.url("api"),
+        "ASSAY_IAM_ENDPOINT": metadata,
+        "ASSAY_SIGNED_URL_ENDPOINT": plan.url("gate"),
+        # `assay admin uploaders` edits the uploads bucket's IAM policy at the gate,
+        # which enforces it on direct writes (the storage emulator has no IAM).
+        "ASSAY_STORAGE_IAM_ENDPOINT": plan.url("gate"),
+        # Webhooks may call http and loopback URLs here (a receiver on 127.0.0.1);
+        # a deployment refuses to start with this set (decision record 0087).
+        "ASSAY_WEBHOOKS_ALLOW_LOOPBACK": "true",
+    }
+
+
 def _console_env(plan: Plan) -> dict[str, str]:
     """People open the console through the identity stand-in, as through IAP's load
     balancer in the cloud: its setting (ASSAY_CONSOLE_URL) is the stand-in's URL, and
@@ -116,41 +155,7 @@ class Stack:
             accounts={i: units.service_account(i, project) for i in units.load().identities},
             jobs=units.job_accounts(project),
         )
-        validators = units.validator_identities(project)
-        metadata = plan.url("metadata")
-        plan.env = {
-            "GOOGLE_CLOUD_PROJECT": project,
-            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{plan.ports['firestore']}",
-            "ASSAY_TASKS_ENDPOINT": plan.url("dispatcher"),
-            "ASSAY_TASKS_SERVICE_ACCOUNT": plan.accounts["tasks"],
-            "ASSAY_JOBS_ENDPOINT": plan.url("jobs"),
-            "ASSAY_CERTS_URL": f"{metadata}/oauth2/v1/certs",
-            "ASSAY_SCHEDULER_SERVICE_ACCOUNT": plan.accounts["scheduler"],
-            "ASSAY_SCHEDULER_ENDPOINT": plan.url("scheduler"),
-            # Whom the callback takes each validator's results from.
-            "ASSAY_VALIDATOR_IDENTITIES": ",".join(f"{v}={e}" for v, e in validators.items()),
-            # One validator job's identity, for whoever needs one: the json-schema job's.
-            "ASSAY_VALIDATOR_SERVICE_ACCOUNT": validators["json-schema"],
-            "GCE_METADATA_HOST": f"127.0.0.1:{plan.ports['metadata']}",
-            "GCE_METADATA_IP": f"127.0.0.1:{plan.ports['metadata']}",
-            "ASSAY_METADATA_URL": metadata,
-            "ASSAY_DISPATCHER_URL": plan.url("dispatcher"),
-            # Signed upload URLs: signed through the IAM stand-in, PUT to the gate.
-            "ASSAY_UPLOAD_SIGNER": plan.accounts["api"],
-            # Each execution's URLs: signed by the worker as itself, served by the gate.
-            "ASSAY_JOB_URL_SIGNER": plan.accounts["worker"],
-            # Run credentials: signed as the signer account through the IAM stand-in.
-            "ASSAY_CREDENTIAL_SIGNER": plan.accounts["signer"],
-            "ASSAY_CREDENTIAL_ISSUER": plan.url("api"),
-            "ASSAY_IAM_ENDPOINT": metadata,
-            "ASSAY_SIGNED_URL_ENDPOINT": plan.url("gate"),
-            # `assay admin uploaders` edits the uploads bucket's IAM policy at the gate,
-            # which enforces it on direct writes (the storage emulator has no IAM).
-            "ASSAY_STORAGE_IAM_ENDPOINT": plan.url("gate"),
-            # Webhooks may call http and loopback URLs here (a receiver on 127.0.0.1);
-            # a deployment refuses to start with this set (decision record 0087).
-            "ASSAY_WEBHOOKS_ALLOW_LOOPBACK": "true",
-        }
+        plan.env = _base_env(plan)
         for unit in functions:
             plan.env[unit.url_variable] = plan.url(unit.name)
             if unit.invokers:

@@ -79,6 +79,10 @@ def _no_builder(*args: object, **kwargs: object) -> tuple[str, str]:
     raise NotImplementedError("the API's routes are matched, not built")
 
 
+# The routes anyone may call, with no key: health, the contract, the credentials' public
+# keys and the status badges. Every other route declares a role.
+PUBLIC = frozenset({"health", "openapi", "jwks", "badge"})
+
 URLS = Map(
     [
         Route("/healthz", endpoint="health", methods=["GET"]),
@@ -127,9 +131,7 @@ URLS = Map(
         Route("/v1/orgs/<org>/audit", endpoint="list_audit", methods=["GET"]),
         Route("/v1/orgs/<org>/webhooks", endpoint="list_webhooks", methods=["GET"]),
         Route("/v1/orgs/<org>/webhooks", endpoint="create_webhook", methods=["POST"]),
-        Route(
-            "/v1/orgs/<org>/webhooks/<webhook>", endpoint="delete_webhook", methods=["DELETE"]
-        ),
+        Route("/v1/orgs/<org>/webhooks/<webhook>", endpoint="delete_webhook", methods=["DELETE"]),
         Route(
             "/v1/orgs/<org>/webhooks/<webhook>/rotate",
             endpoint="rotate_webhook",

@@ -15,7 +15,10 @@ import pytest
 
 from shared.domain import models, webhooks
 from shared.persistence import ports
+from shared.persistence.firestore import badges as badge_documents
+from shared.persistence.firestore import credentials as credential_documents
 from shared.persistence.firestore import documents as collections
+from shared.persistence.firestore import evidence as evidence_documents
 from shared.persistence.firestore import webhooks as webhook_documents
 from tests.infra.terraform_rules import ROOT, _unquote
 
@@ -50,6 +53,13 @@ KEPT = {
     collections.AUDIT_LOG,  # who changed what: it outlives purges (record 0069)
     collections.MEMBERS,  # who belongs to an org: configuration, like uploaders
     webhook_documents.WEBHOOKS,  # an org's webhooks: configuration (record 0087)
+    # A run's evidence, its credential and every key that signed one outlive purges and
+    # stay verifiable (records 0085, 0086); a badge is configuration (0088).
+    evidence_documents.EVIDENCE,
+    credential_documents.CREDENTIALS,
+    credential_documents.SIGNING_KEYS,
+    badge_documents.BADGES,
+    badge_documents.WORKFLOW_BADGES,
 }
 
 

@@ -187,6 +187,7 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "members.orgs_of": lambda: r.members.orgs_of("ada@example.com"),
         "upload_inputs.under": lambda: r.upload_inputs.under("gs://uploads", 10),
         "audit.page": audit_page,
+        "signing_keys.all": lambda: r.signing_keys.all(),
     }
 
 

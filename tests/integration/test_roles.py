@@ -24,7 +24,7 @@ from tests.factories import make_org, workflow_body
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "functions"))
 
-from handlers.api import ROLES, URLS  # noqa: E402
+from handlers.api import PUBLIC, ROLES, URLS  # noqa: E402
 
 API_SA = "assay-api@assay-test.iam.gserviceaccount.com"
 VALID = b'{"name": "Ada", "email": "ada@example.com"}'
@@ -139,6 +139,9 @@ EXAMPLES: dict[str, tuple[Callable[[Scene], Any], int, Role]] = {
         Role.AUTHOR,
     ),
     "submit": (lambda s: submit(s, None), 202, Role.SUBMITTER),
+    # Sorted, the turn-off comes first: off already (204), then on (201).
+    "disable_badge": (lambda s: s.call("DELETE", f"{_wf(s)}/badge"), 204, Role.AUTHOR),
+    "enable_badge": (lambda s: s.call("PUT", f"{_wf(s)}/badge"), 201, Role.AUTHOR),
     "list_resources": (lambda s: s.call("GET", f"{_wf(s)}/resources"), 200, Role.VIEWER),
     "upload_resource": (lambda s: upload(s, None, "more.json"), 201, Role.AUTHOR),
     "delete_resource": (
@@ -165,7 +168,7 @@ EXAMPLES: dict[str, tuple[Callable[[Scene], Any], int, Role]] = {
         Role.VIEWER,
     ),
 }
-ENDPOINTS = sorted({str(r.endpoint) for r in URLS.iter_rules()} - {"health", "openapi"})
+ENDPOINTS = sorted({str(r.endpoint) for r in URLS.iter_rules()} - PUBLIC)
 
 
 @pytest.fixture
