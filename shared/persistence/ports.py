@@ -52,6 +52,7 @@ from shared.domain.models import (
     WorkflowResource,
     WorkflowVersion,
 )
+from shared.domain.webhooks import DeliveryAttempt, Webhook
 
 T = TypeVar("T")
 Effect = Callable[[], None]
@@ -463,6 +464,34 @@ class SigningKeys(Protocol):
         """Stores a key by its kid; one already stored stays as it was."""
 
 
+class Webhooks(Protocol):
+    """An org's webhooks and their delivery attempts (decision record 0087)."""
+
+    def create(self, hook: Webhook) -> None: ...
+    def find(self, org_id: str, webhook_id: str) -> Webhook | None:
+        """None for a missing webhook and for another org's."""
+
+    def all(self, org_id: str) -> list[Webhook]:
+        """The org's webhooks, oldest first."""
+
+    def save(self, hook: Webhook) -> None: ...
+    def delete(self, org_id: str, webhook_id: str) -> bool:
+        """Whether there was one to delete (its attempts go with it)."""
+
+    def claim_attempt(self, attempt: DeliveryAttempt) -> bool:
+        """Creates the attempt's record; False when one of its id exists (a duplicate
+        dispatch of the same try)."""
+
+    def record_attempt(self, attempt: DeliveryAttempt) -> None:
+        """Writes what a claimed attempt came to."""
+
+    def delivered(self, webhook_id: str, event_id: str) -> bool:
+        """Whether an attempt of this event at this webhook got a 2xx."""
+
+    def attempts(self, org_id: str, webhook_id: str, limit: int) -> list[DeliveryAttempt]:
+        """The webhook's latest attempts, newest first."""
+
+
 class Repositories(Protocol):
     """Every repository, and the units of work that span them."""
 
@@ -502,6 +531,8 @@ class Repositories(Protocol):
     def credentials(self) -> Credentials: ...
     @property
     def signing_keys(self) -> SigningKeys: ...
+    @property
+    def webhooks(self) -> Webhooks: ...
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` in a transaction (again on contention), then the effects the

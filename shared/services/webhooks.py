@@ -37,7 +37,6 @@ from shared.domain.webhooks import (
     signature_header,
 )
 from shared.persistence.ports import Repositories
-from shared.persistence.webhooks import webhooks_of
 from shared.platform.clock import Clock, utcnow
 from shared.platform.config import Settings
 from shared.platform.errors import Conflict, NotFound, Transient, Unprocessable
@@ -87,7 +86,7 @@ def create(
     """The new webhook and its secret (shown this once). RefusedUrl (422) for a URL that
     is not https or reaches a private, loopback, link-local or metadata address."""
     webhook_http.check(url, allow_loopback=settings.webhooks_allow_loopback, resolve=resolve)
-    store = webhooks_of(repos)
+    store = repos.webhooks
     if len(store.all(org_id)) >= MAX_WEBHOOKS:
         raise Conflict(f"organization {org_id!r} has {MAX_WEBHOOKS} webhooks, the most it may")
     at, secret = now(), new_secret()
@@ -106,11 +105,11 @@ def create(
 
 
 def listed(repos: Repositories, org_id: str) -> list[Webhook]:
-    return webhooks_of(repos).all(org_id)
+    return repos.webhooks.all(org_id)
 
 
 def get(repos: Repositories, org_id: str, webhook_id: str) -> Webhook:
-    hook = webhooks_of(repos).find(org_id, webhook_id)
+    hook = repos.webhooks.find(org_id, webhook_id)
     if hook is None:
         raise NotFound(f"there is no webhook {webhook_id[:64]!r} in organization {org_id!r}")
     return hook
@@ -118,7 +117,7 @@ def get(repos: Repositories, org_id: str, webhook_id: str) -> Webhook:
 
 def delete(repos: Repositories, org_id: str, webhook_id: str, by: audit.By) -> None:
     hook = get(repos, org_id, webhook_id)
-    if webhooks_of(repos).delete(org_id, webhook_id):
+    if repos.webhooks.delete(org_id, webhook_id):
         _recorded(repos, hook, AuditAction.WEBHOOK_DELETED, by, {"url": hook.url})
 
 
@@ -129,7 +128,7 @@ def rotate(
     signing for a day beside it."""
     secret = new_secret()
     hook = get(repos, org_id, webhook_id).rotated(secret, now())
-    webhooks_of(repos).save(hook)
+    repos.webhooks.save(hook)
     _recorded(repos, hook, AuditAction.WEBHOOK_ROTATED, by, {})
     return hook, secret
 
@@ -138,7 +137,7 @@ def attempts(
     repos: Repositories, org_id: str, webhook_id: str, limit: int = 50
 ) -> list[DeliveryAttempt]:
     get(repos, org_id, webhook_id)
-    return webhooks_of(repos).attempts(org_id, webhook_id, limit)
+    return repos.webhooks.attempts(org_id, webhook_id, limit)
 
 
 def _recorded(
@@ -224,7 +223,7 @@ def fan_out(repos: Repositories, settings: Settings, task: EventTask) -> int:
     run = repos.runs.find(task.run_id)
     if run is None or run.org_id != task.org_id or not run.terminal:
         return 0
-    hooks = [h for h in webhooks_of(repos).all(run.org_id) if EventType.RUN_COMPLETED in h.events]
+    hooks = [h for h in repos.webhooks.all(run.org_id) if EventType.RUN_COMPLETED in h.events]
     if not hooks:
         return 0
     event = event_id(EventType.RUN_COMPLETED, run.id)
@@ -309,7 +308,7 @@ def deliver(
 ) -> Outcome:
     """One try of one event at one webhook (`retry`: Cloud Tasks' count of earlier
     tries). FAILED asks for another try; every other outcome ends the task."""
-    store, at = webhooks_of(repos), now()
+    store, at = repos.webhooks, now()
     hook = store.find(task.org_id, task.webhook_id)
     if hook is None:
         return Outcome.GONE

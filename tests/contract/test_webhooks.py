@@ -1,4 +1,4 @@
-"""Webhooks and their delivery attempts (shared/persistence/webhooks.py): one org's
+"""Webhooks and their delivery attempts (shared/persistence/ports.py Webhooks): one org's
 only, saved whole, deleted with their attempts; an attempt is claimed once; the latest
 attempts come first; a delivery counts once an attempt of that event got its 2xx."""
 
@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from shared.domain.webhooks import DeliveryAttempt, EventType, Webhook, WebhookSecret
-from shared.persistence.webhooks import webhooks_of
 from shared.platform.ids import new_id
 from tests.contract.builders import at
 
@@ -42,7 +41,7 @@ def attempt(made: Webhook, event: str, number: int, **result: Any) -> DeliveryAt
 
 
 def test_webhooks_are_one_orgs_and_saved_whole(backend: Any) -> None:
-    store = webhooks_of(backend)
+    store = backend.webhooks
     first, second, other = hook("org-a", 1), hook("org-a", 2), hook("org-b")
     for made in (second, first, other):
         store.create(made)
@@ -51,11 +50,11 @@ def test_webhooks_are_one_orgs_and_saved_whole(backend: Any) -> None:
     rotated = first.rotated("whsec_new", at(5))
     store.save(rotated)
     assert store.find("org-a", first.id) == rotated
-    assert webhooks_of(backend).find("org-a", first.id) == rotated  # the same store again
+    assert backend.webhooks.find("org-a", first.id) == rotated  # the same store again
 
 
 def test_an_attempt_is_claimed_once_and_listed_newest_first(backend: Any) -> None:
-    store = webhooks_of(backend)
+    store = backend.webhooks
     made = hook("org-a")
     store.create(made)
     assert store.claim_attempt(attempt(made, "evt1", 1))
@@ -72,7 +71,7 @@ def test_an_attempt_is_claimed_once_and_listed_newest_first(backend: Any) -> Non
 
 
 def test_deleting_a_webhook_deletes_its_attempts(backend: Any) -> None:
-    store = webhooks_of(backend)
+    store = backend.webhooks
     made = hook("org-a")
     store.create(made)
     store.claim_attempt(attempt(made, "evt1", 1))

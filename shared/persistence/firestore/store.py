@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shared.persistence.firestore.sweeps import FirestoreSweeps
     from shared.persistence.firestore.upload_inputs import FirestoreUploadInputs
     from shared.persistence.firestore.uploads import FirestoreUploads
+    from shared.persistence.firestore.webhooks import FirestoreWebhooks
     from shared.persistence.firestore.workflows import FirestoreResources, FirestoreWorkflows
 
 T = TypeVar("T")
@@ -150,6 +151,12 @@ class FirestoreRepositories:
         from shared.persistence.firestore.credentials import FirestoreSigningKeys
 
         return FirestoreSigningKeys(self.db)
+
+    @cached_property
+    def webhooks(self) -> FirestoreWebhooks:
+        from shared.persistence.firestore.webhooks import FirestoreWebhooks
+
+        return FirestoreWebhooks(self.db)
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn(unit of work)` in a transaction, then the effects the committed

@@ -20,6 +20,7 @@ from shared.persistence.memory.store import Store
 from shared.persistence.memory.sweeps import MemorySweeps, MemoryUploadInputs
 from shared.persistence.memory.unit_of_work import MemoryBatch, transact
 from shared.persistence.memory.uploads import MemoryUploads
+from shared.persistence.memory.webhooks import MemoryWebhooks
 from shared.persistence.memory.workflows import MemoryResources, MemoryWorkflows
 from shared.persistence.ports import (
     Audit,
@@ -41,6 +42,7 @@ from shared.persistence.ports import (
     UnitOfWork,
     UploadInputs,
     Uploads,
+    Webhooks,
     Workflows,
     WriteBatch,
 )
@@ -69,6 +71,7 @@ class MemoryRepositories:
         self._evidence = MemoryEvidence(self.store)
         self._credentials = MemoryCredentials(self.store)
         self._signing_keys = MemorySigningKeys(self.store)
+        self._webhooks = MemoryWebhooks()
 
     @property
     def orgs(self) -> Orgs:
@@ -141,6 +144,10 @@ class MemoryRepositories:
     @property
     def signing_keys(self) -> SigningKeys:
         return self._signing_keys
+
+    @property
+    def webhooks(self) -> Webhooks:
+        return self._webhooks
 
     def transact(self, fn: Callable[[UnitOfWork], T], max_attempts: int = 10) -> T:
         """Runs `fn` (again on contention), then the committed attempt's effects;
