@@ -25,7 +25,7 @@ from shared.persistence.ports import SubmissionToPurge
 from shared.platform.clock import utcnow
 from shared.platform.config import get_settings
 from shared.platform.ids import stable_id
-from shared.services import workflows
+from shared.services import audit, webhooks, workflows
 from shared.services.submissions import IncomingFile, submit
 from tests.factories import make_org, workflow_body
 from tests.firestore_indexes import Declared, Shape, uncovered
@@ -117,6 +117,9 @@ class World:
                 for i in range(3)
             ],
         )
+        by, url = audit.By.operator("test"), "https://93.184.216.34/in"
+        made, _ = webhooks.create(repos, get_settings(), self.org, url, ["run.completed"], by)
+        self.webhook = made.id
 
 
 def exercises(world: World) -> dict[str, Callable[[], object]]:
@@ -188,6 +191,9 @@ def exercises(world: World) -> dict[str, Callable[[], object]]:
         "upload_inputs.under": lambda: r.upload_inputs.under("gs://uploads", 10),
         "audit.page": audit_page,
         "signing_keys.all": lambda: r.signing_keys.all(),
+        "webhooks.all": lambda: r.webhooks.all(org),
+        "webhooks.delivered": lambda: r.webhooks.delivered(world.webhook, "event"),
+        "webhooks.attempts": lambda: r.webhooks.attempts(org, world.webhook, 10),
     }
 
 

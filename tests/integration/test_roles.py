@@ -68,6 +68,13 @@ class Scene:
         return dict(answer.get_json())
 
     @cached_property
+    def webhook(self) -> str:
+        """Registered as admin for each scene: an earlier one may have deleted it."""
+        made = self.call("POST", f"/v1/orgs/{self.org}/webhooks", Role.ADMIN, json=HOOK)
+        assert made.status_code == 201, made.get_json()
+        return str(made.get_json()["id"])
+
+    @cached_property
     def resource(self) -> str:
         """Uploaded again for each scene: an earlier one may have deleted it."""
         uploaded = upload(self, Role.ADMIN, "extra.json")
@@ -76,6 +83,8 @@ class Scene:
 
 
 BODY = workflow_body()
+# A public address, so registration needs no DNS.
+HOOK = {"url": "https://93.184.216.34/hooks/assay", "events": ["run.completed"]}
 
 
 def submit(scene: Scene, role: Role) -> Any:
@@ -156,6 +165,31 @@ EXAMPLES: dict[str, tuple[Callable[[Scene], Any], int, Role]] = {
     "cancel_run": (lambda s: s.call("POST", f"{_run(s)}/cancel"), 200, Role.SUBMITTER),
     "rerun": (lambda s: s.call("POST", f"{_sub(s)}/runs"), 202, Role.SUBMITTER),
     "get_submission": (lambda s: s.call("GET", _sub(s)), 200, Role.VIEWER),
+    # A run just submitted has not ended: its evidence and credential are 409s (the
+    # handler ran; what an ended run gets is test_evidence's and test_credentials').
+    "get_run_evidence": (lambda s: s.call("GET", f"{_run(s)}/evidence"), 409, Role.VIEWER),
+    "get_credential": (lambda s: s.call("GET", f"{_run(s)}/credential"), 409, Role.VIEWER),
+    "create_webhook": (
+        lambda s: s.call("POST", f"/v1/orgs/{s.org}/webhooks", json=HOOK),
+        201,
+        Role.ADMIN,
+    ),
+    "list_webhooks": (lambda s: s.call("GET", f"/v1/orgs/{s.org}/webhooks"), 200, Role.ADMIN),
+    "rotate_webhook": (
+        lambda s: s.call("POST", f"/v1/orgs/{s.org}/webhooks/{s.webhook}/rotate"),
+        200,
+        Role.ADMIN,
+    ),
+    "list_webhook_deliveries": (
+        lambda s: s.call("GET", f"/v1/orgs/{s.org}/webhooks/{s.webhook}/deliveries"),
+        200,
+        Role.ADMIN,
+    ),
+    "delete_webhook": (
+        lambda s: s.call("DELETE", f"/v1/orgs/{s.org}/webhooks/{s.webhook}"),
+        204,
+        Role.ADMIN,
+    ),
     "grant_upload": (_grant, 201, Role.SUBMITTER),
     "get_granted_upload": (
         lambda s: s.call("GET", f"/v1/orgs/{s.org}/uploads/{'U' * 20}"),
