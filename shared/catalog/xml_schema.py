@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.catalog.spec import ConfigError, ResourceField, ValidatorSpec
-from shared.contract.xml_schemas import BUILTIN_SCHEMAS
+from shared.contract.builtin_schemas import BUILTIN_SCHEMAS
 
 SAXON, LXML = "saxon", "lxml"
 

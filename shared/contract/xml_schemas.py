@@ -25,6 +25,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from shared.contract.builtin_schemas import BUILTIN_SCHEMAS
+
 SCHEMA_TYPES = ("xsd", "relaxng", "dtd", "schematron")
 MAX_SCHEMA_BYTES = 128 * 1024
 CHUNK = 1024 * 1024
@@ -38,24 +40,6 @@ XSL = "{http://www.w3.org/1999/XSL/Transform}"
 _BUNDLE = Path(__file__).resolve().parents[2] / "validators" / "xml_schema"
 TRANSPILER = _BUNDLE / "schxslt2" / "transpile.xsl"
 BUILTIN_FOLDER = _BUNDLE / "builtin"
-# The schemas the validator ships, by their path below BUILTIN_FOLDER: a step names one in
-# `schema_resource` with no upload (validators/xml_schema/builtin/*/PROVENANCE).
-BUILTIN_SCHEMAS = tuple(
-    f"buildingsync/{name}.sch"
-    for name in (
-        "ASHRAE_211/L000_Audit-1.0.0",
-        "ASHRAE_211/L100_Audit-1.0.0",
-        "ASHRAE_211/L200_Audit-1.0.0",
-        "BETTER/BETTER-1.0.0",
-        "BSyncr/BSyncr_Input-1.0.0",
-        "BuildingEQ/BuildingEQ-1.0.0",
-        "BuildingSync-Gem/L000_Pre-Simulation-1.0.0",
-        "BuildingSync-Gem/L100_Pre-Simulation-1.0.0",
-        "Emission/Emission-1.0.0",
-        "SEED/BRICR_SEED-1.0.0",
-        "SEED/SEED-1.0.0",
-    )
-)
 # A built-in schema is ours, not an author's: ASHRAE 211 level 2 is 300 kB.
 MAX_BUILTIN_BYTES = 1024 * 1024
 

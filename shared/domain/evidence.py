@@ -22,7 +22,8 @@ MANIFEST_SCHEMA_VERSION: Final = "assay.evidence/1"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import (as shared/domain/models.py's are).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class InputEvidence(_Frozen):

@@ -19,10 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from shared.domain.badges import Badge
-from shared.domain.credentials import IssuedCredential, SigningKey
 from shared.domain.enums import (
     AuditAction,
     ReceiptClaim,
@@ -31,7 +29,6 @@ from shared.domain.enums import (
     RunResult,
     RunStatus,
 )
-from shared.domain.evidence import Manifest
 from shared.domain.models import (
     ApiKey,
     Artifact,
@@ -52,7 +49,12 @@ from shared.domain.models import (
     WorkflowResource,
     WorkflowVersion,
 )
-from shared.domain.webhooks import DeliveryAttempt, Webhook
+
+if TYPE_CHECKING:
+    from shared.domain.badges import Badge
+    from shared.domain.credentials import IssuedCredential, SigningKey
+    from shared.domain.evidence import Manifest
+    from shared.domain.webhooks import DeliveryAttempt, Webhook
 
 T = TypeVar("T")
 Effect = Callable[[], None]
@@ -396,6 +398,10 @@ class Audit(Protocol):
         BadRequest."""
 
 
+# What a change of membership must keep true, checked in the change's transaction.
+MemberGuard = Callable[[Member, list[Member]], None]
+
+
 class Members(Protocol):
     """An org's people (decision record 0068). Emails come as `Member` normalises them;
     a member is keyed by (org, email), so two concurrent adds of one person collide."""
@@ -407,14 +413,19 @@ class Members(Protocol):
     def all(self, org_id: str) -> list[Member]:
         """By email."""
 
-    def remove(self, org_id: str, email: str) -> bool:
-        """False when the person was not a member."""
+    def remove(self, org_id: str, email: str, guard: MemberGuard | None = None) -> bool:
+        """False when the person was not a member. `guard(member, everyone)` (the org's
+        members as the same transaction reads them) runs first and may raise to refuse:
+        two concurrent changes cannot both pass it on what the other changes."""
 
     def orgs_of(self, email: str) -> list[str]:
         """The ids of the orgs the person is a member of, sorted."""
 
-    def set_role(self, org_id: str, email: str, role: Role) -> Member:
-        """The member with its new role; NotFound when the person is not a member."""
+    def set_role(
+        self, org_id: str, email: str, role: Role, guard: MemberGuard | None = None
+    ) -> Member:
+        """The member with its new role; NotFound when the person is not a member;
+        `guard` as for `remove`."""
 
 
 class Badges(Protocol):

@@ -23,7 +23,6 @@ from shared.domain.models import ValidationRun
 from shared.domain.retention import retain_until
 from shared.persistence.ports import UnitOfWork
 from shared.platform.config import Settings
-from shared.services import evidence, webhooks
 from shared.services.dispatch import enqueue_cancel
 from shared.services.purge import queue_purge, schedule_purge
 
@@ -88,6 +87,9 @@ def end_run(
     transaction.save(run)
     # The evidence is created with the end it describes, or not at all; a second end
     # cannot happen (finish refuses a terminal run), so the first manifest stands.
+    # Imported on use: a function that never ends a run does not load them.
+    from shared.services import evidence
+
     transaction.record_evidence(evidence.build(run))
     ended = Ended(run, cancel)
     transaction.after_commit(
@@ -106,6 +108,8 @@ def after_commit(
     if ended is None:
         return
     queue_purge(queue, settings, ended.run)
+    from shared.services import webhooks
+
     webhooks.run_ended(settings, ended.run)
     if not ended.cancel_execution:
         return

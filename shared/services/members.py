@@ -3,9 +3,9 @@ added, listed, re-roled and removed (decision record 0068).
 
 An org that has an admin among its members keeps one: removing or demoting its last
 admin member is refused (409) while anyone else remains a member, so the people in an
-org are never left with nobody to manage them. The check reads the members, then
-writes; two concurrent removals of the last two admins can both pass it (an operator's
-rare act; record 0068 says why this is accepted).
+org are never left with nobody to manage them. The check runs inside the change's own
+transaction (the repository's `guard`), so two concurrent removals of the last two
+admins cannot both pass it.
 
 Each change is recorded in the audit log (record 0069) as made by `by` (who, and through
 which route): an operator at the command line unless the caller says otherwise.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from shared.domain.enums import AuditAction, Role
 from shared.domain.models import Member, normal_email
-from shared.persistence.ports import Repositories
+from shared.persistence.ports import MemberGuard, Repositories
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
 from shared.services import audit, orgs
@@ -32,18 +32,22 @@ def _not_a_member(org_id: str, email: str) -> NotFound:
     return NotFound(f"{email!r} is not a member of organization {org_id!r}")
 
 
-def _keeps_an_admin(repos: Repositories, member: Member, leaves: bool) -> None:
-    """Conflict when `member` is the org's last admin and the change would leave the
-    other members (or, for a demotion, the member itself) without one."""
-    if member.role is not Role.ADMIN:
-        return
-    others = [m for m in repos.members.all(member.org_id) if m.email != member.email]
-    if any(m.role is Role.ADMIN for m in others) or (leaves and not others):
-        return
-    raise Conflict(
-        f"{member.email!r} is the last admin member of organization {member.org_id!r}; "
-        "make another member an admin first"
-    )
+def _keeps_an_admin(leaves: bool) -> MemberGuard:
+    """The guard: Conflict when the member is the org's last admin and the change would
+    leave the other members (or, for a demotion, the member itself) without one."""
+
+    def guard(member: Member, everyone: list[Member]) -> None:
+        if member.role is not Role.ADMIN:
+            return
+        others = [m for m in everyone if m.email != member.email]
+        if any(m.role is Role.ADMIN for m in others) or (leaves and not others):
+            return
+        raise Conflict(
+            f"{member.email!r} is the last admin member of organization {member.org_id!r}; "
+            "make another member an admin first"
+        )
+
+    return guard
 
 
 def _recorded(
@@ -102,8 +106,7 @@ def remove_member(
     member = repos.members.get(org_id, _email(email))
     if member is None:
         return False
-    _keeps_an_admin(repos, member, leaves=True)
-    if not repos.members.remove(org_id, member.email):
+    if not repos.members.remove(org_id, member.email, guard=_keeps_an_admin(leaves=True)):
         return False  # a concurrent removal won, and records it
     by = by or audit.By.operator("cli: assay admin members remove")
     details = {"role": member.role.value}
@@ -127,9 +130,8 @@ def change_role(
         raise _not_a_member(org_id, _email(email))
     if member.role is role:
         return member
-    if role is not Role.ADMIN:
-        _keeps_an_admin(repos, member, leaves=False)
-    changed = repos.members.set_role(org_id, member.email, role)
+    guard = _keeps_an_admin(leaves=False) if role is not Role.ADMIN else None
+    changed = repos.members.set_role(org_id, member.email, role, guard=guard)
     details = {"role": role.value, "previous_role": member.role.value}
     by = by or audit.By.operator("cli: assay admin members set-role")
     _recorded(repos, changed, AuditAction.MEMBER_ROLE_CHANGED, by, details)

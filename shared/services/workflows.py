@@ -37,7 +37,6 @@ from shared.persistence.ports import Repositories, UnitOfWork
 from shared.platform.clock import Clock, utcnow
 from shared.platform.errors import AlreadyExists, Conflict, NotFound, Unprocessable
 from shared.services import audit
-from shared.services.references import pin_reference_run
 from shared.services.resources import ResourceBook
 
 # A step's job gets this long (Cloud Run's task timeout, and the validator's own deadline).
@@ -159,9 +158,7 @@ def _steps(
         validator = _validator_of(step, label)
         pins, resolved = _pin_resources(step, validator, label, book)
         warnings += _checked_config(step, validator, resolved, label)
-        step = step.model_copy(
-            update={"config": pin_reference_run(step.config, step.validator, book, label)}
-        )
+        step = step.model_copy(update={"config": _pinned(step, book, label)})
         _check_limits(step, label)
         key = _unique_key(step, index, steps, label)
         _check_assertions(step, label, [s.key for s in steps])
@@ -171,6 +168,14 @@ def _steps(
     allowed = _allowed_file_types(spec, accepted)
     _check_execution(spec, steps)
     return steps, allowed, warnings
+
+
+def _pinned(step: StepIn, book: ResourceBook | None, label: str) -> dict[str, Any]:
+    """The step's config with its reference run pinned (shared/services/references.py,
+    loaded on use: most workflows name none)."""
+    from shared.services.references import pin_reference_run
+
+    return pin_reference_run(step.config, step.validator, book, label)
 
 
 def _validator_of(step: StepIn, label: str) -> ValidatorSpec:

@@ -96,3 +96,30 @@ def test_one_of_many_concurrent_adds_of_a_person_wins(backend: Any) -> None:
     assert added.count(True) == 1
     winner = roles[added.index(True) % len(roles)]
     assert [(m.email, m.role) for m in backend.members.all("a")] == [("ada@example.com", winner)]
+
+
+class Refused(Exception):
+    pass
+
+
+def test_a_guard_sees_the_member_and_the_org_and_its_refusal_changes_nothing(
+    backend: Any,
+) -> None:
+    backend.members.add(member("a", "ada@example.com", Role.ADMIN))
+    backend.members.add(member("a", "bob@example.com"))
+    backend.members.add(member("b", "cy@example.com"))
+    seen: list[tuple[str, list[str]]] = []
+
+    def refuse(who: Member, everyone: list[Member]) -> None:
+        seen.append((who.email, sorted(m.email for m in everyone)))
+        raise Refused
+
+    with pytest.raises(Refused):
+        backend.members.remove("a", "ada@example.com", guard=refuse)
+    with pytest.raises(Refused):
+        backend.members.set_role("a", "ada@example.com", Role.VIEWER, guard=refuse)
+    assert seen[-1] == ("ada@example.com", ["ada@example.com", "bob@example.com"])
+    assert backend.members.get("a", "ada@example.com").role is Role.ADMIN
+    # A guard that passes lets the change through; a non-member never reaches it.
+    assert backend.members.remove("a", "bob@example.com", guard=lambda m, e: None) is True
+    assert backend.members.remove("a", "nobody@example.com", guard=refuse) is False

@@ -126,6 +126,41 @@ def test_the_last_admin_member_stays_while_others_remain(repos: Any) -> None:
     assert members.list_members(repos, org) == []
 
 
+def _leave(repos: Any, org: str, start: Any, email: str, how: str) -> str:
+    """`email` stops being an admin (removed or demoted) once both threads are ready."""
+    start.wait()
+    try:
+        if how == "remove":
+            members.remove_member(repos, org, email)
+        else:
+            members.change_role(repos, org, email, Role.VIEWER)
+    except Conflict:
+        return "refused"
+    return "done"
+
+
+@pytest.mark.parametrize("second", ["remove", "demote"])
+def test_two_admins_leaving_at_once_leave_one_admin(repos: Any, second: str) -> None:
+    """The last-admin check runs in the change's own transaction: of two concurrent
+    changes that would each leave the other as the only admin, one is refused."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    for attempt in range(5):
+        org, _ = make_org(repos, f"race-{attempt}")
+        members.add_member(repos, org, "ada@example.com", Role.ADMIN)
+        members.add_member(repos, org, "bob@example.com", Role.ADMIN)
+        members.add_member(repos, org, "cy@example.com", Role.VIEWER)
+        start = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(_leave, repos, org, start, "ada@example.com", "remove")
+            other = pool.submit(_leave, repos, org, start, "bob@example.com", second)
+            outcomes = sorted([first.result(), other.result()])
+        assert outcomes == ["done", "refused"]
+        admins = [e for e, role in _roles(repos, org).items() if role is Role.ADMIN]
+        assert len(admins) == 1, _roles(repos, org)
+
+
 def test_members_without_an_admin_may_come_and_go(repos: Any) -> None:
     org, _ = make_org(repos)
     members.add_member(repos, org, "ada@example.com", Role.VIEWER)

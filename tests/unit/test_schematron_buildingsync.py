@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from shared.catalog.validators import ConfigError, get_validator
+from shared.contract.builtin_schemas import BUILTIN_SCHEMAS
 from shared.contract.envelopes import InputFile
-from shared.contract.xml_schemas import BUILTIN_FOLDER, BUILTIN_SCHEMAS, builtin_schema
+from shared.contract.xml_schemas import BUILTIN_FOLDER, builtin_schema
 from tests.factories import input_envelope
 from validators.payload import Payload
 from validators.sandbox import available

@@ -20,10 +20,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from shared.contract.builtin_schemas import BUILTIN_SCHEMAS
 from shared.contract.envelopes import InputEnvelope, OutputFinding
 from shared.contract.severity import Severity
 from shared.contract.xml_schemas import (
-    BUILTIN_SCHEMAS,
     MAX_BUILTIN_BYTES,
     XmlRefused,
     builtin_schema,

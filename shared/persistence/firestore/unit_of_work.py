@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from google.cloud import firestore
 
 from shared.domain.enums import ReceiptState
-from shared.domain.evidence import Manifest
 from shared.domain.models import (
     CallbackReceipt,
     IdempotencyRecord,
@@ -36,6 +35,7 @@ from shared.persistence.firestore.documents import (
 from shared.persistence.ports import Effect
 
 if TYPE_CHECKING:
+    from shared.domain.evidence import Manifest
     from shared.persistence.firestore.store import FirestoreRepositories
 
 # Where each aggregate a unit of work writes lives, and the field that keys it.

@@ -6,6 +6,7 @@ from shared.domain.enums import Role
 from shared.domain.models import Member
 from shared.persistence.memory import reads
 from shared.persistence.memory.store import Store, create, delete, fields, update
+from shared.persistence.ports import MemberGuard
 from shared.platform.errors import AlreadyExists, NotFound
 from shared.platform.ids import stable_id
 
@@ -35,24 +36,29 @@ class MemoryMembers:
         found = [m for m, _ in self._store.models(MEMBERS, Member) if m.org_id == org_id]
         return [m.model_copy(deep=True) for m in sorted(found, key=lambda m: m.email)]
 
-    def remove(self, org_id: str, email: str) -> bool:
-        key = member_id(org_id, email)
+    def _guarded(self, org_id: str, email: str, guard: MemberGuard | None) -> Member | None:
+        """The member, after `guard` passed on it; the caller holds the store's lock."""
+        member = self.get(org_id, email)
+        if member is not None and guard is not None:
+            guard(member, self.all(org_id))
+        return member
+
+    def remove(self, org_id: str, email: str, guard: MemberGuard | None = None) -> bool:
         with self._store.lock:
-            if self._store.get(MEMBERS, key) is None:
+            if self._guarded(org_id, email, guard) is None:
                 return False
-            self._store.commit([delete(MEMBERS, key)])
+            self._store.commit([delete(MEMBERS, member_id(org_id, email))])
             return True
 
     def orgs_of(self, email: str) -> list[str]:
         return sorted(m.org_id for m, _ in self._store.models(MEMBERS, Member) if m.email == email)
 
-    def set_role(self, org_id: str, email: str, role: Role) -> Member:
-        key = member_id(org_id, email)
-        try:
-            self._store.commit([update(MEMBERS, key, fields(role=role))])
-        except NotFound:
-            raise NotFound(f"{email!r} is not a member of organization {org_id!r}") from None
-        found = self.get(org_id, email)
-        if found is None:  # removed between the two
-            raise NotFound(f"{email!r} is not a member of organization {org_id!r}")
-        return found
+    def set_role(
+        self, org_id: str, email: str, role: Role, guard: MemberGuard | None = None
+    ) -> Member:
+        with self._store.lock:
+            member = self._guarded(org_id, email, guard)
+            if member is None:
+                raise NotFound(f"{email!r} is not a member of organization {org_id!r}")
+            self._store.commit([update(MEMBERS, member_id(org_id, email), fields(role=role))])
+            return member.model_copy(update={"role": role})

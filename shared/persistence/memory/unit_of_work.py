@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from shared.domain.enums import ReceiptState
-from shared.domain.evidence import Manifest
 from shared.domain.models import (
     CallbackReceipt,
     Model,
@@ -47,6 +46,9 @@ from shared.persistence.memory.store import (
 )
 from shared.persistence.ports import Effect
 from shared.platform.errors import Transient
+
+if TYPE_CHECKING:
+    from shared.domain.evidence import Manifest
 
 T = TypeVar("T")
 
