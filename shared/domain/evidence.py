@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.domain.enums import RunResult, RunStatus, StepStatus
+from shared.domain.models import EngineEvidence  # a step run's, repeated per step
 
 MANIFEST_SCHEMA_VERSION: Final = "assay.evidence/1"
 
@@ -40,14 +41,6 @@ class WorkflowEvidence(_Frozen):
     version: int
     # sha256 of the canonical form of the steps the run ran (its config snapshot).
     config_sha256: str
-
-
-class EngineEvidence(_Frozen):
-    """What checked the file inside the validator (jsonschema-rs, lxml, Saxon, EnergyPlus,
-    fmpy, pySHACL) and its version."""
-
-    name: str
-    version: str
 
 
 class StepEvidence(_Frozen):

@@ -34,7 +34,6 @@ from shared.domain.enums import (
     StepStatus,
     UploadStatus,
 )
-from shared.domain.evidence import EngineEvidence
 from shared.domain.retention import retain_until
 from shared.domain.state import (
     check_run_transition,
@@ -256,6 +255,15 @@ class StepTimings(Model):
     check_ended_at: datetime | None = None
     called_back_at: datetime | None = None
     finalized_at: datetime | None = None
+
+
+class EngineEvidence(BaseModel):
+    """What checked the file inside the validator (jsonschema-rs, lxml, Saxon, EnergyPlus,
+    fmpy, pySHACL) and its version; the evidence manifest repeats it per step."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    name: str
+    version: str
 
 
 class StepRun(Model):

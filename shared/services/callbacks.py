@@ -41,10 +41,11 @@ from shared.domain.enums import (
     RunStatus,
     StepStatus,
 )
-from shared.domain.evidence import EngineEvidence, findings_sha256
+from shared.domain.evidence import findings_sha256
 from shared.domain.models import (
     Artifact,
     CallbackReceipt,
+    EngineEvidence,
     Finding,
     StepRun,
     Summary,
