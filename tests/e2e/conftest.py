@@ -116,3 +116,19 @@ def wait_for(
         # test's submissions.
         time.sleep(0.5)
     raise AssertionError(f"run {run_id} did not complete: {run}")
+
+
+def wait_for_purge(
+    stack: LocalStack, org_id: str, headers: dict[str, str], submission_id: str, timeout: float
+) -> dict[str, Any]:
+    """The submission once its content is purged (or as it stands at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        submission: dict[str, Any] = requests.get(
+            f"{stack.api}/v1/orgs/{org_id}/submissions/{submission_id}",
+            headers=headers,
+            timeout=10,
+        ).json()
+        if submission.get("content_purged_at") or time.monotonic() > deadline:
+            return submission
+        time.sleep(0.1)

@@ -11,14 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.conftest import ROOT, wait_for
+from tests.e2e.conftest import ROOT, wait_for, wait_for_purge
 from tests.factories import workflow_body
 
 pytestmark = pytest.mark.e2e
@@ -126,16 +125,7 @@ def test_a_purged_do_not_store_runs_credential_still_verifies(
     secret = b'{"name": "Ada", "email": "only-the-hash-stays@example.com"}'
     run = _run(stack, org, "credential-secret", secret)
     org_id, headers = org
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        submission = requests.get(
-            f"{stack.api}/v1/orgs/{org_id}/submissions/{run['submission_id']}",
-            headers=headers,
-            timeout=10,
-        ).json()
-        if submission.get("content_purged_at"):
-            break
-        time.sleep(0.5)
+    submission = wait_for_purge(stack, org_id, headers, run["submission_id"], 60)
     assert submission["content_stored"] is False and submission["content_purged_at"]
     token = _credential(stack, org, run["id"])
     assert b"only-the-hash-stays" not in json.dumps(_segment(token, 1)).encode()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import wait_for, wait_for_purge
 from tests.e2e.test_retention import storage_root
 from validators.runtime import own_deadline
 
@@ -92,16 +92,7 @@ def test_a_hung_validator_times_out_and_its_content_is_purged(stack, org, execut
     prefix = f"{stack.env['ASSAY_STORAGE_URI']}/runs/{org_id}/{run['id']}/"
     assert processes_gone(prefix)
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        submission = requests.get(
-            f"{stack.api}/v1/orgs/{org_id}/submissions/{run['submission_id']}",
-            headers=headers,
-            timeout=10,
-        ).json()
-        if submission["content_purged_at"]:
-            break
-        time.sleep(0.1)
+    submission = wait_for_purge(stack, org_id, headers, run["submission_id"], 30)
     assert submission["content_stored"] is False and submission["content_purged_at"]
     assert not (storage_root(stack) / "runs" / org_id / run["id"]).exists()
 

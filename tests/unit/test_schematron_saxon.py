@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from shared.catalog.validators import ConfigError, get_validator
-from shared.contract.envelopes import InputEnvelope, InputFile, OutputFinding, ValidatorRef
+from shared.contract.envelopes import InputEnvelope, InputFile, OutputFinding
+from tests.factories import input_envelope
 from validators.payload import Payload
 from validators.sandbox import available
 from validators.xml_schema.validator import check, inline, needs_saxon
@@ -344,20 +345,7 @@ def test_a_files_external_dtd_is_not_read(tmp_path: Path) -> None:
 
 
 def _envelope(config: dict[str, object]) -> InputEnvelope:
-    return InputEnvelope(
-        run_id="R" * 20,
-        org_id="o",
-        step_order=0,
-        step_key="s",
-        attempt=1,
-        validator=ValidatorRef(name="xml-schema", version="1"),
-        config=config,
-        files=[],
-        callback_url="http://127.0.0.1:9",
-        callback_id="c" * 32,
-        output_uri="file:///nowhere/out.json",
-        timeout_seconds=60,
-    )
+    return input_envelope("xml-schema", config=config)
 
 
 ITEM = InputFile(
